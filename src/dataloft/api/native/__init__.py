@@ -1,0 +1,28 @@
+"""dataloft's own API under ``/loft/v1``: Bearer tokens, JSON bodies, keyset pagination,
+errors as ``{"error": {"code": ..., "message": ...}}``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.responses import Response
+
+from dataloft.api.errors import CODES
+from dataloft.api.native import accounts, contents, datasets, events
+from dataloft.api.registry import Dialect
+
+PREFIX = "/loft/v1"
+
+
+def render_error(request: Request, status: int, message: str) -> Response:
+    body = {"error": {"code": CODES.get(status, "error"), "message": message}}
+    headers = {"WWW-Authenticate": 'Bearer realm="dataloft"'} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def mount(app: FastAPI) -> None:
+    for module in (accounts, datasets, contents, events):
+        app.include_router(module.router, prefix=PREFIX)
+
+
+DIALECT = Dialect(name="native", prefixes=("/loft/",), mount=mount, render_error=render_error)

@@ -1,0 +1,228 @@
+"""Native API: login, tokens, users, teams, memberships, projects, licences."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Query, Response
+
+from dataloft.api.native.deps import Actor, LoftDep
+from dataloft.api.native.schemas import (
+    LoginBody,
+    MemberBody,
+    MeOut,
+    NewTokenOut,
+    ProjectCreateBody,
+    RenameBody,
+    TeamCreateBody,
+    TokenCreateBody,
+    UserCreateBody,
+    UserPage,
+    UserPatchBody,
+)
+from dataloft.core.errors import Invalid, Unauthenticated
+from dataloft.core.views import (
+    LicenceView,
+    MemberView,
+    NewToken,
+    ProjectView,
+    TeamView,
+    TokenView,
+    UserView,
+)
+from dataloft.db.types import utcnow
+
+router = APIRouter()
+
+
+def _new_token_out(made: NewToken) -> NewTokenOut:
+    return NewTokenOut(
+        token=made.secret,
+        id=made.token.id,
+        name=made.token.name,
+        scope=made.token.scope,
+        expires_at=made.token.expires_at,
+    )
+
+
+# --- auth ------------------------------------------------------------------------------------
+
+
+@router.post("/auth/token", tags=["auth"], response_model=NewTokenOut)
+def login(body: LoginBody, loft: LoftDep) -> NewTokenOut:
+    """Exchange a username and password for an API token (valid 30 days). Use it as
+    ``Authorization: Bearer <token>`` here, and as the key of every other dialect."""
+    return _new_token_out(loft.auth.login(body.username, body.password, body.name))
+
+
+@router.get("/me", tags=["auth"], response_model=MeOut)
+def me(actor: Actor, loft: LoftDep) -> MeOut:
+    if actor.is_anonymous or actor.username is None:
+        raise Unauthenticated("log in first")
+    user = loft.accounts.get_user(actor, actor.username)
+    teams = {
+        team.name: actor.teams[team.id].value
+        for team in loft.accounts.list_teams(actor)
+        if team.id in actor.teams
+    }
+    return MeOut(user=user, teams=teams)
+
+
+@router.get("/tokens", tags=["auth"], response_model=list[TokenView])
+def list_tokens(actor: Actor, loft: LoftDep, username: str | None = None) -> list[TokenView]:
+    return loft.auth.list_tokens(actor, username)
+
+
+@router.post("/tokens", tags=["auth"], status_code=201, response_model=NewTokenOut)
+def create_token(body: TokenCreateBody, actor: Actor, loft: LoftDep) -> NewTokenOut:
+    if body.expires_at is not None and body.expires_in_days is not None:
+        raise Invalid("give expires_at or expires_in_days, not both")
+    expires = body.expires_at
+    if body.expires_in_days is not None:
+        expires = utcnow() + timedelta(days=body.expires_in_days)
+    if expires is not None and expires.tzinfo is None:
+        raise Invalid("expires_at needs a timezone, e.g. 2030-01-01T00:00:00Z")
+    made = loft.auth.create_token(
+        actor, username=body.username, name=body.name, expires_at=expires, scope=body.scope
+    )
+    return _new_token_out(made)
+
+
+@router.delete("/tokens/{token_id}", tags=["auth"], status_code=204)
+def revoke_token(token_id: int, actor: Actor, loft: LoftDep) -> Response:
+    loft.auth.revoke_token(actor, token_id)
+    return Response(status_code=204)
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+@router.get("/users", tags=["users"], response_model=UserPage)
+def list_users(
+    actor: Actor,
+    loft: LoftDep,
+    limit: int | None = Query(None, ge=1),
+    cursor: str | None = None,
+) -> UserPage:
+    page = loft.accounts.list_users(actor, limit, cursor)
+    return UserPage(items=page.items, next_cursor=page.next_cursor)
+
+
+@router.post("/users", tags=["users"], status_code=201, response_model=UserView)
+def create_user(body: UserCreateBody, actor: Actor, loft: LoftDep) -> UserView:
+    return loft.accounts.create_user(
+        actor,
+        body.username,
+        body.password,
+        email=body.email,
+        full_name=body.full_name,
+        is_admin=body.is_admin,
+    )
+
+
+@router.get("/users/{username}", tags=["users"], response_model=UserView)
+def get_user(username: str, actor: Actor, loft: LoftDep) -> UserView:
+    return loft.accounts.get_user(actor, username)
+
+
+@router.patch("/users/{username}", tags=["users"], response_model=UserView)
+def update_user(username: str, body: UserPatchBody, actor: Actor, loft: LoftDep) -> UserView:
+    changes = body.model_dump(include=body.model_fields_set)
+    return loft.accounts.update_user(actor, username, changes)
+
+
+@router.delete("/users/{username}", tags=["users"], response_model=UserView)
+def deactivate_user(username: str, actor: Actor, loft: LoftDep) -> UserView:
+    """Users are deactivated, not deleted: versions keep naming their authors."""
+    return loft.accounts.deactivate_user(actor, username)
+
+
+# --- teams, members, projects ----------------------------------------------------------------
+
+
+@router.get("/teams", tags=["teams"], response_model=list[TeamView])
+def list_teams(actor: Actor, loft: LoftDep) -> list[TeamView]:
+    return loft.accounts.list_teams(actor)
+
+
+@router.post("/teams", tags=["teams"], status_code=201, response_model=TeamView)
+def create_team(body: TeamCreateBody, actor: Actor, loft: LoftDep) -> TeamView:
+    return loft.accounts.create_team(actor, body.name, body.description)
+
+
+@router.get("/teams/{team}", tags=["teams"], response_model=TeamView)
+def get_team(team: str, actor: Actor, loft: LoftDep) -> TeamView:
+    return loft.accounts.get_team(actor, team)
+
+
+@router.patch("/teams/{team}", tags=["teams"], response_model=TeamView)
+def update_team(team: str, body: RenameBody, actor: Actor, loft: LoftDep) -> TeamView:
+    return loft.accounts.update_team(actor, team, body.model_dump(include=body.model_fields_set))
+
+
+@router.delete("/teams/{team}", tags=["teams"], status_code=204)
+def delete_team(team: str, actor: Actor, loft: LoftDep) -> Response:
+    loft.accounts.delete_team(actor, team)
+    return Response(status_code=204)
+
+
+@router.get("/teams/{team}/members", tags=["teams"], response_model=list[MemberView])
+def list_members(team: str, actor: Actor, loft: LoftDep) -> list[MemberView]:
+    return loft.accounts.list_members(actor, team)
+
+
+@router.put("/teams/{team}/members/{username}", tags=["teams"], response_model=MemberView)
+def set_member(
+    team: str, username: str, body: MemberBody, actor: Actor, loft: LoftDep
+) -> MemberView:
+    """Add a member, or change their level: R (read) < X (execute) < W (write) < A (admin)."""
+    return loft.accounts.set_member(actor, team, username, body.level)
+
+
+@router.delete("/teams/{team}/members/{username}", tags=["teams"], status_code=204)
+def remove_member(team: str, username: str, actor: Actor, loft: LoftDep) -> Response:
+    loft.accounts.remove_member(actor, team, username)
+    return Response(status_code=204)
+
+
+@router.get("/teams/{team}/projects", tags=["teams"], response_model=list[ProjectView])
+def list_projects(team: str, actor: Actor, loft: LoftDep) -> list[ProjectView]:
+    return loft.accounts.list_projects(actor, team)
+
+
+@router.post("/teams/{team}/projects", tags=["teams"], status_code=201, response_model=ProjectView)
+def create_project(team: str, body: ProjectCreateBody, actor: Actor, loft: LoftDep) -> ProjectView:
+    return loft.accounts.create_project(actor, team, body.name, body.description)
+
+
+@router.get("/teams/{team}/projects/{project}", tags=["teams"], response_model=ProjectView)
+def get_project(team: str, project: str, actor: Actor, loft: LoftDep) -> ProjectView:
+    return loft.accounts.get_project(actor, team, project)
+
+
+@router.patch("/teams/{team}/projects/{project}", tags=["teams"], response_model=ProjectView)
+def update_project(
+    team: str, project: str, body: RenameBody, actor: Actor, loft: LoftDep
+) -> ProjectView:
+    changes = body.model_dump(include=body.model_fields_set)
+    return loft.accounts.update_project(actor, team, project, changes)
+
+
+@router.delete("/teams/{team}/projects/{project}", tags=["teams"], status_code=204)
+def delete_project(team: str, project: str, actor: Actor, loft: LoftDep) -> Response:
+    loft.accounts.delete_project(actor, team, project)
+    return Response(status_code=204)
+
+
+# --- licences --------------------------------------------------------------------------------
+
+
+@router.get("/licences", tags=["licences"], response_model=list[LicenceView])
+def list_licences(loft: LoftDep) -> list[LicenceView]:
+    return loft.accounts.list_licences()
+
+
+@router.get("/licences/{key}", tags=["licences"], response_model=LicenceView)
+def get_licence(key: str, loft: LoftDep) -> LicenceView:
+    """By id or by name (case-insensitive)."""
+    return loft.accounts.get_licence(key)

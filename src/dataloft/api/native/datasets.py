@@ -1,0 +1,183 @@
+"""Native API: datasets, their history, diffs and archives."""
+
+from __future__ import annotations
+
+from typing import Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Response
+from starlette.responses import StreamingResponse
+
+from dataloft.api.native.deps import Actor, LoftDep
+from dataloft.api.native.schemas import (
+    DatasetCreateBody,
+    DatasetPage,
+    DatasetPatchBody,
+    DiffOut,
+    VersionPage,
+)
+from dataloft.core.errors import Unauthenticated
+from dataloft.core.views import DatasetView, VersionView
+
+router = APIRouter(tags=["datasets"])
+
+DATASET = "/datasets/{owner}/{name}"
+
+
+@router.post("/datasets", status_code=201, response_model=DatasetView)
+def create_dataset(
+    body: DatasetCreateBody, actor: Actor, loft: LoftDep, response: Response
+) -> DatasetView:
+    """A new, empty dataset at version 0."""
+    if actor.username is None and body.owner is None:
+        raise Unauthenticated("log in to create datasets")
+    view = loft.datasets.create(
+        actor,
+        body.owner or actor.username or "",
+        body.name,
+        description=body.description,
+        tags=body.tags,
+        visibility=body.visibility,
+        licence=body.licence,
+        project=body.project,
+        metadata=body.metadata,
+    )
+    response.headers["Location"] = f"/loft/v1/datasets/{quote(view.owner)}/{quote(view.name)}"
+    return view
+
+
+@router.get("/datasets", response_model=DatasetPage)
+def list_datasets(
+    actor: Actor,
+    loft: LoftDep,
+    owner: str | None = None,
+    q: str | None = Query(None, description="Substring of the name or description"),
+    visibility: Literal["private", "public"] | None = None,
+    deleted: bool = Query(False, description="List your soft-deleted datasets instead"),
+    limit: int | None = Query(None, ge=1, le=1000),
+    cursor: str | None = None,
+) -> DatasetPage:
+    """Datasets you may read, oldest first; follow ``next_cursor`` until it is null."""
+    page = loft.datasets.list_datasets(
+        actor, owner=owner, q=q, visibility=visibility, deleted=deleted, limit=limit, cursor=cursor
+    )
+    return DatasetPage(items=page.items, next_cursor=page.next_cursor)
+
+
+@router.get(DATASET, response_model=DatasetView)
+def get_dataset(owner: str, name: str, actor: Actor, loft: LoftDep) -> DatasetView:
+    return loft.datasets.get(actor, owner, name)
+
+
+@router.patch(DATASET, response_model=DatasetView)
+def update_dataset(
+    owner: str, name: str, body: DatasetPatchBody, actor: Actor, loft: LoftDep
+) -> DatasetView:
+    """Change settings. ``metadata`` is a JSON merge patch (``null`` removes a key).
+    ``name``, ``visibility`` and ``project`` need admin rights on the dataset."""
+    return loft.datasets.update(actor, owner, name, body.model_dump(include=body.model_fields_set))
+
+
+@router.delete(DATASET, status_code=204)
+def delete_dataset(
+    owner: str,
+    name: str,
+    actor: Actor,
+    loft: LoftDep,
+    purge: bool = Query(False, description="Delete for good instead of moving to the trash"),
+    uid: str | None = Query(None, description="Which deleted dataset to purge, if several"),
+) -> Response:
+    if purge:
+        loft.datasets.purge(actor, owner, name, uid)
+    else:
+        loft.datasets.delete(actor, owner, name)
+    return Response(status_code=204)
+
+
+@router.post(DATASET + "/restore", response_model=DatasetView)
+def restore_dataset(
+    owner: str, name: str, actor: Actor, loft: LoftDep, uid: str | None = None
+) -> DatasetView:
+    """Undo a soft delete (the most recent one of that name, or the one with ``uid``)."""
+    return loft.datasets.restore(actor, owner, name, uid)
+
+
+@router.get(DATASET + "/versions", response_model=VersionPage)
+def list_versions(
+    owner: str,
+    name: str,
+    actor: Actor,
+    loft: LoftDep,
+    limit: int | None = Query(None, ge=1, le=1000),
+    cursor: str | None = None,
+) -> VersionPage:
+    """History, newest first."""
+    page = loft.browse.list_versions(actor, owner, name, limit=limit, cursor=cursor)
+    return VersionPage(items=page.items, next_cursor=page.next_cursor)
+
+
+@router.get(DATASET + "/versions/{number}", response_model=VersionView)
+def get_version(owner: str, name: str, number: int, actor: Actor, loft: LoftDep) -> VersionView:
+    return loft.browse.get_version(actor, owner, name, number)
+
+
+@router.get(DATASET + "/diff", response_model=DiffOut, response_model_by_alias=True)
+def diff(
+    owner: str,
+    name: str,
+    actor: Actor,
+    loft: LoftDep,
+    from_version: int = Query(alias="from", ge=0),
+    to_version: int | None = Query(None, alias="to", ge=0, description="Default: the head"),
+    limit: int | None = Query(None, ge=1, le=1000),
+    cursor: str | None = None,
+) -> DiffOut:
+    """Entries added, removed and changed between two versions, in path order."""
+    page = loft.browse.diff(
+        actor, owner, name, from_version, to_version, limit=limit, cursor=cursor
+    )
+    return DiffOut(
+        from_version=page.from_version,
+        to_version=page.to_version,
+        items=page.items,
+        next_cursor=page.next_cursor,
+    )
+
+
+def _content_disposition(filename: str) -> str:
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+def _archive(
+    fmt: str, owner: str, name: str, actor: Actor, loft: LoftDep, version: int | None
+) -> StreamingResponse:
+    archive = loft.archives.archive(actor, owner, name, fmt, version)
+    headers = {
+        "Content-Disposition": _content_disposition(archive.filename),
+        "X-Loft-Version": str(archive.version),
+    }
+    return StreamingResponse(archive.chunks, media_type=archive.media_type, headers=headers)
+
+
+@router.get(DATASET + "/archive.zip", response_class=StreamingResponse)
+def archive_zip(
+    owner: str, name: str, actor: Actor, loft: LoftDep, version: int | None = Query(None, ge=0)
+) -> StreamingResponse:
+    """The files of a version (default: the head) as a streamed zip (STORED); records go
+    to ``<name>-v<N>.records.jsonl`` beside the folder of files."""
+    return _archive("zip", owner, name, actor, loft, version)
+
+
+@router.get(DATASET + "/archive.tar", response_class=StreamingResponse)
+def archive_tar(
+    owner: str, name: str, actor: Actor, loft: LoftDep, version: int | None = Query(None, ge=0)
+) -> StreamingResponse:
+    return _archive("tar", owner, name, actor, loft, version)
+
+
+@router.get(DATASET + "/archive.tar.gz", response_class=StreamingResponse)
+def archive_tar_gz(
+    owner: str, name: str, actor: Actor, loft: LoftDep, version: int | None = Query(None, ge=0)
+) -> StreamingResponse:
+    return _archive("tar.gz", owner, name, actor, loft, version)

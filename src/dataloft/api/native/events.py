@@ -1,0 +1,131 @@
+"""Native API: the change feed, as Server-Sent Events or as JSON pages.
+
+Every event has a global sequence number. SSE clients get it as the ``id:`` of each event;
+browsers send it back as ``Last-Event-ID`` when they reconnect, and the feed resumes right
+after it with nothing lost. Polling clients use ``?after=<seq>`` and the JSON form.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import TypeAdapter
+from starlette.responses import Response
+
+from dataloft.api.native.deps import get_loft, get_principal
+from dataloft.api.native.schemas import EventPage
+from dataloft.api.transfer import in_thread
+from dataloft.core.access import Action, Principal
+from dataloft.core.errors import Invalid
+from dataloft.core.loft import Loft
+from dataloft.core.views import EventView
+
+router = APIRouter(tags=["events"])
+BATCH = 500
+
+
+_EVENT = TypeAdapter(EventView)
+
+
+def event_json(event: EventView) -> dict[str, Any]:
+    data: dict[str, Any] = _EVENT.dump_python(event, mode="json")
+    return data
+
+
+def sse_frame(event: EventView) -> bytes:
+    data = json.dumps(event_json(event), separators=(",", ":"), ensure_ascii=False)
+    return f"id: {event.seq}\nevent: {event.kind}\ndata: {data}\n\n".encode()
+
+
+def _dataset_id(loft: Loft, actor: Principal, address: str | None) -> int | None:
+    if address is None:
+        return None
+    owner, _, name = address.partition("/")
+    if not owner or not name:
+        raise Invalid("dataset must be given as 'owner/name'")
+    return loft.datasets.get(actor, owner, name, Action.READ).id
+
+
+def _start_after(
+    loft: Loft, after: int | None, last_event_id: str | None, tail_by_default: bool
+) -> int:
+    if last_event_id is not None:
+        if not last_event_id.strip().isdigit():
+            raise Invalid("Last-Event-ID must be an event sequence number")
+        return int(last_event_id)
+    if after is not None:
+        return after
+    return loft.events.last_seq() if tail_by_default else 0
+
+
+async def follow(
+    request: Request, loft: Loft, actor: Principal, dataset_id: int | None, after: int
+) -> AsyncIterator[bytes]:
+    """Stream events after ``after`` forever: woken at once by commits in this process,
+    and polling the database for commits made by other processes."""
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+
+    def listener() -> None:
+        loop.call_soon_threadsafe(wake.set)
+
+    loft.events.subscribe(listener)
+    settings = loft.settings
+    try:
+        yield b": connected\n\n"
+        last_write = time.monotonic()
+        while True:
+            wake.clear()  # before reading: a commit landing meanwhile sets it again
+            batch = await in_thread(
+                loft.events.read_after, actor, after, dataset_id=dataset_id, limit=BATCH
+            )
+            for event in batch.events:
+                yield sse_frame(event)
+            if batch.events:
+                last_write = time.monotonic()
+            after = batch.scanned_to
+            if batch.more:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=settings.event_poll_seconds)
+            if time.monotonic() - last_write >= settings.sse_keepalive_seconds:
+                yield b": keep-alive\n\n"
+                last_write = time.monotonic()
+    finally:
+        loft.events.unsubscribe(listener)
+
+
+@router.get("/events", response_model=EventPage)
+async def events(
+    request: Request,
+    dataset: str | None = Query(None, description="'owner/name': only this dataset's events"),
+    after: int | None = Query(None, ge=0, description="Start after this sequence number"),
+    limit: int = Query(100, ge=1, le=1000, description="JSON form only"),
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The change feed. With ``Accept: text/event-stream`` (what EventSource sends) a live
+    SSE stream that starts after ``Last-Event-ID`` or ``after`` (default: now); otherwise
+    one JSON page of events after ``after`` (default: the beginning)."""
+    loft = get_loft(request)
+    actor = await in_thread(get_principal, request)
+    dataset_id = await in_thread(_dataset_id, loft, actor, dataset)
+    live = "text/event-stream" in request.headers.get("accept", "")
+    start = await in_thread(_start_after, loft, after, last_event_id, live)
+    if live:
+        return StreamingResponse(
+            follow(request, loft, actor, dataset_id, start),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    batch = await in_thread(
+        loft.events.read_after, actor, start, dataset_id=dataset_id, limit=limit
+    )
+    items = [event_json(e) for e in batch.events]
+    return JSONResponse({"items": items, "last_seq": batch.scanned_to})

@@ -1,0 +1,1 @@
+"""The ``dataloft`` command line: thin shells over the core."""

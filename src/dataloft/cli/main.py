@@ -1,0 +1,258 @@
+"""``dataloft``: run the server and administer it from a shell.
+
+Every command reads the same ``DATALOFT_*`` settings as the server (``--data-dir`` overrides
+the data directory), so ``dataloft user create`` on the server machine acts on the same
+database the server uses.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dataloft.config import Settings
+from dataloft.core.access import SYSTEM
+from dataloft.core.errors import LoftError
+from dataloft.core.loft import ADMIN_USERNAME, Loft
+from dataloft.db.types import utcnow
+
+app = typer.Typer(
+    help="dataloft: a self-hosted, versioned dataset server.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens (the key every dialect accepts).", no_args_is_help=True)
+team_app = typer.Typer(help="Teams and their members.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(team_app, name="team")
+
+console = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="Data directory (default: $DATALOFT_DATA_DIR or ./dataloft-data)"
+    ),
+]
+
+
+def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    return Settings(**overrides)
+
+
+def _open(data_dir: Path | None) -> Loft:
+    return Loft(_settings(data_dir))
+
+
+def _fail(error: LoftError) -> typer.Exit:
+    err.print(f"[red]error:[/red] {error.message}")
+    return typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8080,
+    data_dir: DataDir = None,
+    workers: Annotated[int, typer.Option(help="Server processes (needs PostgreSQL for >1)")] = 1,
+) -> None:
+    """Run the HTTP server. On first start it creates the admin account 'admin' with the
+    password in $DATALOFT_ADMIN_PASSWORD, or prints a generated one once."""
+    import uvicorn
+
+    settings = _settings(data_dir, host=host, port=port)
+    loft = Loft(settings)
+    password = loft.bootstrap_admin()
+    if password is not None:
+        console.print(
+            f"Created the admin account [bold]{ADMIN_USERNAME}[/bold] with password "
+            f"[bold]{password}[/bold] (shown once; change it with 'dataloft user set-password')."
+        )
+    console.print(f"dataloft on http://{host}:{port}  data: {settings.data_dir.resolve()}")
+    console.print(f"database: {loft.db.engine.url.render_as_string(hide_password=True)}")
+    if workers > 1:
+        loft.close()
+        os.environ["DATALOFT_DATA_DIR"] = str(settings.data_dir)
+        uvicorn.run(
+            "dataloft.api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+        )
+        return
+    from dataloft.api.app import create_app
+
+    uvicorn.run(create_app(settings, loft), host=host, port=port, log_level="info")
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDir = None) -> None:
+    """Bring the database schema up to date (the server does this on start too)."""
+    from dataloft.db.migrate import current_revision
+
+    loft = _open(data_dir)
+    console.print(f"schema at revision {current_revision(loft.db.engine)}")
+    loft.close()
+
+
+@user_app.command("create")
+def user_create(
+    username: str,
+    password: Annotated[
+        str | None, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="Make a site admin")] = False,
+    email: Annotated[str | None, typer.Option()] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Create a user account."""
+    loft = _open(data_dir)
+    try:
+        user = loft.accounts.create_user(SYSTEM, username, password, email=email, is_admin=admin)
+    except LoftError as error:
+        raise _fail(error) from None
+    console.print(f"created user {user.username}" + (" (admin)" if user.is_admin else ""))
+
+
+@user_app.command("list")
+def user_list(data_dir: DataDir = None) -> None:
+    """List user accounts."""
+    loft = _open(data_dir)
+    table = Table("username", "admin", "active", "email", "created")
+    cursor: str | None = None
+    while True:
+        page = loft.accounts.list_users(SYSTEM, 1000, cursor)
+        for user in page.items:
+            table.add_row(
+                user.username,
+                "yes" if user.is_admin else "",
+                "yes" if user.is_active else "no",
+                user.email or "",
+                user.created.strftime("%Y-%m-%d %H:%M"),
+            )
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    console.print(table)
+
+
+@user_app.command("set-password")
+def user_set_password(
+    username: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    data_dir: DataDir = None,
+) -> None:
+    """Set a user's password."""
+    loft = _open(data_dir)
+    try:
+        loft.accounts.update_user(SYSTEM, username, {"password": password})
+    except LoftError as error:
+        raise _fail(error) from None
+    console.print(f"password of {username} changed")
+
+
+@token_app.command("create")
+def token_create(
+    username: str,
+    name: Annotated[str, typer.Option(help="A label to recognise the token by")] = "cli",
+    days: Annotated[int | None, typer.Option(help="Expire after this many days")] = None,
+    read_only: Annotated[bool, typer.Option("--read-only", help="Token can only read")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Create an API token for a user and print it (once)."""
+    loft = _open(data_dir)
+    expires = utcnow() + timedelta(days=days) if days else None
+    try:
+        made = loft.auth.create_token(
+            SYSTEM,
+            username=username,
+            name=name,
+            expires_at=expires,
+            scope="read" if read_only else None,
+        )
+    except LoftError as error:
+        raise _fail(error) from None
+    err.print(f"token {made.token.id} for {username} (shown once):")
+    console.print(made.secret)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: int, data_dir: DataDir = None) -> None:
+    """Revoke an API token by its id."""
+    loft = _open(data_dir)
+    try:
+        loft.auth.revoke_token(SYSTEM, token_id)
+    except LoftError as error:
+        raise _fail(error) from None
+    console.print(f"token {token_id} revoked")
+
+
+@team_app.command("create")
+def team_create(
+    name: str,
+    admin: Annotated[str, typer.Option(help="User who becomes the team's admin")],
+    description: Annotated[str, typer.Option()] = "",
+    data_dir: DataDir = None,
+) -> None:
+    """Create a team with a first admin member."""
+    loft = _open(data_dir)
+    try:
+        loft.accounts.create_team(SYSTEM, name, description)
+        loft.accounts.set_member(SYSTEM, name, admin, "A")
+    except LoftError as error:
+        raise _fail(error) from None
+    console.print(f"created team {name} with admin {admin}")
+
+
+@team_app.command("add-member")
+def team_add_member(
+    team: str,
+    username: str,
+    level: Annotated[str, typer.Option(help="R (read), X (execute), W (write) or A (admin)")] = "R",
+    data_dir: DataDir = None,
+) -> None:
+    """Add a user to a team, or change their level."""
+    loft = _open(data_dir)
+    try:
+        member = loft.accounts.set_member(SYSTEM, team, username, level.upper())
+    except LoftError as error:
+        raise _fail(error) from None
+    console.print(f"{member.username} is in {member.team} at level {member.level}")
+
+
+@app.command()
+def gc(
+    grace_hours: Annotated[
+        float, typer.Option(help="Spare unreferenced blobs touched this recently")
+    ] = 24.0,
+    scan_store: Annotated[
+        bool, typer.Option("--scan-store", help="Also remove stored files with no database row")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Delete blobs that no version of any dataset references. Safe while serving."""
+    loft = _open(data_dir)
+    report = loft.blobs.collect_garbage(grace_hours * 3600, scan_store=scan_store)
+    console.print(
+        f"removed {report.blobs_removed} blobs ({report.bytes_removed} bytes), "
+        f"{report.orphan_files_removed} orphan files"
+    )
+
+
+def main() -> None:
+    app()

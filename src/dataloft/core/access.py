@@ -1,0 +1,103 @@
+"""Who may do what: the one access rule every dialect maps onto.
+
+``can(principal, action, target)`` answers for actions ``read``, ``write`` and ``admin``:
+site admins may do everything; the owner may do everything; members of the team that owns
+the dataset's project act per their level (R and X read, W writes, A administers); a public
+dataset is readable by everyone, anonymous callers included. Tokens with the ``read`` scope
+never write. ``visible_dataset_filter`` in ``dataloft.core.datasets`` is the same rule as a
+SQL condition, for listings; ``tests/unit/core/test_access.py`` pins both to one matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+from dataloft.core.errors import Forbidden, NotFound, Unauthenticated
+
+
+class Action(StrEnum):
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+
+class Level(StrEnum):
+    """Team membership levels, ordered R < X < W < A (read, execute, write, admin)."""
+
+    READ = "R"
+    EXECUTE = "X"
+    WRITE = "W"
+    ADMIN = "A"
+
+    @property
+    def rank(self) -> int:
+        return _RANKS[self]
+
+    def at_least(self, other: Level) -> bool:
+        return self.rank >= other.rank
+
+
+_RANKS = {Level.READ: 0, Level.EXECUTE: 1, Level.WRITE: 2, Level.ADMIN: 3}
+_LEVEL_FOR = {Action.READ: Level.READ, Action.WRITE: Level.WRITE, Action.ADMIN: Level.ADMIN}
+
+READ_SCOPE = "read"
+SCOPES = (READ_SCOPE,)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller of one request."""
+
+    user_id: int | None = None
+    username: str | None = None
+    is_admin: bool = False
+    scope: str | None = None  # None: everything the user may do; "read": reads only
+    teams: Mapping[int, Level] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.user_id is None and not self.is_admin
+
+
+ANONYMOUS = Principal()
+# The server itself acting on an operator's behalf (the CLI, start-up bootstrap).
+SYSTEM = Principal(username="system", is_admin=True)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What ``can`` needs to know of a dataset."""
+
+    owner_id: int
+    visibility: str
+    team_id: int | None = None
+
+
+def can(principal: Principal, action: Action, target: Target) -> bool:
+    if principal.scope == READ_SCOPE and action is not Action.READ:
+        return False
+    if principal.is_admin or (
+        principal.user_id is not None and principal.user_id == target.owner_id
+    ):
+        return True
+    level = principal.teams.get(target.team_id) if target.team_id is not None else None
+    if level is not None and level.at_least(_LEVEL_FOR[action]):
+        return True
+    return action is Action.READ and target.visibility == "public"
+
+
+def require(principal: Principal, action: Action, target: Target, what: str) -> None:
+    """Raise the error a caller who may not do ``action`` should see. Those who may not even
+    read get ``NotFound``, so that private datasets do not leak their existence."""
+    if can(principal, action, target):
+        return
+    if not can(principal, Action.READ, target):
+        raise NotFound(f"{what} not found")
+    if principal.is_anonymous:
+        raise Unauthenticated(f"log in to {action.value} {what}")
+    if principal.scope == READ_SCOPE:
+        raise Forbidden(f"this token may only read; {action.value} on {what} needs a full token")
+    raise Forbidden(f"you may not {action.value} {what}")

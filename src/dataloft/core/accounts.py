@@ -1,0 +1,512 @@
+"""Users, teams, memberships, projects and licences.
+
+Users and teams share one namespace of owner names, so that ``owner/name`` addresses stay
+unambiguous if teams ever own datasets. Team members hold a level R < X < W < A; team admins
+(A) manage members, writers (W) manage projects. Site admins may do everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from dataloft.core.access import Level, Principal
+from dataloft.core.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
+from dataloft.core.events import EventLog
+from dataloft.core.names import validate_team_name, validate_username
+from dataloft.core.pagination import clamp_limit, decode_cursor, encode_cursor
+from dataloft.core.passwords import hash_password
+from dataloft.core.views import LicenceView, MemberView, Page, ProjectView, TeamView, UserView
+from dataloft.db import Database
+from dataloft.db.models import Dataset, Licence, Membership, Project, Team, User
+from dataloft.db.types import utcnow
+
+_SELF_EDITABLE = {"email", "full_name", "password"}
+_ADMIN_EDITABLE = _SELF_EDITABLE | {"is_admin", "is_active"}
+
+
+def user_view(user: User, *, private: bool = True) -> UserView:
+    """``private=False`` hides what only the user and admins should see."""
+    return UserView(
+        id=user.id,
+        username=user.username,
+        email=user.email if private else None,
+        full_name=user.full_name,
+        is_admin=user.is_admin,
+        is_active=user.is_active,
+        created=user.created,
+    )
+
+
+def _member_view(team: Team, username: str, membership: Membership) -> MemberView:
+    return MemberView(
+        team=team.name, username=username, level=membership.level, created=membership.created
+    )
+
+
+def _project_view(project: Project, team: Team) -> ProjectView:
+    return ProjectView(
+        id=project.id,
+        team=team.name,
+        name=project.name,
+        description=project.description,
+        created=project.created,
+    )
+
+
+def licence_view(licence: Licence) -> LicenceView:
+    return LicenceView(
+        id=licence.id,
+        name=licence.name,
+        url=licence.url,
+        permissions=list(licence.permissions),
+        conditions=list(licence.conditions),
+        limitations=list(licence.limitations),
+        domains=list(licence.domains),
+    )
+
+
+def _require_login(actor: Principal) -> None:
+    if actor.is_anonymous:
+        raise Unauthenticated("log in first")
+
+
+def _require_full_token(actor: Principal) -> None:
+    _require_login(actor)
+    if actor.scope is not None:
+        raise Forbidden("this token may only read")
+
+
+def _check_text(value: Any, field: str, limit: int) -> str:
+    if not isinstance(value, str) or len(value) > limit:
+        raise Invalid(f"{field} must be a string of at most {limit} characters")
+    return value
+
+
+class AccountService:
+    def __init__(self, db: Database, events: EventLog) -> None:
+        self.db = db
+        self.events = events
+
+    # --- users -----------------------------------------------------------------------------
+
+    def create_user(
+        self,
+        actor: Principal,
+        username: str,
+        password: str | None = None,
+        *,
+        email: str | None = None,
+        full_name: str | None = None,
+        is_admin: bool = False,
+    ) -> UserView:
+        if not actor.is_admin:
+            raise Forbidden("only admins create users")
+        return self._insert_user(username, password, email, full_name, is_admin)
+
+    def register(self, username: str, password: str) -> UserView:
+        """Self-service sign-up (for dialects whose users register themselves)."""
+        return self._insert_user(username, password, None, None, False)
+
+    def _insert_user(
+        self,
+        username: str,
+        password: str | None,
+        email: str | None,
+        full_name: str | None,
+        is_admin: bool,
+    ) -> UserView:
+        validate_username(username)
+        if email is not None:
+            _check_text(email, "email", 320)
+        if full_name is not None:
+            _check_text(full_name, "full_name", 200)
+        password_hash = hash_password(password) if password is not None else None
+        with self.db.write() as session:
+            self._ensure_owner_name_free(session, username)
+            user = User(
+                username=username,
+                password_hash=password_hash,
+                email=email,
+                full_name=full_name,
+                is_admin=is_admin,
+                is_active=True,
+            )
+            session.add(user)
+            session.flush()
+            self.events.append(session, "user.create", {"username": username}, actor_id=user.id)
+            return user_view(user)
+
+    def count_users(self) -> int:
+        with self.db.read() as session:
+            return session.scalar(select(func.count()).select_from(User)) or 0
+
+    def get_user(self, actor: Principal, username: str) -> UserView:
+        _require_login(actor)
+        with self.db.read() as session:
+            user = self._user(session, username)
+            return user_view(user, private=actor.is_admin or actor.user_id == user.id)
+
+    def list_users(
+        self, actor: Principal, limit: int | None = None, cursor: str | None = None
+    ) -> Page[UserView]:
+        if not actor.is_admin:
+            raise Forbidden("only admins list users")
+        size = clamp_limit(limit)
+        query = select(User).order_by(User.username).limit(size + 1)
+        if cursor:
+            (after,) = decode_cursor(cursor, str)
+            query = query.where(User.username > after)
+        with self.db.read() as session:
+            users = list(session.scalars(query))
+        more = len(users) > size
+        users = users[:size]
+        return Page(
+            [user_view(u) for u in users], encode_cursor(users[-1].username) if more else None
+        )
+
+    def update_user(self, actor: Principal, username: str, changes: Mapping[str, Any]) -> UserView:
+        _require_full_token(actor)
+        with self.db.write() as session:
+            user = self._user(session, username)
+            allowed = _ADMIN_EDITABLE if actor.is_admin else _SELF_EDITABLE
+            if not actor.is_admin and actor.user_id != user.id:
+                raise Forbidden("you may only change your own account")
+            unknown = set(changes) - allowed
+            if unknown:
+                raise Forbidden(f"you may not change {', '.join(sorted(unknown))}")
+            self._apply_user_changes(session, actor, user, changes)
+            user.updated = utcnow()
+            return user_view(user)
+
+    def _apply_user_changes(
+        self, session: Session, actor: Principal, user: User, changes: Mapping[str, Any]
+    ) -> None:
+        for key, value in changes.items():
+            if key == "password":
+                user.password_hash = hash_password(_check_text(value, "password", 1024))
+            elif key in ("email", "full_name"):
+                limit = 320 if key == "email" else 200
+                setattr(user, key, None if value is None else _check_text(value, key, limit))
+            elif key in ("is_admin", "is_active"):
+                if not isinstance(value, bool):
+                    raise Invalid(f"{key} must be true or false")
+                if not value and user.is_admin and user.is_active:
+                    self._keep_one_admin(session, user)
+                setattr(user, key, value)
+                self.events.append(
+                    session,
+                    "user.update",
+                    {"username": user.username, key: value},
+                    actor_id=actor.user_id,
+                )
+
+    @staticmethod
+    def _keep_one_admin(session: Session, user: User) -> None:
+        others = session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.is_admin.is_(True), User.is_active.is_(True), User.id != user.id)
+        )
+        if not others:
+            raise Conflict("this is the last active admin; make another admin first")
+
+    def deactivate_user(self, actor: Principal, username: str) -> UserView:
+        """Users are never deleted (their versions name them as authors): deactivated
+        accounts cannot log in and their tokens stop working."""
+        return self.update_user(actor, username, {"is_active": False})
+
+    # --- teams -----------------------------------------------------------------------------
+
+    def create_team(self, actor: Principal, name: str, description: str = "") -> TeamView:
+        """Any user may start a team and becomes its admin (level A)."""
+        _require_full_token(actor)
+        validate_team_name(name)
+        _check_text(description, "description", 10_000)
+        with self.db.write() as session:
+            self._ensure_owner_name_free(session, name)
+            team = Team(name=name, description=description, created_by=actor.user_id)
+            session.add(team)
+            session.flush()
+            if actor.user_id is not None:
+                session.add(Membership(team_id=team.id, user_id=actor.user_id, level="A"))
+            self.events.append(session, "team.create", {"team": name}, actor_id=actor.user_id)
+            session.flush()
+            return self._team_view(session, team)
+
+    def get_team(self, actor: Principal, name: str) -> TeamView:
+        with self.db.read() as session:
+            team = self._team_for(session, actor, name, Level.READ)
+            return self._team_view(session, team)
+
+    def list_teams(self, actor: Principal) -> list[TeamView]:
+        """Admins see every team; others the teams they belong to."""
+        _require_login(actor)
+        query = select(Team).order_by(Team.name)
+        if not actor.is_admin:
+            query = query.where(Team.id.in_(list(actor.teams)))
+        with self.db.read() as session:
+            return [
+                self._team_view(session, team, members=False) for team in session.scalars(query)
+            ]
+
+    def update_team(self, actor: Principal, name: str, changes: Mapping[str, Any]) -> TeamView:
+        _require_full_token(actor)
+        unknown = set(changes) - {"description", "name"}
+        if unknown:
+            raise Invalid(f"unknown team fields: {', '.join(sorted(unknown))}")
+        with self.db.write() as session:
+            team = self._team_for(session, actor, name, Level.ADMIN)
+            if "description" in changes:
+                team.description = _check_text(changes["description"], "description", 10_000)
+            if "name" in changes and changes["name"] != team.name:
+                new_name = validate_team_name(_check_text(changes["name"], "name", 100))
+                self._ensure_owner_name_free(session, new_name)
+                team.name = new_name
+            session.flush()
+            return self._team_view(session, team)
+
+    def delete_team(self, actor: Principal, name: str) -> None:
+        _require_full_token(actor)
+        with self.db.write() as session:
+            team = self._team_for(session, actor, name, Level.ADMIN)
+            in_use = session.scalar(
+                select(func.count())
+                .select_from(Dataset)
+                .join(Project, Project.id == Dataset.project_id)
+                .where(Project.team_id == team.id)
+            )
+            if in_use:
+                raise Conflict(
+                    f"team {name!r} still has {in_use} dataset(s) in its projects; "
+                    "move or delete them first"
+                )
+            session.delete(team)
+            self.events.append(session, "team.delete", {"team": name}, actor_id=actor.user_id)
+
+    # --- memberships -----------------------------------------------------------------------
+
+    def list_members(self, actor: Principal, team_name: str) -> list[MemberView]:
+        return self.get_team(actor, team_name).members
+
+    def set_member(self, actor: Principal, team_name: str, username: str, level: str) -> MemberView:
+        """Add a member or change their level (team admins and site admins)."""
+        _require_full_token(actor)
+        try:
+            new_level = Level(level)
+        except ValueError:
+            raise Invalid(f"level must be one of R, X, W, A, not {level!r}") from None
+        with self.db.write() as session:
+            team = self._team_for(session, actor, team_name, Level.ADMIN)
+            user = self._user(session, username)
+            if not user.is_active:
+                raise Invalid(f"user {username!r} is deactivated")
+            membership = session.get(Membership, (team.id, user.id))
+            if membership is None:
+                membership = Membership(team_id=team.id, user_id=user.id, level=new_level.value)
+                session.add(membership)
+            else:
+                if membership.level == "A" and new_level is not Level.ADMIN:
+                    self._keep_one_team_admin(session, team, user)
+                membership.level = new_level.value
+            session.flush()
+            self.events.append(
+                session,
+                "team.member",
+                {"team": team.name, "username": username, "level": new_level.value},
+                actor_id=actor.user_id,
+            )
+            return _member_view(team, username, membership)
+
+    def remove_member(self, actor: Principal, team_name: str, username: str) -> None:
+        _require_full_token(actor)
+        with self.db.write() as session:
+            user = self._user(session, username)
+            # Members may always leave a team; removing others takes team admin rights.
+            needed = Level.READ if actor.user_id == user.id else Level.ADMIN
+            team = self._team_for(session, actor, team_name, needed)
+            membership = session.get(Membership, (team.id, user.id))
+            if membership is None:
+                raise NotFound(f"{username!r} is not a member of team {team_name!r}")
+            if membership.level == "A":
+                self._keep_one_team_admin(session, team, user)
+            session.delete(membership)
+            self.events.append(
+                session,
+                "team.member",
+                {"team": team.name, "username": username, "level": None},
+                actor_id=actor.user_id,
+            )
+
+    @staticmethod
+    def _keep_one_team_admin(session: Session, team: Team, user: User) -> None:
+        others = session.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(
+                Membership.team_id == team.id,
+                Membership.level == "A",
+                Membership.user_id != user.id,
+            )
+        )
+        if not others:
+            raise Conflict(f"{user.username!r} is the last admin of team {team.name!r}")
+
+    # --- projects --------------------------------------------------------------------------
+
+    def create_project(
+        self, actor: Principal, team_name: str, name: str, description: str = ""
+    ) -> ProjectView:
+        _require_full_token(actor)
+        validate_team_name(name)
+        _check_text(description, "description", 10_000)
+        with self.db.write() as session:
+            team = self._team_for(session, actor, team_name, Level.WRITE)
+            if session.scalar(
+                select(Project.id).where(Project.team_id == team.id, Project.name == name)
+            ):
+                raise Conflict(f"team {team_name!r} already has a project {name!r}")
+            project = Project(team_id=team.id, name=name, description=description)
+            session.add(project)
+            session.flush()
+            return _project_view(project, team)
+
+    def list_projects(self, actor: Principal, team_name: str) -> list[ProjectView]:
+        with self.db.read() as session:
+            team = self._team_for(session, actor, team_name, Level.READ)
+            projects = session.scalars(
+                select(Project).where(Project.team_id == team.id).order_by(Project.name)
+            )
+            return [_project_view(p, team) for p in projects]
+
+    def get_project(self, actor: Principal, team_name: str, name: str) -> ProjectView:
+        with self.db.read() as session:
+            team = self._team_for(session, actor, team_name, Level.READ)
+            return _project_view(self._project(session, team, name), team)
+
+    def update_project(
+        self, actor: Principal, team_name: str, name: str, changes: Mapping[str, Any]
+    ) -> ProjectView:
+        _require_full_token(actor)
+        unknown = set(changes) - {"description", "name"}
+        if unknown:
+            raise Invalid(f"unknown project fields: {', '.join(sorted(unknown))}")
+        with self.db.write() as session:
+            team = self._team_for(session, actor, team_name, Level.WRITE)
+            project = self._project(session, team, name)
+            if "description" in changes:
+                project.description = _check_text(changes["description"], "description", 10_000)
+            if "name" in changes and changes["name"] != project.name:
+                new_name = validate_team_name(_check_text(changes["name"], "name", 100))
+                if session.scalar(
+                    select(Project.id).where(Project.team_id == team.id, Project.name == new_name)
+                ):
+                    raise Conflict(f"team {team_name!r} already has a project {new_name!r}")
+                project.name = new_name
+            session.flush()
+            return _project_view(project, team)
+
+    def delete_project(self, actor: Principal, team_name: str, name: str) -> None:
+        _require_full_token(actor)
+        with self.db.write() as session:
+            team = self._team_for(session, actor, team_name, Level.WRITE)
+            project = self._project(session, team, name)
+            in_use = session.scalar(
+                select(func.count()).select_from(Dataset).where(Dataset.project_id == project.id)
+            )
+            if in_use:
+                raise Conflict(f"project {name!r} still holds {in_use} dataset(s)")
+            session.delete(project)
+
+    def resolve_project(self, session: Session, actor: Principal, ref: str) -> Project:
+        """``team/project`` -> the project, which the actor must be able to write into."""
+        team_name, _, name = ref.partition("/")
+        if not team_name or not name:
+            raise Invalid(f"project must be given as 'team/project', not {ref!r}")
+        team = self._team_for(session, actor, team_name, Level.WRITE)
+        return self._project(session, team, name)
+
+    # --- licences --------------------------------------------------------------------------
+
+    def list_licences(self) -> list[LicenceView]:
+        with self.db.read() as session:
+            return [
+                licence_view(lic) for lic in session.scalars(select(Licence).order_by(Licence.id))
+            ]
+
+    def get_licence(self, key: str | int) -> LicenceView:
+        with self.db.read() as session:
+            return licence_view(self.resolve_licence(session, key))
+
+    @staticmethod
+    def resolve_licence(session: Session, key: str | int) -> Licence:
+        query = select(Licence)
+        if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+            query = query.where(Licence.id == int(key))
+        else:
+            query = query.where(func.lower(Licence.name) == key.lower())
+        licence = session.scalar(query)
+        if licence is None:
+            raise NotFound(f"licence {key!r} not found")
+        return licence
+
+    # --- shared lookups --------------------------------------------------------------------
+
+    @staticmethod
+    def _user(session: Session, username: str) -> User:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise NotFound(f"user {username!r} not found")
+        return user
+
+    @staticmethod
+    def _project(session: Session, team: Team, name: str) -> Project:
+        project = session.scalar(
+            select(Project).where(Project.team_id == team.id, Project.name == name)
+        )
+        if project is None:
+            raise NotFound(f"project {team.name}/{name} not found")
+        return project
+
+    @staticmethod
+    def _team_for(session: Session, actor: Principal, name: str, needed: Level) -> Team:
+        """The team, if the actor holds at least ``needed`` in it (or is a site admin).
+        Non-members get NotFound: team names are not advertised to strangers."""
+        _require_login(actor)
+        team = session.scalar(select(Team).where(Team.name == name))
+        level = actor.teams.get(team.id) if team is not None else None
+        if team is None or (level is None and not actor.is_admin):
+            raise NotFound(f"team {name!r} not found")
+        if not actor.is_admin and (level is None or not level.at_least(needed)):
+            raise Forbidden(f"this needs level {needed.value} in team {name!r}")
+        return team
+
+    @staticmethod
+    def _ensure_owner_name_free(session: Session, name: str) -> None:
+        if session.scalar(select(User.id).where(User.username == name)) or session.scalar(
+            select(Team.id).where(Team.name == name)
+        ):
+            raise Conflict(f"the name {name!r} is already taken by a user or team")
+
+    @staticmethod
+    def _team_view(session: Session, team: Team, *, members: bool = True) -> TeamView:
+        rows = (
+            session.execute(
+                select(Membership, User.username)
+                .join(User, User.id == Membership.user_id)
+                .where(Membership.team_id == team.id)
+                .order_by(User.username)
+            ).all()
+            if members
+            else []
+        )
+        return TeamView(
+            id=team.id,
+            name=team.name,
+            description=team.description,
+            created=team.created,
+            members=[_member_view(team, username, m) for m, username in rows],
+        )

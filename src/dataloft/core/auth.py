@@ -1,0 +1,167 @@
+"""Authentication: passwords, API tokens, and the ``Principal`` of a request.
+
+An API token is the one credential every dialect accepts (Bearer, Algorithmia's ``Simple``
+key, Pbench's API key, ...). Its secret is shown once; the database keeps its sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from types import MappingProxyType
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dataloft.core.access import SCOPES, Level, Principal
+from dataloft.core.errors import Forbidden, Invalid, NotFound, Unauthenticated
+from dataloft.core.passwords import hash_password, needs_rehash, verify_password
+from dataloft.core.views import NewToken, TokenView
+from dataloft.db import Database
+from dataloft.db.models import ApiToken, Membership, User
+from dataloft.db.types import utcnow
+
+TOKEN_PREFIX = "dl_"
+LOGIN_TOKEN_DAYS = 30
+
+
+def token_digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def load_principal(session: Session, user: User, scope: str | None = None) -> Principal:
+    levels = session.execute(
+        select(Membership.team_id, Membership.level).where(Membership.user_id == user.id)
+    ).all()
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        is_admin=user.is_admin,
+        scope=scope,
+        teams=MappingProxyType({team_id: Level(level) for team_id, level in levels}),
+    )
+
+
+def _token_view(token: ApiToken, username: str) -> TokenView:
+    return TokenView(
+        id=token.id,
+        username=username,
+        name=token.name,
+        prefix=token.prefix,
+        scope=token.scope,
+        created=token.created,
+        expires_at=token.expires_at,
+    )
+
+
+class AuthService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- credentials -> principal ----------------------------------------------------------
+
+    def authenticate_token(self, secret: str) -> Principal:
+        with self.db.read() as session:
+            row = session.execute(
+                select(ApiToken, User)
+                .join(User, User.id == ApiToken.user_id)
+                .where(ApiToken.token_hash == token_digest(secret))
+            ).first()
+            if row is None:
+                raise Unauthenticated("unknown or invalid API token")
+            token, user = row
+            if token.expires_at is not None and token.expires_at <= utcnow():
+                raise Unauthenticated("API token has expired")
+            if not user.is_active:
+                raise Unauthenticated("account is deactivated")
+            return load_principal(session, user, token.scope)
+
+    def authenticate_password(self, username: str, password: str) -> Principal:
+        """Check a username and password (HTTP Basic, login forms)."""
+        with self.db.read() as session:
+            user = session.scalar(select(User).where(User.username == username))
+            if not verify_password(user.password_hash if user else None, password) or not user:
+                raise Unauthenticated("wrong username or password")
+            if not user.is_active:
+                raise Unauthenticated("account is deactivated")
+            principal = load_principal(session, user)
+        if user.password_hash and needs_rehash(user.password_hash):
+            with self.db.write() as session:
+                stored = session.get(User, user.id)
+                if stored is not None:
+                    stored.password_hash = hash_password(password)
+        return principal
+
+    def login(self, username: str, password: str, name: str = "login") -> NewToken:
+        """Exchange a password for a new API token that expires after a while."""
+        principal = self.authenticate_password(username, password)
+        expires = utcnow() + timedelta(days=LOGIN_TOKEN_DAYS)
+        return self.create_token(principal, name=name, expires_at=expires)
+
+    # --- token management ------------------------------------------------------------------
+
+    def create_token(
+        self,
+        actor: Principal,
+        *,
+        username: str | None = None,
+        name: str = "",
+        expires_at: datetime | None = None,
+        scope: str | None = None,
+    ) -> NewToken:
+        """Make a token for ``username`` (default: the actor). Only admins make tokens for
+        others; a read-scoped token cannot make tokens."""
+        if actor.scope is not None:
+            raise Forbidden("a scoped token cannot create tokens")
+        if scope is not None and scope not in SCOPES:
+            raise Invalid(f"unknown token scope {scope!r}; known scopes: {', '.join(SCOPES)}")
+        if expires_at is not None and expires_at <= utcnow():
+            raise Invalid("expiry must be in the future")
+        if len(name) > 200:
+            raise Invalid("token name must be at most 200 characters")
+        secret = new_secret()
+        with self.db.write() as session:
+            user = self._user_for(session, actor, username)
+            token = ApiToken(
+                user_id=user.id,
+                name=name,
+                token_hash=token_digest(secret),
+                prefix=secret[: len(TOKEN_PREFIX) + 6],
+                scope=scope,
+                expires_at=expires_at,
+            )
+            session.add(token)
+            session.flush()
+            return NewToken(secret=secret, token=_token_view(token, user.username))
+
+    def list_tokens(self, actor: Principal, username: str | None = None) -> list[TokenView]:
+        with self.db.read() as session:
+            user = self._user_for(session, actor, username)
+            tokens = session.scalars(
+                select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)
+            )
+            return [_token_view(t, user.username) for t in tokens]
+
+    def revoke_token(self, actor: Principal, token_id: int) -> None:
+        with self.db.write() as session:
+            token = session.get(ApiToken, token_id)
+            if token is None or not (actor.is_admin or token.user_id == actor.user_id):
+                raise NotFound(f"token {token_id} not found")
+            session.delete(token)
+
+    @staticmethod
+    def _user_for(session: Session, actor: Principal, username: str | None) -> User:
+        if actor.is_anonymous:
+            raise Unauthenticated("log in to manage API tokens")
+        target = username or actor.username
+        if target != actor.username and not actor.is_admin:
+            raise Forbidden("only admins manage other users' tokens")
+        user = session.scalar(select(User).where(User.username == target))
+        if user is None:
+            raise NotFound(f"user {target!r} not found")
+        return user

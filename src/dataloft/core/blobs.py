@@ -1,0 +1,266 @@
+"""Blobs: content-addressed bytes, deduplicated across every dataset on the server.
+
+Bytes are hashed while they stream in. Blobs up to ``inline_blob_limit`` stay in memory and
+are stored in the database row itself (one query serves a small record, no file I/O);
+larger ones go to the blob store. A ``blobs`` row exists for every blob an entry may
+reference, and the entries' foreign key keeps referenced blobs from being collected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import delete, exists, select, update
+from sqlalchemy.orm import Session
+
+from dataloft.core.errors import DigestMismatch, TooLarge
+from dataloft.core.names import validate_digest
+from dataloft.db import Database
+from dataloft.db.models import Blob, Entry
+from dataloft.db.types import utcnow
+from dataloft.db.upsert import insert_ignore
+from dataloft.storage import BlobMissing, BlobStore, StagedBlob
+from dataloft.storage.base import DEFAULT_CHUNK
+
+IN_CLAUSE_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    """Bytes that are durable (in the store, or held here to go inline into the row)."""
+
+    digest: str
+    size: int
+    inline: bytes | None = None
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    """How to read a blob: its row's inline bytes, or the store."""
+
+    digest: str
+    size: int
+    inline: bytes | None
+
+
+@dataclass(frozen=True)
+class GcReport:
+    blobs_removed: int
+    bytes_removed: int
+    orphan_files_removed: int
+
+
+def _human(size: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:g} {unit}" if unit == "bytes" else f"{size:.4g} {unit}"
+        size /= 1024  # type: ignore[assignment]
+    raise AssertionError("unreachable")
+
+
+class Upload:
+    """One blob arriving in pieces. ``finish`` verifies the digest (if one was announced)
+    and makes the bytes durable; ``abort`` throws them away."""
+
+    def __init__(
+        self, store: BlobStore, inline_limit: int, max_size: int, expected: str | None
+    ) -> None:
+        self._store = store
+        self._inline_limit = inline_limit
+        self._max_size = max_size
+        self._expected = expected
+        self._hash = hashlib.sha256()
+        self._buffer: bytearray | None = bytearray()
+        self._staged: StagedBlob | None = None
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self._max_size:
+            self.abort()
+            raise TooLarge(f"upload exceeds the limit of {_human(self._max_size)}")
+        self._hash.update(chunk)
+        if self._staged is not None:
+            self._staged.write(chunk)
+            return
+        assert self._buffer is not None
+        self._buffer += chunk
+        if len(self._buffer) > self._inline_limit:
+            self._staged = self._store.stage()
+            self._staged.write(bytes(self._buffer))
+            self._buffer = None
+
+    def finish(self) -> StoredBlob:
+        digest = self._hash.hexdigest()
+        if self._expected is not None and digest != self._expected:
+            self.abort()
+            raise DigestMismatch(f"content has sha256 {digest}, not the announced {self._expected}")
+        if self._staged is not None:
+            self._staged.publish(digest)
+            return StoredBlob(digest, self.size)
+        assert self._buffer is not None
+        return StoredBlob(digest, self.size, bytes(self._buffer))
+
+    def abort(self) -> None:
+        if self._staged is not None:
+            self._staged.abort()
+
+
+class BlobService:
+    def __init__(self, db: Database, store: BlobStore, *, inline_limit: int, max_size: int) -> None:
+        self.db = db
+        self.store = store
+        self.inline_limit = inline_limit
+        self.max_size = max_size
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def start_upload(self, *, max_size: int | None = None, expected: str | None = None) -> Upload:
+        if expected is not None:
+            validate_digest(expected)
+        limit = self.max_size if max_size is None else min(max_size, self.max_size)
+        return Upload(self.store, self.inline_limit, limit, expected)
+
+    def receive(
+        self, chunks: Iterable[bytes], *, max_size: int | None = None, expected: str | None = None
+    ) -> StoredBlob:
+        upload = self.start_upload(max_size=max_size, expected=expected)
+        try:
+            for chunk in chunks:
+                upload.write(chunk)
+        except BaseException:
+            upload.abort()
+            raise
+        return upload.finish()
+
+    def from_bytes(self, data: bytes) -> StoredBlob:
+        return self.receive([data])
+
+    def register(self, session: Session, blobs: Iterable[StoredBlob]) -> None:
+        """Make sure rows exist for these blobs, in the caller's transaction."""
+        now = utcnow()
+        unique = {b.digest: b for b in blobs}
+        insert_ignore(
+            session,
+            Blob,
+            [
+                {
+                    "digest": b.digest,
+                    "size": b.size,
+                    "data": b.inline,
+                    "created": now,
+                    "touched": now,
+                }
+                for b in unique.values()
+            ],
+            ["digest"],
+        )
+
+    def save(self, blob: StoredBlob) -> bool:
+        """Register one uploaded blob on its own; True if it was new to the server."""
+        with self.db.write() as session:
+            existed = self._touch(session, blob.digest)
+            if not existed:
+                self.register(session, [blob])
+            return not existed
+
+    def has(self, digest: str) -> bool:
+        """Whether the server holds this blob. A hit counts as use: the blob survives garbage
+        collection for the grace period, long enough to commit a reference to it."""
+        validate_digest(digest)
+        with self.db.write() as session:
+            return self._touch(session, digest)
+
+    @staticmethod
+    def _touch(session: Session, digest: str) -> bool:
+        result = session.execute(update(Blob).where(Blob.digest == digest).values(touched=utcnow()))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def sizes(self, session: Session, digests: Iterable[str]) -> dict[str, int]:
+        """Sizes of the blobs among ``digests`` that the server has."""
+        wanted = list(dict.fromkeys(digests))
+        found: dict[str, int] = {}
+        for start in range(0, len(wanted), IN_CLAUSE_CHUNK):
+            chunk = wanted[start : start + IN_CLAUSE_CHUNK]
+            rows = session.execute(select(Blob.digest, Blob.size).where(Blob.digest.in_(chunk)))
+            found.update({digest: size for digest, size in rows})
+        return found
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def read(
+        self, ref: BlobRef, start: int = 0, end: int | None = None, chunk_size: int = DEFAULT_CHUNK
+    ) -> Iterator[bytes]:
+        """The bytes ``[start, end)``. For store blobs the file is opened now, so a missing
+        blob fails before the caller starts a response."""
+        if ref.inline is not None:
+            return iter([ref.inline[start:end]])
+        return self.store.read(ref.digest, start, end, chunk_size)
+
+    def read_all(self, ref: BlobRef) -> bytes:
+        return b"".join(self.read(ref))
+
+    def local_path(self, ref: BlobRef) -> Path | None:
+        return None if ref.inline is not None else self.store.local_path(ref.digest)
+
+    # --- garbage collection ----------------------------------------------------------------
+
+    def collect_garbage(self, grace_seconds: float, *, scan_store: bool = False) -> GcReport:
+        """Delete blobs no entry references and nobody touched within the grace period.
+        Safe online: the row goes first (in a transaction that the entries' foreign key
+        would fail if a commit referenced the blob meanwhile), then the stored bytes.
+        ``scan_store`` also removes stored files with no row (left by a crash between
+        storing a blob and committing its row)."""
+        cutoff = utcnow() - timedelta(seconds=grace_seconds)
+        removed: list[tuple[str, int, bool]] = []
+        with self.db.write() as session:
+            unreferenced = ~exists().where(Entry.digest == Blob.digest)
+            rows = session.execute(
+                select(Blob.digest, Blob.size, Blob.data.is_(None)).where(
+                    Blob.touched < cutoff, unreferenced
+                )
+            ).all()
+            for start in range(0, len(rows), IN_CLAUSE_CHUNK):
+                chunk = [r.digest for r in rows[start : start + IN_CLAUSE_CHUNK]]
+                session.execute(delete(Blob).where(Blob.digest.in_(chunk), unreferenced))
+            removed = [(r[0], r[1], r[2]) for r in rows]
+        for digest, _size, in_store in removed:
+            if in_store:
+                self.store.delete(digest)
+        orphans = self._remove_orphans(grace_seconds) if scan_store else 0
+        return GcReport(len(removed), sum(size for _, size, _ in removed), orphans)
+
+    def _remove_orphans(self, grace_seconds: float) -> int:
+        """Only files older than the grace period: a younger one may belong to an upload
+        whose row is about to be committed."""
+        cutoff = time.time() - grace_seconds
+        cleaned = 0
+        batch: list[str] = []
+        for digest in self.store.digests():
+            with contextlib.suppress(BlobMissing):
+                if self.store.modified(digest) < cutoff:
+                    batch.append(digest)
+            if len(batch) >= IN_CLAUSE_CHUNK:
+                cleaned += self._remove_unknown(batch)
+                batch = []
+        cleaned += self._remove_unknown(batch)
+        clean_staging = getattr(self.store, "clean_staging", None)
+        if clean_staging is not None:
+            cleaned += clean_staging(grace_seconds)
+        return cleaned
+
+    def _remove_unknown(self, digests: list[str]) -> int:
+        if not digests:
+            return 0
+        with self.db.read() as session:
+            known = set(session.scalars(select(Blob.digest).where(Blob.digest.in_(digests))))
+        unknown = [d for d in digests if d not in known]
+        for digest in unknown:
+            self.store.delete(digest)
+        return len(unknown)

@@ -1,0 +1,349 @@
+"""Reading datasets: entries at any version, single entries, history and diffs.
+
+"The entries at version v" are the rows with ``since <= v < until``; at the head that is
+simply ``until IS NULL``, which a partial index serves. Listings are keyset-paginated on the
+path, so page 50 costs what page 1 costs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_, select, tuple_
+from sqlalchemy.orm import Session
+
+from dataloft.core.access import Action, Principal
+from dataloft.core.blobs import BlobRef, BlobService
+from dataloft.core.commits import FILES, RECORDS, entry_view, version_view
+from dataloft.core.datasets import DatasetService, Located
+from dataloft.core.errors import Invalid, NotFound
+from dataloft.core.names import prefix_upper_bound
+from dataloft.core.pagination import clamp_limit, decode_cursor, encode_cursor
+from dataloft.core.values import decode_record
+from dataloft.core.views import DatasetView, DiffItem, EntryView, Page, VersionView
+from dataloft.db import Database
+from dataloft.db.models import Blob, Entry, User, Version
+
+ARCHIVE_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class EntryRead:
+    """One entry, ready to be served."""
+
+    dataset: DatasetView
+    version: int  # the dataset version it was read at
+    entry: EntryView
+    blob: BlobRef | None  # None for symlinks
+    modified: datetime  # when the entry's content appeared
+
+
+@dataclass(frozen=True)
+class DiffPage:
+    from_version: int
+    to_version: int
+    items: list[DiffItem]
+    next_cursor: str | None
+
+
+def live_at(version: int, head: int) -> ColumnElement[bool]:
+    if version == head:
+        return Entry.until.is_(None)
+    return and_(Entry.since <= version, or_(Entry.until.is_(None), Entry.until > version))
+
+
+def _under(prefix: str) -> ColumnElement[bool]:
+    condition = Entry.path >= prefix
+    upper = prefix_upper_bound(prefix)
+    return condition if upper is None else and_(condition, Entry.path < upper)
+
+
+def _same_content(a: Entry, b: Entry) -> bool:
+    return (a.kind, a.digest, a.media_type, a.meta or None, a.target) == (
+        b.kind,
+        b.digest,
+        b.media_type,
+        b.meta or None,
+        b.target,
+    )
+
+
+class BrowseService:
+    def __init__(self, db: Database, datasets: DatasetService, blobs: BlobService) -> None:
+        self.db = db
+        self.datasets = datasets
+        self.blobs = blobs
+
+    @staticmethod
+    def resolve_version(located: Located, version: int | None) -> int:
+        head = located.row.head
+        if version is None:
+            return head
+        if not 0 <= version <= head:
+            raise NotFound(f"dataset {located.address} has no version {version} (head is {head})")
+        return version
+
+    # --- entries ---------------------------------------------------------------------------
+
+    def list_entries(
+        self,
+        actor: Principal,
+        owner: str,
+        name: str,
+        space: str,
+        *,
+        version: int | None = None,
+        prefix: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> tuple[int, Page[EntryView]]:
+        """Entries of one key space (files or records) at a version, in path order."""
+        size = clamp_limit(limit)
+        with self.db.read() as session:
+            located = self.datasets.locate(session, actor, owner, name, Action.READ)
+            at = self.resolve_version(located, version)
+            query = (
+                select(Entry)
+                .where(Entry.dataset_id == located.row.id, Entry.space == space)
+                .where(live_at(at, located.row.head))
+                .order_by(Entry.path)
+                .limit(size + 1)
+            )
+            if prefix:
+                query = query.where(_under(prefix))
+            if cursor:
+                (after,) = decode_cursor(cursor, str)
+                query = query.where(Entry.path > after)
+            rows = list(session.scalars(query))
+        more = len(rows) > size
+        rows = rows[:size]
+        return at, Page(
+            [entry_view(r) for r in rows], encode_cursor(rows[-1].path) if more else None
+        )
+
+    def get_entry(
+        self,
+        actor: Principal,
+        owner: str,
+        name: str,
+        space: str,
+        path: str,
+        version: int | None = None,
+    ) -> EntryRead:
+        with self.db.read() as session:
+            located = self.datasets.locate(session, actor, owner, name, Action.READ)
+            at = self.resolve_version(located, version)
+            row = session.execute(
+                select(Entry, Blob.data, Version.created)
+                .outerjoin(Blob, Blob.digest == Entry.digest)
+                .join(
+                    Version,
+                    and_(Version.dataset_id == Entry.dataset_id, Version.number == Entry.since),
+                )
+                .where(Entry.dataset_id == located.row.id, Entry.space == space, Entry.path == path)
+                .where(live_at(at, located.row.head))
+            ).first()
+            if row is None:
+                noun = "record" if space == RECORDS else "file"
+                raise NotFound(f"{noun} {path!r} not found in {located.address} at version {at}")
+            entry, inline, modified = row
+            blob = BlobRef(entry.digest, entry.size, inline) if entry.digest else None
+            return EntryRead(located.view(), at, entry_view(entry), blob, modified)
+
+    def read_record(
+        self, actor: Principal, owner: str, name: str, record_id: str, version: int | None = None
+    ) -> tuple[EntryRead, Any]:
+        found = self.get_entry(actor, owner, name, RECORDS, record_id, version)
+        assert found.blob is not None
+        return found, decode_record(self.blobs.read_all(found.blob))
+
+    def iter_entries(
+        self, actor: Principal, owner: str, name: str, version: int | None = None
+    ) -> tuple[DatasetView, int, Iterator[tuple[EntryView, BlobRef | None, datetime]]]:
+        """Every entry at a version, files first, then records, for archives and exports.
+        Pages are read in separate short transactions: versions never change, so the
+        result is consistent without holding one transaction open for a long download."""
+        with self.db.read() as session:
+            located = self.datasets.locate(session, actor, owner, name, Action.READ)
+            at = self.resolve_version(located, version)
+            head, dataset_id = located.row.head, located.row.id
+            view = located.view()
+        return view, at, self._pages(dataset_id, at, head)
+
+    def _pages(
+        self, dataset_id: int, at: int, head: int
+    ) -> Iterator[tuple[EntryView, BlobRef | None, datetime]]:
+        after = (FILES, "")
+        while True:
+            with self.db.read() as session:
+                rows = session.execute(
+                    select(Entry, Blob.data, Version.created)
+                    .outerjoin(Blob, Blob.digest == Entry.digest)
+                    .join(
+                        Version,
+                        and_(Version.dataset_id == Entry.dataset_id, Version.number == Entry.since),
+                    )
+                    .where(Entry.dataset_id == dataset_id, live_at(at, head))
+                    .where(tuple_(Entry.space, Entry.path) > after)
+                    .order_by(Entry.space, Entry.path)
+                    .limit(ARCHIVE_PAGE)
+                ).all()
+            for entry, inline, modified in rows:
+                blob = BlobRef(entry.digest, entry.size, inline) if entry.digest else None
+                yield entry_view(entry), blob, modified
+            if len(rows) < ARCHIVE_PAGE:
+                return
+            after = (rows[-1][0].space, rows[-1][0].path)
+
+    # --- versions --------------------------------------------------------------------------
+
+    def list_versions(
+        self,
+        actor: Principal,
+        owner: str,
+        name: str,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[VersionView]:
+        """History, newest first."""
+        size = clamp_limit(limit)
+        with self.db.read() as session:
+            located = self.datasets.locate(session, actor, owner, name, Action.READ)
+            query = (
+                select(Version, User.username)
+                .outerjoin(User, User.id == Version.author_id)
+                .where(Version.dataset_id == located.row.id)
+                .order_by(Version.number.desc())
+                .limit(size + 1)
+            )
+            if cursor:
+                (before,) = decode_cursor(cursor, int)
+                query = query.where(Version.number < before)
+            rows = session.execute(query).all()
+        more = len(rows) > size
+        rows = rows[:size]
+        return Page(
+            [version_view(v, author) for v, author in rows],
+            encode_cursor(rows[-1][0].number) if more else None,
+        )
+
+    def get_version(self, actor: Principal, owner: str, name: str, number: int) -> VersionView:
+        with self.db.read() as session:
+            located = self.datasets.locate(session, actor, owner, name, Action.READ)
+            self.resolve_version(located, number)
+            row = session.execute(
+                select(Version, User.username)
+                .outerjoin(User, User.id == Version.author_id)
+                .where(Version.dataset_id == located.row.id, Version.number == number)
+            ).one()
+            return version_view(row[0], row[1])
+
+    # --- diff ------------------------------------------------------------------------------
+
+    def diff(
+        self,
+        actor: Principal,
+        owner: str,
+        name: str,
+        from_version: int,
+        to_version: int | None = None,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> DiffPage:
+        """What changed between two versions, in (space, path) order. Its cost is the
+        number of changes between them, whatever the size of the dataset."""
+        size = clamp_limit(limit)
+        with self.db.read() as session:
+            located = self.datasets.locate(session, actor, owner, name, Action.READ)
+            old = self.resolve_version(located, from_version)
+            new = self.resolve_version(located, to_version)
+            after = tuple(decode_cursor(cursor, str, str)) if cursor else None
+            low, high = min(old, new), max(old, new)
+            ended, started = self._changed_rows(session, located.row.id, low, high, after, size)
+        items, last, more = _merge(ended, started, size)
+        if old > new:  # a diff backwards is the forward diff inverted
+            items = [_invert(item) for item in items]
+        next_cursor = encode_cursor(*last) if more and last else None
+        return DiffPage(old, new, items, next_cursor)
+
+    @staticmethod
+    def _changed_rows(
+        session: Session,
+        dataset_id: int,
+        low: int,
+        high: int,
+        after: tuple[Any, ...] | None,
+        size: int,
+    ) -> tuple[list[Entry], list[Entry]]:
+        def rows(condition: ColumnElement[bool]) -> list[Entry]:
+            query = select(Entry).where(Entry.dataset_id == dataset_id, condition)
+            if after is not None:
+                query = query.where(tuple_(Entry.space, Entry.path) > after)
+            query = query.order_by(Entry.space, Entry.path).limit(size + 1)
+            return list(session.scalars(query))
+
+        # Live at `low` but closed by `high`; and opened after `low`, still live at `high`.
+        ended = rows(and_(Entry.since <= low, Entry.until > low, Entry.until <= high))
+        started = rows(
+            and_(
+                Entry.since > low,
+                Entry.since <= high,
+                or_(Entry.until.is_(None), Entry.until > high),
+            )
+        )
+        return ended, started
+
+
+def _merge(
+    ended: list[Entry], started: list[Entry], size: int
+) -> tuple[list[DiffItem], tuple[str, str] | None, bool]:
+    """Merge-join two lists sorted by (space, path), each fetched with ``size + 1`` rows,
+    into at most ``size`` diff items. A list that came back full may continue in the
+    database, so the merge must not run past its last key: beyond it, rows of that list
+    have not been seen yet."""
+    truncated = [rows[-1] for rows in (ended, started) if len(rows) > size]
+    bound = min(((r.space, r.path) for r in truncated), default=None)
+    items: list[DiffItem] = []
+    i = j = 0
+    last: tuple[str, str] | None = None
+    while len(items) < size and (i < len(ended) or j < len(started)):
+        a = ended[i] if i < len(ended) else None
+        b = started[j] if j < len(started) else None
+        key_a = (a.space, a.path) if a is not None else None
+        key_b = (b.space, b.path) if b is not None else None
+        key = min(k for k in (key_a, key_b) if k is not None)
+        if bound is not None and key > bound:
+            break
+        last = key
+        if key_a == key and key_b == key:
+            assert a is not None and b is not None
+            i += 1
+            j += 1
+            if not _same_content(a, b):
+                items.append(DiffItem("changed", b.kind, b.path, entry_view(a), entry_view(b)))
+        elif key_a == key:
+            assert a is not None
+            i += 1
+            items.append(DiffItem("removed", a.kind, a.path, entry_view(a), None))
+        else:
+            assert b is not None
+            j += 1
+            items.append(DiffItem("added", b.kind, b.path, None, entry_view(b)))
+    more = i < len(ended) or j < len(started) or bool(truncated)
+    return items, last, more
+
+
+def _invert(item: DiffItem) -> DiffItem:
+    change = {"added": "removed", "removed": "added"}.get(item.change, item.change)
+    return DiffItem(change, item.kind, item.path, item.new, item.old)
+
+
+def check_space(kind: str) -> str:
+    if kind not in (FILES, RECORDS):
+        raise Invalid(f"unknown entry space {kind!r}")
+    return kind

@@ -1,0 +1,540 @@
+"""Commits: every write to a dataset's contents is one atomic commit making version N+1.
+
+A commit carries any number of changes (files, symlinks, records, deletions, per-entry
+metadata). Its cost is proportional to the number of changes, never to the size of the
+dataset: it touches only the entry rows of the paths it changes, closing the rows it
+replaces (``until = N+1``) and opening new ones (``since = N+1``).
+
+Everything that can be checked or stored before taking the dataset's write lock is: record
+values are encoded and stored, paths validated. Then one transaction locks the dataset,
+checks the caller's preconditions (parent version, ETags), checks that the file tree stays a
+tree (no file where a folder is needed and vice versa) and applies the changes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import mimetypes
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.orm import Session
+
+from dataloft.core.access import Action, Principal
+from dataloft.core.blobs import IN_CLAUSE_CHUNK, BlobService, StoredBlob
+from dataloft.core.datasets import DatasetService, Located
+from dataloft.core.errors import Conflict, Invalid, NotFound, PreconditionFailed, TooLarge
+from dataloft.core.events import EventLog
+from dataloft.core.names import (
+    ancestors,
+    prefix_upper_bound,
+    validate_digest,
+    validate_media_type,
+    validate_path,
+    validate_record_id,
+    validate_symlink_target,
+)
+from dataloft.core.values import encode_record
+from dataloft.core.views import EntryView, VersionView
+from dataloft.db import Database
+from dataloft.db.models import Entry, Version
+from dataloft.db.types import utcnow
+
+FILES = "f"
+RECORDS = "r"
+RECORD_MEDIA_TYPE = "application/cbor"
+MAX_ENTRY_METADATA_BYTES = 64 * 1024
+MAX_MESSAGE_LENGTH = 10_000
+
+
+# --- the changes a caller can ask for ---------------------------------------------------------
+
+
+ANY_ETAG = "*"
+
+
+@dataclass(frozen=True)
+class Guard:
+    """Conditions on the current entry: ``if_match`` its sha256 (or ``*``: it exists),
+    ``if_none_match``: it does not exist yet."""
+
+    if_match: str | None = None
+    if_none_match: bool = False
+
+
+@dataclass(frozen=True)
+class PutFile:
+    """Create or replace a file with bytes just received (``blob``) or with a blob the
+    server already holds (``digest``)."""
+
+    path: str
+    blob: StoredBlob | None = None
+    digest: str | None = None
+    media_type: str | None = None
+    metadata: dict[str, Any] | None = None
+    guard: Guard = field(default_factory=Guard)
+
+
+@dataclass(frozen=True)
+class PutSymlink:
+    path: str
+    target: str
+    metadata: dict[str, Any] | None = None
+    guard: Guard = field(default_factory=Guard)
+
+
+@dataclass(frozen=True)
+class PutRecord:
+    record_id: str
+    value: Any
+    metadata: dict[str, Any] | None = None
+    guard: Guard = field(default_factory=Guard)
+
+
+@dataclass(frozen=True)
+class DeleteFile:
+    path: str
+    guard: Guard = field(default_factory=Guard)
+
+
+@dataclass(frozen=True)
+class DeleteRecord:
+    record_id: str
+    guard: Guard = field(default_factory=Guard)
+
+
+Change = PutFile | PutSymlink | PutRecord | DeleteFile | DeleteRecord
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    version: VersionView
+    # One per change, in order: "added", "changed", "unchanged" or "removed".
+    outcomes: list[str]
+    # The entry each put produced (None for deletions).
+    entries: list[EntryView | None]
+
+
+# --- internal plan ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Step:
+    space: str
+    path: str
+    delete: bool
+    guard: Guard
+    kind: str = "file"
+    digest: str | None = None
+    size: int = 0
+    media_type: str = "application/octet-stream"
+    metadata: dict[str, Any] | None = None
+    target: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.space, self.path)
+
+    def same_content(self, row: Entry) -> bool:
+        return (
+            row.kind == self.kind
+            and row.digest == self.digest
+            and row.media_type == self.media_type
+            and (row.meta or None) == (self.metadata or None)
+            and row.target == self.target
+        )
+
+
+def entry_view(row: Entry) -> EntryView:
+    return EntryView(
+        kind=row.kind,
+        path=row.path,
+        size=row.size,
+        sha256=row.digest,
+        media_type=row.media_type,
+        version=row.since,
+        metadata=row.meta,
+        target=row.target,
+    )
+
+
+def _check_entry_metadata(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        raise Invalid("entry metadata must be a JSON object")
+    if len(json.dumps(metadata)) > MAX_ENTRY_METADATA_BYTES:
+        raise Invalid(f"entry metadata must be at most {MAX_ENTRY_METADATA_BYTES} bytes of JSON")
+    return metadata or None
+
+
+def guess_media_type(path: str) -> str:
+    guessed, _ = mimetypes.guess_type(path, strict=False)
+    return guessed or "application/octet-stream"
+
+
+def _chunks(items: Sequence[Any], size: int = IN_CLAUSE_CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class CommitService:
+    def __init__(
+        self,
+        db: Database,
+        events: EventLog,
+        blobs: BlobService,
+        datasets: DatasetService,
+        *,
+        max_changes: int,
+        max_record_size: int,
+        max_path_length: int,
+    ) -> None:
+        self.db = db
+        self.events = events
+        self.blobs = blobs
+        self.datasets = datasets
+        self.max_changes = max_changes
+        self.max_record_size = max_record_size
+        self.max_path_length = max_path_length
+
+    def commit(
+        self,
+        actor: Principal,
+        owner: str,
+        name: str,
+        changes: Sequence[Change],
+        *,
+        parent: int | None = None,
+        message: str = "",
+    ) -> CommitResult:
+        if len(changes) > self.max_changes:
+            raise TooLarge(f"a commit may hold at most {self.max_changes} changes")
+        if not isinstance(message, str) or len(message) > MAX_MESSAGE_LENGTH:
+            raise Invalid(f"message must be a string of at most {MAX_MESSAGE_LENGTH} characters")
+        steps, new_blobs = self._plan(changes)
+        with self.db.write() as session:
+            located = self.datasets.locate(session, actor, owner, name, Action.WRITE, lock=True)
+            head = located.row.head
+            if parent is not None and parent != head:
+                raise PreconditionFailed(
+                    f"dataset {located.address} is at version {head}, not {parent}"
+                )
+            self.blobs.register(session, new_blobs)
+            self._fill_sizes(session, steps)
+            current = self._current_rows(session, located.row.id, [s.key for s in steps])
+            self._check_guards(steps, current, head)
+            self._check_tree(session, located.row.id, steps, current)
+            return self._apply(session, actor, located, steps, current, message)
+
+    # --- before the lock -------------------------------------------------------------------
+
+    def _plan(self, changes: Sequence[Change]) -> tuple[list[_Step], list[StoredBlob]]:
+        steps: list[_Step] = []
+        new_blobs: list[StoredBlob] = []
+        for change in changes:
+            step, blob = self._step(change)
+            steps.append(step)
+            if blob is not None:
+                new_blobs.append(blob)
+        seen: set[tuple[str, str]] = set()
+        for step in steps:
+            if step.key in seen:
+                noun = "record" if step.space == RECORDS else "path"
+                raise Invalid(f"{noun} {step.path!r} appears more than once in one commit")
+            seen.add(step.key)
+        return steps, new_blobs
+
+    def _step(self, change: Change) -> tuple[_Step, StoredBlob | None]:
+        if isinstance(change, PutFile):
+            path = validate_path(change.path, self.max_path_length)
+            blob = change.blob
+            if (blob is None) == (change.digest is None):
+                raise Invalid(f"file {path!r} needs exactly one of: uploaded bytes, a sha256")
+            digest = blob.digest if blob is not None else validate_digest(change.digest or "")
+            media_type = change.media_type or guess_media_type(path)
+            return _Step(
+                FILES,
+                path,
+                False,
+                change.guard,
+                kind="file",
+                digest=digest,
+                size=blob.size if blob is not None else -1,
+                media_type=validate_media_type(media_type),
+                metadata=_check_entry_metadata(change.metadata),
+            ), blob
+        if isinstance(change, PutSymlink):
+            path = validate_path(change.path, self.max_path_length)
+            target = validate_symlink_target(path, change.target)
+            return _Step(
+                FILES,
+                path,
+                False,
+                change.guard,
+                kind="symlink",
+                size=len(target.encode()),
+                media_type="inode/symlink",
+                metadata=_check_entry_metadata(change.metadata),
+                target=target,
+            ), None
+        if isinstance(change, PutRecord):
+            record_id = validate_record_id(change.record_id)
+            encoded = encode_record(change.value)
+            if len(encoded) > self.max_record_size:
+                raise TooLarge(
+                    f"record {record_id!r} is {len(encoded)} bytes; the limit is "
+                    f"{self.max_record_size} bytes"
+                )
+            blob = self.blobs.from_bytes(encoded)
+            return _Step(
+                RECORDS,
+                record_id,
+                False,
+                change.guard,
+                kind="record",
+                digest=blob.digest,
+                size=blob.size,
+                media_type=RECORD_MEDIA_TYPE,
+                metadata=_check_entry_metadata(change.metadata),
+            ), blob
+        if isinstance(change, DeleteFile):
+            return _Step(
+                FILES, validate_path(change.path, self.max_path_length), True, change.guard
+            ), None
+        return _Step(RECORDS, validate_record_id(change.record_id), True, change.guard), None
+
+    # --- under the lock --------------------------------------------------------------------
+
+    def _fill_sizes(self, session: Session, steps: list[_Step]) -> None:
+        """Files that reference an earlier upload by digest: the blob must exist."""
+        wanted = [s for s in steps if s.kind == "file" and not s.delete and s.size < 0]
+        if not wanted:
+            return
+        sizes = self.blobs.sizes(session, (s.digest or "" for s in wanted))
+        for step in wanted:
+            size = sizes.get(step.digest or "")
+            if size is None:
+                raise Invalid(
+                    f"unknown blob {step.digest} for {step.path!r}: upload it first with "
+                    f"PUT /loft/v1/blobs/{step.digest}"
+                )
+            step.size = size
+
+    @staticmethod
+    def _current_rows(
+        session: Session, dataset_id: int, keys: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], Entry]:
+        found: dict[tuple[str, str], Entry] = {}
+        for space in (FILES, RECORDS):
+            paths = [path for s, path in keys if s == space]
+            for chunk in _chunks(paths):
+                rows = session.scalars(
+                    select(Entry).where(
+                        Entry.dataset_id == dataset_id,
+                        Entry.space == space,
+                        Entry.path.in_(chunk),
+                        Entry.until.is_(None),
+                    )
+                )
+                found.update({(row.space, row.path): row for row in rows})
+        return found
+
+    @staticmethod
+    def _check_guards(steps: list[_Step], current: dict[tuple[str, str], Entry], head: int) -> None:
+        for step in steps:
+            row = current.get(step.key)
+            noun = "record" if step.space == RECORDS else "path"
+            if step.guard.if_none_match and row is not None:
+                raise PreconditionFailed(f"{noun} {step.path!r} already exists")
+            expected = step.guard.if_match
+            if expected is not None and (row is None or expected not in (ANY_ETAG, row.digest)):
+                raise PreconditionFailed(f"{noun} {step.path!r} does not have the expected ETag")
+            if step.delete and row is None:
+                raise NotFound(f"{noun} {step.path!r} does not exist at version {head}")
+
+    @staticmethod
+    def _check_tree(
+        session: Session,
+        dataset_id: int,
+        steps: list[_Step],
+        current: dict[tuple[str, str], Entry],
+    ) -> None:
+        """Files and folders must not collide: no file may sit where another file's path
+        needs a folder (``a`` vs ``a/b``), within the commit or against the dataset."""
+        file_steps = [s for s in steps if s.space == FILES]
+        deleted = {s.path for s in file_steps if s.delete}
+        written = {s.path for s in file_steps if not s.delete}
+        new_paths = [p for p in written if (FILES, p) not in current]
+        if not new_paths:
+            return
+        folders = {a for p in new_paths for a in ancestors(p)}
+        clash = folders & written
+        if clash:
+            name = min(clash)
+            raise Conflict(f"{name!r} cannot be both a file and a folder in one commit")
+        for chunk in _chunks(sorted(folders - deleted)):
+            existing = session.scalar(
+                select(Entry.path)
+                .where(
+                    Entry.dataset_id == dataset_id,
+                    Entry.space == FILES,
+                    Entry.until.is_(None),
+                    Entry.path.in_(chunk),
+                )
+                .limit(1)
+            )
+            if existing is not None:
+                raise Conflict(f"{existing!r} is a file, so it cannot also be a folder")
+        gone = sorted(deleted)
+        for path in new_paths:
+            lower = path + "/"
+            condition = and_(
+                Entry.dataset_id == dataset_id,
+                Entry.space == FILES,
+                Entry.until.is_(None),
+                Entry.path >= lower,
+            )
+            upper = prefix_upper_bound(lower)
+            if upper is not None:
+                condition = and_(condition, Entry.path < upper)
+            going = bisect.bisect_left(gone, upper or "\U0010ffff\U0010ffff") - bisect.bisect_left(
+                gone, lower
+            )
+            inside = session.scalars(select(Entry.path).where(condition).limit(going + 1)).all()
+            if any(p not in deleted for p in inside):
+                raise Conflict(f"{path!r} is a folder, so it cannot also be a file")
+
+    def _apply(
+        self,
+        session: Session,
+        actor: Principal,
+        located: Located,
+        steps: list[_Step],
+        current: dict[tuple[str, str], Entry],
+        message: str,
+    ) -> CommitResult:
+        dataset = located.row
+        number = dataset.head + 1
+        close_ids: list[int] = []
+        new_rows: list[dict[str, Any]] = []
+        outcomes: list[str] = []
+        produced: list[EntryView | None] = []
+        delta = {FILES: 0, RECORDS: 0, "bytes": 0}
+        for step in steps:
+            row = current.get(step.key)
+            if step.delete:
+                assert row is not None
+                close_ids.append(row.id)
+                outcomes.append("removed")
+                produced.append(None)
+                delta[step.space] -= 1
+                delta["bytes"] -= row.size
+                continue
+            if row is not None and step.same_content(row):
+                outcomes.append("unchanged")
+                produced.append(entry_view(row))
+                continue
+            if row is not None:
+                close_ids.append(row.id)
+                delta["bytes"] -= row.size
+                delta[step.space] -= 1
+            values = {
+                "dataset_id": dataset.id,
+                "space": step.space,
+                "path": step.path,
+                "kind": step.kind,
+                "since": number,
+                "until": None,
+                "digest": step.digest,
+                "size": step.size,
+                "media_type": step.media_type,
+                "meta": step.metadata,
+                "target": step.target,
+            }
+            new_rows.append(values)
+            outcomes.append("changed" if row is not None else "added")
+            produced.append(entry_view(Entry(**values)))
+            delta[step.space] += 1
+            delta["bytes"] += step.size
+        for chunk in _chunks(close_ids):
+            session.execute(update(Entry).where(Entry.id.in_(chunk)).values(until=number))
+        if new_rows:
+            session.execute(insert(Entry), new_rows)
+        return self._record_version(
+            session, actor, located, number, message, outcomes, produced, delta
+        )
+
+    def _record_version(
+        self,
+        session: Session,
+        actor: Principal,
+        located: Located,
+        number: int,
+        message: str,
+        outcomes: list[str],
+        produced: list[EntryView | None],
+        delta: dict[str, int],
+    ) -> CommitResult:
+        dataset = located.row
+        parent = dataset.head
+        dataset.head = number
+        dataset.file_count += delta[FILES]
+        dataset.record_count += delta[RECORDS]
+        dataset.total_bytes += delta["bytes"]
+        dataset.updated = utcnow()
+        version = Version(
+            dataset_id=dataset.id,
+            number=number,
+            parent=parent,
+            author_id=actor.user_id,
+            message=message,
+            created=dataset.updated,
+            added=outcomes.count("added"),
+            changed=outcomes.count("changed"),
+            removed=outcomes.count("removed"),
+            file_count=dataset.file_count,
+            record_count=dataset.record_count,
+            total_bytes=dataset.total_bytes,
+        )
+        session.add(version)
+        session.flush()
+        view = version_view(version, actor.username)
+        self.events.append(
+            session,
+            "commit",
+            {
+                "dataset": located.address,
+                "uid": dataset.uid,
+                "version": number,
+                "parent": parent,
+                "author": actor.username,
+                "message": message,
+                "added": view.added,
+                "changed": view.changed,
+                "removed": view.removed,
+            },
+            dataset_id=dataset.id,
+            actor_id=actor.user_id,
+            version=number,
+        )
+        return CommitResult(view, outcomes, produced)
+
+
+def version_view(version: Version, author: str | None) -> VersionView:
+    return VersionView(
+        number=version.number,
+        parent=version.parent,
+        author=author,
+        message=version.message,
+        created=version.created,
+        added=version.added,
+        changed=version.changed,
+        removed=version.removed,
+        file_count=version.file_count,
+        record_count=version.record_count,
+        total_bytes=version.total_bytes,
+    )

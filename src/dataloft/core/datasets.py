@@ -1,0 +1,423 @@
+"""Datasets: creation, lookup by ``owner/name``, listing, settings, soft and hard delete.
+
+Reading or writing a dataset's contents goes through ``locate``, which applies the access
+rule of ``dataloft.core.access`` and, for writers, locks the dataset row so that commits to
+one dataset are serialised (PostgreSQL; SQLite serialises all writers anyway).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, delete, func, or_, select, true
+from sqlalchemy.orm import Session
+
+from dataloft.core.access import Action, Principal, Target, require
+from dataloft.core.accounts import AccountService
+from dataloft.core.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
+from dataloft.core.events import EventLog
+from dataloft.core.names import validate_dataset_name
+from dataloft.core.pagination import clamp_limit, decode_cursor, encode_cursor
+from dataloft.core.views import DatasetView, Page
+from dataloft.db import Database
+from dataloft.db.models import Dataset, Licence, Project, Team, User, Version
+from dataloft.db.types import utcnow
+
+VISIBILITIES = ("private", "public")
+MAX_TAGS = 100
+MAX_TAG_LENGTH = 100
+MAX_METADATA_BYTES = 1024 * 1024
+
+# Who may change what: contents-level settings need write access, the rest admin access.
+_WRITE_FIELDS = {"description", "tags", "metadata", "licence"}
+_ADMIN_FIELDS = {"visibility", "project", "name"}
+
+
+@dataclass
+class Located:
+    """A dataset row found by address, with what access checks and views need."""
+
+    row: Dataset
+    owner: str
+    team_id: int | None
+    licence: str | None
+    project: str | None
+
+    @property
+    def target(self) -> Target:
+        return Target(self.row.owner_id, self.row.visibility, self.team_id)
+
+    @property
+    def address(self) -> str:
+        return f"{self.owner}/{self.row.name}"
+
+    def view(self) -> DatasetView:
+        row = self.row
+        return DatasetView(
+            id=row.id,
+            uid=row.uid,
+            owner=self.owner,
+            name=row.name,
+            description=row.description,
+            tags=list(row.tags),
+            visibility=row.visibility,
+            licence=self.licence,
+            project=self.project,
+            metadata=dict(row.meta),
+            version=row.head,
+            file_count=row.file_count,
+            record_count=row.record_count,
+            total_bytes=row.total_bytes,
+            created=row.created,
+            updated=row.updated,
+            deleted_at=row.deleted_at,
+        )
+
+
+def _base_query() -> Select[Dataset, str, str, str, str, int]:
+    return (
+        select(Dataset, User.username, Licence.name, Team.name, Project.name, Project.team_id)
+        .join(User, User.id == Dataset.owner_id)
+        .outerjoin(Licence, Licence.id == Dataset.licence_id)
+        .outerjoin(Project, Project.id == Dataset.project_id)
+        .outerjoin(Team, Team.id == Project.team_id)
+    )
+
+
+def _located(row: Any) -> Located:
+    dataset, owner, licence, team, project, team_id = row
+    return Located(dataset, owner, team_id, licence, f"{team}/{project}" if project else None)
+
+
+def visible_filter(principal: Principal) -> ColumnElement[bool]:
+    """``can(principal, READ, dataset)`` as a SQL condition on ``Dataset``."""
+    if principal.is_admin:
+        return true()
+    conditions: list[ColumnElement[bool]] = [Dataset.visibility == "public"]
+    if principal.user_id is not None:
+        conditions.append(Dataset.owner_id == principal.user_id)
+    if principal.teams:
+        team_projects = select(Project.id).where(Project.team_id.in_(list(principal.teams)))
+        conditions.append(Dataset.project_id.in_(team_projects))
+    return or_(*conditions)
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch: objects merge recursively, ``null`` removes a key."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _check_tags(tags: Any) -> list[str]:
+    if not isinstance(tags, list) or len(tags) > MAX_TAGS:
+        raise Invalid(f"tags must be a list of at most {MAX_TAGS} strings")
+    for tag in tags:
+        if not isinstance(tag, str) or not 0 < len(tag) <= MAX_TAG_LENGTH:
+            raise Invalid(f"each tag must be a string of 1-{MAX_TAG_LENGTH} characters")
+    return list(dict.fromkeys(tags))
+
+
+def _check_metadata(metadata: Any) -> dict[str, Any]:
+    if not isinstance(metadata, dict):
+        raise Invalid("metadata must be a JSON object")
+    if len(json.dumps(metadata)) > MAX_METADATA_BYTES:
+        raise Invalid(f"metadata must be at most {MAX_METADATA_BYTES} bytes of JSON")
+    return metadata
+
+
+def _check_visibility(visibility: Any) -> str:
+    if visibility not in VISIBILITIES:
+        raise Invalid(f"visibility must be 'private' or 'public', not {visibility!r}")
+    return str(visibility)
+
+
+def _check_description(description: Any) -> str:
+    if not isinstance(description, str) or len(description) > 100_000:
+        raise Invalid("description must be a string of at most 100000 characters")
+    return description
+
+
+class DatasetService:
+    def __init__(
+        self, db: Database, events: EventLog, accounts: AccountService, *, max_name_length: int
+    ) -> None:
+        self.db = db
+        self.events = events
+        self.accounts = accounts
+        self.max_name_length = max_name_length
+
+    # --- lookup ----------------------------------------------------------------------------
+
+    def locate(
+        self,
+        session: Session,
+        actor: Principal,
+        owner: str,
+        name: str,
+        action: Action,
+        *,
+        lock: bool = False,
+    ) -> Located:
+        """The live dataset ``owner/name`` if ``actor`` may do ``action`` on it. ``lock``
+        holds its row until the transaction ends (writers use it)."""
+        query = _base_query().where(
+            User.username == owner, Dataset.name == name, Dataset.deleted_at.is_(None)
+        )
+        if lock:
+            query = query.with_for_update(of=Dataset)
+        row = session.execute(query).first()
+        if row is None:
+            raise NotFound(f"dataset {owner}/{name} not found")
+        located = _located(row)
+        require(actor, action, located.target, f"dataset {owner}/{name}")
+        return located
+
+    def get(
+        self, actor: Principal, owner: str, name: str, action: Action = Action.READ
+    ) -> DatasetView:
+        """The dataset, if the actor may do ``action`` on it (writers check before they
+        stream a large upload; the commit checks again under the lock)."""
+        with self.db.read() as session:
+            return self.locate(session, actor, owner, name, action).view()
+
+    def list_datasets(
+        self,
+        actor: Principal,
+        *,
+        owner: str | None = None,
+        q: str | None = None,
+        visibility: str | None = None,
+        deleted: bool = False,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[DatasetView]:
+        """Datasets the actor may read, oldest first, keyset-paginated by id. ``deleted``
+        lists soft-deleted datasets instead (the actor's own; all of them for admins)."""
+        size = clamp_limit(limit)
+        query = _base_query().order_by(Dataset.id).limit(size + 1)
+        if deleted:
+            if actor.is_anonymous:
+                raise Unauthenticated("log in to list deleted datasets")
+            query = query.where(Dataset.deleted_at.is_not(None))
+            if not actor.is_admin:
+                query = query.where(Dataset.owner_id == actor.user_id)
+        else:
+            query = query.where(Dataset.deleted_at.is_(None), visible_filter(actor))
+        if owner:
+            query = query.where(User.username == owner)
+        if q:
+            needle = q.lower()
+            query = query.where(
+                or_(
+                    func.lower(Dataset.name).contains(needle, autoescape=True),
+                    func.lower(Dataset.description).contains(needle, autoescape=True),
+                )
+            )
+        if visibility is not None:
+            query = query.where(Dataset.visibility == _check_visibility(visibility))
+        if cursor:
+            (after,) = decode_cursor(cursor, int)
+            query = query.where(Dataset.id > after)
+        with self.db.read() as session:
+            rows = [_located(row) for row in session.execute(query)]
+        more = len(rows) > size
+        rows = rows[:size]
+        return Page([r.view() for r in rows], encode_cursor(rows[-1].row.id) if more else None)
+
+    # --- create / update -------------------------------------------------------------------
+
+    def create(
+        self,
+        actor: Principal,
+        owner: str,
+        name: str,
+        *,
+        description: str = "",
+        tags: Sequence[str] = (),
+        visibility: str = "private",
+        licence: str | int | None = None,
+        project: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        uid: str | None = None,
+    ) -> DatasetView:
+        """A new, empty dataset at version 0. Users create datasets for themselves; admins
+        for anyone."""
+        if actor.is_anonymous:
+            raise Unauthenticated("log in to create datasets")
+        if actor.scope is not None:
+            raise Forbidden("this token may only read")
+        if owner != actor.username and not actor.is_admin:
+            raise Forbidden(f"you may not create datasets for {owner!r}")
+        validate_dataset_name(name, self.max_name_length)
+        if uid is not None and (len(uid) != 32 or not all(c in "0123456789abcdef" for c in uid)):
+            raise Invalid("uid must be 32 lowercase hex characters")
+        with self.db.write() as session:
+            owner_row = session.scalar(select(User).where(User.username == owner))
+            if owner_row is None:
+                raise NotFound(f"user {owner!r} not found")
+            self._ensure_name_free(session, owner_row.id, name, owner)
+            row = Dataset(
+                uid=uid or secrets.token_hex(16),
+                owner_id=owner_row.id,
+                name=name,
+                description=_check_description(description),
+                tags=_check_tags(list(tags)),
+                visibility=_check_visibility(visibility),
+                meta=_check_metadata(dict(metadata or {})),
+                head=0,
+            )
+            if licence is not None:
+                row.licence_id = self.accounts.resolve_licence(session, licence).id
+            if project is not None:
+                row.project_id = self.accounts.resolve_project(session, actor, project).id
+            session.add(row)
+            session.flush()
+            session.add(
+                Version(dataset_id=row.id, number=0, author_id=actor.user_id, message="created")
+            )
+            located = self._reload(session, row.id)
+            self._event(session, actor, "dataset.create", located, {"visibility": row.visibility})
+            return located.view()
+
+    def update(
+        self, actor: Principal, owner: str, name: str, changes: Mapping[str, Any]
+    ) -> DatasetView:
+        unknown = set(changes) - _WRITE_FIELDS - _ADMIN_FIELDS
+        if unknown:
+            raise Invalid(f"unknown dataset fields: {', '.join(sorted(unknown))}")
+        needed = Action.ADMIN if set(changes) & _ADMIN_FIELDS else Action.WRITE
+        with self.db.write() as session:
+            located = self.locate(session, actor, owner, name, needed, lock=True)
+            row = located.row
+            self._apply(session, actor, located, changes)
+            row.updated = utcnow()
+            session.flush()
+            located = self._reload(session, row.id)
+            self._event(session, actor, "dataset.update", located, {"changed": sorted(changes)})
+            return located.view()
+
+    def _apply(
+        self, session: Session, actor: Principal, located: Located, changes: Mapping[str, Any]
+    ) -> None:
+        row = located.row
+        if "description" in changes:
+            row.description = _check_description(changes["description"])
+        if "tags" in changes:
+            row.tags = _check_tags(changes["tags"])
+        if "metadata" in changes:
+            row.meta = _check_metadata(merge_patch(row.meta, changes["metadata"]))
+        if "visibility" in changes:
+            row.visibility = _check_visibility(changes["visibility"])
+        if "licence" in changes:
+            licence = changes["licence"]
+            row.licence_id = (
+                None if licence is None else self.accounts.resolve_licence(session, licence).id
+            )
+        if "project" in changes:
+            project = changes["project"]
+            row.project_id = (
+                None
+                if project is None
+                else self.accounts.resolve_project(session, actor, project).id
+            )
+        if "name" in changes and changes["name"] != row.name:
+            new_name = validate_dataset_name(str(changes["name"]), self.max_name_length)
+            self._ensure_name_free(session, row.owner_id, new_name, located.owner)
+            row.name = new_name
+
+    # --- delete / restore / purge ----------------------------------------------------------
+
+    def delete(self, actor: Principal, owner: str, name: str) -> None:
+        """Soft delete: the dataset disappears but can be restored, versions intact."""
+        with self.db.write() as session:
+            located = self.locate(session, actor, owner, name, Action.ADMIN, lock=True)
+            located.row.deleted_at = utcnow()
+            self._event(session, actor, "dataset.delete", located, {})
+
+    def restore(
+        self, actor: Principal, owner: str, name: str, uid: str | None = None
+    ) -> DatasetView:
+        """Bring back the most recently deleted ``owner/name`` (or the one with ``uid``)."""
+        with self.db.write() as session:
+            located = self._locate_deleted(session, actor, owner, name, uid)
+            self._ensure_name_free(session, located.row.owner_id, name, owner)
+            located.row.deleted_at = None
+            located.row.updated = utcnow()
+            self._event(session, actor, "dataset.restore", located, {})
+            return located.view()
+
+    def purge(self, actor: Principal, owner: str, name: str, uid: str | None = None) -> None:
+        """Delete for good: the live ``owner/name``, or else a deleted one. Its blobs stay
+        until garbage collection finds them unreferenced."""
+        with self.db.write() as session:
+            try:
+                located = self.locate(session, actor, owner, name, Action.ADMIN, lock=True)
+                if uid is not None and located.row.uid != uid:
+                    raise NotFound(f"dataset {owner}/{name} with uid {uid} not found")
+            except NotFound:
+                located = self._locate_deleted(session, actor, owner, name, uid)
+            self._event(session, actor, "dataset.purge", located, {})
+            session.execute(delete(Dataset).where(Dataset.id == located.row.id))
+
+    def _locate_deleted(
+        self, session: Session, actor: Principal, owner: str, name: str, uid: str | None
+    ) -> Located:
+        query = (
+            _base_query()
+            .where(User.username == owner, Dataset.name == name, Dataset.deleted_at.is_not(None))
+            .order_by(Dataset.deleted_at.desc())
+            .limit(1)
+        )
+        if uid is not None:
+            query = query.where(Dataset.uid == uid)
+        row = session.execute(query).first()
+        if row is None:
+            raise NotFound(f"no deleted dataset {owner}/{name}")
+        located = _located(row)
+        require(actor, Action.ADMIN, located.target, f"dataset {owner}/{name}")
+        return located
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _reload(session: Session, dataset_id: int) -> Located:
+        return _located(session.execute(_base_query().where(Dataset.id == dataset_id)).one())
+
+    @staticmethod
+    def _ensure_name_free(session: Session, owner_id: int, name: str, owner: str) -> None:
+        taken = session.scalar(
+            select(Dataset.id).where(
+                Dataset.owner_id == owner_id, Dataset.name == name, Dataset.deleted_at.is_(None)
+            )
+        )
+        if taken:
+            raise Conflict(f"dataset {owner}/{name} already exists")
+
+    def _event(
+        self,
+        session: Session,
+        actor: Principal,
+        kind: str,
+        located: Located,
+        extra: dict[str, Any],
+    ) -> None:
+        payload = {"dataset": located.address, "uid": located.row.uid, **extra}
+        self.events.append(
+            session,
+            kind,
+            payload,
+            dataset_id=located.row.id,
+            actor_id=actor.user_id,
+            version=located.row.head,
+        )

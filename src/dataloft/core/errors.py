@@ -1,0 +1,44 @@
+"""Domain errors. They know nothing of HTTP: each dialect maps them to its own statuses
+and error bodies (see ``dataloft.api.errors`` for the one status table)."""
+
+from __future__ import annotations
+
+
+class LoftError(Exception):
+    """Base of every error the core raises on purpose. ``message`` is safe to show users."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Invalid(LoftError):
+    """The input is malformed or breaks a rule (bad name, bad path, bad JSON, ...)."""
+
+
+class NotFound(LoftError):
+    """No such thing, or the caller may not know it exists."""
+
+
+class Conflict(LoftError):
+    """The request clashes with the current state (a name already in use, ...)."""
+
+
+class PreconditionFailed(LoftError):
+    """A condition the caller attached (parent version, ETag) no longer holds."""
+
+
+class Unauthenticated(LoftError):
+    """The caller must identify themselves (or their credentials are wrong)."""
+
+
+class Forbidden(LoftError):
+    """The caller is known but may not do this."""
+
+
+class TooLarge(LoftError):
+    """A body, file or record exceeds a configured limit."""
+
+
+class DigestMismatch(Invalid):
+    """Uploaded bytes do not hash to the digest the client announced."""

@@ -1,0 +1,153 @@
+"""The global event log and its change feed.
+
+Writers call ``append`` inside their transaction. The sequence number comes from the
+``counters`` row 'events', incremented last thing before commit: the row lock makes
+concurrent writers take numbers in the order they commit, so a reader that has seen every
+event up to N will never later find a committed event below N. That is what makes
+``Last-Event-ID`` resumption lossless across processes.
+
+Listeners (the SSE endpoints) register a callback that is called after each commit in this
+process; other processes' commits are found by polling.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from dataloft.core.access import Action, Principal, Target, can
+from dataloft.core.views import EventView
+from dataloft.db import Database
+from dataloft.db.engine import after_commit
+from dataloft.db.models import Counter, Dataset, Event, Project, User
+
+Listener = Callable[[], None]
+
+
+@dataclass(frozen=True)
+class EventBatch:
+    events: list[EventView]
+    scanned_to: int  # resume after this sequence number
+    more: bool  # the batch was full: more events may be waiting
+
+
+def _event_view(event: Event, actor: str | None) -> EventView:
+    return EventView(
+        seq=event.seq,
+        kind=event.kind,
+        created=event.created,
+        dataset=event.payload.get("dataset"),
+        version=event.version,
+        actor=actor,
+        payload=event.payload,
+    )
+
+
+class EventLog:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._listeners: set[Listener] = set()
+        self._lock = threading.Lock()
+
+    def append(
+        self,
+        session: Session,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        dataset_id: int | None = None,
+        actor_id: int | None = None,
+        version: int | None = None,
+    ) -> int:
+        """Record an event in the caller's transaction. Call it last: it takes the global
+        sequence lock, which is held until the transaction ends."""
+        seq = session.execute(
+            update(Counter)
+            .where(Counter.name == "events")
+            .values(value=Counter.value + 1)
+            .returning(Counter.value)
+        ).scalar_one()
+        session.add(
+            Event(
+                seq=seq,
+                kind=kind,
+                dataset_id=dataset_id,
+                actor_id=actor_id,
+                version=version,
+                payload=payload,
+            )
+        )
+        after_commit(session, "events.notify", self.notify)
+        return seq
+
+    def notify(self) -> None:
+        """Wake this process's listeners; writers call it after their commit."""
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener()
+
+    def subscribe(self, listener: Listener) -> None:
+        with self._lock:
+            self._listeners.add(listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        with self._lock:
+            self._listeners.discard(listener)
+
+    def last_seq(self) -> int:
+        with self.db.read() as session:
+            return session.scalar(select(Counter.value).where(Counter.name == "events")) or 0
+
+    def read_after(
+        self,
+        principal: Principal,
+        after: int,
+        *,
+        dataset_id: int | None = None,
+        limit: int = 100,
+    ) -> EventBatch:
+        """Events with ``seq > after`` that the principal may see, oldest first, and the
+        highest sequence number scanned (resume after it: events skipped as invisible are
+        behind it, and nothing committed later can get a lower number). Events of datasets
+        the principal cannot read are skipped; events not about a dataset (accounts,
+        teams) are shown to admins only."""
+        query = select(Event, User.username).outerjoin(User, User.id == Event.actor_id)
+        query = query.where(Event.seq > after).order_by(Event.seq).limit(limit)
+        if dataset_id is not None:
+            query = query.where(Event.dataset_id == dataset_id)
+        with self.db.read() as session:
+            rows = session.execute(query).all()
+            readable = self._readable_datasets(
+                session, principal, {e.dataset_id for e, _ in rows if e.dataset_id is not None}
+            )
+        visible = [
+            _event_view(event, actor)
+            for event, actor in rows
+            if (event.dataset_id in readable) or (event.dataset_id is None and principal.is_admin)
+        ]
+        return EventBatch(visible, rows[-1][0].seq if rows else after, len(rows) == limit)
+
+    @staticmethod
+    def _readable_datasets(
+        session: Session, principal: Principal, dataset_ids: Iterable[int]
+    ) -> set[int]:
+        ids = list(dataset_ids)
+        if not ids:
+            return set()
+        rows = session.execute(
+            select(Dataset.id, Dataset.owner_id, Dataset.visibility, Project.team_id)
+            .outerjoin(Project, Project.id == Dataset.project_id)
+            .where(Dataset.id.in_(ids))
+        ).all()
+        # Events of a dataset purged since stay visible to admins only.
+        return {
+            row.id
+            for row in rows
+            if can(principal, Action.READ, Target(row.owner_id, row.visibility, row.team_id))
+        } | (set(ids) - {row.id for row in rows} if principal.is_admin else set())

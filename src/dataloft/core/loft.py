@@ -1,0 +1,71 @@
+"""``Loft``: the core, assembled. Every face (HTTP dialects, web UI, CLI) holds one."""
+
+from __future__ import annotations
+
+import secrets
+
+from dataloft.config import Settings
+from dataloft.core.access import SYSTEM
+from dataloft.core.accounts import AccountService
+from dataloft.core.auth import AuthService
+from dataloft.core.blobs import BlobService
+from dataloft.core.browse import BrowseService
+from dataloft.core.commits import CommitService
+from dataloft.core.datasets import DatasetService
+from dataloft.core.events import EventLog
+from dataloft.core.exports import ArchiveService
+from dataloft.db import Database
+from dataloft.db.migrate import upgrade
+from dataloft.storage import open_blob_store
+
+ADMIN_USERNAME = "admin"
+
+
+class Loft:
+    def __init__(self, settings: Settings, *, migrate: bool = True) -> None:
+        self.settings = settings
+        if settings.is_sqlite:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(
+            settings.database_url,
+            sqlite_synchronous=settings.sqlite_synchronous,
+            pool_size=settings.db_pool_size,
+        )
+        if migrate:
+            upgrade(self.db.engine)
+        self.store = open_blob_store(settings.blob_url)
+        self.events = EventLog(self.db)
+        self.blobs = BlobService(
+            self.db,
+            self.store,
+            inline_limit=settings.inline_blob_limit,
+            max_size=settings.max_file_size,
+        )
+        self.auth = AuthService(self.db)
+        self.accounts = AccountService(self.db, self.events)
+        self.datasets = DatasetService(
+            self.db, self.events, self.accounts, max_name_length=settings.max_name_length
+        )
+        self.commits = CommitService(
+            self.db,
+            self.events,
+            self.blobs,
+            self.datasets,
+            max_changes=settings.max_commit_changes,
+            max_record_size=settings.max_record_size,
+            max_path_length=settings.max_path_length,
+        )
+        self.browse = BrowseService(self.db, self.datasets, self.blobs)
+        self.archives = ArchiveService(self.browse, self.blobs)
+
+    def bootstrap_admin(self) -> str | None:
+        """On first start (no users at all) create the ``admin`` account. Returns the
+        password when it had to be generated, so the caller can show it once."""
+        if self.accounts.count_users():
+            return None
+        password = self.settings.admin_password or secrets.token_urlsafe(18)
+        self.accounts.create_user(SYSTEM, ADMIN_USERNAME, password, is_admin=True)
+        return None if self.settings.admin_password else password
+
+    def close(self) -> None:
+        self.db.dispose()

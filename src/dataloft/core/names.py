@@ -1,0 +1,119 @@
+"""Rules for names, paths and identifiers. Every dialect validates through these, so the
+same bad input gets the same clear message everywhere."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import unicodedata
+
+from dataloft.core.errors import Invalid
+
+USERNAME_MAX = 100
+TEAM_NAME_MAX = 100
+RECORD_ID_MAX = 10_000
+SEGMENT_MAX_BYTES = 255
+
+_USERNAME = re.compile(r"^[^\W_][\w.-]*$")
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+_MEDIA_TYPE = re.compile(r"^[\w!#$&^.+-]+/[\w!#$&^.+-]+(\s*;\s*[\w!#$&^.+-]+=\S+)*$")
+
+
+def _has_control(text: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text)
+
+
+def validate_username(name: str) -> str:
+    """Letters, digits, ``.``, ``_`` and ``-``; starts with a letter or digit (so that
+    Algorithmia's ``.my`` alias and other dot-names can never be an account)."""
+    if not 1 <= len(name) <= USERNAME_MAX or not _USERNAME.match(name):
+        raise Invalid(
+            f"invalid name {name!r}: use 1-{USERNAME_MAX} letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+validate_team_name = validate_username
+
+
+def validate_dataset_name(name: str, max_length: int = 250) -> str:
+    """Generous, because dialects bring their own names: anything printable up to
+    ``max_length`` characters except ``/`` and ``\\``, no surrounding spaces, not ``.``/``..``."""
+    if not name or len(name) > max_length:
+        raise Invalid(f"dataset name must be 1-{max_length} characters long")
+    if name in (".", "..") or "/" in name or "\\" in name:
+        raise Invalid(f"invalid dataset name {name!r}: no '/', '\\', '.' or '..'")
+    if _has_control(name) or name != name.strip():
+        raise Invalid(f"invalid dataset name {name!r}: no control characters or surrounding spaces")
+    return name
+
+
+def validate_path(path: str, max_length: int = 1024) -> str:
+    """A file path inside a dataset: relative, ``/``-separated, no ``.``/``..``/empty
+    segments, no backslashes or control characters (NUL included)."""
+    if not path:
+        raise Invalid("path must not be empty")
+    if len(path.encode()) > max_length:
+        raise Invalid(f"path is longer than {max_length} bytes")
+    if _has_control(path):
+        raise Invalid(f"path {path!r} contains control characters")
+    if "\\" in path:
+        raise Invalid(f"path {path!r} contains a backslash")
+    if path.startswith("/"):
+        raise Invalid(f"path {path!r} must be relative (no leading '/')")
+    for segment in path.split("/"):
+        if segment in ("", ".", ".."):
+            raise Invalid(f"path {path!r} has an empty, '.' or '..' segment")
+        if len(segment.encode()) > SEGMENT_MAX_BYTES:
+            raise Invalid(f"path segment longer than {SEGMENT_MAX_BYTES} bytes in {path!r}")
+    return path
+
+
+def validate_record_id(record_id: str) -> str:
+    if not record_id or len(record_id) > RECORD_ID_MAX:
+        raise Invalid(f"record id must be 1-{RECORD_ID_MAX} characters long")
+    if "\x00" in record_id:
+        raise Invalid("record id contains a NUL character")
+    return record_id
+
+
+def validate_symlink_target(link_path: str, target: str) -> str:
+    """A symlink target must stay inside the dataset once resolved from the link's folder."""
+    if not target or "\x00" in target or target.startswith("/"):
+        raise Invalid(f"symlink target {target!r} must be a non-empty relative path")
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(link_path), target))
+    if resolved == ".." or resolved.startswith("../") or resolved.startswith("/"):
+        raise Invalid(f"symlink {link_path!r} -> {target!r} points outside the dataset")
+    return target
+
+
+def validate_digest(digest: str) -> str:
+    if not _DIGEST.match(digest):
+        raise Invalid(f"{digest!r} is not a sha256 digest (64 lowercase hex characters)")
+    return digest
+
+
+def validate_media_type(media_type: str) -> str:
+    if len(media_type) > 255 or not _MEDIA_TYPE.match(media_type):
+        raise Invalid(f"invalid media type {media_type!r}")
+    return media_type
+
+
+def ancestors(path: str) -> list[str]:
+    """``a/b/c`` -> ``['a', 'a/b']``: the folders a file path implies."""
+    parts = path.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with ``prefix`` (code point
+    order), for range scans: ``path >= prefix AND path < prefix_upper_bound(prefix)``.
+    Returns None when no such string exists (the prefix is all U+10FFFF)."""
+    while prefix:
+        last = ord(prefix[-1])
+        if last < 0x10FFFF:
+            following = 0xE000 if 0xD800 <= last + 1 <= 0xDFFF else last + 1  # skip surrogates
+            return prefix[:-1] + chr(following)
+        prefix = prefix[:-1]
+    return None

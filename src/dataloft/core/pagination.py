@@ -1,0 +1,41 @@
+"""Opaque keyset cursors: URL-safe base64 of a small JSON list of the last key seen."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from dataloft.core.errors import Invalid
+
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+
+
+def encode_cursor(*key: Any) -> str:
+    raw = json.dumps(list(key), separators=(",", ":"), ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, *types: type) -> list[Any]:
+    """Decode a cursor made by ``encode_cursor``; its items must have the given types."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, binascii.Error, UnicodeError):
+        raise Invalid(f"invalid cursor {cursor!r}") from None
+    if not isinstance(key, list) or len(key) != len(types):
+        raise Invalid(f"invalid cursor {cursor!r}")
+    for item, kind in zip(key, types, strict=True):
+        if not isinstance(item, kind) or (kind is int and isinstance(item, bool)):
+            raise Invalid(f"invalid cursor {cursor!r}")
+    return key
+
+
+def clamp_limit(limit: int | None, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
+    if limit is None:
+        return default
+    if limit < 1:
+        raise Invalid("limit must be at least 1")
+    return min(limit, maximum)

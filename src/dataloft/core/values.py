@@ -1,0 +1,308 @@
+"""Record values: tagged JSON on the wire, canonical CBOR at rest.
+
+Records are stored as canonical CBOR so that binary buffers, Sets, Maps with non-string
+keys, Dates and ``undefined`` survive, and so that equal values always hash alike (the
+record's sha256 is its ETag and Pigeon Optics' ``hash``). On the JSON wire those types travel
+as objects with exactly the keys ``type`` and ``data``, the convention Pigeon Optics clients
+use: ``{"type": "Buffer", "data": [1, 2]}``, ``{"type": "Set", "data": [...]}``,
+``{"type": "Map", "data": [[k, v], ...]}``, ``{"type": "Date", "data": <epoch ms>}``,
+``{"type": "URL", "data": "..."}``, ``{"type": "BigInteger", "data": "123"}`` and
+``{"type": "constant", "data": "undefined" | "infinity" | "-infinity" | "NaN"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import cbor2
+
+from dataloft.core.errors import Invalid
+
+UNDEFINED = cbor2.undefined
+MAX_DEPTH = 200
+
+_TAG_EPOCH = 1
+_TAG_URI = 32
+_TAG_SET = 258
+_TAG_MAP = 259
+
+
+class JSSet:
+    """An ordered set whose members may be unhashable (JavaScript Sets allow any value)."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        unique: list[Any] = []
+        seen: set[Any] = set()
+        for item in items:
+            try:
+                if item in seen:
+                    continue
+                seen.add(item)
+            except TypeError:  # unhashable member: fall back to a linear scan
+                if item in unique:
+                    continue
+            unique.append(item)
+        self.items = unique
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, JSSet) and self.items == other.items
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like list
+
+    def __repr__(self) -> str:
+        return f"JSSet({self.items!r})"
+
+
+class JSMap:
+    """An ordered map whose keys may be any value."""
+
+    __slots__ = ("pairs",)
+
+    def __init__(self, pairs: Iterable[tuple[Any, Any]]) -> None:
+        self.pairs = [(key, value) for key, value in pairs]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, JSMap) and self.pairs == other.pairs
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like dict
+
+    def __repr__(self) -> str:
+        return f"JSMap({self.pairs!r})"
+
+
+class JSDate:
+    """A point in time as JavaScript keeps it: milliseconds since the epoch."""
+
+    __slots__ = ("ms",)
+
+    def __init__(self, ms: float) -> None:
+        self.ms = int(ms) if float(ms).is_integer() else ms
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, JSDate) and self.ms == other.ms
+
+    def __hash__(self) -> int:
+        return hash(("JSDate", self.ms))
+
+    def __repr__(self) -> str:
+        return f"JSDate({self.ms!r})"
+
+
+class JSURL(str):
+    """A string that is a URL (kept distinct so that it round-trips as a URL)."""
+
+
+# --- JSON wire format ------------------------------------------------------------------------
+
+_CONSTANTS: dict[str, Any] = {
+    "undefined": UNDEFINED,
+    "infinity": math.inf,
+    "-infinity": -math.inf,
+    "NaN": math.nan,
+}
+
+
+def _untag(obj: dict[str, Any]) -> Any:
+    if len(obj) != 2 or "type" not in obj or "data" not in obj:
+        return obj
+    kind, data = obj["type"], obj["data"]
+    if kind == "Buffer" and isinstance(data, list):
+        if all(isinstance(b, int) and 0 <= b <= 255 for b in data):
+            return bytes(data)
+    elif kind == "Set" and isinstance(data, list):
+        return JSSet(data)
+    elif kind == "Map" and isinstance(data, list):
+        if all(isinstance(pair, list) and len(pair) == 2 for pair in data):
+            return JSMap((k, v) for k, v in data)
+    elif kind == "Date" and isinstance(data, int | float) and not isinstance(data, bool):
+        return JSDate(data)
+    elif kind == "URL" and isinstance(data, str):
+        return JSURL(data)
+    elif kind == "BigInteger" and isinstance(data, str):
+        try:
+            return int(data)
+        except ValueError:
+            return obj
+    elif kind == "constant" and data in _CONSTANTS:
+        return _CONSTANTS[data]
+    return obj
+
+
+def from_jsonable(data: Any, depth: int = 0) -> Any:
+    """Undo the ``{type, data}`` tags in already parsed JSON data."""
+    if depth > MAX_DEPTH:
+        raise Invalid(f"value nested deeper than {MAX_DEPTH} levels")
+    if isinstance(data, list):
+        return [from_jsonable(item, depth + 1) for item in data]
+    if isinstance(data, dict):
+        return _untag({key: from_jsonable(value, depth + 1) for key, value in data.items()})
+    return data
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """Parse JSON text into a record value, undoing the ``{type, data}`` tags."""
+    try:
+        return json.loads(raw, object_hook=_untag)
+    except RecursionError:
+        raise Invalid(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    except UnicodeDecodeError:
+        raise Invalid("JSON body is not valid UTF-8") from None
+    except ValueError as exc:
+        raise Invalid(f"malformed JSON: {exc}") from None
+
+
+def _float_to_json(value: float) -> Any:
+    if math.isnan(value):
+        return {"type": "constant", "data": "NaN"}
+    if math.isinf(value):
+        return {"type": "constant", "data": "infinity" if value > 0 else "-infinity"}
+    return value
+
+
+def to_jsonable(value: Any, depth: int = 0) -> Any:
+    """Turn a record value into plain JSON data (dicts with str keys, lists, scalars)."""
+    if depth > MAX_DEPTH:
+        raise Invalid(f"value nested deeper than {MAX_DEPTH} levels")
+    deeper = depth + 1
+    if value is None or isinstance(value, bool | int | JSURL | str):
+        if isinstance(value, JSURL):
+            return {"type": "URL", "data": str(value)}
+        return value
+    if isinstance(value, float):
+        return _float_to_json(value)
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v, deeper) for v in value]
+    if isinstance(value, dict):
+        if all(isinstance(k, str) for k in value):
+            return {k: to_jsonable(v, deeper) for k, v in value.items()}
+        return to_jsonable(JSMap(value.items()), depth)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"type": "Buffer", "data": list(bytes(value))}
+    if isinstance(value, JSSet):
+        return {"type": "Set", "data": [to_jsonable(v, deeper) for v in value.items]}
+    if isinstance(value, set | frozenset):
+        return {"type": "Set", "data": [to_jsonable(v, deeper) for v in value]}
+    if isinstance(value, JSMap):
+        pairs = [[to_jsonable(k, deeper), to_jsonable(v, deeper)] for k, v in value.pairs]
+        return {"type": "Map", "data": pairs}
+    if isinstance(value, JSDate):
+        return {"type": "Date", "data": value.ms}
+    if value is UNDEFINED:
+        return {"type": "constant", "data": "undefined"}
+    raise Invalid(f"cannot represent a {type(value).__name__} as JSON")
+
+
+def render_json(value: Any, *, indent: int | None = None) -> bytes:
+    return json.dumps(
+        to_jsonable(value), ensure_ascii=False, indent=indent, separators=_separators(indent)
+    ).encode()
+
+
+def _separators(indent: int | None) -> tuple[str, str]:
+    return (",", ": ") if indent is not None else (",", ":")
+
+
+# --- CBOR storage format ---------------------------------------------------------------------
+
+
+def _encode_custom(encoder: Any, value: Any) -> None:
+    if isinstance(value, JSSet):
+        encoder.encode(cbor2.CBORTag(_TAG_SET, value.items))
+    elif isinstance(value, JSMap):
+        encoder.encode(cbor2.CBORTag(_TAG_MAP, [[k, v] for k, v in value.pairs]))
+    elif isinstance(value, JSDate):
+        encoder.encode(cbor2.CBORTag(_TAG_EPOCH, value.ms / 1000))
+    else:
+        raise Invalid(f"cannot store a {type(value).__name__} in a record")
+
+
+def encode_record(value: Any) -> bytes:
+    """The canonical CBOR bytes of a record value: equal values give equal bytes."""
+    try:
+        return bytes(cbor2.dumps(_prepare(value, 0), canonical=True, default=_encode_custom))
+    except RecursionError:
+        raise Invalid(f"value nested deeper than {MAX_DEPTH} levels") from None
+    except cbor2.CBOREncodeError as exc:
+        raise Invalid(f"cannot encode record: {exc}") from None
+
+
+def _prepare(value: Any, depth: int) -> Any:
+    """Replace the types cbor2 would encode in a way we do not want (URLs, sets)."""
+    if depth > MAX_DEPTH:
+        raise Invalid(f"value nested deeper than {MAX_DEPTH} levels")
+    deeper = depth + 1
+    if isinstance(value, JSURL):
+        return cbor2.CBORTag(_TAG_URI, str(value))
+    if isinstance(value, list | tuple):
+        return [_prepare(v, deeper) for v in value]
+    if isinstance(value, dict):
+        if all(isinstance(k, str) for k in value):
+            return {k: _prepare(v, deeper) for k, v in value.items()}
+        return JSMap((_prepare(k, deeper), _prepare(v, deeper)) for k, v in value.items())
+    if isinstance(value, set | frozenset):
+        return JSSet(_prepare(v, deeper) for v in value)
+    if isinstance(value, JSSet):
+        return JSSet(_prepare(v, deeper) for v in value.items)
+    if isinstance(value, JSMap):
+        return JSMap((_prepare(k, deeper), _prepare(v, deeper)) for k, v in value.pairs)
+    return value
+
+
+def _set_from_cbor(value: Any, _immutable: bool) -> JSSet:
+    return JSSet(value)
+
+
+def _map_from_cbor(value: Any, _immutable: bool) -> JSMap:
+    if isinstance(value, list) and all(isinstance(p, list) and len(p) == 2 for p in value):
+        return JSMap((k, v) for k, v in value)
+    if isinstance(value, dict):
+        return JSMap(value.items())
+    raise Invalid("CBOR tag 259 (Map) must hold a map or a list of pairs")
+
+
+def _date_from_cbor(value: Any, _immutable: bool) -> JSDate:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Invalid("CBOR tag 1 (epoch date) must hold a number")
+    return JSDate(round(value * 1000, 3))
+
+
+def _url_from_cbor(value: Any, _immutable: bool) -> JSURL:
+    if not isinstance(value, str):
+        raise Invalid("CBOR tag 32 (URI) must hold a string")
+    return JSURL(value)
+
+
+def _unknown_tag(tag: Any, _immutable: bool) -> Any:
+    raise Invalid(f"unsupported CBOR tag {tag.tag}")
+
+
+_SEMANTIC = {
+    _TAG_EPOCH: _date_from_cbor,
+    _TAG_URI: _url_from_cbor,
+    _TAG_SET: _set_from_cbor,
+    _TAG_MAP: _map_from_cbor,
+}
+
+
+def decode_record(raw: bytes) -> Any:
+    """Decode CBOR (ours or a client's) into a record value."""
+    try:
+        return cbor2.loads(
+            raw,
+            semantic_decoders=_SEMANTIC,
+            tag_hook=_unknown_tag,
+            max_depth=MAX_DEPTH,
+            allow_duplicate_keys=False,
+        )
+    except Invalid:
+        raise
+    except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError) as exc:
+        cause = exc.__cause__
+        if isinstance(cause, Invalid):
+            raise cause from None
+        raise Invalid(f"malformed CBOR: {exc}") from None

@@ -1,0 +1,158 @@
+"""What services return: plain frozen dataclasses, detached from the database session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class UserView:
+    id: int
+    username: str
+    email: str | None
+    full_name: str | None
+    is_admin: bool
+    is_active: bool
+    created: datetime
+
+
+@dataclass(frozen=True)
+class TokenView:
+    id: int
+    username: str
+    name: str
+    prefix: str
+    scope: str | None
+    created: datetime
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """A freshly made token: the only time its secret is ever shown."""
+
+    secret: str
+    token: TokenView
+
+
+@dataclass(frozen=True)
+class MemberView:
+    team: str
+    username: str
+    level: str
+    created: datetime
+
+
+@dataclass(frozen=True)
+class TeamView:
+    id: int
+    name: str
+    description: str
+    created: datetime
+    members: list[MemberView] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ProjectView:
+    id: int
+    team: str
+    name: str
+    description: str
+    created: datetime
+
+
+@dataclass(frozen=True)
+class LicenceView:
+    id: int
+    name: str
+    url: str
+    permissions: list[str]
+    conditions: list[str]
+    limitations: list[str]
+    domains: list[str]
+
+
+@dataclass(frozen=True)
+class DatasetView:
+    id: int
+    uid: str
+    owner: str
+    name: str
+    description: str
+    tags: list[str]
+    visibility: str
+    licence: str | None
+    project: str | None  # "team/project"
+    metadata: dict[str, Any]
+    version: int
+    file_count: int
+    record_count: int
+    total_bytes: int
+    created: datetime
+    updated: datetime
+    deleted_at: datetime | None
+
+    @property
+    def address(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+
+@dataclass(frozen=True)
+class VersionView:
+    number: int
+    parent: int | None
+    author: str | None
+    message: str
+    created: datetime
+    added: int
+    changed: int
+    removed: int
+    file_count: int
+    record_count: int
+    total_bytes: int
+
+
+@dataclass(frozen=True)
+class EntryView:
+    kind: str  # "file" | "symlink" | "record"
+    path: str
+    size: int
+    sha256: str | None
+    media_type: str
+    version: int  # the version in which this content appeared
+    metadata: dict[str, Any] | None
+    target: str | None = None  # symlinks only
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.sha256}"' if self.sha256 else f'"v{self.version}"'
+
+
+@dataclass(frozen=True)
+class DiffItem:
+    change: str  # "added" | "removed" | "changed"
+    kind: str
+    path: str
+    old: EntryView | None
+    new: EntryView | None
+
+
+@dataclass(frozen=True)
+class EventView:
+    seq: int
+    kind: str
+    created: datetime
+    dataset: str | None  # "owner/name" when the event concerns a dataset
+    version: int | None
+    actor: str | None
+    payload: dict[str, Any]

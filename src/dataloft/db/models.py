@@ -1,0 +1,245 @@
+"""SQLAlchemy models: the schema as Python. Alembic migrations are the only way the schema
+reaches a database; ``tests/unit/db/test_migrations.py`` checks the two agree."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from dataloft.db.types import BigId, JSONDoc, PathText, UTCDateTime, name_column, utcnow
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(name_column(100), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    full_name: Mapped[str | None] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    # sha256 of the secret: tokens are long random strings, so a fast hash is enough and
+    # lets us find the token with one indexed lookup.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    scope: Mapped[str | None] = mapped_column(String(20))
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Team(Base):
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(name_column(100), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (CheckConstraint("level IN ('R', 'X', 'W', 'A')", name="level"),)
+
+    team_id: Mapped[int] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    level: Mapped[str] = mapped_column(String(1))
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    __table_args__ = (Index("uq_projects_team_name", "team_id", "name", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(name_column(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Licence(Base):
+    __tablename__ = "licences"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    url: Mapped[str] = mapped_column(String(500), default="")
+    permissions: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
+    conditions: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
+    limitations: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
+    domains: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+    __table_args__ = (
+        # The address owner/name is unique among live datasets only: a name can be reused
+        # after a soft delete, and the deleted one can still be restored under another name.
+        Index(
+            "uq_datasets_live_address",
+            "owner_id",
+            "name",
+            unique=True,
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+        CheckConstraint("visibility IN ('private', 'public')", name="visibility"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    name: Mapped[str] = mapped_column(name_column(250))
+    description: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
+    licence_id: Mapped[int | None] = mapped_column(ForeignKey("licences.id", ondelete="SET NULL"))
+    project_id: Mapped[int | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="SET NULL"), index=True
+    )
+    visibility: Mapped[str] = mapped_column(String(10), default="private")
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONDoc, default=dict)
+    head: Mapped[int] = mapped_column(Integer, default=0)
+    file_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    record_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Version(Base):
+    __tablename__ = "versions"
+
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True
+    )
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    parent: Mapped[int | None] = mapped_column(Integer)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    message: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    changed: Mapped[int] = mapped_column(Integer, default=0)
+    removed: Mapped[int] = mapped_column(Integer, default=0)
+    file_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    record_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Blob(Base):
+    __tablename__ = "blobs"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    # Small blobs live here instead of the blob store: one query serves a small record.
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Last upload or existence check; garbage collection spares recently touched blobs so a
+    # client can upload first and commit later.
+    touched: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Entry(Base):
+    """One entry of a dataset, valid from version ``since`` up to (excluding) ``until``.
+
+    A commit closes the rows it replaces or deletes and opens new ones, so its cost is the
+    number of changes, and "the entries at version v" is one indexed range query.
+    """
+
+    __tablename__ = "entries"
+    __table_args__ = (
+        Index(
+            "uq_entries_current",
+            "dataset_id",
+            "space",
+            "path",
+            unique=True,
+            sqlite_where=text("until IS NULL"),
+            postgresql_where=text("until IS NULL"),
+        ),
+        Index("ix_entries_history", "dataset_id", "space", "path", "since"),
+        Index("ix_entries_since", "dataset_id", "since"),
+        Index("ix_entries_until", "dataset_id", "until"),
+        CheckConstraint("space IN ('f', 'r')", name="space"),
+        CheckConstraint("kind IN ('file', 'symlink', 'record')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    # Files and symlinks share the key space 'f'; records have their own, 'r'.
+    space: Mapped[str] = mapped_column(String(1))
+    path: Mapped[str] = mapped_column(PathText)
+    kind: Mapped[str] = mapped_column(String(10))
+    since: Mapped[int] = mapped_column(Integer)
+    until: Mapped[int | None] = mapped_column(Integer)
+    digest: Mapped[str | None] = mapped_column(ForeignKey("blobs.digest"), index=True)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    media_type: Mapped[str] = mapped_column(String(255), default="application/octet-stream")
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONDoc)
+    target: Mapped[str | None] = mapped_column(Text)
+
+
+class Event(Base):
+    """The global change log. ``seq`` comes from the ``counters`` row 'events', taken at the
+    end of the writing transaction, so sequence order is commit order and a reader that
+    resumes after seq N can never miss an event committed later with a smaller number."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_dataset_seq", "dataset_id", "seq"),)
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(40))
+    dataset_id: Mapped[int | None] = mapped_column(Integer)
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    version: Mapped[int | None] = mapped_column(Integer)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+
+
+class Counter(Base):
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)

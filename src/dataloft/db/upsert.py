@@ -1,0 +1,21 @@
+"""INSERT ... ON CONFLICT DO NOTHING for both databases."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from dataloft.db.models import Base
+
+
+def insert_ignore(
+    session: Session, model: type[Base], rows: Sequence[dict[str, Any]], keys: Sequence[str]
+) -> None:
+    if not rows:
+        return
+    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = module.insert(model).on_conflict_do_nothing(index_elements=list(keys))
+    session.execute(statement, list(rows))

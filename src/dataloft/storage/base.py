@@ -1,0 +1,60 @@
+"""The blob store Protocol.
+
+A store keeps immutable byte strings under their lowercase-hex sha256 digest. It does not
+hash: the caller streams bytes into a ``StagedBlob``, hashes them on the way (see
+``dataloft.core.blobs``) and then publishes the staged bytes under the digest it computed.
+Until ``publish`` returns nothing is visible; publishing a digest that already exists is a
+no-op, which is what makes uploads of duplicate content free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+DEFAULT_CHUNK = 1024 * 1024
+
+
+class BlobMissing(KeyError):
+    """The store has no blob with that digest."""
+
+
+class StagedBlob(Protocol):
+    def write(self, data: bytes) -> None:
+        """Append bytes to the staged blob."""
+
+    def publish(self, digest: str) -> None:
+        """Make the staged bytes durable and visible under ``digest``."""
+
+    def abort(self) -> None:
+        """Throw the staged bytes away. Safe to call more than once, or after publish."""
+
+
+class BlobStore(Protocol):
+    url: str
+
+    def stage(self) -> StagedBlob:
+        """Start writing a new blob whose digest is not known yet."""
+
+    def exists(self, digest: str) -> bool: ...
+
+    def size(self, digest: str) -> int:
+        """Size in bytes; raises ``BlobMissing``."""
+
+    def read(
+        self, digest: str, start: int = 0, end: int | None = None, chunk_size: int = DEFAULT_CHUNK
+    ) -> Iterator[bytes]:
+        """Yield the bytes ``[start, end)`` of a blob; raises ``BlobMissing`` before yielding."""
+
+    def local_path(self, digest: str) -> Path | None:
+        """A filesystem path holding the blob, if the store has one (lets servers sendfile)."""
+
+    def modified(self, digest: str) -> float:
+        """When the blob was last written or re-published (epoch seconds); ``BlobMissing``."""
+
+    def delete(self, digest: str) -> None:
+        """Remove a blob; missing blobs are ignored."""
+
+    def digests(self) -> Iterator[str]:
+        """Every digest in the store, in no particular order."""

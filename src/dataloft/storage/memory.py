@@ -1,0 +1,78 @@
+"""A blob store in a dict. For tests and throwaway servers: nothing survives the process."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from dataloft.storage.base import DEFAULT_CHUNK, BlobMissing
+
+
+class _MemoryStaged:
+    def __init__(self, store: MemoryBlobStore) -> None:
+        self._store = store
+        self._buffer: bytearray | None = bytearray()
+
+    def write(self, data: bytes) -> None:
+        if self._buffer is None:
+            raise ValueError("staged blob already finished")
+        self._buffer += data
+
+    def publish(self, digest: str) -> None:
+        if self._buffer is None:
+            raise ValueError("staged blob already finished")
+        with self._store.lock:
+            self._store.blobs.setdefault(digest, bytes(self._buffer))
+            self._store.times[digest] = time.time()
+        self._buffer = None
+
+    def abort(self) -> None:
+        self._buffer = None
+
+
+class MemoryBlobStore:
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self.blobs: dict[str, bytes] = {}
+        self.times: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    def stage(self) -> _MemoryStaged:
+        return _MemoryStaged(self)
+
+    def exists(self, digest: str) -> bool:
+        return digest in self.blobs
+
+    def size(self, digest: str) -> int:
+        return len(self._get(digest))
+
+    def read(
+        self, digest: str, start: int = 0, end: int | None = None, chunk_size: int = DEFAULT_CHUNK
+    ) -> Iterator[bytes]:
+        data = self._get(digest)
+        stop = len(data) if end is None else min(end, len(data))
+        return (data[i : min(i + chunk_size, stop)] for i in range(start, stop, chunk_size))
+
+    def local_path(self, digest: str) -> Path | None:
+        return None
+
+    def modified(self, digest: str) -> float:
+        self._get(digest)
+        return self.times[digest]
+
+    def delete(self, digest: str) -> None:
+        with self.lock:
+            self.blobs.pop(digest, None)
+            self.times.pop(digest, None)
+
+    def digests(self) -> Iterator[str]:
+        with self.lock:
+            return iter(list(self.blobs))
+
+    def _get(self, digest: str) -> bytes:
+        try:
+            return self.blobs[digest]
+        except KeyError:
+            raise BlobMissing(digest) from None

@@ -1,0 +1,127 @@
+"""Shared fixtures. Everything that touches a database runs once on SQLite and once on
+PostgreSQL (``database_url`` is parametrized); each run gets its own fresh database, its own
+blob directory and its own server on a free port."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dataloft.api.app import create_app
+from dataloft.config import Settings
+from dataloft.core.access import SYSTEM
+from dataloft.core.loft import Loft
+from tests.support import LiveServer, postgres_database, test_databases, unique
+
+ADMIN_PASSWORD = "admin-password"
+
+
+@pytest.fixture(scope="session", params=test_databases())
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'loft.sqlite3'}"
+    elif request.param == "postgresql":
+        with postgres_database() as url:
+            yield url
+    else:
+        raise ValueError(f"unknown test database {request.param!r}")
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    data_dir = tmp_path_factory.mktemp("data")
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        blob_url=f"file://{data_dir / 'blobs'}",
+        admin_password=ADMIN_PASSWORD,
+        event_poll_seconds=0.2,
+        sse_keepalive_seconds=1.0,
+    )
+
+
+@pytest.fixture(scope="session")
+def loft(settings: Settings) -> Iterator[Loft]:
+    core = Loft(settings)
+    core.bootstrap_admin()
+    yield core
+    core.close()
+
+
+@pytest.fixture(scope="session")
+def server(loft: Loft, settings: Settings) -> Iterator[LiveServer]:
+    live = LiveServer(create_app(settings, loft)).start()
+    yield live
+    live.stop()
+
+
+@dataclass
+class User:
+    username: str
+    password: str
+    token: str
+    client: httpx.Client
+
+
+def _client(server: LiveServer, token: str | None = None) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(base_url=server.url + "/loft/v1", headers=headers, timeout=30)
+
+
+@pytest.fixture
+def anon(server: LiveServer) -> Iterator[httpx.Client]:
+    with _client(server) as client:
+        yield client
+
+
+@pytest.fixture
+def admin(server: LiveServer, loft: Loft) -> Iterator[User]:
+    made = loft.auth.create_token(SYSTEM, username="admin", name="tests")
+    with _client(server, made.secret) as client:
+        yield User("admin", ADMIN_PASSWORD, made.secret, client)
+
+
+@pytest.fixture
+def make_user(server: LiveServer, loft: Loft) -> Iterator[Callable[..., User]]:
+    """Create users with unique names, each with a token and an authenticated client."""
+    clients: list[httpx.Client] = []
+
+    def factory(prefix: str = "u", *, is_admin: bool = False) -> User:
+        username, password = unique(prefix), "password-" + unique()
+        loft.accounts.create_user(SYSTEM, username, password, is_admin=is_admin)
+        token = loft.auth.create_token(SYSTEM, username=username, name="tests").secret
+        client = _client(server, token)
+        clients.append(client)
+        return User(username, password, token, client)
+
+    yield factory
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def alice(make_user: Callable[..., User]) -> User:
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user: Callable[..., User]) -> User:
+    return make_user("bob")
+
+
+@pytest.fixture
+def dataset(alice: User) -> str:
+    """A fresh private dataset of alice's; returns its API path ``/datasets/owner/name``."""
+    name = unique("ds")
+    response = alice.client.post("/datasets", json={"name": name})
+    assert response.status_code == 201, response.text
+    return f"/datasets/{alice.username}/{name}"
+
+
+@pytest.fixture(scope="session")
+def blob_dir(settings: Settings) -> Path:
+    return settings.data_dir / "blobs"

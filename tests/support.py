@@ -1,0 +1,101 @@
+"""Test helpers: a real uvicorn server on a free 127.0.0.1 port, test databases, names."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import uvicorn
+from sqlalchemy.engine import make_url
+
+PG_ADMIN_URL = os.environ.get(
+    "DATALOFT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def test_databases() -> list[str]:
+    """Which databases the suite runs on: both unless DATALOFT_TEST_DATABASES says."""
+    chosen = os.environ.get("DATALOFT_TEST_DATABASES", "sqlite,postgresql")
+    return [name.strip() for name in chosen.split(",") if name.strip()]
+
+
+def unique(prefix: str = "t") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _pg_connect(database: str | None = None) -> psycopg.Connection[tuple[object, ...]]:
+    url = make_url(PG_ADMIN_URL)
+    return psycopg.connect(
+        host=url.host or "127.0.0.1",
+        port=url.port or 5432,
+        user=url.username or "postgres",
+        password=url.password,
+        dbname=database or url.database or "postgres",
+        autocommit=True,
+        connect_timeout=5,
+    )
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run, dropped afterwards."""
+    name = unique("dataloft_test_")
+    try:
+        admin = _pg_connect()
+    except psycopg.OperationalError as exc:
+        raise RuntimeError(
+            f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({exc}). Start it (see README), "
+            "or run only on SQLite with DATALOFT_TEST_DATABASES=sqlite."
+        ) from exc
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(PG_ADMIN_URL).set(database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with _pg_connect() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class LiveServer:
+    """The real ASGI app under uvicorn in a background thread."""
+
+    def __init__(self, app: object) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            app,  # type: ignore[arg-type]
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
