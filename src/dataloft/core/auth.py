@@ -11,7 +11,7 @@ import secrets
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from dataloft.core.access import SCOPES, Level, Principal
@@ -34,14 +34,28 @@ def new_secret() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-def load_principal(session: Session, user: User, scope: str | None = None) -> Principal:
-    levels = session.execute(
-        select(Membership.team_id, Membership.level).where(Membership.user_id == user.id)
-    ).all()
+# Built once: constructing SQLAlchemy statements costs more than running these lookups,
+# and they run on every authenticated request.
+_TOKEN_LOOKUP = (
+    select(
+        ApiToken.expires_at, ApiToken.scope, User.id, User.username, User.is_admin, User.is_active
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .where(ApiToken.token_hash == bindparam("digest"))
+)
+_TEAM_LEVELS = select(Membership.team_id, Membership.level).where(
+    Membership.user_id == bindparam("user_id")
+)
+
+
+def load_principal(
+    session: Session, user_id: int, username: str, is_admin: bool, scope: str | None = None
+) -> Principal:
+    levels = session.execute(_TEAM_LEVELS, {"user_id": user_id}).all()
     return Principal(
-        user_id=user.id,
-        username=user.username,
-        is_admin=user.is_admin,
+        user_id=user_id,
+        username=username,
+        is_admin=is_admin,
         scope=scope,
         teams=MappingProxyType({team_id: Level(level) for team_id, level in levels}),
     )
@@ -67,19 +81,15 @@ class AuthService:
 
     def authenticate_token(self, secret: str) -> Principal:
         with self.db.read() as session:
-            row = session.execute(
-                select(ApiToken, User)
-                .join(User, User.id == ApiToken.user_id)
-                .where(ApiToken.token_hash == token_digest(secret))
-            ).first()
+            row = session.execute(_TOKEN_LOOKUP, {"digest": token_digest(secret)}).first()
             if row is None:
                 raise Unauthenticated("unknown or invalid API token")
-            token, user = row
-            if token.expires_at is not None and token.expires_at <= utcnow():
+            expires_at, scope, user_id, username, is_admin, is_active = row
+            if expires_at is not None and expires_at <= utcnow():
                 raise Unauthenticated("API token has expired")
-            if not user.is_active:
+            if not is_active:
                 raise Unauthenticated("account is deactivated")
-            return load_principal(session, user, token.scope)
+            return load_principal(session, user_id, username, is_admin, scope)
 
     def authenticate_password(self, username: str, password: str) -> Principal:
         """Check a username and password (HTTP Basic, login forms)."""
@@ -89,7 +99,7 @@ class AuthService:
                 raise Unauthenticated("wrong username or password")
             if not user.is_active:
                 raise Unauthenticated("account is deactivated")
-            principal = load_principal(session, user)
+            principal = load_principal(session, user.id, user.username, user.is_admin)
         if user.password_hash and needs_rehash(user.password_hash):
             with self.db.write() as session:
                 stored = session.get(User, user.id)

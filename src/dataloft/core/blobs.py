@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -29,6 +30,8 @@ from dataloft.storage import BlobMissing, BlobStore, StagedBlob
 from dataloft.storage.base import DEFAULT_CHUNK
 
 IN_CLAUSE_CHUNK = 500
+# hashlib releases the GIL on large buffers, so hashing here runs in parallel with writing.
+_HASHER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="blob-hash")
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class Upload:
         self._hash = hashlib.sha256()
         self._buffer: bytearray | None = bytearray()
         self._staged: StagedBlob | None = None
+        self._hashing: Future[None] | None = None
         self.size = 0
 
     def write(self, chunk: bytes) -> None:
@@ -85,10 +89,14 @@ class Upload:
         if self.size > self._max_size:
             self.abort()
             raise TooLarge(f"upload exceeds the limit of {_human(self._max_size)}")
-        self._hash.update(chunk)
         if self._staged is not None:
+            # Hash this chunk on another core while this thread writes it out; chunks are
+            # hashed strictly in order because each waits for the one before.
+            self._wait_for_hash()
+            self._hashing = _HASHER.submit(self._hash.update, chunk)
             self._staged.write(chunk)
             return
+        self._hash.update(chunk)
         assert self._buffer is not None
         self._buffer += chunk
         if len(self._buffer) > self._inline_limit:
@@ -96,7 +104,13 @@ class Upload:
             self._staged.write(bytes(self._buffer))
             self._buffer = None
 
+    def _wait_for_hash(self) -> None:
+        if self._hashing is not None:
+            self._hashing.result()
+            self._hashing = None
+
     def finish(self) -> StoredBlob:
+        self._wait_for_hash()
         digest = self._hash.hexdigest()
         if self._expected is not None and digest != self._expected:
             self.abort()
@@ -108,6 +122,7 @@ class Upload:
         return StoredBlob(digest, self.size, bytes(self._buffer))
 
     def abort(self) -> None:
+        self._wait_for_hash()
         if self._staged is not None:
             self._staged.abort()
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, tuple_
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from dataloft.core.access import Action, Principal
@@ -59,6 +59,22 @@ def _under(prefix: str) -> ColumnElement[bool]:
     condition = Entry.path >= prefix
     upper = prefix_upper_bound(prefix)
     return condition if upper is None else and_(condition, Entry.path < upper)
+
+
+_ENTRY = (
+    select(Entry, Blob.data, Version.created)
+    .outerjoin(Blob, Blob.digest == Entry.digest)
+    .join(Version, and_(Version.dataset_id == Entry.dataset_id, Version.number == Entry.since))
+    .where(
+        Entry.dataset_id == bindparam("dataset_id"),
+        Entry.space == bindparam("space"),
+        Entry.path == bindparam("path"),
+    )
+)
+_ENTRY_AT_HEAD = _ENTRY.where(Entry.until.is_(None))
+_ENTRY_AT_VERSION = _ENTRY.where(
+    Entry.since <= bindparam("at"), or_(Entry.until.is_(None), Entry.until > bindparam("at"))
+)
 
 
 def _same_content(a: Entry, b: Entry) -> bool:
@@ -136,16 +152,9 @@ class BrowseService:
         with self.db.read() as session:
             located = self.datasets.locate(session, actor, owner, name, Action.READ)
             at = self.resolve_version(located, version)
-            row = session.execute(
-                select(Entry, Blob.data, Version.created)
-                .outerjoin(Blob, Blob.digest == Entry.digest)
-                .join(
-                    Version,
-                    and_(Version.dataset_id == Entry.dataset_id, Version.number == Entry.since),
-                )
-                .where(Entry.dataset_id == located.row.id, Entry.space == space, Entry.path == path)
-                .where(live_at(at, located.row.head))
-            ).first()
+            query = _ENTRY_AT_HEAD if at == located.row.head else _ENTRY_AT_VERSION
+            params = {"dataset_id": located.row.id, "space": space, "path": path, "at": at}
+            row = session.execute(query, params).first()
             if row is None:
                 noun = "record" if space == RECORDS else "file"
                 raise NotFound(f"{noun} {path!r} not found in {located.address} at version {at}")

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, bindparam, delete, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from dataloft.core.access import Action, Principal, Target, require
@@ -86,6 +86,14 @@ def _base_query() -> Select[Dataset, str, str, str, str, int]:
         .outerjoin(Project, Project.id == Dataset.project_id)
         .outerjoin(Team, Team.id == Project.team_id)
     )
+
+
+_LOCATE = _base_query().where(
+    User.username == bindparam("owner"),
+    Dataset.name == bindparam("name"),
+    Dataset.deleted_at.is_(None),
+)
+_LOCATE_FOR_UPDATE = _LOCATE.with_for_update(of=Dataset)
 
 
 def _located(row: Any) -> Located:
@@ -171,12 +179,8 @@ class DatasetService:
     ) -> Located:
         """The live dataset ``owner/name`` if ``actor`` may do ``action`` on it. ``lock``
         holds its row until the transaction ends (writers use it)."""
-        query = _base_query().where(
-            User.username == owner, Dataset.name == name, Dataset.deleted_at.is_(None)
-        )
-        if lock:
-            query = query.with_for_update(of=Dataset)
-        row = session.execute(query).first()
+        query = _LOCATE_FOR_UPDATE if lock else _LOCATE
+        row = session.execute(query, {"owner": owner, "name": name}).first()
         if row is None:
             raise NotFound(f"dataset {owner}/{name} not found")
         located = _located(row)

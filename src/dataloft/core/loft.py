@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from contextlib import AbstractContextManager
 
 from dataloft.config import Settings
 from dataloft.core.access import SYSTEM
@@ -57,6 +58,11 @@ class Loft:
         )
         self.browse = BrowseService(self.db, self.datasets, self.blobs)
         self.archives = ArchiveService(self.browse, self.blobs)
+
+    def reading(self) -> AbstractContextManager[object]:
+        """Group several core reads (authentication, lookups) into one database
+        transaction: one consistent snapshot, one round of transaction overhead."""
+        return self.db.read()
 
     def bootstrap_admin(self) -> str | None:
         """On first start (no users at all) create the ``admin`` account. Returns the

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -72,6 +73,7 @@ class Database:
             self.url, sqlite_synchronous=sqlite_synchronous, pool_size=pool_size
         )
         self.dialect = self.engine.dialect.name
+        self._current: ContextVar[Session | None] = ContextVar(f"session-{id(self)}", default=None)
         self._reader = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self._writer = sessionmaker(
             self.engine.execution_options(sqlite_begin="IMMEDIATE"),
@@ -83,17 +85,32 @@ class Database:
     def read(self) -> Iterator[Session]:
         """A transaction for reading. Closing the session at the end releases the
         transaction and detaches loaded objects without expiring them, so they stay
-        readable after the block."""
+        readable after the block. Inside another ``read`` or ``write`` block of the same
+        thread it reuses that transaction: a request can authenticate and read in one."""
+        current = self._current.get()
+        if current is not None:
+            yield current
+            return
         with self._reader() as session:
-            yield session
+            token = self._current.set(session)
+            try:
+                yield session
+            finally:
+                self._current.reset(token)
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A transaction that commits if the block succeeds and rolls back otherwise.
         Callables put in ``after_commit(session)`` run once the commit has succeeded."""
+        if self._current.get() is not None:
+            raise RuntimeError("a write transaction cannot start inside another transaction")
         with self._writer() as session:
-            with session.begin():
-                yield session
+            token = self._current.set(session)
+            try:
+                with session.begin():
+                    yield session
+            finally:
+                self._current.reset(token)
             for callback in session.info.pop(_AFTER_COMMIT, {}).values():
                 callback()
 

@@ -13,6 +13,7 @@ import re
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from io import FileIO
 from pathlib import Path
 
@@ -29,12 +30,20 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+# Large uploads start writeback every so often on a background thread, so that the disk
+# works while the rest of the body still arrives and the final fsync only flushes the tail.
+SYNC_EVERY = 32 * 1024 * 1024
+_SYNCER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="blob-sync")
+
+
 class _LocalStaged:
     def __init__(self, store: LocalBlobStore) -> None:
         self._store = store
         fd, name = tempfile.mkstemp(prefix="stage-", dir=store.staging_dir)
         self._fd: int | None = fd
         self._temp = Path(name)
+        self._unsynced = 0
+        self._syncing: Future[None] | None = None
 
     def write(self, data: bytes) -> None:
         if self._fd is None:
@@ -43,11 +52,23 @@ class _LocalStaged:
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
+        self._unsynced += len(data)
+        if self._unsynced >= SYNC_EVERY and (self._syncing is None or self._syncing.done()):
+            self._syncing = _SYNCER.submit(os.fdatasync, self._fd)
+            self._unsynced = 0
+
+    def _settle(self) -> None:
+        """Wait for a background sync: the descriptor must not close under it."""
+        if self._syncing is not None:
+            with contextlib.suppress(OSError):
+                self._syncing.result()
+            self._syncing = None
 
     def publish(self, digest: str) -> None:
         if self._fd is None:
             raise ValueError("staged blob already finished")
         target = self._store.path_of(digest)
+        self._settle()
         try:
             os.fsync(self._fd)
         finally:
@@ -66,6 +87,7 @@ class _LocalStaged:
         _fsync_dir(target.parent)
 
     def abort(self) -> None:
+        self._settle()
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

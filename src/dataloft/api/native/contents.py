@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from dataloft.api.native.deps import Actor, LoftDep, get_loft, get_principal
 from dataloft.api.native.schemas import BlobOut, CommitBody, CommitOut, EntryPage, WriteOut
 from dataloft.api.transfer import blob_response, in_thread, read_body, receive_blob
-from dataloft.core.access import Action
+from dataloft.core.access import Action, Principal
 from dataloft.core.commits import (
     FILES,
     RECORDS,
@@ -24,6 +24,7 @@ from dataloft.core.commits import (
     PutSymlink,
 )
 from dataloft.core.errors import Forbidden, Invalid, Unauthenticated
+from dataloft.core.loft import Loft
 from dataloft.core.names import validate_digest, validate_path
 from dataloft.core.values import decode_record, from_jsonable, parse_json, render_json
 
@@ -134,18 +135,15 @@ async def put_file(
 
 
 def _commit(
-    loft: Any,
-    actor: Any,
+    loft: Loft,
+    actor: Principal,
     owner: str,
     name: str,
     changes: list[Change],
     parent: int | None,
     message: str,
 ) -> CommitResult:
-    result: CommitResult = loft.commits.commit(
-        actor, owner, name, changes, parent=parent, message=message
-    )
-    return result
+    return loft.commits.commit(actor, owner, name, changes, parent=parent, message=message)
 
 
 @router.api_route(
@@ -154,18 +152,21 @@ def _commit(
     tags=["files"],
     response_class=Response,
 )
-def get_file(
-    owner: str,
-    name: str,
-    path: str,
-    request: Request,
-    actor: Actor,
-    loft: LoftDep,
-    version: VersionQuery = None,
+async def get_file(
+    owner: str, name: str, path: str, request: Request, version: VersionQuery = None
 ) -> Response:
     """The file's bytes. ``ETag`` is the quoted sha256; ``If-None-Match`` gives 304,
     ``Range`` gives 206."""
-    found = loft.browse.get_entry(actor, owner, name, FILES, path, version)
+    loft = get_loft(request)
+    return await in_thread(_file_response, loft, request, owner, name, path, version)
+
+
+def _file_response(
+    loft: Loft, request: Request, owner: str, name: str, path: str, version: int | None
+) -> Response:
+    with loft.reading():  # authenticate and look up in one transaction
+        actor = get_principal(request)
+        found = loft.browse.get_entry(actor, owner, name, FILES, path, version)
     if found.entry.kind == "symlink":
         return JSONResponse(
             {"path": path, "target": found.entry.target, "kind": "symlink"},
@@ -219,19 +220,22 @@ def _wants_cbor(request: Request) -> bool:
     tags=["records"],
     response_class=Response,
 )
-def get_record(
-    owner: str,
-    name: str,
-    record_id: str,
-    request: Request,
-    actor: Actor,
-    loft: LoftDep,
-    version: VersionQuery = None,
+async def get_record(
+    owner: str, name: str, record_id: str, request: Request, version: VersionQuery = None
 ) -> Response:
     """The record's value as JSON (``{type, data}`` tags for Buffers, Sets, Maps, Dates),
     or as canonical CBOR with ``Accept: application/cbor``. ``ETag`` is the quoted sha256
     of the CBOR."""
-    found = loft.browse.get_entry(actor, owner, name, RECORDS, record_id, version)
+    loft = get_loft(request)
+    return await in_thread(_record_response, loft, request, owner, name, record_id, version)
+
+
+def _record_response(
+    loft: Loft, request: Request, owner: str, name: str, record_id: str, version: int | None
+) -> Response:
+    with loft.reading():  # authenticate and look up in one transaction
+        actor = get_principal(request)
+        found = loft.browse.get_entry(actor, owner, name, RECORDS, record_id, version)
     if _wants_cbor(request):
         return blob_response(request, loft.blobs, found, media_type=CBOR)
     headers = {"ETag": found.entry.etag, "X-Loft-Version": str(found.version)}

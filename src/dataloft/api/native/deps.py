@@ -16,6 +16,11 @@ def get_loft(request: Request) -> Loft:
     return loft
 
 
+async def loft_dependency(request: Request) -> Loft:
+    """Async so that FastAPI runs it inline instead of in a worker thread."""
+    return get_loft(request)
+
+
 def bearer_token(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if not header:
@@ -35,5 +40,5 @@ def get_principal(request: Request) -> Principal:
     return get_loft(request).auth.authenticate_token(token)
 
 
-LoftDep = Annotated[Loft, Depends(get_loft)]
+LoftDep = Annotated[Loft, Depends(loft_dependency)]
 Actor = Annotated[Principal, Depends(get_principal)]

@@ -1,0 +1,169 @@
+"""Shared plumbing for the benchmarks: servers as subprocesses, timing, peak memory.
+
+Every benchmark measures dataloft and its baseline side by side in the same run, on the same
+machine and disk, and reports a ratio; absolute numbers vary between machines, ratios less.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ADMIN_PASSWORD = "bench-admin-password"
+BIN = Path(sys.executable).parent
+RESULTS = Path(__file__).parent / "results"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory of a process so far (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc status")
+
+
+@dataclass
+class Loft:
+    url: str
+    token: str
+    process: subprocess.Popen[bytes]
+    data_dir: Path
+
+    @property
+    def api(self) -> str:
+        return self.url + "/loft/v1"
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.api, headers=self.auth, timeout=600)
+
+
+@contextlib.contextmanager
+def dataloft_server(data_dir: Path | None = None, **env: str) -> Iterator[Loft]:
+    """``dataloft serve`` on the default embedded setup (SQLite + local files)."""
+    owned = data_dir is None
+    directory = Path(tempfile.mkdtemp(prefix="loft-bench-", dir=bench_dir())) if owned else data_dir
+    assert directory is not None
+    port = free_port()
+    environment = {**os.environ, "DATALOFT_ADMIN_PASSWORD": ADMIN_PASSWORD, **env}
+    process = subprocess.Popen(
+        [str(BIN / "dataloft"), "serve", "--port", str(port), "--data-dir", str(directory)],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(url + "/loft/v1/licences")
+        token = httpx.post(
+            url + "/loft/v1/auth/token", json={"username": "admin", "password": ADMIN_PASSWORD}
+        ).json()["token"]
+        yield Loft(url, token, process, directory)
+    finally:
+        process.kill()
+        process.wait()
+        if owned:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def nginx_server(root: Path) -> Iterator[str]:
+    """nginx serving ``root`` with sendfile, as a baseline for downloads."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    work = Path(tempfile.mkdtemp(prefix="nginx-bench-", dir=bench_dir()))
+    port = free_port()
+    config = work / "nginx.conf"
+    config.write_text(
+        f"""daemon off; worker_processes 1; pid {work}/nginx.pid; error_log {work}/error.log;
+events {{ worker_connections 64; }}
+http {{
+  access_log off; sendfile on; tcp_nopush on;
+  client_body_temp_path {work}/body; proxy_temp_path {work}/proxy;
+  fastcgi_temp_path {work}/fcgi; uwsgi_temp_path {work}/uwsgi; scgi_temp_path {work}/scgi;
+  server {{ listen 127.0.0.1:{port}; root {root}; }}
+}}
+"""
+    )
+    process = subprocess.Popen([nginx, "-c", str(config), "-p", str(work)])
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(url + "/")
+        yield url
+    finally:
+        process.kill()
+        process.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def bench_dir() -> Path:
+    """Scratch space on the disk the benchmarks measure (override with BENCH_DIR)."""
+    path = Path(os.environ.get("BENCH_DIR", Path(__file__).parent / "results" / "scratch"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def make_file(path: Path, size: int) -> Path:
+    """A file of incompressible bytes (so no layer can cheat by compressing)."""
+    if path.exists() and path.stat().st_size == size:
+        return path
+    block = os.urandom(1024 * 1024)
+    with path.open("wb") as out:
+        written = 0
+        while written < size:
+            piece = block[: min(len(block), size - written)]
+            out.write(piece)
+            written += len(piece)
+            block = block[1:] + block[:1]  # vary the blocks a little
+    return path
+
+
+def curl_seconds(*args: str) -> float:
+    """Wall time of one curl run (curl is the client for both sides of a comparison)."""
+    started = time.perf_counter()
+    subprocess.run(["curl", "-sS", "--fail", "-o", "/dev/null", *args], check=True)
+    return time.perf_counter() - started
+
+
+def best_of(runs: int, measure: object) -> float:
+    assert callable(measure)
+    return min(float(measure()) for _ in range(runs))
+
+
+def report(name: str, figures: dict[str, float | str], ratio: float, target: str, ok: bool) -> None:
+    line = {"benchmark": name, **figures, "ratio": round(ratio, 3), "target": target, "ok": ok}
+    print(json.dumps(line))
+    RESULTS.mkdir(exist_ok=True)
+    with (RESULTS / "latest.jsonl").open("a") as log:
+        log.write(json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), **line}) + "\n")
