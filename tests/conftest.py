@@ -21,7 +21,9 @@ ADMIN_PASSWORD = "admin-password"
 
 
 @pytest.fixture(scope="session", params=test_databases())
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'loft.sqlite3'}"
     elif request.param == "postgresql":
