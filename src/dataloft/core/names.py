@@ -14,19 +14,27 @@ TEAM_NAME_MAX = 100
 RECORD_ID_MAX = 10_000
 SEGMENT_MAX_BYTES = 255
 
-_USERNAME = re.compile(r"^[^\W_][\w.-]*$")
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
-_MEDIA_TYPE = re.compile(r"^[\w!#$&^.+-]+/[\w!#$&^.+-]+(\s*;\s*[\w!#$&^.+-]+=\S+)*$")
+# Matched with fullmatch: "$" would also accept a trailing newline.
+_USERNAME = re.compile(r"[^\W_][\w.-]*")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+_MEDIA_TYPE = re.compile(r"[\w!#$&^.+-]+/[\w!#$&^.+-]+(\s*;\s*[\w!#$&^.+-]+=\S+)*")
+# Control and format characters, line/paragraph separators, and lone surrogates (which no
+# database can store and no UTF-8 encoder accepts).
+_UNPRINTABLE = ("Cc", "Cf", "Cs", "Zl", "Zp")
 
 
 def _has_control(text: str) -> bool:
-    return any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text)
+    return any(unicodedata.category(ch) in _UNPRINTABLE for ch in text)
+
+
+def _has_surrogate(text: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
 def validate_username(name: str) -> str:
     """Letters, digits, ``.``, ``_`` and ``-``; starts with a letter or digit (so that
     Algorithmia's ``.my`` alias and other dot-names can never be an account)."""
-    if not 1 <= len(name) <= USERNAME_MAX or not _USERNAME.match(name):
+    if not 1 <= len(name) <= USERNAME_MAX or not _USERNAME.fullmatch(name):
         raise Invalid(
             f"invalid name {name!r}: use 1-{USERNAME_MAX} letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
@@ -54,10 +62,10 @@ def validate_path(path: str, max_length: int = 1024) -> str:
     segments, no backslashes or control characters (NUL included)."""
     if not path:
         raise Invalid("path must not be empty")
-    if len(path.encode()) > max_length:
-        raise Invalid(f"path is longer than {max_length} bytes")
     if _has_control(path):
         raise Invalid(f"path {path!r} contains control characters")
+    if len(path.encode()) > max_length:
+        raise Invalid(f"path is longer than {max_length} bytes")
     if "\\" in path:
         raise Invalid(f"path {path!r} contains a backslash")
     if path.startswith("/"):
@@ -75,12 +83,14 @@ def validate_record_id(record_id: str) -> str:
         raise Invalid(f"record id must be 1-{RECORD_ID_MAX} characters long")
     if "\x00" in record_id:
         raise Invalid("record id contains a NUL character")
+    if _has_surrogate(record_id):
+        raise Invalid("record id contains an unpaired surrogate")
     return record_id
 
 
 def validate_symlink_target(link_path: str, target: str) -> str:
     """A symlink target must stay inside the dataset once resolved from the link's folder."""
-    if not target or "\x00" in target or target.startswith("/"):
+    if not target or _has_control(target) or target.startswith("/"):
         raise Invalid(f"symlink target {target!r} must be a non-empty relative path")
     resolved = posixpath.normpath(posixpath.join(posixpath.dirname(link_path), target))
     if resolved == ".." or resolved.startswith("../") or resolved.startswith("/"):
@@ -89,13 +99,13 @@ def validate_symlink_target(link_path: str, target: str) -> str:
 
 
 def validate_digest(digest: str) -> str:
-    if not _DIGEST.match(digest):
+    if not _DIGEST.fullmatch(digest):
         raise Invalid(f"{digest!r} is not a sha256 digest (64 lowercase hex characters)")
     return digest
 
 
 def validate_media_type(media_type: str) -> str:
-    if len(media_type) > 255 or not _MEDIA_TYPE.match(media_type):
+    if len(media_type) > 255 or not _MEDIA_TYPE.fullmatch(media_type):
         raise Invalid(f"invalid media type {media_type!r}")
     return media_type
 

@@ -12,8 +12,12 @@ use: ``{"type": "Buffer", "data": [1, 2]}``, ``{"type": "Set", "data": [...]}``,
 
 from __future__ import annotations
 
+import calendar
+import datetime
+import io
 import json
 import math
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -31,21 +35,21 @@ _TAG_MAP = 259
 
 
 class JSSet:
-    """An ordered set whose members may be unhashable (JavaScript Sets allow any value)."""
+    """An ordered set with JavaScript's membership rule (SameValueZero): primitives are
+    equal when they are the same type and value (``1`` and ``true`` are different members,
+    ``NaN`` equals ``NaN``); arrays, objects and buffers are distinct objects, never merged."""
 
     __slots__ = ("items",)
 
     def __init__(self, items: Iterable[Any]) -> None:
         unique: list[Any] = []
-        seen: set[Any] = set()
+        seen: set[tuple[str, Any]] = set()
         for item in items:
-            try:
-                if item in seen:
+            key = _same_value_key(item)
+            if key is not None:
+                if key in seen:
                     continue
-                seen.add(item)
-            except TypeError:  # unhashable member: fall back to a linear scan
-                if item in unique:
-                    continue
+                seen.add(key)
             unique.append(item)
         self.items = unique
 
@@ -56,6 +60,21 @@ class JSSet:
 
     def __repr__(self) -> str:
         return f"JSSet({self.items!r})"
+
+
+def _same_value_key(item: Any) -> tuple[str, Any] | None:
+    """The identity of a primitive under SameValueZero; None for objects."""
+    if item is None or item is UNDEFINED:
+        return ("constant", repr(item))
+    if isinstance(item, bool):
+        return ("boolean", item)
+    if isinstance(item, int | float):
+        return (
+            ("number", "NaN") if isinstance(item, float) and math.isnan(item) else ("number", item)
+        )
+    if isinstance(item, str):
+        return ("url" if isinstance(item, JSURL) else "string", str(item))
+    return None
 
 
 class JSMap:
@@ -99,6 +118,8 @@ class JSURL(str):
 
 # --- JSON wire format ------------------------------------------------------------------------
 
+_BIG_INTEGER = re.compile(r"-?[0-9]+")  # what JavaScript's BigInt() accepts, in decimal
+
 _CONSTANTS: dict[str, Any] = {
     "undefined": UNDEFINED,
     "infinity": math.inf,
@@ -120,14 +141,12 @@ def _untag(obj: dict[str, Any]) -> Any:
         if all(isinstance(pair, list) and len(pair) == 2 for pair in data):
             return JSMap((k, v) for k, v in data)
     elif kind == "Date" and isinstance(data, int | float) and not isinstance(data, bool):
-        return JSDate(data)
+        if math.isfinite(data):
+            return JSDate(data)
     elif kind == "URL" and isinstance(data, str):
         return JSURL(data)
-    elif kind == "BigInteger" and isinstance(data, str):
-        try:
-            return int(data)
-        except ValueError:
-            return obj
+    elif kind == "BigInteger" and isinstance(data, str) and _BIG_INTEGER.fullmatch(data):
+        return int(data)
     elif kind == "constant" and data in _CONSTANTS:
         return _CONSTANTS[data]
     return obj
@@ -144,16 +163,41 @@ def from_jsonable(data: Any, depth: int = 0) -> Any:
     return data
 
 
+def _reject_constant(name: str) -> Any:
+    raise Invalid(f"malformed JSON: {name} is not a JSON value")
+
+
 def parse_json(raw: bytes | str) -> Any:
-    """Parse JSON text into a record value, undoing the ``{type, data}`` tags."""
+    """Parse strict JSON text (UTF-8 when bytes) into a record value, undoing the
+    ``{type, data}`` tags. NaN and Infinity, which are not JSON, are refused."""
     try:
-        return json.loads(raw, object_hook=_untag)
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        value = json.loads(text, object_hook=_untag, parse_constant=_reject_constant)
     except RecursionError:
         raise Invalid(f"JSON nested deeper than {MAX_DEPTH} levels") from None
     except UnicodeDecodeError:
         raise Invalid("JSON body is not valid UTF-8") from None
     except ValueError as exc:
         raise Invalid(f"malformed JSON: {exc}") from None
+    check_depth(value)
+    return value
+
+
+def check_depth(value: Any) -> None:
+    """Refuse values nested deeper than ``MAX_DEPTH`` (without recursing ourselves)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise Invalid(f"value nested deeper than {MAX_DEPTH} levels")
+        if isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, JSSet):
+            stack.extend((child, depth + 1) for child in item.items)
+        elif isinstance(item, JSMap):
+            stack.extend((part, depth + 1) for pair in item.pairs for part in pair)
 
 
 def _float_to_json(value: float) -> Any:
@@ -198,9 +242,13 @@ def to_jsonable(value: Any, depth: int = 0) -> Any:
 
 
 def render_json(value: Any, *, indent: int | None = None) -> bytes:
-    return json.dumps(
+    text = json.dumps(
         to_jsonable(value), ensure_ascii=False, indent=indent, separators=_separators(indent)
-    ).encode()
+    )
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        raise Invalid("text contains an unpaired surrogate") from None
 
 
 def _separators(indent: int | None) -> tuple[str, str]:
@@ -227,7 +275,11 @@ def encode_record(value: Any) -> bytes:
         return bytes(cbor2.dumps(_prepare(value, 0), canonical=True, default=_encode_custom))
     except RecursionError:
         raise Invalid(f"value nested deeper than {MAX_DEPTH} levels") from None
+    except UnicodeEncodeError:
+        raise Invalid("text contains an unpaired surrogate") from None
     except cbor2.CBOREncodeError as exc:
+        if isinstance(exc.__cause__, UnicodeEncodeError):
+            raise Invalid("text contains an unpaired surrogate") from None
         raise Invalid(f"cannot encode record: {exc}") from None
 
 
@@ -241,9 +293,9 @@ def _prepare(value: Any, depth: int) -> Any:
     if isinstance(value, list | tuple):
         return [_prepare(v, deeper) for v in value]
     if isinstance(value, dict):
-        if all(isinstance(k, str) for k in value):
-            return {k: _prepare(v, deeper) for k, v in value.items()}
-        return JSMap((_prepare(k, deeper), _prepare(v, deeper)) for k, v in value.items())
+        # A plain map stays a CBOR map whatever its keys: canonical encoding sorts the keys,
+        # so equal maps hash alike. (Map-tagged values are JSMap: ordered, as in JavaScript.)
+        return {_prepare(k, deeper): _prepare(v, deeper) for k, v in value.items()}
     if isinstance(value, set | frozenset):
         return JSSet(_prepare(v, deeper) for v in value)
     if isinstance(value, JSSet):
@@ -266,8 +318,8 @@ def _map_from_cbor(value: Any, _immutable: bool) -> JSMap:
 
 
 def _date_from_cbor(value: Any, _immutable: bool) -> JSDate:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise Invalid("CBOR tag 1 (epoch date) must hold a number")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise Invalid("CBOR tag 1 (epoch date) must hold a finite number")
     return JSDate(round(value * 1000, 3))
 
 
@@ -290,15 +342,18 @@ _SEMANTIC = {
 
 
 def decode_record(raw: bytes) -> Any:
-    """Decode CBOR (ours or a client's) into a record value."""
+    """Decode one CBOR item (ours or a client's) into a record value. Trailing bytes, and
+    types a record cannot hold (UUIDs, decimals, regular expressions, ...), are refused."""
+    stream = io.BytesIO(raw)
     try:
-        return cbor2.loads(
-            raw,
+        decoder = cbor2.CBORDecoder(
+            stream,
             semantic_decoders=_SEMANTIC,
             tag_hook=_unknown_tag,
             max_depth=MAX_DEPTH,
             allow_duplicate_keys=False,
         )
+        value = decoder.decode()
     except Invalid:
         raise
     except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError) as exc:
@@ -306,3 +361,32 @@ def decode_record(raw: bytes) -> Any:
         if isinstance(cause, Invalid):
             raise cause from None
         raise Invalid(f"malformed CBOR: {exc}") from None
+    if stream.read(1):
+        raise Invalid("malformed CBOR: bytes left over after the first item")
+    return _storable(value)
+
+
+_PLAIN = (type(None), bool, int, float, str, bytes, JSDate, JSURL)
+
+
+def _storable(value: Any) -> Any:
+    """Check a decoded CBOR value holds only what a record can: dates of any CBOR form
+    become JSDate, anything else unknown is refused."""
+    if isinstance(value, _PLAIN) or value is UNDEFINED:
+        return value
+    if isinstance(value, datetime.datetime):
+        stamp = value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+        return JSDate(round(stamp.timestamp() * 1000, 3))
+    if isinstance(value, datetime.date):
+        return JSDate(calendar.timegm(value.timetuple()) * 1000)
+    if isinstance(value, list | tuple):
+        return [_storable(item) for item in value]
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, set | frozenset):
+        return JSSet(_storable(item) for item in value)
+    if isinstance(value, JSSet):
+        return JSSet(_storable(item) for item in value.items)
+    if isinstance(value, JSMap):
+        return JSMap((_storable(k), _storable(v)) for k, v in value.pairs)
+    raise Invalid(f"records cannot hold a CBOR {type(value).__name__}")

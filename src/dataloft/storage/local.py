@@ -19,7 +19,7 @@ from pathlib import Path
 
 from dataloft.storage.base import DEFAULT_CHUNK, BlobMissing
 
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -102,7 +102,7 @@ class LocalBlobStore:
         self.staging_dir.mkdir(parents=True, exist_ok=True)
 
     def path_of(self, digest: str) -> Path:
-        if not _DIGEST.match(digest):
+        if not _DIGEST.fullmatch(digest):
             raise BlobMissing(digest)
         return self.root / digest[:2] / digest[2:4] / digest
 
@@ -167,7 +167,7 @@ class LocalBlobStore:
     def digests(self) -> Iterator[str]:
         for shard in sorted(self.root.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]")):
             for entry in shard.iterdir():
-                if _DIGEST.match(entry.name):
+                if _DIGEST.fullmatch(entry.name):
                     yield entry.name
 
     def clean_staging(self, older_than_seconds: float) -> int:
