@@ -20,7 +20,12 @@ from dataloft.core.blobs import BlobRef, BlobService
 from dataloft.core.commits import FILES, RECORDS, entry_view, version_view
 from dataloft.core.datasets import DatasetService, Located
 from dataloft.core.errors import Invalid, NotFound
-from dataloft.core.names import prefix_upper_bound
+from dataloft.core.names import (
+    RECORD_ID_MAX,
+    prefix_upper_bound,
+    validate_path,
+    validate_record_id,
+)
 from dataloft.core.pagination import clamp_limit, decode_cursor, encode_cursor
 from dataloft.core.values import decode_record
 from dataloft.core.views import DatasetView, DiffItem, EntryView, Page, VersionView
@@ -88,10 +93,13 @@ def _same_content(a: Entry, b: Entry) -> bool:
 
 
 class BrowseService:
-    def __init__(self, db: Database, datasets: DatasetService, blobs: BlobService) -> None:
+    def __init__(
+        self, db: Database, datasets: DatasetService, blobs: BlobService, *, max_path_length: int
+    ) -> None:
         self.db = db
         self.datasets = datasets
         self.blobs = blobs
+        self.max_path_length = max_path_length
 
     @staticmethod
     def resolve_version(located: Located, version: int | None) -> int:
@@ -118,6 +126,8 @@ class BrowseService:
     ) -> tuple[int, Page[EntryView]]:
         """Entries of one key space (files or records) at a version, in path order."""
         size = clamp_limit(limit)
+        if prefix and ("\x00" in prefix or len(prefix) > RECORD_ID_MAX):
+            raise Invalid("prefix must not contain NUL characters or exceed 10000 characters")
         with self.db.read() as session:
             located = self.datasets.locate(session, actor, owner, name, Action.READ)
             at = self.resolve_version(located, version)
@@ -149,6 +159,7 @@ class BrowseService:
         path: str,
         version: int | None = None,
     ) -> EntryRead:
+        check_key(space, path, self.max_path_length)
         with self.db.read() as session:
             located = self.datasets.locate(session, actor, owner, name, Action.READ)
             at = self.resolve_version(located, version)
@@ -352,7 +363,11 @@ def _invert(item: DiffItem) -> DiffItem:
     return DiffItem(change, item.kind, item.path, item.new, item.old)
 
 
-def check_space(kind: str) -> str:
-    if kind not in (FILES, RECORDS):
-        raise Invalid(f"unknown entry space {kind!r}")
-    return kind
+def check_key(space: str, key: str, max_path_length: int) -> str:
+    """Validate a file path or record id the caller asks for: reads refuse the same bad
+    input that writes refuse (traversal, NUL, ...), with the same message."""
+    if space == FILES:
+        return validate_path(key, max_path_length)
+    if space == RECORDS:
+        return validate_record_id(key)
+    raise Invalid(f"unknown entry space {space!r}")

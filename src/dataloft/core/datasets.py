@@ -179,6 +179,8 @@ class DatasetService:
     ) -> Located:
         """The live dataset ``owner/name`` if ``actor`` may do ``action`` on it. ``lock``
         holds its row until the transaction ends (writers use it)."""
+        if "\x00" in owner or "\x00" in name:  # no such name can exist
+            raise NotFound(f"dataset {owner}/{name} not found")
         query = _LOCATE_FOR_UPDATE if lock else _LOCATE
         row = session.execute(query, {"owner": owner, "name": name}).first()
         if row is None:

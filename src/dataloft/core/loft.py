@@ -56,7 +56,9 @@ class Loft:
             max_record_size=settings.max_record_size,
             max_path_length=settings.max_path_length,
         )
-        self.browse = BrowseService(self.db, self.datasets, self.blobs)
+        self.browse = BrowseService(
+            self.db, self.datasets, self.blobs, max_path_length=settings.max_path_length
+        )
         self.archives = ArchiveService(self.browse, self.blobs)
 
     def reading(self) -> AbstractContextManager[object]:

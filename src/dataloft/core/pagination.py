@@ -30,6 +30,8 @@ def decode_cursor(cursor: str, *types: type) -> list[Any]:
     for item, kind in zip(key, types, strict=True):
         if not isinstance(item, kind) or (kind is int and isinstance(item, bool)):
             raise Invalid(f"invalid cursor {cursor!r}")
+        if isinstance(item, str) and "\x00" in item:
+            raise Invalid(f"invalid cursor {cursor!r}")
     return key
 
 

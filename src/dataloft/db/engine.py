@@ -16,7 +16,10 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, sessionmaker
+
+from dataloft.core.errors import Invalid
 
 SQLITE_BUSY_MS = 60_000
 _AFTER_COMMIT = "after_commit"
@@ -61,6 +64,17 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 
     return create_engine(url, pool_size=pool_size, max_overflow=2 * pool_size, pool_pre_ping=True)
 
 
+@contextmanager
+def _refused_values() -> Iterator[None]:
+    """A value the database cannot store or compare (PostgreSQL refuses NUL characters in
+    text and JSON, for one) is the caller's bad input, not a server error. Inputs are
+    validated before they get here; this is the net under that validation."""
+    try:
+        yield
+    except DataError as error:
+        raise Invalid(f"value not accepted: {error.orig or error}") from None
+
+
 def after_commit(session: Session, key: str, callback: Callable[[], None]) -> None:
     """Run ``callback`` after ``session``'s transaction commits (once per ``key``)."""
     session.info.setdefault(_AFTER_COMMIT, {})[key] = callback
@@ -91,7 +105,7 @@ class Database:
         if current is not None:
             yield current
             return
-        with self._reader() as session:
+        with _refused_values(), self._reader() as session:
             token = self._current.set(session)
             try:
                 yield session
@@ -104,7 +118,7 @@ class Database:
         Callables put in ``after_commit(session)`` run once the commit has succeeded."""
         if self._current.get() is not None:
             raise RuntimeError("a write transaction cannot start inside another transaction")
-        with self._writer() as session:
+        with _refused_values(), self._writer() as session:
             token = self._current.set(session)
             try:
                 with session.begin():

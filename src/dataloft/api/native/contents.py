@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+import dataloft.api.routing  # noqa: F401  (registers the "anypath" route convertor)
 from dataloft.api.native.deps import Actor, LoftDep, get_loft, get_principal
 from dataloft.api.native.schemas import BlobOut, CommitBody, CommitOut, EntryPage, WriteOut
 from dataloft.api.transfer import blob_response, in_thread, read_body, receive_blob
@@ -66,7 +68,7 @@ def _write_response(result: CommitResult, location: str | None = None) -> JSONRe
     if entry is not None:
         headers["ETag"] = entry.etag
     if location and outcome == "added":
-        headers["Location"] = location
+        headers["Location"] = quote(location)
     status = 201 if outcome == "added" else 200
     return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
 
@@ -102,7 +104,7 @@ def list_files(
     return EntryPage(version=at, items=page.items, next_cursor=page.next_cursor)
 
 
-@router.put(DATASET + "/files/{path:path}", tags=["files"], response_model=WriteOut)
+@router.put(DATASET + "/files/{path:anypath}", tags=["files"], response_model=WriteOut)
 async def put_file(
     owner: str,
     name: str,
@@ -147,7 +149,7 @@ def _commit(
 
 
 @router.api_route(
-    DATASET + "/files/{path:path}",
+    DATASET + "/files/{path:anypath}",
     methods=["GET", "HEAD"],
     tags=["files"],
     response_class=Response,
@@ -175,7 +177,7 @@ def _file_response(
     return blob_response(request, loft.blobs, found)
 
 
-@router.delete(DATASET + "/files/{path:path}", tags=["files"], response_model=WriteOut)
+@router.delete(DATASET + "/files/{path:anypath}", tags=["files"], response_model=WriteOut)
 def delete_file(
     owner: str,
     name: str,
@@ -215,7 +217,7 @@ def _wants_cbor(request: Request) -> bool:
 
 
 @router.api_route(
-    DATASET + "/records/{record_id:path}",
+    DATASET + "/records/{record_id:anypath}",
     methods=["GET", "HEAD"],
     tags=["records"],
     response_class=Response,
@@ -250,7 +252,7 @@ def _record_response(
     return Response(body, media_type="application/json", headers=headers)
 
 
-@router.put(DATASET + "/records/{record_id:path}", tags=["records"], response_model=WriteOut)
+@router.put(DATASET + "/records/{record_id:anypath}", tags=["records"], response_model=WriteOut)
 async def put_record(
     owner: str,
     name: str,
@@ -276,7 +278,7 @@ async def put_record(
     return _write_response(result, str(request.url.path))
 
 
-@router.delete(DATASET + "/records/{record_id:path}", tags=["records"], response_model=WriteOut)
+@router.delete(DATASET + "/records/{record_id:anypath}", tags=["records"], response_model=WriteOut)
 def delete_record(
     owner: str,
     name: str,

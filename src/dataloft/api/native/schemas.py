@@ -191,7 +191,7 @@ ChangeOp = Annotated[
 
 
 class CommitBody(Body):
-    parent: int | None = Field(None, description="Fail with 412 unless this is the head")
+    parent: int | None = Field(None, ge=0, description="Fail with 412 unless this is the head")
     message: str = ""
     changes: list[ChangeOp]
 
