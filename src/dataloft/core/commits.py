@@ -14,7 +14,6 @@ tree (no file where a folder is needed and vice versa) and applies the changes.
 from __future__ import annotations
 
 import bisect
-import json
 import mimetypes
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,11 +24,12 @@ from sqlalchemy.orm import Session
 
 from dataloft.core.access import Action, Principal
 from dataloft.core.blobs import IN_CLAUSE_CHUNK, BlobService, StoredBlob
-from dataloft.core.datasets import DatasetService, Located
+from dataloft.core.datasets import DatasetService, Located, check_json_document
 from dataloft.core.errors import Conflict, Invalid, NotFound, PreconditionFailed, TooLarge
 from dataloft.core.events import EventLog
 from dataloft.core.names import (
     ancestors,
+    check_text,
     prefix_upper_bound,
     validate_digest,
     validate_media_type,
@@ -164,11 +164,7 @@ def entry_view(row: Entry) -> EntryView:
 def _check_entry_metadata(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
     if metadata is None:
         return None
-    if not isinstance(metadata, dict):
-        raise Invalid("entry metadata must be a JSON object")
-    if len(json.dumps(metadata)) > MAX_ENTRY_METADATA_BYTES:
-        raise Invalid(f"entry metadata must be at most {MAX_ENTRY_METADATA_BYTES} bytes of JSON")
-    return metadata or None
+    return check_json_document(metadata, "entry metadata", MAX_ENTRY_METADATA_BYTES) or None
 
 
 def guess_media_type(path: str) -> str:
@@ -213,8 +209,7 @@ class CommitService:
     ) -> CommitResult:
         if len(changes) > self.max_changes:
             raise TooLarge(f"a commit may hold at most {self.max_changes} changes")
-        if not isinstance(message, str) or len(message) > MAX_MESSAGE_LENGTH:
-            raise Invalid(f"message must be a string of at most {MAX_MESSAGE_LENGTH} characters")
+        check_text(message, "message", MAX_MESSAGE_LENGTH)
         steps, new_blobs = self._plan(changes)
         with self.db.write() as session:
             located = self.datasets.locate(session, actor, owner, name, Action.WRITE, lock=True)

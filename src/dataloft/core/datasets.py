@@ -20,7 +20,7 @@ from dataloft.core.access import Action, Principal, Target, require
 from dataloft.core.accounts import AccountService
 from dataloft.core.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from dataloft.core.events import EventLog
-from dataloft.core.names import validate_dataset_name
+from dataloft.core.names import check_text, validate_dataset_name
 from dataloft.core.pagination import clamp_limit, decode_cursor, encode_cursor
 from dataloft.core.views import DatasetView, Page
 from dataloft.db import Database
@@ -131,17 +131,43 @@ def _check_tags(tags: Any) -> list[str]:
     if not isinstance(tags, list) or len(tags) > MAX_TAGS:
         raise Invalid(f"tags must be a list of at most {MAX_TAGS} strings")
     for tag in tags:
-        if not isinstance(tag, str) or not 0 < len(tag) <= MAX_TAG_LENGTH:
+        if not check_text(tag, "each tag", MAX_TAG_LENGTH):
             raise Invalid(f"each tag must be a string of 1-{MAX_TAG_LENGTH} characters")
     return list(dict.fromkeys(tags))
 
 
+def check_json_document(document: Any, field: str, limit: int) -> dict[str, Any]:
+    """A JSON object of bounded size that both databases store alike (no NUL anywhere)."""
+    if not isinstance(document, dict):
+        raise Invalid(f"{field} must be a JSON object")
+    try:
+        text = json.dumps(document, ensure_ascii=True)
+    except (TypeError, ValueError):
+        raise Invalid(f"{field} must be plain JSON") from None
+    if len(text) > limit:
+        raise Invalid(f"{field} must be at most {limit} bytes of JSON")
+    if _holds_nul(document):
+        raise Invalid(f"{field} must not contain NUL characters")
+    return document
+
+
+def _holds_nul(document: Any) -> bool:
+    stack = [document]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def _check_metadata(metadata: Any) -> dict[str, Any]:
-    if not isinstance(metadata, dict):
-        raise Invalid("metadata must be a JSON object")
-    if len(json.dumps(metadata)) > MAX_METADATA_BYTES:
-        raise Invalid(f"metadata must be at most {MAX_METADATA_BYTES} bytes of JSON")
-    return metadata
+    return check_json_document(metadata, "metadata", MAX_METADATA_BYTES)
 
 
 def _check_visibility(visibility: Any) -> str:
@@ -151,9 +177,7 @@ def _check_visibility(visibility: Any) -> str:
 
 
 def _check_description(description: Any) -> str:
-    if not isinstance(description, str) or len(description) > 100_000:
-        raise Invalid("description must be a string of at most 100000 characters")
-    return description
+    return check_text(description, "description", 100_000)
 
 
 class DatasetService:
@@ -221,9 +245,9 @@ class DatasetService:
         else:
             query = query.where(Dataset.deleted_at.is_(None), visible_filter(actor))
         if owner:
-            query = query.where(User.username == owner)
+            query = query.where(User.username == check_text(owner, "owner", 100))
         if q:
-            needle = q.lower()
+            needle = check_text(q, "q", 1000).lower()
             query = query.where(
                 or_(
                     func.lower(Dataset.name).contains(needle, autoescape=True),
@@ -338,7 +362,9 @@ class DatasetService:
                 else self.accounts.resolve_project(session, actor, project).id
             )
         if "name" in changes and changes["name"] != row.name:
-            new_name = validate_dataset_name(str(changes["name"]), self.max_name_length)
+            if not isinstance(changes["name"], str):
+                raise Invalid("name must be a string")
+            new_name = validate_dataset_name(changes["name"], self.max_name_length)
             self._ensure_name_free(session, row.owner_id, new_name, located.owner)
             row.name = new_name
 

@@ -31,6 +31,17 @@ def _has_surrogate(text: str) -> bool:
     return any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
+def check_text(value: object, field: str, limit: int) -> str:
+    """Free text (descriptions, tags, messages, search terms): a string of at most
+    ``limit`` characters with no NUL (which PostgreSQL cannot store and SQLite truncates
+    at in some operations) and no unpaired surrogates."""
+    if not isinstance(value, str) or len(value) > limit:
+        raise Invalid(f"{field} must be a string of at most {limit} characters")
+    if "\x00" in value or _has_surrogate(value):
+        raise Invalid(f"{field} must not contain NUL characters or unpaired surrogates")
+    return value
+
+
 def validate_username(name: str) -> str:
     """Letters, digits, ``.``, ``_`` and ``-``; starts with a letter or digit (so that
     Algorithmia's ``.my`` alias and other dot-names can never be an account)."""

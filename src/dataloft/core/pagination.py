@@ -10,6 +10,7 @@ from typing import Any
 from dataloft.core.errors import Invalid
 
 MAX_LIMIT = 1000
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 DEFAULT_LIMIT = 100
 
 
@@ -31,6 +32,8 @@ def decode_cursor(cursor: str, *types: type) -> list[Any]:
         if not isinstance(item, kind) or (kind is int and isinstance(item, bool)):
             raise Invalid(f"invalid cursor {cursor!r}")
         if isinstance(item, str) and "\x00" in item:
+            raise Invalid(f"invalid cursor {cursor!r}")
+        if isinstance(item, int) and not INT_MIN <= item <= INT_MAX:  # ids are 32-bit
             raise Invalid(f"invalid cursor {cursor!r}")
     return key
 
