@@ -103,6 +103,7 @@ class AccountService:
         full_name: str | None = None,
         is_admin: bool = False,
     ) -> UserView:
+        _require_full_token(actor)
         if not actor.is_admin:
             raise Forbidden("only admins create users")
         return self._insert_user(username, password, email, full_name, is_admin)
@@ -153,6 +154,7 @@ class AccountService:
     def list_users(
         self, actor: Principal, limit: int | None = None, cursor: str | None = None
     ) -> Page[UserView]:
+        _require_login(actor)
         if not actor.is_admin:
             raise Forbidden("only admins list users")
         size = clamp_limit(limit)

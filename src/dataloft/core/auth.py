@@ -158,6 +158,8 @@ class AuthService:
             return [_token_view(t, user.username) for t in tokens]
 
     def revoke_token(self, actor: Principal, token_id: int) -> None:
+        if actor.scope is not None:
+            raise Forbidden("a scoped token cannot revoke tokens")
         with self.db.write() as session:
             token = session.get(ApiToken, token_id)
             if token is None or not (actor.is_admin or token.user_id == actor.user_id):

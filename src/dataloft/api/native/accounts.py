@@ -217,12 +217,14 @@ def delete_project(team: str, project: str, actor: Actor, loft: LoftDep) -> Resp
 # --- licences --------------------------------------------------------------------------------
 
 
+# These are public, but still take the caller: a bad token is a 401 everywhere, so that
+# clients notice an expired token on whatever request they make first.
 @router.get("/licences", tags=["licences"], response_model=list[LicenceView])
-def list_licences(loft: LoftDep) -> list[LicenceView]:
+def list_licences(actor: Actor, loft: LoftDep) -> list[LicenceView]:
     return loft.accounts.list_licences()
 
 
 @router.get("/licences/{key}", tags=["licences"], response_model=LicenceView)
-def get_licence(key: str, loft: LoftDep) -> LicenceView:
+def get_licence(key: str, actor: Actor, loft: LoftDep) -> LicenceView:
     """By id or by name (case-insensitive)."""
     return loft.accounts.get_licence(key)
