@@ -79,7 +79,15 @@ def dataloft_server(data_dir: Path | None = None, **env: str) -> Iterator[Loft]:
     port = free_port()
     environment = {**os.environ, "DATALOFT_ADMIN_PASSWORD": ADMIN_PASSWORD, **env}
     process = subprocess.Popen(
-        [str(BIN / "dataloft"), "serve", "--port", str(port), "--data-dir", str(directory)],
+        [
+            str(BIN / "dataloft"),
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(directory),
+            "--no-access-log",  # as the baselines run: measure serving, not logging
+        ],
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

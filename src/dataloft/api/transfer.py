@@ -19,6 +19,7 @@ from dataloft.api.limits import allow_body
 from dataloft.core.blobs import BlobService, StoredBlob, Upload
 from dataloft.core.browse import EntryRead
 from dataloft.core.errors import Invalid, TooLarge
+from dataloft.core.loft import Loft
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -33,6 +34,15 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 async def in_thread(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run blocking core code in the worker thread pool."""
     return await anyio.to_thread.run_sync(partial(function, *args, **kwargs))
+
+
+async def quick_read(loft: Loft, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run a short read (authentication and point lookups) where it is cheapest: inline on
+    an embedded SQLite database, where a worker-thread hop costs more than the lookup
+    itself, and in a worker thread when the database is across a network."""
+    if loft.db.local:
+        return function(*args, **kwargs)
+    return await in_thread(function, *args, **kwargs)
 
 
 def declared_length(request: Request) -> int | None:

@@ -68,6 +68,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8080,
     data_dir: DataDir = None,
     workers: Annotated[int, typer.Option(help="Server processes (needs PostgreSQL for >1)")] = 1,
+    access_log: Annotated[bool, typer.Option(help="Log every request")] = True,
 ) -> None:
     """Run the HTTP server. On first start it creates the admin account 'admin' with the
     password in $DATALOFT_ADMIN_PASSWORD, or prints a generated one once."""
@@ -93,11 +94,14 @@ def serve(
             port=port,
             workers=workers,
             log_level="info",
+            access_log=access_log,
         )
         return
     from dataloft.api.app import create_app
 
-    uvicorn.run(create_app(settings, loft), host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(settings, loft), host=host, port=port, log_level="info", access_log=access_log
+    )
 
 
 @db_app.command("upgrade")
@@ -235,8 +239,8 @@ def team_add_member(
     console.print(f"{member.username} is in {member.team} at level {member.level}")
 
 
-@app.command()
-def gc(
+@app.command("gc")
+def collect_garbage(
     grace_hours: Annotated[
         float, typer.Option(help="Spare unreferenced blobs touched this recently")
     ] = 24.0,

@@ -10,7 +10,7 @@ SQL condition, for listings; ``tests/unit/core/test_access.py`` pins both to one
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -42,6 +42,30 @@ class Level(StrEnum):
 
 _RANKS = {Level.READ: 0, Level.EXECUTE: 1, Level.WRITE: 2, Level.ADMIN: 3}
 _LEVEL_FOR = {Action.READ: Level.READ, Action.WRITE: Level.WRITE, Action.ADMIN: Level.ADMIN}
+
+
+class TeamLevels(Mapping[int, Level]):
+    """A principal's levels in their teams, fetched on first use: most requests are decided
+    by ownership, admin rights or visibility and never need them."""
+
+    def __init__(self, load: Callable[[], dict[int, Level]]) -> None:
+        self._load = load
+        self._levels: dict[int, Level] | None = None
+
+    def _all(self) -> dict[int, Level]:
+        if self._levels is None:
+            self._levels = self._load()
+        return self._levels
+
+    def __getitem__(self, team_id: int) -> Level:
+        return self._all()[team_id]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
 
 READ_SCOPE = "read"
 SCOPES = (READ_SCOPE,)

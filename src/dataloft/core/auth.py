@@ -9,17 +9,17 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
-from types import MappingProxyType
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from dataloft.core.access import SCOPES, Level, Principal
+from dataloft.core.access import SCOPES, Level, Principal, TeamLevels
 from dataloft.core.errors import Forbidden, Invalid, NotFound, Unauthenticated
 from dataloft.core.passwords import hash_password, needs_rehash, verify_password
 from dataloft.core.views import NewToken, TokenView
 from dataloft.db import Database
-from dataloft.db.models import ApiToken, Membership, User
+from dataloft.db.models import ApiToken, Membership, User, table_of
+from dataloft.db.prepared import Prepared
 from dataloft.db.types import utcnow
 
 TOKEN_PREFIX = "dl_"
@@ -34,30 +34,41 @@ def new_secret() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-# Built once: constructing SQLAlchemy statements costs more than running these lookups,
-# and they run on every authenticated request.
-_TOKEN_LOOKUP = (
+_TOKENS, _USERS, _MEMBERSHIPS = table_of(ApiToken), table_of(User), table_of(Membership)
+# Every authenticated request runs these two (see dataloft.db.prepared).
+_TOKEN_LOOKUP = Prepared(
     select(
-        ApiToken.expires_at, ApiToken.scope, User.id, User.username, User.is_admin, User.is_active
+        _TOKENS.c.expires_at,
+        _TOKENS.c.scope,
+        _USERS.c.id,
+        _USERS.c.username,
+        _USERS.c.is_admin,
+        _USERS.c.is_active,
     )
-    .join(User, User.id == ApiToken.user_id)
-    .where(ApiToken.token_hash == bindparam("digest"))
+    .select_from(_TOKENS.join(_USERS, _USERS.c.id == _TOKENS.c.user_id))
+    .where(_TOKENS.c.token_hash == bindparam("digest"))
 )
-_TEAM_LEVELS = select(Membership.team_id, Membership.level).where(
-    Membership.user_id == bindparam("user_id")
+_TEAM_LEVELS = Prepared(
+    select(_MEMBERSHIPS.c.team_id, _MEMBERSHIPS.c.level).where(
+        _MEMBERSHIPS.c.user_id == bindparam("user_id")
+    )
 )
 
 
-def load_principal(
-    session: Session, user_id: int, username: str, is_admin: bool, scope: str | None = None
+def make_principal(
+    db: Database, user_id: int, username: str, is_admin: bool, scope: str | None = None
 ) -> Principal:
-    levels = session.execute(_TEAM_LEVELS, {"user_id": user_id}).all()
+    def levels() -> dict[int, Level]:
+        with db.lookup() as lookup:
+            rows = lookup.rows(_TEAM_LEVELS, user_id=user_id)
+        return {team_id: Level(level) for team_id, level in rows}
+
     return Principal(
         user_id=user_id,
         username=username,
         is_admin=is_admin,
         scope=scope,
-        teams=MappingProxyType({team_id: Level(level) for team_id, level in levels}),
+        teams=TeamLevels(levels),
     )
 
 
@@ -80,8 +91,8 @@ class AuthService:
     # --- credentials -> principal ----------------------------------------------------------
 
     def authenticate_token(self, secret: str) -> Principal:
-        with self.db.read() as session:
-            row = session.execute(_TOKEN_LOOKUP, {"digest": token_digest(secret)}).first()
+        with self.db.lookup() as lookup:
+            row = lookup.first(_TOKEN_LOOKUP, digest=token_digest(secret))
             if row is None:
                 raise Unauthenticated("unknown or invalid API token")
             expires_at, scope, user_id, username, is_admin, is_active = row
@@ -89,7 +100,7 @@ class AuthService:
                 raise Unauthenticated("API token has expired")
             if not is_active:
                 raise Unauthenticated("account is deactivated")
-            return load_principal(session, user_id, username, is_admin, scope)
+        return make_principal(self.db, user_id, username, is_admin, scope)
 
     def authenticate_password(self, username: str, password: str) -> Principal:
         """Check a username and password (HTTP Basic, login forms)."""
@@ -99,7 +110,7 @@ class AuthService:
                 raise Unauthenticated("wrong username or password")
             if not user.is_active:
                 raise Unauthenticated("account is deactivated")
-            principal = load_principal(session, user.id, user.username, user.is_admin)
+            principal = make_principal(self.db, user.id, user.username, user.is_admin)
         if user.password_hash and needs_rehash(user.password_hash):
             with self.db.write() as session:
                 stored = session.get(User, user.id)

@@ -15,10 +15,17 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, bindparam, or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from dataloft.core.access import Action, Principal
+from dataloft.core.access import Action, Principal, Target, require
 from dataloft.core.blobs import BlobRef, BlobService
 from dataloft.core.commits import FILES, RECORDS, entry_view, version_view
-from dataloft.core.datasets import DatasetService, Located
+from dataloft.core.datasets import (
+    DATASETS,
+    PROJECTS,
+    DatasetService,
+    Located,
+    address_join,
+    live_by_address,
+)
 from dataloft.core.errors import Invalid, NotFound
 from dataloft.core.names import (
     RECORD_ID_MAX,
@@ -26,11 +33,12 @@ from dataloft.core.names import (
     validate_path,
     validate_record_id,
 )
-from dataloft.core.pagination import clamp_limit, decode_cursor, encode_cursor
-from dataloft.core.values import decode_record
+from dataloft.core.pagination import INT_MAX, clamp_limit, decode_cursor, encode_cursor
+from dataloft.core.values import RenderCache, decode_record, render_json
 from dataloft.core.views import DatasetView, DiffItem, EntryView, Page, VersionView
 from dataloft.db import Database
-from dataloft.db.models import Blob, Entry, User, Version
+from dataloft.db.models import Blob, Entry, User, Version, table_of
+from dataloft.db.prepared import Prepared
 
 ARCHIVE_PAGE = 1000
 
@@ -39,7 +47,7 @@ ARCHIVE_PAGE = 1000
 class EntryRead:
     """One entry, ready to be served."""
 
-    dataset: DatasetView
+    dataset: str  # "owner/name"
     version: int  # the dataset version it was read at
     entry: EntryView
     blob: BlobRef | None  # None for symlinks
@@ -66,19 +74,49 @@ def _under(prefix: str) -> ColumnElement[bool]:
     return condition if upper is None else and_(condition, Entry.path < upper)
 
 
-_ENTRY = (
-    select(Entry, Blob.data, Version.created)
-    .outerjoin(Blob, Blob.digest == Entry.digest)
-    .join(Version, and_(Version.dataset_id == Entry.dataset_id, Version.number == Entry.since))
-    .where(
-        Entry.dataset_id == bindparam("dataset_id"),
-        Entry.space == bindparam("space"),
-        Entry.path == bindparam("path"),
+_ENTRIES, _BLOBS, _VERSIONS = table_of(Entry), table_of(Blob), table_of(Version)
+# One statement finds the live dataset by address and, when it exists, the entry at version
+# ``at`` (pass a number above any version for the head): the commonest read in one round
+# trip. It selects only what the access check and the answer need.
+_ENTRY_LOOKUP = Prepared(
+    select(
+        DATASETS.c.owner_id,
+        DATASETS.c.visibility,
+        PROJECTS.c.team_id,
+        DATASETS.c.head,
+        _ENTRIES.c.kind,
+        _ENTRIES.c.path,
+        _ENTRIES.c.size,
+        _ENTRIES.c.digest,
+        _ENTRIES.c.media_type,
+        _ENTRIES.c.since,
+        _ENTRIES.c.metadata,
+        _ENTRIES.c.target,
+        _BLOBS.c.data,
+        _VERSIONS.c.created,
     )
-)
-_ENTRY_AT_HEAD = _ENTRY.where(Entry.until.is_(None))
-_ENTRY_AT_VERSION = _ENTRY.where(
-    Entry.since <= bindparam("at"), or_(Entry.until.is_(None), Entry.until > bindparam("at"))
+    .select_from(
+        address_join()
+        .outerjoin(
+            _ENTRIES,
+            and_(
+                _ENTRIES.c.dataset_id == DATASETS.c.id,
+                _ENTRIES.c.space == bindparam("space"),
+                _ENTRIES.c.path == bindparam("path"),
+                _ENTRIES.c.since <= bindparam("at"),
+                or_(_ENTRIES.c.until.is_(None), _ENTRIES.c.until > bindparam("at")),
+            ),
+        )
+        .outerjoin(_BLOBS, _BLOBS.c.digest == _ENTRIES.c.digest)
+        .outerjoin(
+            _VERSIONS,
+            and_(
+                _VERSIONS.c.dataset_id == _ENTRIES.c.dataset_id,
+                _VERSIONS.c.number == _ENTRIES.c.since,
+            ),
+        )
+    )
+    .where(*live_by_address())
 )
 
 
@@ -100,6 +138,7 @@ class BrowseService:
         self.datasets = datasets
         self.blobs = blobs
         self.max_path_length = max_path_length
+        self._rendered = RenderCache()
 
     @staticmethod
     def resolve_version(located: Located, version: int | None) -> int:
@@ -129,7 +168,7 @@ class BrowseService:
         if prefix and ("\x00" in prefix or len(prefix) > RECORD_ID_MAX):
             raise Invalid("prefix must not contain NUL characters or exceed 10000 characters")
         with self.db.read() as session:
-            located = self.datasets.locate(session, actor, owner, name, Action.READ)
+            located = self.datasets.locate(actor, owner, name, Action.READ)
             at = self.resolve_version(located, version)
             query = (
                 select(Entry)
@@ -160,18 +199,32 @@ class BrowseService:
         version: int | None = None,
     ) -> EntryRead:
         check_key(space, path, self.max_path_length)
-        with self.db.read() as session:
-            located = self.datasets.locate(session, actor, owner, name, Action.READ)
-            at = self.resolve_version(located, version)
-            query = _ENTRY_AT_HEAD if at == located.row.head else _ENTRY_AT_VERSION
-            params = {"dataset_id": located.row.id, "space": space, "path": path, "at": at}
-            row = session.execute(query, params).first()
-            if row is None:
-                noun = "record" if space == RECORDS else "file"
-                raise NotFound(f"{noun} {path!r} not found in {located.address} at version {at}")
-            entry, inline, modified = row
-            blob = BlobRef(entry.digest, entry.size, inline) if entry.digest else None
-            return EntryRead(located.view(), at, entry_view(entry), blob, modified)
+        if "\x00" in owner or "\x00" in name:
+            raise NotFound(f"dataset {owner}/{name} not found")
+        at = INT_MAX if version is None else min(version, INT_MAX)  # the range check follows
+        with self.db.lookup() as lookup:
+            row = lookup.first(_ENTRY_LOOKUP, owner=owner, name=name, space=space, path=path, at=at)
+        if row is None:
+            raise NotFound(f"dataset {owner}/{name} not found")
+        owner_id, visibility, team_id, head, *found = row
+        address = f"{owner}/{name}"
+        require(actor, Action.READ, Target(owner_id, visibility, team_id), f"dataset {address}")
+        if version is not None and not 0 <= version <= head:
+            raise NotFound(f"dataset {address} has no version {version} (head is {head})")
+        read_at = head if version is None else version
+        kind, _, size, digest, media_type, since, metadata, target, inline, modified = found
+        if kind is None:
+            noun = "record" if space == RECORDS else "file"
+            raise NotFound(f"{noun} {path!r} not found in {address} at version {read_at}")
+        entry = EntryView(kind, path, size, digest, media_type, since, metadata, target)
+        blob = BlobRef(digest, size, inline) if digest else None
+        return EntryRead(address, read_at, entry, blob, modified)
+
+    def record_json(self, blob: BlobRef) -> bytes:
+        """A record's value as tagged JSON."""
+        if blob.inline is not None:
+            return self._rendered.json(blob.digest, blob.inline)
+        return render_json(decode_record(self.blobs.read_all(blob)))
 
     def read_record(
         self, actor: Principal, owner: str, name: str, record_id: str, version: int | None = None
@@ -186,12 +239,9 @@ class BrowseService:
         """Every entry at a version, files first, then records, for archives and exports.
         Pages are read in separate short transactions: versions never change, so the
         result is consistent without holding one transaction open for a long download."""
-        with self.db.read() as session:
-            located = self.datasets.locate(session, actor, owner, name, Action.READ)
-            at = self.resolve_version(located, version)
-            head, dataset_id = located.row.head, located.row.id
-            view = located.view()
-        return view, at, self._pages(dataset_id, at, head)
+        located = self.datasets.locate(actor, owner, name, Action.READ)
+        at = self.resolve_version(located, version)
+        return located.view(), at, self._pages(located.row.id, at, located.row.head)
 
     def _pages(
         self, dataset_id: int, at: int, head: int
@@ -232,7 +282,7 @@ class BrowseService:
         """History, newest first."""
         size = clamp_limit(limit)
         with self.db.read() as session:
-            located = self.datasets.locate(session, actor, owner, name, Action.READ)
+            located = self.datasets.locate(actor, owner, name, Action.READ)
             query = (
                 select(Version, User.username)
                 .outerjoin(User, User.id == Version.author_id)
@@ -253,7 +303,7 @@ class BrowseService:
 
     def get_version(self, actor: Principal, owner: str, name: str, number: int) -> VersionView:
         with self.db.read() as session:
-            located = self.datasets.locate(session, actor, owner, name, Action.READ)
+            located = self.datasets.locate(actor, owner, name, Action.READ)
             self.resolve_version(located, number)
             row = session.execute(
                 select(Version, User.username)
@@ -279,7 +329,7 @@ class BrowseService:
         number of changes between them, whatever the size of the dataset."""
         size = clamp_limit(limit)
         with self.db.read() as session:
-            located = self.datasets.locate(session, actor, owner, name, Action.READ)
+            located = self.datasets.locate(actor, owner, name, Action.READ)
             old = self.resolve_version(located, from_version)
             new = self.resolve_version(located, to_version)
             after = tuple(decode_cursor(cursor, str, str)) if cursor else None

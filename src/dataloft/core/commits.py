@@ -212,7 +212,7 @@ class CommitService:
         check_text(message, "message", MAX_MESSAGE_LENGTH)
         steps, new_blobs = self._plan(changes)
         with self.db.write() as session:
-            located = self.datasets.locate(session, actor, owner, name, Action.WRITE, lock=True)
+            located = self.datasets.locate(actor, owner, name, Action.WRITE, lock=True)
             head = located.row.head
             if parent is not None and parent != head:
                 raise PreconditionFailed(
@@ -476,11 +476,15 @@ class CommitService:
     ) -> CommitResult:
         dataset = located.row
         parent = dataset.head
-        dataset.head = number
-        dataset.file_count += delta[FILES]
-        dataset.record_count += delta[RECORDS]
-        dataset.total_bytes += delta["bytes"]
-        dataset.updated = utcnow()
+        self.datasets.save(
+            session,
+            located,
+            head=number,
+            file_count=dataset.file_count + delta[FILES],
+            record_count=dataset.record_count + delta[RECORDS],
+            total_bytes=dataset.total_bytes + delta["bytes"],
+            updated=utcnow(),
+        )
         version = Version(
             dataset_id=dataset.id,
             number=number,

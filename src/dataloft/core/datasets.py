@@ -10,10 +10,22 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, delete, func, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Select,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from dataloft.core.access import Action, Principal, Target, require
@@ -24,7 +36,8 @@ from dataloft.core.names import check_text, validate_dataset_name
 from dataloft.core.pagination import clamp_limit, decode_cursor, encode_cursor
 from dataloft.core.views import DatasetView, Page
 from dataloft.db import Database
-from dataloft.db.models import Dataset, Licence, Project, Team, User, Version
+from dataloft.db.models import Dataset, Licence, Project, Team, User, Version, table_of
+from dataloft.db.prepared import Prepared
 from dataloft.db.types import utcnow
 
 VISIBILITIES = ("private", "public")
@@ -37,11 +50,45 @@ _WRITE_FIELDS = {"description", "tags", "metadata", "licence"}
 _ADMIN_FIELDS = {"visibility", "project", "name"}
 
 
+DATASETS = table_of(Dataset)
+_USERS = table_of(User)
+_LICENCES = table_of(Licence)
+PROJECTS = table_of(Project)
+_PROJECTS = PROJECTS
+_TEAMS = table_of(Team)
+
+
+@dataclass
+class DatasetRow:
+    """A ``datasets`` row as plain data. Writers change it with ``DatasetService.save``."""
+
+    id: int
+    uid: str
+    owner_id: int
+    name: str
+    description: str
+    tags: list[str]
+    licence_id: int | None
+    project_id: int | None
+    visibility: str
+    metadata: dict[str, Any]
+    head: int
+    file_count: int
+    record_count: int
+    total_bytes: int
+    created: datetime
+    updated: datetime
+    deleted_at: datetime | None
+
+
+_ROW_FIELDS = len(fields(DatasetRow))
+
+
 @dataclass
 class Located:
     """A dataset row found by address, with what access checks and views need."""
 
-    row: Dataset
+    row: DatasetRow
     owner: str
     team_id: int | None
     licence: str | None
@@ -67,7 +114,7 @@ class Located:
             visibility=row.visibility,
             licence=self.licence,
             project=self.project,
-            metadata=dict(row.meta),
+            metadata=dict(row.metadata),
             version=row.head,
             file_count=row.file_count,
             record_count=row.record_count,
@@ -78,39 +125,65 @@ class Located:
         )
 
 
-def _base_query() -> Select[Dataset, str, str, str, str, int]:
-    return (
-        select(Dataset, User.username, Licence.name, Team.name, Project.name, Project.team_id)
-        .join(User, User.id == Dataset.owner_id)
-        .outerjoin(Licence, Licence.id == Dataset.licence_id)
-        .outerjoin(Project, Project.id == Dataset.project_id)
-        .outerjoin(Team, Team.id == Project.team_id)
+def _base_query() -> Select[Any]:
+    return select(
+        *DATASETS.c,
+        _USERS.c.username,
+        _TEAMS.c.name.label("team"),
+        _PROJECTS.c.name.label("project"),
+        _PROJECTS.c.team_id,
+        _LICENCES.c.name.label("licence"),
+    ).select_from(
+        address_join()
+        .outerjoin(_LICENCES, _LICENCES.c.id == DATASETS.c.licence_id)
+        .outerjoin(_TEAMS, _TEAMS.c.id == _PROJECTS.c.team_id)
     )
 
 
-_LOCATE = _base_query().where(
-    User.username == bindparam("owner"),
-    Dataset.name == bindparam("name"),
-    Dataset.deleted_at.is_(None),
-)
-_LOCATE_FOR_UPDATE = _LOCATE.with_for_update(of=Dataset)
+def live_by_address() -> list[ColumnElement[bool]]:
+    """The live dataset at the address given as bind parameters ``owner`` and ``name``
+    (with ``datasets`` joined to its owner in ``users``)."""
+    return [
+        _USERS.c.username == bindparam("owner"),
+        DATASETS.c.name == bindparam("name"),
+        DATASETS.c.deleted_at.is_(None),
+    ]
 
 
-def _located(row: Any) -> Located:
-    dataset, owner, licence, team, project, team_id = row
-    return Located(dataset, owner, team_id, licence, f"{team}/{project}" if project else None)
+def address_join() -> FromClause:
+    """``datasets`` with its owner and project: what finding one and checking access need."""
+    return DATASETS.join(_USERS, _USERS.c.id == DATASETS.c.owner_id).outerjoin(
+        _PROJECTS, _PROJECTS.c.id == DATASETS.c.project_id
+    )
+
+
+_LOCATE_QUERY = _base_query().where(*live_by_address())
+_LOCATE = Prepared(_LOCATE_QUERY)
+_LOCATE_FOR_UPDATE = Prepared(_LOCATE_QUERY.with_for_update(of=DATASETS))
+
+
+def _located(row: Sequence[Any]) -> Located:
+    owner, team, project, team_id, licence = row[_ROW_FIELDS:]
+    return Located(
+        DatasetRow(*row[:_ROW_FIELDS]),
+        owner,
+        team_id,
+        licence,
+        f"{team}/{project}" if project else None,
+    )
 
 
 def visible_filter(principal: Principal) -> ColumnElement[bool]:
     """``can(principal, READ, dataset)`` as a SQL condition on ``Dataset``."""
     if principal.is_admin:
         return true()
-    conditions: list[ColumnElement[bool]] = [Dataset.visibility == "public"]
+    conditions: list[ColumnElement[bool]] = [DATASETS.c.visibility == "public"]
     if principal.user_id is not None:
-        conditions.append(Dataset.owner_id == principal.user_id)
+        conditions.append(DATASETS.c.owner_id == principal.user_id)
     if principal.teams:
-        team_projects = select(Project.id).where(Project.team_id.in_(list(principal.teams)))
-        conditions.append(Dataset.project_id.in_(team_projects))
+        teams = list(principal.teams)
+        team_projects = select(_PROJECTS.c.id).where(_PROJECTS.c.team_id.in_(teams))
+        conditions.append(DATASETS.c.project_id.in_(team_projects))
     return or_(*conditions)
 
 
@@ -192,21 +265,15 @@ class DatasetService:
     # --- lookup ----------------------------------------------------------------------------
 
     def locate(
-        self,
-        session: Session,
-        actor: Principal,
-        owner: str,
-        name: str,
-        action: Action,
-        *,
-        lock: bool = False,
+        self, actor: Principal, owner: str, name: str, action: Action, *, lock: bool = False
     ) -> Located:
-        """The live dataset ``owner/name`` if ``actor`` may do ``action`` on it. ``lock``
-        holds its row until the transaction ends (writers use it)."""
+        """The live dataset ``owner/name`` if ``actor`` may do ``action`` on it. Inside a
+        write transaction, ``lock`` holds its row until the transaction ends (writers use
+        it to serialise commits to one dataset)."""
         if "\x00" in owner or "\x00" in name:  # no such name can exist
             raise NotFound(f"dataset {owner}/{name} not found")
-        query = _LOCATE_FOR_UPDATE if lock else _LOCATE
-        row = session.execute(query, {"owner": owner, "name": name}).first()
+        with self.db.lookup() as lookup:
+            row = lookup.first(_LOCATE_FOR_UPDATE if lock else _LOCATE, owner=owner, name=name)
         if row is None:
             raise NotFound(f"dataset {owner}/{name} not found")
         located = _located(row)
@@ -218,8 +285,7 @@ class DatasetService:
     ) -> DatasetView:
         """The dataset, if the actor may do ``action`` on it (writers check before they
         stream a large upload; the commit checks again under the lock)."""
-        with self.db.read() as session:
-            return self.locate(session, actor, owner, name, action).view()
+        return self.locate(actor, owner, name, action).view()
 
     def list_datasets(
         self,
@@ -235,30 +301,30 @@ class DatasetService:
         """Datasets the actor may read, oldest first, keyset-paginated by id. ``deleted``
         lists soft-deleted datasets instead (the actor's own; all of them for admins)."""
         size = clamp_limit(limit)
-        query = _base_query().order_by(Dataset.id).limit(size + 1)
+        query = _base_query().order_by(DATASETS.c.id).limit(size + 1)
         if deleted:
             if actor.is_anonymous:
                 raise Unauthenticated("log in to list deleted datasets")
-            query = query.where(Dataset.deleted_at.is_not(None))
+            query = query.where(DATASETS.c.deleted_at.is_not(None))
             if not actor.is_admin:
-                query = query.where(Dataset.owner_id == actor.user_id)
+                query = query.where(DATASETS.c.owner_id == actor.user_id)
         else:
-            query = query.where(Dataset.deleted_at.is_(None), visible_filter(actor))
+            query = query.where(DATASETS.c.deleted_at.is_(None), visible_filter(actor))
         if owner:
-            query = query.where(User.username == check_text(owner, "owner", 100))
+            query = query.where(_USERS.c.username == check_text(owner, "owner", 100))
         if q:
             needle = check_text(q, "q", 1000).lower()
             query = query.where(
                 or_(
-                    func.lower(Dataset.name).contains(needle, autoescape=True),
-                    func.lower(Dataset.description).contains(needle, autoescape=True),
+                    func.lower(DATASETS.c.name).contains(needle, autoescape=True),
+                    func.lower(DATASETS.c.description).contains(needle, autoescape=True),
                 )
             )
         if visibility is not None:
-            query = query.where(Dataset.visibility == _check_visibility(visibility))
+            query = query.where(DATASETS.c.visibility == _check_visibility(visibility))
         if cursor:
             (after,) = decode_cursor(cursor, int)
-            query = query.where(Dataset.id > after)
+            query = query.where(DATASETS.c.id > after)
         with self.db.read() as session:
             rows = [_located(row) for row in session.execute(query)]
         more = len(rows) > size
@@ -328,35 +394,35 @@ class DatasetService:
             raise Invalid(f"unknown dataset fields: {', '.join(sorted(unknown))}")
         needed = Action.ADMIN if set(changes) & _ADMIN_FIELDS else Action.WRITE
         with self.db.write() as session:
-            located = self.locate(session, actor, owner, name, needed, lock=True)
-            row = located.row
-            self._apply(session, actor, located, changes)
-            row.updated = utcnow()
-            session.flush()
-            located = self._reload(session, row.id)
+            located = self.locate(actor, owner, name, needed, lock=True)
+            values = self._new_values(session, actor, located, changes)
+            self.save(session, located, **values, updated=utcnow())
+            located = self._reload(session, located.row.id)
             self._event(session, actor, "dataset.update", located, {"changed": sorted(changes)})
             return located.view()
 
-    def _apply(
+    def _new_values(
         self, session: Session, actor: Principal, located: Located, changes: Mapping[str, Any]
-    ) -> None:
+    ) -> dict[str, Any]:
+        """Validate requested changes into new column values."""
         row = located.row
+        values: dict[str, Any] = {}
         if "description" in changes:
-            row.description = _check_description(changes["description"])
+            values["description"] = _check_description(changes["description"])
         if "tags" in changes:
-            row.tags = _check_tags(changes["tags"])
+            values["tags"] = _check_tags(changes["tags"])
         if "metadata" in changes:
-            row.meta = _check_metadata(merge_patch(row.meta, changes["metadata"]))
+            values["metadata"] = _check_metadata(merge_patch(row.metadata, changes["metadata"]))
         if "visibility" in changes:
-            row.visibility = _check_visibility(changes["visibility"])
+            values["visibility"] = _check_visibility(changes["visibility"])
         if "licence" in changes:
             licence = changes["licence"]
-            row.licence_id = (
+            values["licence_id"] = (
                 None if licence is None else self.accounts.resolve_licence(session, licence).id
             )
         if "project" in changes:
             project = changes["project"]
-            row.project_id = (
+            values["project_id"] = (
                 None
                 if project is None
                 else self.accounts.resolve_project(session, actor, project).id
@@ -366,15 +432,23 @@ class DatasetService:
                 raise Invalid("name must be a string")
             new_name = validate_dataset_name(changes["name"], self.max_name_length)
             self._ensure_name_free(session, row.owner_id, new_name, located.owner)
-            row.name = new_name
+            values["name"] = new_name
+        return values
+
+    @staticmethod
+    def save(session: Session, located: Located, **values: Any) -> None:
+        """Write changed columns of a located dataset, in the caller's transaction."""
+        session.execute(update(DATASETS).where(DATASETS.c.id == located.row.id).values(**values))
+        for column, value in values.items():
+            setattr(located.row, column, value)
 
     # --- delete / restore / purge ----------------------------------------------------------
 
     def delete(self, actor: Principal, owner: str, name: str) -> None:
         """Soft delete: the dataset disappears but can be restored, versions intact."""
         with self.db.write() as session:
-            located = self.locate(session, actor, owner, name, Action.ADMIN, lock=True)
-            located.row.deleted_at = utcnow()
+            located = self.locate(actor, owner, name, Action.ADMIN, lock=True)
+            self.save(session, located, deleted_at=utcnow())
             self._event(session, actor, "dataset.delete", located, {})
 
     def restore(
@@ -384,8 +458,7 @@ class DatasetService:
         with self.db.write() as session:
             located = self._locate_deleted(session, actor, owner, name, uid)
             self._ensure_name_free(session, located.row.owner_id, name, owner)
-            located.row.deleted_at = None
-            located.row.updated = utcnow()
+            self.save(session, located, deleted_at=None, updated=utcnow())
             self._event(session, actor, "dataset.restore", located, {})
             return located.view()
 
@@ -394,25 +467,29 @@ class DatasetService:
         until garbage collection finds them unreferenced."""
         with self.db.write() as session:
             try:
-                located = self.locate(session, actor, owner, name, Action.ADMIN, lock=True)
+                located = self.locate(actor, owner, name, Action.ADMIN, lock=True)
                 if uid is not None and located.row.uid != uid:
                     raise NotFound(f"dataset {owner}/{name} with uid {uid} not found")
             except NotFound:
                 located = self._locate_deleted(session, actor, owner, name, uid)
             self._event(session, actor, "dataset.purge", located, {})
-            session.execute(delete(Dataset).where(Dataset.id == located.row.id))
+            session.execute(delete(DATASETS).where(DATASETS.c.id == located.row.id))
 
     def _locate_deleted(
         self, session: Session, actor: Principal, owner: str, name: str, uid: str | None
     ) -> Located:
         query = (
             _base_query()
-            .where(User.username == owner, Dataset.name == name, Dataset.deleted_at.is_not(None))
-            .order_by(Dataset.deleted_at.desc())
+            .where(
+                _USERS.c.username == owner,
+                DATASETS.c.name == name,
+                DATASETS.c.deleted_at.is_not(None),
+            )
+            .order_by(DATASETS.c.deleted_at.desc())
             .limit(1)
         )
         if uid is not None:
-            query = query.where(Dataset.uid == uid)
+            query = query.where(DATASETS.c.uid == uid)
         row = session.execute(query).first()
         if row is None:
             raise NotFound(f"no deleted dataset {owner}/{name}")
@@ -424,7 +501,7 @@ class DatasetService:
 
     @staticmethod
     def _reload(session: Session, dataset_id: int) -> Located:
-        return _located(session.execute(_base_query().where(Dataset.id == dataset_id)).one())
+        return _located(session.execute(_base_query().where(DATASETS.c.id == dataset_id)).one())
 
     @staticmethod
     def _ensure_name_free(session: Session, owner_id: int, name: str, owner: str) -> None:

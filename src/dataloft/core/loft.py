@@ -62,9 +62,9 @@ class Loft:
         self.archives = ArchiveService(self.browse, self.blobs)
 
     def reading(self) -> AbstractContextManager[object]:
-        """Group several core reads (authentication, lookups) into one database
-        transaction: one consistent snapshot, one round of transaction overhead."""
-        return self.db.read()
+        """Group several point lookups (authentication, a dataset, an entry) on one
+        database connection, so that a request pays for one checkout from the pool."""
+        return self.db.lookup()
 
     def bootstrap_admin(self) -> str | None:
         """On first start (no users at all) create the ``admin`` account. Returns the

@@ -18,6 +18,8 @@ import io
 import json
 import math
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -390,3 +392,30 @@ def _storable(value: Any) -> Any:
     if isinstance(value, JSMap):
         return JSMap((_storable(k), _storable(v)) for k, v in value.pairs)
     raise Invalid(f"records cannot hold a CBOR {type(value).__name__}")
+
+
+class RenderCache:
+    """Rendered JSON of small records by sha256. Records never change (a new value is a new
+    digest), so an entry can never be stale; the cache only bounds how much it keeps."""
+
+    def __init__(self, max_bytes: int = 8 * 1024 * 1024) -> None:
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._rendered: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def json(self, digest: str, cbor: bytes) -> bytes:
+        with self._lock:
+            found = self._rendered.get(digest)
+            if found is not None:
+                self._rendered.move_to_end(digest)
+                return found
+        rendered = render_json(decode_record(cbor))
+        with self._lock:
+            if digest not in self._rendered:
+                self._rendered[digest] = rendered
+                self._bytes += len(rendered)
+                while self._bytes > self._max_bytes:
+                    _, dropped = self._rendered.popitem(last=False)
+                    self._bytes -= len(dropped)
+        return rendered

@@ -9,17 +9,21 @@ dataset with a row lock on the dataset (see ``dataloft.core.commits``).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dataloft.core.errors import Invalid
+from dataloft.db.prepared import Prepared
+
+T = TypeVar("T")
 
 SQLITE_BUSY_MS = 60_000
 _AFTER_COMMIT = "after_commit"
@@ -80,6 +84,43 @@ def after_commit(session: Session, key: str, callback: Callable[[], None]) -> No
     session.info.setdefault(_AFTER_COMMIT, {})[key] = callback
 
 
+class Lookup:
+    """A DBAPI connection to run ``Prepared`` statements on."""
+
+    def __init__(self, connection: Any, dialect: Dialect) -> None:
+        self.connection = connection
+        self.dialect = dialect
+
+    def first(self, statement: Prepared, **params: Any) -> tuple[Any, ...] | None:
+        return self._guard(statement.first, params)
+
+    def rows(self, statement: Prepared, **params: Any) -> list[tuple[Any, ...]]:
+        return self._guard(statement.rows, params)
+
+    def _guard(self, run: Callable[..., T], params: dict[str, Any]) -> T:
+        try:
+            return run(self.connection, self.dialect, params)
+        except self.dialect.loaded_dbapi.DataError as error:
+            raise Invalid(f"value not accepted: {error}") from None
+
+
+class _PooledLookup:
+    """A pooled connection for the length of a block, made current for nested lookups."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def __enter__(self) -> Lookup:
+        self._pooled = self._db.engine.raw_connection()
+        lookup = Lookup(self._pooled.dbapi_connection, self._db.engine.dialect)
+        self._token = self._db._current.set(lookup)
+        return lookup
+
+    def __exit__(self, *exc: object) -> None:
+        self._db._current.reset(self._token)
+        self._pooled.close()  # back to the pool, which rolls back what the driver began
+
+
 class Database:
     def __init__(self, url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 20) -> None:
         self.url = normalise_url(url)
@@ -87,7 +128,13 @@ class Database:
             self.url, sqlite_synchronous=sqlite_synchronous, pool_size=pool_size
         )
         self.dialect = self.engine.dialect.name
-        self._current: ContextVar[Session | None] = ContextVar(f"session-{id(self)}", default=None)
+        # SQLite lives in this process: an indexed lookup takes microseconds and, in WAL
+        # mode, never waits for writers. Callers may run such reads without a thread hop.
+        self.local = self.dialect == "sqlite"
+        self._threads = threading.local()
+        self._current: ContextVar[Session | Lookup | None] = ContextVar(
+            f"session-{id(self)}", default=None
+        )
         self._reader = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self._writer = sessionmaker(
             self.engine.execution_options(sqlite_begin="IMMEDIATE"),
@@ -100,9 +147,9 @@ class Database:
         """A transaction for reading. Closing the session at the end releases the
         transaction and detaches loaded objects without expiring them, so they stay
         readable after the block. Inside another ``read`` or ``write`` block of the same
-        thread it reuses that transaction: a request can authenticate and read in one."""
+        thread it reuses that transaction."""
         current = self._current.get()
-        if current is not None:
+        if isinstance(current, Session):
             yield current
             return
         with _refused_values(), self._reader() as session:
@@ -112,11 +159,38 @@ class Database:
             finally:
                 self._current.reset(token)
 
+    def lookup(self) -> AbstractContextManager[Lookup]:
+        """A connection for ``Prepared`` lookups: the current transaction's, inside a
+        ``read`` or ``write`` block (so writers see and lock what they read); on SQLite
+        this thread's own lookup connection; else a pooled one, shared by nested ``lookup``
+        blocks (so a request pays for one checkout)."""
+        current = self._current.get()
+        if isinstance(current, Lookup):
+            return nullcontext(current)
+        if isinstance(current, Session):
+            dbapi = current.connection().connection.dbapi_connection
+            return nullcontext(Lookup(dbapi, self.engine.dialect))
+        if self.local:
+            return nullcontext(self._thread_lookup())
+        return _PooledLookup(self)
+
+    def _thread_lookup(self) -> Lookup:
+        """SQLite lookups run on a connection this thread keeps, outside the pool: checking a
+        connection out and back in costs several times an indexed lookup. The connection is
+        in autocommit mode and runs single SELECTs, so it never holds a transaction."""
+        lookup: Lookup | None = getattr(self._threads, "lookup", None)
+        if lookup is None:
+            pooled = self.engine.raw_connection()
+            pooled.detach()  # ours for the life of the thread, not the pool's
+            lookup = Lookup(pooled.dbapi_connection, self.engine.dialect)
+            self._threads.lookup = lookup
+        return lookup
+
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A transaction that commits if the block succeeds and rolls back otherwise.
         Callables put in ``after_commit(session)`` run once the commit has succeeded."""
-        if self._current.get() is not None:
+        if isinstance(self._current.get(), Session):
             raise RuntimeError("a write transaction cannot start inside another transaction")
         with _refused_values(), self._writer() as session:
             token = self._current.set(session)

@@ -21,7 +21,10 @@ def render_error(request: Request, status: int, message: str) -> Response:
 
 
 def mount(app: FastAPI) -> None:
-    for module in (accounts, datasets, contents, events):
+    # Routes are tried in order, and each miss costs a few microseconds: the most requested
+    # ones (reading files and records) go first.
+    app.include_router(contents.reads, prefix=PREFIX)
+    for module in (contents, datasets, accounts, events):
         app.include_router(module.router, prefix=PREFIX)
 
 

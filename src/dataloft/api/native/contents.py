@@ -8,11 +8,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-import dataloft.api.routing  # noqa: F401  (registers the "anypath" route convertor)
 from dataloft.api.native.deps import Actor, LoftDep, get_loft, get_principal
 from dataloft.api.native.schemas import BlobOut, CommitBody, CommitOut, EntryPage, WriteOut
-from dataloft.api.transfer import blob_response, in_thread, read_body, receive_blob
+from dataloft.api.routing import LeanRoute  # also registers the "anypath" convertor
+from dataloft.api.transfer import blob_response, in_thread, quick_read, read_body, receive_blob
 from dataloft.core.access import Action, Principal
+from dataloft.core.browse import EntryRead
 from dataloft.core.commits import (
     FILES,
     RECORDS,
@@ -28,9 +29,11 @@ from dataloft.core.commits import (
 from dataloft.core.errors import Forbidden, Invalid, Unauthenticated
 from dataloft.core.loft import Loft
 from dataloft.core.names import validate_digest, validate_path
-from dataloft.core.values import decode_record, from_jsonable, parse_json, render_json
+from dataloft.core.values import decode_record, from_jsonable, parse_json
 
 router = APIRouter()
+# The most requested routes, served lean (see LeanRoute) and mounted before all others.
+reads = APIRouter(route_class=LeanRoute)
 
 DATASET = "/datasets/{owner}/{name}"
 CBOR = "application/cbor"
@@ -80,6 +83,61 @@ def _metadata_header(value: str | None) -> dict[str, Any] | None:
     if not isinstance(metadata, dict):
         raise Invalid("X-Loft-Metadata must hold a JSON object")
     return metadata
+
+
+# --- reads (first: the most requested routes) ---------------------------------
+
+
+@reads.api_route(
+    DATASET + "/records/{record_id:anypath}",
+    methods=["GET", "HEAD"],
+    tags=["records"],
+    response_class=Response,
+)
+async def get_record(
+    owner: str, name: str, record_id: str, request: Request, version: VersionQuery = None
+) -> Response:
+    """The record's value as JSON (``{type, data}`` tags for Buffers, Sets, Maps, Dates),
+    or as canonical CBOR with ``Accept: application/cbor``. ``ETag`` is the quoted sha256
+    of the CBOR."""
+    loft = get_loft(request)
+    found = await quick_read(loft, _lookup, loft, request, owner, name, RECORDS, record_id, version)
+    if _wants_cbor(request):
+        return blob_response(request, loft.blobs, found, media_type=CBOR)
+    headers = {"ETag": found.entry.etag, "X-Loft-Version": str(found.version)}
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match and found.entry.etag in [t.strip() for t in if_none_match.split(",")]:
+        return Response(status_code=304, headers=headers)
+    assert found.blob is not None
+    if found.blob.inline is not None:
+        body = loft.browse.record_json(found.blob)
+    else:  # up to max_record_size bytes from the blob store: not on the event loop
+        body = await in_thread(loft.browse.record_json, found.blob)
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(len(body))
+        body = b""
+    return Response(body, media_type="application/json", headers=headers)
+
+
+@reads.api_route(
+    DATASET + "/files/{path:anypath}",
+    methods=["GET", "HEAD"],
+    tags=["files"],
+    response_class=Response,
+)
+async def get_file(
+    owner: str, name: str, path: str, request: Request, version: VersionQuery = None
+) -> Response:
+    """The file's bytes. ``ETag`` is the quoted sha256; ``If-None-Match`` gives 304,
+    ``Range`` gives 206."""
+    loft = get_loft(request)
+    found = await quick_read(loft, _lookup, loft, request, owner, name, FILES, path, version)
+    if found.entry.kind == "symlink":
+        return JSONResponse(
+            {"path": path, "target": found.entry.target, "kind": "symlink"},
+            headers={"X-Loft-Symlink": found.entry.target or ""},
+        )
+    return blob_response(request, loft.blobs, found)
 
 
 # --- files -----------------------------------------------------------------------------------
@@ -148,35 +206,6 @@ def _commit(
     return loft.commits.commit(actor, owner, name, changes, parent=parent, message=message)
 
 
-@router.api_route(
-    DATASET + "/files/{path:anypath}",
-    methods=["GET", "HEAD"],
-    tags=["files"],
-    response_class=Response,
-)
-async def get_file(
-    owner: str, name: str, path: str, request: Request, version: VersionQuery = None
-) -> Response:
-    """The file's bytes. ``ETag`` is the quoted sha256; ``If-None-Match`` gives 304,
-    ``Range`` gives 206."""
-    loft = get_loft(request)
-    return await in_thread(_file_response, loft, request, owner, name, path, version)
-
-
-def _file_response(
-    loft: Loft, request: Request, owner: str, name: str, path: str, version: int | None
-) -> Response:
-    with loft.reading():  # authenticate and look up in one transaction
-        actor = get_principal(request)
-        found = loft.browse.get_entry(actor, owner, name, FILES, path, version)
-    if found.entry.kind == "symlink":
-        return JSONResponse(
-            {"path": path, "target": found.entry.target, "kind": "symlink"},
-            headers={"X-Loft-Symlink": found.entry.target or ""},
-        )
-    return blob_response(request, loft.blobs, found)
-
-
 @router.delete(DATASET + "/files/{path:anypath}", tags=["files"], response_model=WriteOut)
 def delete_file(
     owner: str,
@@ -212,44 +241,22 @@ def list_records(
     return EntryPage(version=at, items=page.items, next_cursor=page.next_cursor)
 
 
+def _lookup(
+    loft: Loft,
+    request: Request,
+    owner: str,
+    name: str,
+    space: str,
+    key: str,
+    version: int | None,
+) -> EntryRead:
+    with loft.reading():  # authenticate and look up on one connection
+        actor = get_principal(request)
+        return loft.browse.get_entry(actor, owner, name, space, key, version)
+
+
 def _wants_cbor(request: Request) -> bool:
     return CBOR in request.headers.get("accept", "")
-
-
-@router.api_route(
-    DATASET + "/records/{record_id:anypath}",
-    methods=["GET", "HEAD"],
-    tags=["records"],
-    response_class=Response,
-)
-async def get_record(
-    owner: str, name: str, record_id: str, request: Request, version: VersionQuery = None
-) -> Response:
-    """The record's value as JSON (``{type, data}`` tags for Buffers, Sets, Maps, Dates),
-    or as canonical CBOR with ``Accept: application/cbor``. ``ETag`` is the quoted sha256
-    of the CBOR."""
-    loft = get_loft(request)
-    return await in_thread(_record_response, loft, request, owner, name, record_id, version)
-
-
-def _record_response(
-    loft: Loft, request: Request, owner: str, name: str, record_id: str, version: int | None
-) -> Response:
-    with loft.reading():  # authenticate and look up in one transaction
-        actor = get_principal(request)
-        found = loft.browse.get_entry(actor, owner, name, RECORDS, record_id, version)
-    if _wants_cbor(request):
-        return blob_response(request, loft.blobs, found, media_type=CBOR)
-    headers = {"ETag": found.entry.etag, "X-Loft-Version": str(found.version)}
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match and found.entry.etag in [t.strip() for t in if_none_match.split(",")]:
-        return Response(status_code=304, headers=headers)
-    assert found.blob is not None
-    body = render_json(decode_record(loft.blobs.read_all(found.blob)))
-    if request.method == "HEAD":
-        headers["Content-Length"] = str(len(body))
-        body = b""
-    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.put(DATASET + "/records/{record_id:anypath}", tags=["records"], response_model=WriteOut)
