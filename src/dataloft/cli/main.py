@@ -7,7 +7,9 @@ database the server uses.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -57,9 +59,14 @@ def _open(data_dir: Path | None) -> Loft:
     return Loft(_settings(data_dir))
 
 
-def _fail(error: LoftError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {error.message}")
-    return typer.Exit(1)
+@contextlib.contextmanager
+def _reported() -> Iterator[None]:
+    """Turn a domain error into a message and exit status 1."""
+    try:
+        yield
+    except LoftError as error:
+        err.print(f"[red]error:[/red] {error.message}")
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -126,10 +133,8 @@ def user_create(
 ) -> None:
     """Create a user account."""
     loft = _open(data_dir)
-    try:
+    with _reported():
         user = loft.accounts.create_user(SYSTEM, username, password, email=email, is_admin=admin)
-    except LoftError as error:
-        raise _fail(error) from None
     console.print(f"created user {user.username}" + (" (admin)" if user.is_admin else ""))
 
 
@@ -163,10 +168,8 @@ def user_set_password(
 ) -> None:
     """Set a user's password."""
     loft = _open(data_dir)
-    try:
+    with _reported():
         loft.accounts.update_user(SYSTEM, username, {"password": password})
-    except LoftError as error:
-        raise _fail(error) from None
     console.print(f"password of {username} changed")
 
 
@@ -181,7 +184,7 @@ def token_create(
     """Create an API token for a user and print it (once)."""
     loft = _open(data_dir)
     expires = utcnow() + timedelta(days=days) if days else None
-    try:
+    with _reported():
         made = loft.auth.create_token(
             SYSTEM,
             username=username,
@@ -189,8 +192,6 @@ def token_create(
             expires_at=expires,
             scope="read" if read_only else None,
         )
-    except LoftError as error:
-        raise _fail(error) from None
     err.print(f"token {made.token.id} for {username} (shown once):")
     console.print(made.secret)
 
@@ -199,10 +200,8 @@ def token_create(
 def token_revoke(token_id: int, data_dir: DataDir = None) -> None:
     """Revoke an API token by its id."""
     loft = _open(data_dir)
-    try:
+    with _reported():
         loft.auth.revoke_token(SYSTEM, token_id)
-    except LoftError as error:
-        raise _fail(error) from None
     console.print(f"token {token_id} revoked")
 
 
@@ -215,11 +214,9 @@ def team_create(
 ) -> None:
     """Create a team with a first admin member."""
     loft = _open(data_dir)
-    try:
+    with _reported():
         loft.accounts.create_team(SYSTEM, name, description)
         loft.accounts.set_member(SYSTEM, name, admin, "A")
-    except LoftError as error:
-        raise _fail(error) from None
     console.print(f"created team {name} with admin {admin}")
 
 
@@ -232,10 +229,8 @@ def team_add_member(
 ) -> None:
     """Add a user to a team, or change their level."""
     loft = _open(data_dir)
-    try:
+    with _reported():
         member = loft.accounts.set_member(SYSTEM, team, username, level.upper())
-    except LoftError as error:
-        raise _fail(error) from None
     console.print(f"{member.username} is in {member.team} at level {member.level}")
 
 

@@ -7,7 +7,7 @@ unambiguous if teams ever own datasets. Team members hold a level R < X < W < A;
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import func, select
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from dataloft.core.access import Level, Principal
 from dataloft.core.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from dataloft.core.events import EventLog
-from dataloft.core.names import validate_team_name, validate_username
+from dataloft.core.names import check_text, validate_team_name, validate_username
 from dataloft.core.pagination import clamp_limit, decode_cursor, encode_cursor
 from dataloft.core.passwords import hash_password
 from dataloft.core.views import LicenceView, MemberView, Page, ProjectView, TeamView, UserView
@@ -69,6 +69,18 @@ def licence_view(licence: Licence) -> LicenceView:
     )
 
 
+def _describe_and_rename(
+    item: Team | Project, changes: Mapping[str, Any], ensure_free: Callable[[str], None]
+) -> None:
+    """Apply a ``description`` and/or ``name`` change to a team or project."""
+    if "description" in changes:
+        item.description = check_text(changes["description"], "description", 10_000)
+    if "name" in changes and changes["name"] != item.name:
+        new_name = validate_team_name(check_text(changes["name"], "name", 100))
+        ensure_free(new_name)
+        item.name = new_name
+
+
 def _require_login(actor: Principal) -> None:
     if actor.is_anonymous:
         raise Unauthenticated("log in first")
@@ -78,12 +90,6 @@ def _require_full_token(actor: Principal) -> None:
     _require_login(actor)
     if actor.scope is not None:
         raise Forbidden("this token may only read")
-
-
-def _check_text(value: Any, field: str, limit: int) -> str:
-    if not isinstance(value, str) or len(value) > limit:
-        raise Invalid(f"{field} must be a string of at most {limit} characters")
-    return value
 
 
 class AccountService:
@@ -122,9 +128,9 @@ class AccountService:
     ) -> UserView:
         validate_username(username)
         if email is not None:
-            _check_text(email, "email", 320)
+            check_text(email, "email", 320)
         if full_name is not None:
-            _check_text(full_name, "full_name", 200)
+            check_text(full_name, "full_name", 200)
         password_hash = hash_password(password) if password is not None else None
         with self.db.write() as session:
             self._ensure_owner_name_free(session, username)
@@ -189,10 +195,10 @@ class AccountService:
     ) -> None:
         for key, value in changes.items():
             if key == "password":
-                user.password_hash = hash_password(_check_text(value, "password", 1024))
+                user.password_hash = hash_password(check_text(value, "password", 1024))
             elif key in ("email", "full_name"):
                 limit = 320 if key == "email" else 200
-                setattr(user, key, None if value is None else _check_text(value, key, limit))
+                setattr(user, key, None if value is None else check_text(value, key, limit))
             elif key in ("is_admin", "is_active"):
                 if not isinstance(value, bool):
                     raise Invalid(f"{key} must be true or false")
@@ -227,7 +233,7 @@ class AccountService:
         """Any user may start a team and becomes its admin (level A)."""
         _require_full_token(actor)
         validate_team_name(name)
-        _check_text(description, "description", 10_000)
+        check_text(description, "description", 10_000)
         with self.db.write() as session:
             self._ensure_owner_name_free(session, name)
             team = Team(name=name, description=description, created_by=actor.user_id)
@@ -262,12 +268,9 @@ class AccountService:
             raise Invalid(f"unknown team fields: {', '.join(sorted(unknown))}")
         with self.db.write() as session:
             team = self._team_for(session, actor, name, Level.ADMIN)
-            if "description" in changes:
-                team.description = _check_text(changes["description"], "description", 10_000)
-            if "name" in changes and changes["name"] != team.name:
-                new_name = validate_team_name(_check_text(changes["name"], "name", 100))
-                self._ensure_owner_name_free(session, new_name)
-                team.name = new_name
+            _describe_and_rename(
+                team, changes, lambda new: self._ensure_owner_name_free(session, new)
+            )
             session.flush()
             return self._team_view(session, team)
 
@@ -364,13 +367,10 @@ class AccountService:
     ) -> ProjectView:
         _require_full_token(actor)
         validate_team_name(name)
-        _check_text(description, "description", 10_000)
+        check_text(description, "description", 10_000)
         with self.db.write() as session:
             team = self._team_for(session, actor, team_name, Level.WRITE)
-            if session.scalar(
-                select(Project.id).where(Project.team_id == team.id, Project.name == name)
-            ):
-                raise Conflict(f"team {team_name!r} already has a project {name!r}")
+            self._ensure_project_name_free(session, team, name)
             project = Project(team_id=team.id, name=name, description=description)
             session.add(project)
             session.flush()
@@ -399,15 +399,9 @@ class AccountService:
         with self.db.write() as session:
             team = self._team_for(session, actor, team_name, Level.WRITE)
             project = self._project(session, team, name)
-            if "description" in changes:
-                project.description = _check_text(changes["description"], "description", 10_000)
-            if "name" in changes and changes["name"] != project.name:
-                new_name = validate_team_name(_check_text(changes["name"], "name", 100))
-                if session.scalar(
-                    select(Project.id).where(Project.team_id == team.id, Project.name == new_name)
-                ):
-                    raise Conflict(f"team {team_name!r} already has a project {new_name!r}")
-                project.name = new_name
+            _describe_and_rename(
+                project, changes, lambda new: self._ensure_project_name_free(session, team, new)
+            )
             session.flush()
             return _project_view(project, team)
 
@@ -485,6 +479,13 @@ class AccountService:
         if not actor.is_admin and (level is None or not level.at_least(needed)):
             raise Forbidden(f"this needs level {needed.value} in team {name!r}")
         return team
+
+    @staticmethod
+    def _ensure_project_name_free(session: Session, team: Team, name: str) -> None:
+        if session.scalar(
+            select(Project.id).where(Project.team_id == team.id, Project.name == name)
+        ):
+            raise Conflict(f"team {team.name!r} already has a project {name!r}")
 
     @staticmethod
     def _ensure_owner_name_free(session: Session, name: str) -> None:

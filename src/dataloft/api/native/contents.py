@@ -140,26 +140,51 @@ async def get_file(
     return blob_response(request, loft.blobs, found)
 
 
-# --- files -----------------------------------------------------------------------------------
+# --- listings --------------------------------------------------------------------------------
 
 
-@router.get(DATASET + "/files", tags=["files"], response_model=EntryPage)
-def list_files(
-    owner: str,
-    name: str,
-    actor: Actor,
-    loft: LoftDep,
-    version: VersionQuery = None,
-    prefix: str | None = None,
-    limit: int | None = Query(None, ge=1, le=1000),
-    cursor: str | None = None,
-) -> EntryPage:
-    """Files and symlinks at a version, in path order. ``version`` of each entry is the
-    version in which its content appeared."""
-    at, page = loft.browse.list_entries(
-        actor, owner, name, FILES, version=version, prefix=prefix, limit=limit, cursor=cursor
+def _add_listing(space: str, noun: str, description: str) -> None:
+    def listing(
+        owner: str,
+        name: str,
+        actor: Actor,
+        loft: LoftDep,
+        version: VersionQuery = None,
+        prefix: str | None = None,
+        limit: int | None = Query(None, ge=1, le=1000),
+        cursor: str | None = None,
+    ) -> EntryPage:
+        at, page = loft.browse.list_entries(
+            actor, owner, name, space, version=version, prefix=prefix, limit=limit, cursor=cursor
+        )
+        return EntryPage(version=at, items=page.items, next_cursor=page.next_cursor)
+
+    router.add_api_route(
+        f"{DATASET}/{noun}",
+        listing,
+        methods=["GET"],
+        name=f"list_{noun}",
+        tags=[noun],
+        response_model=EntryPage,
+        description=description,
     )
-    return EntryPage(version=at, items=page.items, next_cursor=page.next_cursor)
+
+
+_add_listing(
+    FILES,
+    "files",
+    "Files and symlinks at a version (default: the head), in path order, keyset-paginated. "
+    "Each entry's ``version`` is the version in which its content appeared.",
+)
+_add_listing(
+    RECORDS,
+    "records",
+    "Records at a version (default: the head), in id order, keyset-paginated. Each entry's "
+    "``version`` is the version in which its value appeared.",
+)
+
+
+# --- files -----------------------------------------------------------------------------------
 
 
 @router.put(DATASET + "/files/{path:anypath}", tags=["files"], response_model=WriteOut)
@@ -222,23 +247,6 @@ def delete_file(
 
 
 # --- records ---------------------------------------------------------------------------------
-
-
-@router.get(DATASET + "/records", tags=["records"], response_model=EntryPage)
-def list_records(
-    owner: str,
-    name: str,
-    actor: Actor,
-    loft: LoftDep,
-    version: VersionQuery = None,
-    prefix: str | None = None,
-    limit: int | None = Query(None, ge=1, le=1000),
-    cursor: str | None = None,
-) -> EntryPage:
-    at, page = loft.browse.list_entries(
-        actor, owner, name, RECORDS, version=version, prefix=prefix, limit=limit, cursor=cursor
-    )
-    return EntryPage(version=at, items=page.items, next_cursor=page.next_cursor)
 
 
 def _lookup(
