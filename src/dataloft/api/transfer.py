@@ -116,7 +116,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 # --- downloads -------------------------------------------------------------------------------
 
 
-def _etag_matches(header: str, etag: str) -> bool:
+def etag_matches(header: str, etag: str) -> bool:
     candidates = [c.strip().removeprefix("W/") for c in header.split(",")]
     return "*" in candidates or etag in candidates
 
@@ -183,7 +183,7 @@ def blob_response(
         **(headers or {}),
     }
     if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None and _etag_matches(if_none_match, entry.etag):
+    if if_none_match is not None and etag_matches(if_none_match, entry.etag):
         return Response(status_code=304, headers=base)
     size = ref.size
     start, end, status = 0, size, 200

@@ -11,7 +11,14 @@ from fastapi.responses import JSONResponse
 from dataloft.api.native.deps import Actor, LoftDep, get_loft, get_principal
 from dataloft.api.native.schemas import BlobOut, CommitBody, CommitOut, EntryPage, WriteOut
 from dataloft.api.routing import LeanRoute  # also registers the "anypath" convertor
-from dataloft.api.transfer import blob_response, in_thread, quick_read, read_body, receive_blob
+from dataloft.api.transfer import (
+    blob_response,
+    etag_matches,
+    in_thread,
+    quick_read,
+    read_body,
+    receive_blob,
+)
 from dataloft.core.access import Action, Principal
 from dataloft.core.browse import EntryRead
 from dataloft.core.commits import (
@@ -106,7 +113,7 @@ async def get_record(
         return blob_response(request, loft.blobs, found, media_type=CBOR)
     headers = {"ETag": found.entry.etag, "X-Loft-Version": str(found.version)}
     if_none_match = request.headers.get("if-none-match")
-    if if_none_match and found.entry.etag in [t.strip() for t in if_none_match.split(",")]:
+    if if_none_match is not None and etag_matches(if_none_match, found.entry.etag):
         return Response(status_code=304, headers=headers)
     assert found.blob is not None
     if found.blob.inline is not None:
