@@ -29,6 +29,7 @@ from dataloft.core.views import EventView
 
 router = APIRouter(tags=["events"])
 BATCH = 500
+SEQ_MAX = 2**63 - 1
 
 
 _EVENT = TypeAdapter(EventView)
@@ -59,8 +60,10 @@ def _start_after(
     if last_event_id is not None:
         if not last_event_id.strip().isdigit():
             raise Invalid("Last-Event-ID must be an event sequence number")
-        return int(last_event_id)
+        after = int(last_event_id)
     if after is not None:
+        if after > SEQ_MAX:  # sequence numbers are 64-bit columns
+            raise Invalid(f"an event sequence number is at most {SEQ_MAX}")
         return after
     return loft.events.last_seq() if tail_by_default else 0
 
