@@ -95,6 +95,24 @@ def test_bad_path_in_commits(alice: User, dataset: str, url_path: str, json_path
         assert head_version(client, dataset) == 0
 
 
+@pytest.mark.parametrize("path", [".dataloft-folder", "a/b/.dataloft-folder"])
+def test_folder_marker_name_is_reserved(alice: User, dataset: str, path: str) -> None:
+    """Folder markers are made by folder operations only: a user file of that name would be
+    hidden and deleted with its "empty" folder."""
+    digest = hashlib.sha256(b"mine").hexdigest()
+    with fresh(alice) as client:
+        assert_error(client.put(f"{dataset}/files/{path}", content=b"mine"), 400)
+        assert client.put(f"/blobs/{digest}", content=b"mine").status_code in (200, 201)
+        for operation in (
+            {"op": "put_file", "path": path, "sha256": digest},
+            {"op": "put_symlink", "path": path, "target": "x"},
+        ):
+            response = client.post(f"{dataset}/commits", json={"changes": [operation]})
+            assert_error(response, 400)
+            assert "reserved" in response.json()["error"]["message"]
+        assert head_version(client, dataset) == 0
+
+
 def test_bad_path_on_file_reads(alice: User, dataset: str) -> None:
     """Reads accept a path too, so they refuse bad ones like writes do. One test for all the
     paths, so that the failure lists every path that was not answered with a 400."""

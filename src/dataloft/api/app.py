@@ -23,9 +23,9 @@ log = logging.getLogger("dataloft")
 
 
 def available_dialects() -> dict[str, Dialect]:
-    from dataloft.api import native
+    from dataloft.api import algorithmia, native
 
-    return {d.name: d for d in (native.DIALECT,)}
+    return {d.name: d for d in (native.DIALECT, algorithmia.DIALECT)}
 
 
 def _validation_message(error: RequestValidationError) -> str:

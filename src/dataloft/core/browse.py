@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from dataloft.core.access import Action, Principal, Target, require
 from dataloft.core.blobs import BlobRef, BlobService
-from dataloft.core.commits import FILES, RECORDS, entry_view, version_view
+from dataloft.core.commits import FILES, RECORDS, entry_view, path_range, version_view
 from dataloft.core.datasets import (
     DATASETS,
     PROJECTS,
@@ -29,7 +29,6 @@ from dataloft.core.datasets import (
 from dataloft.core.errors import Invalid, NotFound
 from dataloft.core.names import (
     RECORD_ID_MAX,
-    prefix_upper_bound,
     validate_path,
     validate_record_id,
 )
@@ -66,12 +65,6 @@ def live_at(version: int, head: int) -> ColumnElement[bool]:
     if version == head:
         return Entry.until.is_(None)
     return and_(Entry.since <= version, or_(Entry.until.is_(None), Entry.until > version))
-
-
-def _under(prefix: str) -> ColumnElement[bool]:
-    condition = Entry.path >= prefix
-    upper = prefix_upper_bound(prefix)
-    return condition if upper is None else and_(condition, Entry.path < upper)
 
 
 _ENTRIES, _BLOBS, _VERSIONS = table_of(Entry), table_of(Blob), table_of(Version)
@@ -177,11 +170,8 @@ class BrowseService:
                 .order_by(Entry.path)
                 .limit(size + 1)
             )
-            if prefix:
-                query = query.where(_under(prefix))
-            if cursor:
-                (after,) = decode_cursor(cursor, str)
-                query = query.where(Entry.path > after)
+            after = decode_cursor(cursor, str)[0] if cursor else None
+            query = query.where(path_range(prefix or "", after))
             rows = list(session.scalars(query))
         more = len(rows) > size
         rows = rows[:size]

@@ -16,10 +16,10 @@ from __future__ import annotations
 import bisect
 import mimetypes
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from dataloft.core.access import Action, Principal
@@ -28,6 +28,7 @@ from dataloft.core.datasets import DatasetService, Located, check_json_document
 from dataloft.core.errors import Conflict, Invalid, NotFound, PreconditionFailed, TooLarge
 from dataloft.core.events import EventLog
 from dataloft.core.names import (
+    FOLDER_MARKER,
     ancestors,
     check_text,
     prefix_upper_bound,
@@ -45,6 +46,7 @@ from dataloft.db.types import utcnow
 
 FILES = "f"
 RECORDS = "r"
+FOLDERS = "f/"  # only in commit plans: the key space of folder deletions
 RECORD_MEDIA_TYPE = "application/cbor"
 MAX_ENTRY_METADATA_BYTES = 64 * 1024
 MAX_MESSAGE_LENGTH = 10_000
@@ -79,6 +81,14 @@ class PutFile:
 
 
 @dataclass(frozen=True)
+class MakeFolder:
+    """Keep the folder ``path`` in existence while it is empty, with its (empty) marker
+    file: the only way to write a file named ``FOLDER_MARKER``."""
+
+    path: str
+
+
+@dataclass(frozen=True)
 class PutSymlink:
     path: str
     target: str
@@ -101,12 +111,23 @@ class DeleteFile:
 
 
 @dataclass(frozen=True)
+class DeleteFolder:
+    """Delete every file and symlink under the folder ``path`` (recursively). With
+    ``must_be_empty`` the commit fails with ``Conflict`` unless the folder holds nothing but
+    its own folder marker: the check happens under the dataset's lock, so no file written
+    meanwhile can be deleted by accident."""
+
+    path: str
+    must_be_empty: bool = False
+
+
+@dataclass(frozen=True)
 class DeleteRecord:
     record_id: str
     guard: Guard = field(default_factory=Guard)
 
 
-Change = PutFile | PutSymlink | PutRecord | DeleteFile | DeleteRecord
+Change = PutFile | MakeFolder | PutSymlink | PutRecord | DeleteFile | DeleteFolder | DeleteRecord
 
 
 @dataclass(frozen=True)
@@ -116,6 +137,8 @@ class CommitResult:
     outcomes: list[str]
     # The entry each put produced (None for deletions).
     entries: list[EntryView | None]
+    # Files removed by folder deletions, not counting folder markers.
+    removed_in_folders: int = 0
 
 
 # --- internal plan ----------------------------------------------------------------------------
@@ -133,10 +156,12 @@ class _Step:
     media_type: str = "application/octet-stream"
     metadata: dict[str, Any] | None = None
     target: str | None = None
+    must_be_empty: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
-        return (self.space, self.path)
+        # A folder is not an entry: its key must not collide with a file of the same path.
+        return (FOLDERS if self.kind == "folder" else self.space, self.path)
 
     def same_content(self, row: Entry) -> bool:
         return (
@@ -223,7 +248,8 @@ class CommitService:
             current = self._current_rows(session, located.row.id, [s.key for s in steps])
             self._check_guards(steps, current, head)
             self._check_tree(session, located.row.id, steps, current)
-            return self._apply(session, actor, located, steps, current, message)
+            removal = self._delete_folders(session, located.row.id, head, steps)
+            return self._apply(session, actor, located, steps, current, message, removal)
 
     # --- before the lock -------------------------------------------------------------------
 
@@ -241,9 +267,26 @@ class CommitService:
                 noun = "record" if step.space == RECORDS else "path"
                 raise Invalid(f"{noun} {step.path!r} appears more than once in one commit")
             seen.add(step.key)
+        folders = [s.path for s in steps if s.kind == "folder"]
+        for folder in folders:
+            inside = folder + "/"
+            for step in steps:
+                if step.space == FILES and step.kind != "folder" and step.path.startswith(inside):
+                    raise Invalid(
+                        f"{step.path!r} is inside the folder {folder!r} this commit deletes"
+                    )
+                if step.kind == "folder" and step.path.startswith(inside):
+                    raise Invalid(f"folder {step.path!r} is inside folder {folder!r}")
         return steps, new_blobs
 
     def _step(self, change: Change) -> tuple[_Step, StoredBlob | None]:
+        if isinstance(change, MakeFolder):
+            marker = validate_path(change.path, self.max_path_length) + "/" + FOLDER_MARKER
+            change = PutFile(
+                marker, blob=self.blobs.from_bytes(b""), guard=Guard(if_none_match=True)
+            )
+        elif isinstance(change, PutFile | PutSymlink):
+            _refuse_marker(change.path)
         if isinstance(change, PutFile):
             path = validate_path(change.path, self.max_path_length)
             blob = change.blob
@@ -300,6 +343,11 @@ class CommitService:
             return _Step(
                 FILES, validate_path(change.path, self.max_path_length), True, change.guard
             ), None
+        if isinstance(change, DeleteFolder):
+            path = validate_path(change.path, self.max_path_length)
+            return _Step(
+                FILES, path, True, Guard(), kind="folder", must_be_empty=change.must_be_empty
+            ), None
         return _Step(RECORDS, validate_record_id(change.record_id), True, change.guard), None
 
     # --- under the lock --------------------------------------------------------------------
@@ -341,6 +389,8 @@ class CommitService:
     @staticmethod
     def _check_guards(steps: list[_Step], current: dict[tuple[str, str], Entry], head: int) -> None:
         for step in steps:
+            if step.kind == "folder":
+                continue  # checked when it is applied: see _delete_folders
             row = current.get(step.key)
             noun = "record" if step.space == RECORDS else "path"
             if step.guard.if_none_match and row is not None:
@@ -360,7 +410,7 @@ class CommitService:
     ) -> None:
         """Files and folders must not collide: no file may sit where another file's path
         needs a folder (``a`` vs ``a/b``), within the commit or against the dataset."""
-        file_steps = [s for s in steps if s.space == FILES]
+        file_steps = [s for s in steps if s.space == FILES and s.kind != "folder"]
         deleted = {s.path for s in file_steps if s.delete}
         written = {s.path for s in file_steps if not s.delete}
         new_paths = [p for p in written if (FILES, p) not in current]
@@ -387,21 +437,47 @@ class CommitService:
         gone = sorted(deleted)
         for path in new_paths:
             lower = path + "/"
-            condition = and_(
-                Entry.dataset_id == dataset_id,
-                Entry.space == FILES,
-                Entry.until.is_(None),
-                Entry.path >= lower,
-            )
+            condition = files_under(dataset_id, lower)
             upper = prefix_upper_bound(lower)
-            if upper is not None:
-                condition = and_(condition, Entry.path < upper)
             going = bisect.bisect_left(gone, upper or "\U0010ffff\U0010ffff") - bisect.bisect_left(
                 gone, lower
             )
             inside = session.scalars(select(Entry.path).where(condition).limit(going + 1)).all()
             if any(p not in deleted for p in inside):
                 raise Conflict(f"{path!r} is a folder, so it cannot also be a file")
+
+    @staticmethod
+    def _delete_folders(
+        session: Session, dataset_id: int, head: int, steps: list[_Step]
+    ) -> _FolderRemoval:
+        """Close every live row under each deleted folder: one aggregate and one UPDATE per
+        folder, whatever the number of files in it."""
+        removal = _FolderRemoval()
+        for step in steps:
+            if step.kind != "folder":
+                continue
+            inside = files_under(dataset_id, step.path + "/")
+            rows, size, markers = session.execute(
+                select(
+                    func.count(),
+                    func.coalesce(func.sum(Entry.size), 0),
+                    func.count().filter(Entry.path.endswith("/" + FOLDER_MARKER)),
+                ).where(inside)
+            ).one()
+            if rows == 0:
+                raise NotFound(f"folder {step.path!r} does not exist at version {head}")
+            own_marker = step.path + "/" + FOLDER_MARKER
+            if step.must_be_empty:
+                other = session.scalar(
+                    select(Entry.path).where(inside, Entry.path != own_marker).limit(1)
+                )
+                if other is not None:
+                    raise Conflict(f"folder {step.path!r} is not empty")
+            session.execute(update(Entry).where(inside).values(until=head + 1))
+            removal.rows += rows
+            removal.bytes += size
+            removal.files += rows - markers
+        return removal
 
     def _apply(
         self,
@@ -411,6 +487,7 @@ class CommitService:
         steps: list[_Step],
         current: dict[tuple[str, str], Entry],
         message: str,
+        removal: _FolderRemoval,
     ) -> CommitResult:
         dataset = located.row
         number = dataset.head + 1
@@ -418,8 +495,12 @@ class CommitService:
         new_rows: list[dict[str, Any]] = []
         outcomes: list[str] = []
         produced: list[EntryView | None] = []
-        delta = {FILES: 0, RECORDS: 0, "bytes": 0}
+        delta = {FILES: -removal.rows, RECORDS: 0, "bytes": -removal.bytes}
         for step in steps:
+            if step.kind == "folder":  # already applied
+                outcomes.append("removed")
+                produced.append(None)
+                continue
             row = current.get(step.key)
             if step.delete:
                 assert row is not None
@@ -459,9 +540,19 @@ class CommitService:
             session.execute(update(Entry).where(Entry.id.in_(chunk)).values(until=number))
         if new_rows:
             session.execute(insert(Entry), new_rows)
-        return self._record_version(
-            session, actor, located, number, message, outcomes, produced, delta
+        removed = outcomes.count("removed") - sum(s.kind == "folder" for s in steps)
+        result = self._record_version(
+            session,
+            actor,
+            located,
+            number,
+            message,
+            outcomes,
+            produced,
+            delta,
+            removed + removal.rows,
         )
+        return replace(result, removed_in_folders=removal.files)
 
     def _record_version(
         self,
@@ -473,6 +564,7 @@ class CommitService:
         outcomes: list[str],
         produced: list[EntryView | None],
         delta: dict[str, int],
+        removed: int,
     ) -> CommitResult:
         dataset = located.row
         parent = dataset.head
@@ -494,7 +586,7 @@ class CommitService:
             created=dataset.updated,
             added=outcomes.count("added"),
             changed=outcomes.count("changed"),
-            removed=outcomes.count("removed"),
+            removed=removed,
             file_count=dataset.file_count,
             record_count=dataset.record_count,
             total_bytes=dataset.total_bytes,
@@ -521,6 +613,48 @@ class CommitService:
             version=number,
         )
         return CommitResult(view, outcomes, produced)
+
+
+def _refuse_marker(path: str) -> None:
+    if path.rpartition("/")[2] == FOLDER_MARKER:
+        raise Invalid(
+            f"{FOLDER_MARKER!r} is a reserved file name: it marks an empty folder "
+            f"(create one with the folder operations of your API)"
+        )
+
+
+@dataclass
+class _FolderRemoval:
+    rows: int = 0  # entries closed
+    bytes: int = 0
+    files: int = 0  # entries closed that are not folder markers
+
+
+def path_range(
+    prefix: str, after: str | None = None, *, inclusive: bool = False
+) -> ColumnElement[bool]:
+    """Paths that start with ``prefix`` and come after ``after`` (or at it, ``inclusive``),
+    as ONE lower and one upper bound: given two lower bounds, SQLite seeks the index with
+    one and filters with the other, which can mean scanning from the start of the folder."""
+    if after is None or after < prefix:
+        lower = Entry.path >= prefix
+    else:
+        lower = Entry.path >= after if inclusive else Entry.path > after
+    upper = prefix_upper_bound(prefix) if prefix else None
+    return lower if upper is None else and_(lower, Entry.path < upper)
+
+
+def files_under(
+    dataset_id: int, prefix: str, after: str | None = None, *, inclusive: bool = False
+) -> ColumnElement[bool]:
+    """Live file-space rows whose path starts with ``prefix`` (see ``path_range``): an
+    index range scan."""
+    return and_(
+        Entry.dataset_id == dataset_id,
+        Entry.space == FILES,
+        Entry.until.is_(None),
+        path_range(prefix, after, inclusive=inclusive),
+    )
 
 
 def version_view(version: Version, author: str | None) -> VersionView:

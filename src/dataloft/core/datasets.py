@@ -24,6 +24,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    tuple_,
     update,
 )
 from sqlalchemy.orm import Session
@@ -297,11 +298,14 @@ class DatasetService:
         deleted: bool = False,
         limit: int | None = None,
         cursor: str | None = None,
+        by_name: bool = False,
     ) -> Page[DatasetView]:
-        """Datasets the actor may read, oldest first, keyset-paginated by id. ``deleted``
-        lists soft-deleted datasets instead (the actor's own; all of them for admins)."""
+        """Datasets the actor may read, oldest first (or ``by_name``), keyset-paginated.
+        ``deleted`` lists soft-deleted datasets instead (the actor's own; all of them for
+        admins)."""
         size = clamp_limit(limit)
-        query = _base_query().order_by(DATASETS.c.id).limit(size + 1)
+        order = (DATASETS.c.name, DATASETS.c.id) if by_name else (DATASETS.c.id,)
+        query = _base_query().order_by(*order).limit(size + 1)
         if deleted:
             if actor.is_anonymous:
                 raise Unauthenticated("log in to list deleted datasets")
@@ -323,13 +327,17 @@ class DatasetService:
         if visibility is not None:
             query = query.where(DATASETS.c.visibility == _check_visibility(visibility))
         if cursor:
-            (after,) = decode_cursor(cursor, int)
-            query = query.where(DATASETS.c.id > after)
+            key = decode_cursor(cursor, *((str, int) if by_name else (int,)))
+            query = query.where(tuple_(*order) > tuple_(*key))
         with self.db.read() as session:
             rows = [_located(row) for row in session.execute(query)]
         more = len(rows) > size
         rows = rows[:size]
-        return Page([r.view() for r in rows], encode_cursor(rows[-1].row.id) if more else None)
+        if not more:
+            return Page([r.view() for r in rows])
+        last = rows[-1].row
+        next_cursor = encode_cursor(last.name, last.id) if by_name else encode_cursor(last.id)
+        return Page([r.view() for r in rows], next_cursor)
 
     # --- create / update -------------------------------------------------------------------
 
@@ -444,12 +452,24 @@ class DatasetService:
 
     # --- delete / restore / purge ----------------------------------------------------------
 
-    def delete(self, actor: Principal, owner: str, name: str) -> None:
-        """Soft delete: the dataset disappears but can be restored, versions intact."""
+    def delete(
+        self, actor: Principal, owner: str, name: str, *, only_if_empty: bool = False
+    ) -> DatasetView:
+        """Soft delete: the dataset disappears but can be restored, versions intact.
+        ``only_if_empty`` refuses (``Conflict``) a dataset with any file or record at its
+        head, checked under the lock so that nothing written meanwhile goes with it. Returns
+        the dataset as it was deleted."""
         with self.db.write() as session:
             located = self.locate(actor, owner, name, Action.ADMIN, lock=True)
+            row = located.row
+            if only_if_empty and (row.file_count or row.record_count):
+                raise Conflict(
+                    f"dataset {owner}/{name} is not empty: it holds {row.file_count} files "
+                    f"and {row.record_count} records"
+                )
             self.save(session, located, deleted_at=utcnow())
             self._event(session, actor, "dataset.delete", located, {})
+            return located.view()
 
     def restore(
         self, actor: Principal, owner: str, name: str, uid: str | None = None

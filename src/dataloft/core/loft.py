@@ -15,6 +15,7 @@ from dataloft.core.commits import CommitService
 from dataloft.core.datasets import DatasetService
 from dataloft.core.events import EventLog
 from dataloft.core.exports import ArchiveService
+from dataloft.core.tree import TreeService
 from dataloft.db import Database
 from dataloft.db.migrate import upgrade
 from dataloft.storage import open_blob_store
@@ -60,6 +61,12 @@ class Loft:
             self.db, self.datasets, self.blobs, max_path_length=settings.max_path_length
         )
         self.archives = ArchiveService(self.browse, self.blobs)
+        self.tree = TreeService(
+            self.db,
+            self.datasets,
+            self.commits,
+            max_path_length=settings.max_path_length,
+        )
 
     def reading(self) -> AbstractContextManager[object]:
         """Group several point lookups (authentication, a dataset, an entry) on one

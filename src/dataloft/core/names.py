@@ -13,6 +13,9 @@ USERNAME_MAX = 100
 TEAM_NAME_MAX = 100
 RECORD_ID_MAX = 10_000
 SEGMENT_MAX_BYTES = 255
+# An empty file that keeps an otherwise empty folder in existence (folders are path
+# prefixes). Dialects with folders (Algorithmia) create and hide it; the native API shows it.
+FOLDER_MARKER = ".dataloft-folder"
 
 # Matched with fullmatch: "$" would also accept a trailing newline.
 _USERNAME = re.compile(r"[^\W_][\w.-]*")
