@@ -27,8 +27,9 @@ class Settings(BaseSettings):
         default="", description="file:///path or memory://; default data_dir/blobs"
     )
 
+    # Where ``dataloft serve`` listens unless given --host / --port.
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: int = Field(default=8080, ge=0, le=65535)
     dialects: tuple[str, ...] = ALL_DIALECTS
 
     admin_password: str | None = Field(default=None, description="Password of the first admin")
@@ -43,14 +44,13 @@ class Settings(BaseSettings):
     # Blobs up to this size live inline in the database: one query serves a small record.
     inline_blob_limit: int = 4 * KiB
     # Unreferenced blobs younger than this survive garbage collection, so a client can upload
-    # blobs first and commit them afterwards.
-    gc_grace_seconds: int = 24 * 3600
+    # blobs first and commit them afterwards. ``dataloft gc`` uses it unless --grace-hours.
+    gc_grace_seconds: int = Field(default=24 * 3600, ge=0)
 
     sqlite_synchronous: str = Field(default="FULL", pattern="^(FULL|NORMAL|EXTRA)$")
     db_pool_size: int = 20
     event_poll_seconds: float = 1.0
     sse_keepalive_seconds: float = 15.0
-    token_default_days: int | None = None
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

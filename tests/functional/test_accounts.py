@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 
 from dataloft.api.app import create_app
 from dataloft.config import Settings
@@ -60,6 +61,21 @@ def levels(client: httpx.Client, team: str) -> dict[str, str]:
     response = client.get(f"/teams/{team}/members")
     assert response.status_code == 200, response.text
     return {m["username"]: m["level"] for m in response.json()}
+
+
+# --- tokens (the rest is in test_auth.py) -----------------------------------------------------
+
+
+def test_anonymous_token_revocation_is_401(anon: httpx.Client, alice: User) -> None:
+    """Like GET and POST /tokens: an anonymous caller is asked to log in, whether or not
+    the token exists, and the token keeps working."""
+    made = alice.client.post("/tokens", json={"name": "kept"})
+    assert made.status_code == 201, made.text
+    for token_id in (made.json()["id"], 987654321):
+        assert_error(anon.delete(f"/tokens/{token_id}"), 401, "unauthenticated")
+    assert made.json()["id"] in [t["id"] for t in alice.client.get("/tokens").json()]
+    kept = alice.client.get("/me", headers={"Authorization": f"Bearer {made.json()['token']}"})
+    assert kept.status_code == 200, kept.text
 
 
 # --- users: listing ---------------------------------------------------------------------------
@@ -119,6 +135,13 @@ def test_user_listing_pages_with_keyset_cursor(admin: User, loft: Loft) -> None:
 
 def test_user_listing_rejects_bad_paging(admin: User) -> None:
     assert_error(admin.client.get("/users", params={"limit": 0}), 400, "invalid")
+    # Above the maximum is a 400 as on every other listing, not silently 1000.
+    for too_many in (1001, 5000):
+        message = assert_error(
+            admin.client.get("/users", params={"limit": too_many}), 400, "invalid"
+        )
+        assert "limit" in message and "1000" in message, message
+    assert admin.client.get("/users", params={"limit": 1000}).status_code == 200
     assert_error(admin.client.get("/users", params={"cursor": "%%%"}), 400, "invalid")
     assert_error(admin.client.get("/users", params={"cursor": "WzFd"}), 400, "invalid")  # [1]
 
@@ -470,6 +493,56 @@ def test_team_listing_shows_own_teams_only(admin: User, alice: User, bob: User) 
 
     add_member(alice, alices, bob, "R")
     assert {t["name"] for t in bob.client.get("/teams").json()} == {alices, bobs}
+
+
+def test_team_listing_includes_members(admin: User, alice: User, bob: User) -> None:
+    shared, own = new_team(alice), new_team(bob)
+    add_member(alice, shared, bob, "W")
+    listed = {t["name"]: t for t in bob.client.get("/teams").json()}
+    assert set(listed) == {shared, own}
+    members = [(m["team"], m["username"], m["level"]) for m in listed[shared]["members"]]
+    assert members == sorted(
+        [(shared, alice.username, "A"), (shared, bob.username, "W")], key=lambda m: m[1]
+    )
+    assert [(m["username"], m["level"]) for m in listed[own]["members"]] == [(bob.username, "A")]
+    # Each listed team is the same as the team read on its own.
+    for name, team in listed.items():
+        assert bob.client.get(f"/teams/{name}").json() == team
+    admin_sees = {t["name"]: t for t in admin.client.get("/teams").json()}
+    assert admin_sees[shared] == listed[shared]
+
+
+def test_team_listing_loads_members_in_one_query(
+    make_user: MakeUser, loft: Loft, settings: Settings
+) -> None:
+    """Listing teams costs the same number of queries for one team as for five."""
+    lead, member = make_user("lead"), make_user("member")
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    def queries_for_listing(expected_teams: int) -> int:
+        statements.clear()
+        event.listen(loft.db.engine, "before_cursor_execute", count)
+        try:
+            response = lead.client.get("/teams")
+        finally:
+            event.remove(loft.db.engine, "before_cursor_execute", count)
+        assert response.status_code == 200, response.text
+        assert len(response.json()) == expected_teams
+        assert all(len(t["members"]) == 2 for t in response.json())
+        return len(statements)
+
+    def add_team() -> None:
+        team = new_team(lead)
+        add_member(lead, team, member, "R")
+
+    add_team()
+    one = queries_for_listing(1)
+    for _ in range(4):
+        add_team()
+    assert queries_for_listing(5) == one
 
 
 def test_team_listing_needs_login(anon: httpx.Client) -> None:

@@ -308,6 +308,40 @@ def test_guard_failure_in_commit_is_atomic(alice: User, dataset: str) -> None:
     assert ok.json()["outcomes"] == ["removed"]
 
 
+def test_if_match_takes_the_etag_as_the_server_sends_it(alice: User, dataset: str) -> None:
+    """``if_match`` in a commit body accepts the sha256 bare, or the ETag header's value
+    (quoted, also weak ``W/"..."``), like the If-Match header of single-entry writes."""
+    data = b"etag-guarded"
+    put = alice.client.put(f"{dataset}/files/e.txt", content=data)
+    assert put.status_code == 201, put.text
+    etag = put.headers["etag"]
+    assert etag == f'"{sha(data)}"'
+    new = upload(alice.client, b"replacement")
+
+    for form in (etag, f"W/{etag}", f" {etag} ", sha(data)):
+        changed = commit(
+            alice.client,
+            dataset,
+            [{"op": "put_file", "path": "e.txt", "sha256": new, "if_match": form}],
+        )
+        assert changed.status_code == 201, (form, changed.text)
+        assert changed.json()["outcomes"] == ["changed"]
+        back = commit(  # put the old content back for the next form
+            alice.client,
+            dataset,
+            [{"op": "put_file", "path": "e.txt", "sha256": sha(data), "if_match": f'"{new}"'}],
+        )
+        assert back.status_code == 201, back.text
+
+    stale = commit(
+        alice.client, dataset, [{"op": "delete_file", "path": "e.txt", "if_match": f'"{new}"'}]
+    )
+    assert stale.status_code == 412, stale.text
+    star = commit(alice.client, dataset, [{"op": "delete_file", "path": "e.txt", "if_match": "*"}])
+    assert star.status_code == 201, star.text
+    assert "e.txt" not in file_paths(alice.client, dataset)
+
+
 def test_tree_conflict_in_commit_gives_409(alice: User, dataset: str) -> None:
     digest = upload(alice.client, b"tree")
     response = commit(

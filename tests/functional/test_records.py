@@ -290,6 +290,33 @@ def test_record_over_limit_gives_413(alice: User, dataset: str) -> None:
     assert alice.client.get(rec(dataset, "huge")).status_code == 404
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    ["Application/JSON", "APPLICATION/JSON; charset=UTF-8", "Text/Json", "application/LD+JSON"],
+)
+def test_json_content_type_is_case_insensitive(
+    alice: User, dataset: str, content_type: str
+) -> None:
+    response = alice.client.put(
+        rec(dataset, "ci"), content=b'{"a": 1}', headers={"Content-Type": content_type}
+    )
+    assert response.status_code == 201, response.text
+    assert alice.client.get(rec(dataset, "ci")).json() == {"a": 1}
+
+
+def test_cbor_content_type_is_case_insensitive(alice: User, dataset: str) -> None:
+    value = {"bytes": b"\x01", "n": 7}
+    response = alice.client.put(
+        rec(dataset, "cbi"),
+        content=cbor2.dumps(value),
+        headers={"Content-Type": "Application/CBOR"},
+    )
+    assert response.status_code == 201, response.text
+    raw = alice.client.get(rec(dataset, "cbi"), headers={"Accept": "Application/CBOR"})
+    assert raw.headers["content-type"] == "application/cbor"
+    assert cbor2.loads(raw.content) == value
+
+
 def test_unsupported_content_type_gives_400(alice: User, dataset: str) -> None:
     response = alice.client.put(
         rec(dataset, "t"), content=b"just text", headers={"Content-Type": "text/plain"}

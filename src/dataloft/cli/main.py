@@ -71,19 +71,38 @@ def _reported() -> Iterator[None]:
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on")] = 8080,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Address to listen on [default: $DATALOFT_HOST or 127.0.0.1]"),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on [default: $DATALOFT_PORT or 8080]")
+    ] = None,
     data_dir: DataDir = None,
-    workers: Annotated[int, typer.Option(help="Server processes (needs PostgreSQL for >1)")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Server processes (more than 1 needs PostgreSQL)")
+    ] = 1,
     access_log: Annotated[bool, typer.Option(help="Log every request")] = True,
 ) -> None:
     """Run the HTTP server. On first start it creates the admin account 'admin' with the
     password in $DATALOFT_ADMIN_PASSWORD, or prints a generated one once."""
     import uvicorn
 
-    settings = _settings(data_dir, host=host, port=port)
+    # Options given on the command line win over the DATALOFT_HOST / DATALOFT_PORT settings.
+    overrides = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
+    settings = _settings(data_dir, **overrides)
+    host, port = settings.host, settings.port
+    if workers > 1 and settings.is_sqlite:
+        # SQLite serialises writers through one file lock and the generated admin password
+        # would race between processes: several processes need a real database server.
+        err.print(
+            f"[red]error:[/red] several workers (--workers {workers}) need PostgreSQL "
+            "(DATALOFT_DATABASE_URL=postgresql+psycopg://...); SQLite serves one process"
+        )
+        raise typer.Exit(1)
     loft = Loft(settings)
-    password = loft.bootstrap_admin()
+    with _reported():
+        password = loft.bootstrap_admin()
     if password is not None:
         console.print(
             f"Created the admin account [bold]{ADMIN_USERNAME}[/bold] with password "
@@ -214,9 +233,8 @@ def team_create(
 ) -> None:
     """Create a team with a first admin member."""
     loft = _open(data_dir)
-    with _reported():
-        loft.accounts.create_team(SYSTEM, name, description)
-        loft.accounts.set_member(SYSTEM, name, admin, "A")
+    with _reported():  # one transaction: a bad admin name leaves no admin-less team behind
+        loft.accounts.create_team(SYSTEM, name, description, admin=admin)
     console.print(f"created team {name} with admin {admin}")
 
 
@@ -237,8 +255,13 @@ def team_add_member(
 @app.command("gc")
 def collect_garbage(
     grace_hours: Annotated[
-        float, typer.Option(help="Spare unreferenced blobs touched this recently")
-    ] = 24.0,
+        float | None,
+        typer.Option(
+            min=0,
+            help="Spare unreferenced blobs touched this recently "
+            "[default: $DATALOFT_GC_GRACE_SECONDS, 86400 s = 24 hours]",
+        ),
+    ] = None,
     scan_store: Annotated[
         bool, typer.Option("--scan-store", help="Also remove stored files with no database row")
     ] = False,
@@ -246,7 +269,8 @@ def collect_garbage(
 ) -> None:
     """Delete blobs that no version of any dataset references. Safe while serving."""
     loft = _open(data_dir)
-    report = loft.blobs.collect_garbage(grace_hours * 3600, scan_store=scan_store)
+    grace = loft.settings.gc_grace_seconds if grace_hours is None else grace_hours * 3600
+    report = loft.blobs.collect_garbage(grace, scan_store=scan_store)
     console.print(
         f"removed {report.blobs_removed} blobs ({report.bytes_removed} bytes), "
         f"{report.orphan_files_removed} orphan files"

@@ -47,6 +47,17 @@ def _member_view(team: Team, username: str, membership: Membership) -> MemberVie
     )
 
 
+def _team_view_of(team: Team, members: list[tuple[Membership, str]]) -> TeamView:
+    """``members``: (membership, username) pairs, in username order."""
+    return TeamView(
+        id=team.id,
+        name=team.name,
+        description=team.description,
+        created=team.created,
+        members=[_member_view(team, username, m) for m, username in members],
+    )
+
+
 def _project_view(project: Project, team: Team) -> ProjectView:
     return ProjectView(
         id=project.id,
@@ -229,19 +240,39 @@ class AccountService:
 
     # --- teams -----------------------------------------------------------------------------
 
-    def create_team(self, actor: Principal, name: str, description: str = "") -> TeamView:
-        """Any user may start a team and becomes its admin (level A)."""
+    def create_team(
+        self, actor: Principal, name: str, description: str = "", *, admin: str | None = None
+    ) -> TeamView:
+        """Any user may start a team and becomes its admin (level A). Site admins (and the
+        CLI) may name another user, ``admin``, as the first team admin instead. Either way
+        the team and its first admin are made in one transaction, so no failure (an
+        unknown or deactivated user, a taken name) leaves a team without an admin."""
         _require_full_token(actor)
         validate_team_name(name)
         check_text(description, "description", 10_000)
+        if admin is not None and admin != actor.username and not actor.is_admin:
+            raise Forbidden("only site admins make someone else a team's first admin")
         with self.db.write() as session:
+            first_admin: User | None = None
+            if admin is not None:
+                first_admin = self._user(session, admin)
+                if not first_admin.is_active:
+                    raise Invalid(f"user {admin!r} is deactivated")
             self._ensure_owner_name_free(session, name)
             team = Team(name=name, description=description, created_by=actor.user_id)
             session.add(team)
             session.flush()
-            if actor.user_id is not None:
-                session.add(Membership(team_id=team.id, user_id=actor.user_id, level="A"))
             self.events.append(session, "team.create", {"team": name}, actor_id=actor.user_id)
+            if first_admin is not None:
+                session.add(Membership(team_id=team.id, user_id=first_admin.id, level="A"))
+                self.events.append(
+                    session,
+                    "team.member",
+                    {"team": name, "username": first_admin.username, "level": "A"},
+                    actor_id=actor.user_id,
+                )
+            elif actor.user_id is not None:
+                session.add(Membership(team_id=team.id, user_id=actor.user_id, level="A"))
             session.flush()
             return self._team_view(session, team)
 
@@ -250,16 +281,29 @@ class AccountService:
             team = self._team_for(session, actor, name, Level.READ)
             return self._team_view(session, team)
 
-    def list_teams(self, actor: Principal) -> list[TeamView]:
-        """Admins see every team; others the teams they belong to."""
+    def list_teams(self, actor: Principal, *, members: bool = True) -> list[TeamView]:
+        """Admins see every team; others the teams they belong to. With their members,
+        loaded for all the teams at once (two queries however many teams there are)."""
         _require_login(actor)
         query = select(Team).order_by(Team.name)
+        member_query = (
+            select(Membership, User.username)
+            .join(User, User.id == Membership.user_id)
+            .order_by(Membership.team_id, User.username)
+        )
         if not actor.is_admin:
-            query = query.where(Team.id.in_(list(actor.teams)))
+            mine = list(actor.teams)
+            query = query.where(Team.id.in_(mine))
+            member_query = member_query.where(Membership.team_id.in_(mine))
         with self.db.read() as session:
-            return [
-                self._team_view(session, team, members=False) for team in session.scalars(query)
-            ]
+            teams = list(session.scalars(query))
+            by_team: dict[int, list[tuple[Membership, str]]] = {team.id: [] for team in teams}
+            if members and teams:
+                for membership, username in session.execute(member_query).all():
+                    # A team created since the first query may add members: not listed.
+                    if membership.team_id in by_team:
+                        by_team[membership.team_id].append((membership, username))
+            return [_team_view_of(team, by_team[team.id]) for team in teams]
 
     def update_team(self, actor: Principal, name: str, changes: Mapping[str, Any]) -> TeamView:
         _require_full_token(actor)
@@ -495,21 +539,11 @@ class AccountService:
             raise Conflict(f"the name {name!r} is already taken by a user or team")
 
     @staticmethod
-    def _team_view(session: Session, team: Team, *, members: bool = True) -> TeamView:
-        rows = (
-            session.execute(
-                select(Membership, User.username)
-                .join(User, User.id == Membership.user_id)
-                .where(Membership.team_id == team.id)
-                .order_by(User.username)
-            ).all()
-            if members
-            else []
-        )
-        return TeamView(
-            id=team.id,
-            name=team.name,
-            description=team.description,
-            created=team.created,
-            members=[_member_view(team, username, m) for m, username in rows],
-        )
+    def _team_view(session: Session, team: Team) -> TeamView:
+        rows = session.execute(
+            select(Membership, User.username)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.team_id == team.id)
+            .order_by(User.username)
+        ).all()
+        return _team_view_of(team, [(m, username) for m, username in rows])

@@ -10,7 +10,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from dataloft.core.access import SCOPES, Level, Principal, TeamLevels
@@ -176,6 +176,11 @@ class AuthService:
             if token is None or not (actor.is_admin or token.user_id == actor.user_id):
                 raise NotFound(f"token {token_id} not found")
             session.delete(token)
+
+    def revoke_secret(self, secret: str) -> None:
+        """End a login session: forget the token with this secret (if it still exists)."""
+        with self.db.write() as session:
+            session.execute(delete(ApiToken).where(ApiToken.token_hash == token_digest(secret)))
 
     @staticmethod
     def _user_for(session: Session, actor: Principal, username: str | None) -> User:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from dataloft.core.errors import DigestMismatch, TooLarge
@@ -226,35 +226,56 @@ class BlobService:
 
     # --- garbage collection ----------------------------------------------------------------
 
-    def collect_garbage(self, grace_seconds: float, *, scan_store: bool = False) -> GcReport:
+    def collect_garbage(
+        self,
+        grace_seconds: float,
+        *,
+        scan_store: bool = False,
+        between_phases: Callable[[], None] | None = None,
+    ) -> GcReport:
         """Delete blobs no entry references and nobody touched within the grace period.
-        Safe online: the row goes first (in a transaction that the entries' foreign key
-        would fail if a commit referenced the blob meanwhile), then the stored bytes.
         ``scan_store`` also removes stored files with no row (left by a crash between
-        storing a blob and committing its row)."""
-        cutoff = utcnow() - timedelta(seconds=grace_seconds)
-        removed: list[tuple[str, int, bool]] = []
+        storing a blob and committing its row). ``between_phases`` runs after the rows are
+        deleted and before the files are (a seam for tests of the races below).
+
+        Safe online. The rows go first, in one statement that repeats both conditions, so
+        a blob that a commit references or an upload touches meanwhile keeps its row (on
+        PostgreSQL the delete re-checks a row that a concurrent transaction changed; on
+        SQLite writers take turns; a commit that references a deleted row fails on the
+        entries' foreign key). Once the rows are gone, an upload of the same bytes registers
+        a new row, and its publish either refreshes the stored file or writes its own copy;
+        so files are deleted only if their stamp (``store.modified``) is still older than
+        the cutoff at the instant they go: ``delete(digest, before=cutoff)``, whose
+        contract (see ``dataloft.storage.base`` and, for files, the interleavings argued in
+        ``dataloft.storage.local``) is that a publish that began after the cutoff keeps
+        its bytes. The cutoff is taken before any row is deleted, so every upload that can
+        register a row after that deletion began its publish after the cutoff, as long as
+        its publish and registration take less than the grace period."""
+        cutoff = time.time() - grace_seconds
+        cutoff_at = datetime.fromtimestamp(cutoff, UTC)
         with self.db.write() as session:
             unreferenced = ~exists().where(Entry.digest == Blob.digest)
+            # length(data), not "data IS NULL": SQLite 3.40 answers IS NULL wrongly in a
+            # DELETE's RETURNING clause.
             rows = session.execute(
-                select(Blob.digest, Blob.size, Blob.data.is_(None)).where(
-                    Blob.touched < cutoff, unreferenced
-                )
+                delete(Blob)
+                .where(Blob.touched < cutoff_at, unreferenced)
+                .returning(Blob.digest, Blob.size, func.length(Blob.data))
+                .execution_options(synchronize_session=False)
             ).all()
-            for start in range(0, len(rows), IN_CLAUSE_CHUNK):
-                chunk = [r.digest for r in rows[start : start + IN_CLAUSE_CHUNK]]
-                session.execute(delete(Blob).where(Blob.digest.in_(chunk), unreferenced))
-            removed = [(r[0], r[1], r[2]) for r in rows]
+        removed = [(digest, size, inline is None) for digest, size, inline in rows]
+        if between_phases is not None:
+            between_phases()
         for digest, _size, in_store in removed:
             if in_store:
-                self.store.delete(digest)
-        orphans = self._remove_orphans(grace_seconds) if scan_store else 0
+                self.store.delete(digest, before=cutoff)
+        orphans = self._remove_orphans(cutoff) if scan_store else 0
         return GcReport(len(removed), sum(size for _, size, _ in removed), orphans)
 
-    def _remove_orphans(self, grace_seconds: float) -> int:
-        """Only files older than the grace period: a younger one may belong to an upload
-        whose row is about to be committed."""
-        cutoff = time.time() - grace_seconds
+    def _remove_orphans(self, cutoff: float) -> int:
+        """Only files stamped before the cutoff: a younger one may belong to an upload
+        whose row is about to be committed (and the conditional delete re-checks that, in
+        case one re-published the blob after we listed it)."""
         cleaned = 0
         batch: list[str] = []
         for digest in self.store.digests():
@@ -262,20 +283,19 @@ class BlobService:
                 if self.store.modified(digest) < cutoff:
                     batch.append(digest)
             if len(batch) >= IN_CLAUSE_CHUNK:
-                cleaned += self._remove_unknown(batch)
+                cleaned += self._remove_unknown(batch, cutoff)
                 batch = []
-        cleaned += self._remove_unknown(batch)
+        cleaned += self._remove_unknown(batch, cutoff)
         clean_staging = getattr(self.store, "clean_staging", None)
         if clean_staging is not None:
-            cleaned += clean_staging(grace_seconds)
+            cleaned += clean_staging(time.time() - cutoff)
         return cleaned
 
-    def _remove_unknown(self, digests: list[str]) -> int:
+    def _remove_unknown(self, digests: list[str], cutoff: float) -> int:
         if not digests:
             return 0
         with self.db.read() as session:
             known = set(session.scalars(select(Blob.digest).where(Blob.digest.in_(digests))))
-        unknown = [d for d in digests if d not in known]
-        for digest in unknown:
-            self.store.delete(digest)
-        return len(unknown)
+        return sum(
+            self.store.delete(digest, before=cutoff) for digest in digests if digest not in known
+        )

@@ -125,6 +125,7 @@ class DeleteFolder:
 class DeleteRecord:
     record_id: str
     guard: Guard = field(default_factory=Guard)
+    missing_ok: bool = False  # deleting a record that does not exist changes nothing
 
 
 Change = PutFile | MakeFolder | PutSymlink | PutRecord | DeleteFile | DeleteFolder | DeleteRecord
@@ -157,6 +158,7 @@ class _Step:
     metadata: dict[str, Any] | None = None
     target: str | None = None
     must_be_empty: bool = False
+    missing_ok: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -231,7 +233,10 @@ class CommitService:
         *,
         parent: int | None = None,
         message: str = "",
+        replace_records: bool = False,
     ) -> CommitResult:
+        """Apply ``changes`` as version N+1. ``replace_records`` also deletes every record
+        this commit does not write (a whole-collection overwrite)."""
         if len(changes) > self.max_changes:
             raise TooLarge(f"a commit may hold at most {self.max_changes} changes")
         check_text(message, "message", MAX_MESSAGE_LENGTH)
@@ -249,6 +254,8 @@ class CommitService:
             self._check_guards(steps, current, head)
             self._check_tree(session, located.row.id, steps, current)
             removal = self._delete_folders(session, located.row.id, head, steps)
+            if replace_records:
+                self._delete_other_records(session, located.row.id, head, steps, removal)
             return self._apply(session, actor, located, steps, current, message, removal)
 
     # --- before the lock -------------------------------------------------------------------
@@ -348,7 +355,8 @@ class CommitService:
             return _Step(
                 FILES, path, True, Guard(), kind="folder", must_be_empty=change.must_be_empty
             ), None
-        return _Step(RECORDS, validate_record_id(change.record_id), True, change.guard), None
+        record_id = validate_record_id(change.record_id)
+        return _Step(RECORDS, record_id, True, change.guard, missing_ok=change.missing_ok), None
 
     # --- under the lock --------------------------------------------------------------------
 
@@ -398,7 +406,7 @@ class CommitService:
             expected = step.guard.if_match
             if expected is not None and (row is None or expected not in (ANY_ETAG, row.digest)):
                 raise PreconditionFailed(f"{noun} {step.path!r} does not have the expected ETag")
-            if step.delete and row is None:
+            if step.delete and row is None and not step.missing_ok:
                 raise NotFound(f"{noun} {step.path!r} does not exist at version {head}")
 
     @staticmethod
@@ -449,10 +457,10 @@ class CommitService:
     @staticmethod
     def _delete_folders(
         session: Session, dataset_id: int, head: int, steps: list[_Step]
-    ) -> _FolderRemoval:
+    ) -> _Removal:
         """Close every live row under each deleted folder: one aggregate and one UPDATE per
         folder, whatever the number of files in it."""
-        removal = _FolderRemoval()
+        removal = _Removal()
         for step in steps:
             if step.kind != "folder":
                 continue
@@ -479,6 +487,24 @@ class CommitService:
             removal.files += rows - markers
         return removal
 
+    @staticmethod
+    def _delete_other_records(
+        session: Session, dataset_id: int, head: int, steps: list[_Step], removal: _Removal
+    ) -> None:
+        """Close every live record the commit does not write. Reads the ids of all of them:
+        replacing a whole collection costs its size, whatever the number of changes."""
+        kept = {s.path for s in steps if s.space == RECORDS}
+        rows = session.execute(
+            select(Entry.id, Entry.path, Entry.size).where(
+                Entry.dataset_id == dataset_id, Entry.space == RECORDS, Entry.until.is_(None)
+            )
+        ).all()
+        doomed = [(row_id, size) for row_id, path, size in rows if path not in kept]
+        for chunk in _chunks([row_id for row_id, _ in doomed]):
+            session.execute(update(Entry).where(Entry.id.in_(chunk)).values(until=head + 1))
+        removal.records += len(doomed)
+        removal.bytes += sum(size for _, size in doomed)
+
     def _apply(
         self,
         session: Session,
@@ -487,7 +513,7 @@ class CommitService:
         steps: list[_Step],
         current: dict[tuple[str, str], Entry],
         message: str,
-        removal: _FolderRemoval,
+        removal: _Removal,
     ) -> CommitResult:
         dataset = located.row
         number = dataset.head + 1
@@ -495,7 +521,7 @@ class CommitService:
         new_rows: list[dict[str, Any]] = []
         outcomes: list[str] = []
         produced: list[EntryView | None] = []
-        delta = {FILES: -removal.rows, RECORDS: 0, "bytes": -removal.bytes}
+        delta = {FILES: -removal.rows, RECORDS: -removal.records, "bytes": -removal.bytes}
         for step in steps:
             if step.kind == "folder":  # already applied
                 outcomes.append("removed")
@@ -503,7 +529,10 @@ class CommitService:
                 continue
             row = current.get(step.key)
             if step.delete:
-                assert row is not None
+                if row is None:  # missing_ok: nothing to delete
+                    outcomes.append("unchanged")
+                    produced.append(None)
+                    continue
                 close_ids.append(row.id)
                 outcomes.append("removed")
                 produced.append(None)
@@ -550,7 +579,7 @@ class CommitService:
             outcomes,
             produced,
             delta,
-            removed + removal.rows,
+            removed + removal.rows + removal.records,
         )
         return replace(result, removed_in_folders=removal.files)
 
@@ -624,10 +653,13 @@ def _refuse_marker(path: str) -> None:
 
 
 @dataclass
-class _FolderRemoval:
-    rows: int = 0  # entries closed
+class _Removal:
+    """What went beyond the commit's own changes: folder contents, replaced records."""
+
+    rows: int = 0  # file entries closed
     bytes: int = 0
-    files: int = 0  # entries closed that are not folder markers
+    files: int = 0  # file entries closed that are not folder markers
+    records: int = 0  # record entries closed
 
 
 def path_range(

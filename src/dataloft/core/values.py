@@ -20,7 +20,7 @@ import math
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import cbor2
@@ -347,14 +347,32 @@ def decode_record(raw: bytes) -> Any:
     """Decode one CBOR item (ours or a client's) into a record value. Trailing bytes, and
     types a record cannot hold (UUIDs, decimals, regular expressions, ...), are refused."""
     stream = io.BytesIO(raw)
+    value = _decode_one(_decoder(stream))
+    if stream.read(1):
+        raise Invalid("malformed CBOR: bytes left over after the first item")
+    return value
+
+
+def decode_sequence(raw: bytes) -> Iterator[Any]:
+    """Decode a CBOR sequence (RFC 8742: items one after another) into record values."""
+    stream = io.BytesIO(raw)
+    decoder = _decoder(stream)
+    while stream.tell() < len(raw):
+        yield _decode_one(decoder)
+
+
+def _decoder(stream: io.BytesIO) -> cbor2.CBORDecoder:
+    return cbor2.CBORDecoder(
+        stream,
+        semantic_decoders=_SEMANTIC,
+        tag_hook=_unknown_tag,
+        max_depth=MAX_DEPTH,
+        allow_duplicate_keys=False,
+    )
+
+
+def _decode_one(decoder: cbor2.CBORDecoder) -> Any:
     try:
-        decoder = cbor2.CBORDecoder(
-            stream,
-            semantic_decoders=_SEMANTIC,
-            tag_hook=_unknown_tag,
-            max_depth=MAX_DEPTH,
-            allow_duplicate_keys=False,
-        )
         value = decoder.decode()
     except Invalid:
         raise
@@ -363,8 +381,6 @@ def decode_record(raw: bytes) -> Any:
         if isinstance(cause, Invalid):
             raise cause from None
         raise Invalid(f"malformed CBOR: {exc}") from None
-    if stream.read(1):
-        raise Invalid("malformed CBOR: bytes left over after the first item")
     return _storable(value)
 
 

@@ -3,8 +3,17 @@
 A store keeps immutable byte strings under their lowercase-hex sha256 digest. It does not
 hash: the caller streams bytes into a ``StagedBlob``, hashes them on the way (see
 ``dataloft.core.blobs``) and then publishes the staged bytes under the digest it computed.
-Until ``publish`` returns nothing is visible; publishing a digest that already exists is a
-no-op, which is what makes uploads of duplicate content free.
+Until ``publish`` returns nothing is visible; publishing a digest that already exists keeps
+the stored bytes and only refreshes ``modified``, which is what makes uploads of duplicate
+content free.
+
+Garbage collection and uploads of the same bytes may run at the same moment. The two meet
+in ``publish`` and ``delete(digest, before=...)``, whose contract is what keeps that safe:
+a ``publish`` that has returned has left the blob in the store with ``modified`` no earlier
+than the moment the publish began, and a conditional ``delete`` removes only a blob whose
+``modified`` is still before ``before`` at the instant it is removed (atomically, as far as
+``publish`` can tell). So a collector that deletes with ``before`` set to its start time
+minus the grace period cannot remove bytes that an upload began publishing after that.
 """
 
 from __future__ import annotations
@@ -53,8 +62,16 @@ class BlobStore(Protocol):
     def modified(self, digest: str) -> float:
         """When the blob was last written or re-published (epoch seconds); ``BlobMissing``."""
 
-    def delete(self, digest: str) -> None:
-        """Remove a blob; missing blobs are ignored."""
+    def delete(self, digest: str, *, before: float | None = None) -> bool:
+        """Remove a blob; True if this call removed it, False if it was missing (ignored).
+
+        With ``before`` (epoch seconds), only a blob last written or re-published before
+        then: one that a ``publish`` refreshed at or after ``before`` is kept (False), even
+        when that ``publish`` runs concurrently with this call. A store may keep a blob
+        modified a little before ``before`` too (file-system timestamps are coarse): keeping
+        is always safe. Without ``before`` the blob goes unconditionally, and a concurrent
+        ``publish`` of the same digest may lose its bytes: only for callers that know no
+        upload can be under way."""
 
     def digests(self) -> Iterator[str]:
         """Every digest in the store, in no particular order."""

@@ -1,15 +1,66 @@
 """Blobs as files under one directory: ``<root>/ab/cd/<digest>``.
 
-Bytes are staged in ``<root>/tmp`` (same filesystem, so the final rename is atomic),
-fsynced, then renamed into place and the directory fsynced. A crash therefore leaves at
+Bytes are staged in ``<root>/tmp`` (same filesystem, so the final link is atomic),
+fsynced, then hard-linked into place and the directory fsynced. A crash therefore leaves at
 worst a stray file in ``tmp``, never a visible half-written blob.
+
+Deleting while others upload
+----------------------------
+Garbage collection deletes a blob's row, commits, and only then deletes its file. In
+between, an upload of the same bytes may find the file, keep it, and register a new row:
+the collector must then not remove the file. The store guarantees this with the file's
+mtime as the blob's "last published" stamp, and two operations on the name ``target``:
+
+publish (P), after the staged bytes are fsynced:
+  P1. ``utime(target)``: stamp the stored copy with now. Success means that the inode
+      named ``target`` at that instant carries a stamp from during this publish: done.
+  P2. ``FileNotFoundError``: no copy at that instant. Stamp the staged file with now and
+      ``link`` it to ``target`` (a link never replaces an existing name). Success: our
+      own copy, stamped during this publish, is in place: done. ``FileExistsError``:
+      another copy appeared meanwhile, whose stamp may be older than our start: go back
+      to P1 and stamp it.
+conditional delete (D), ``delete(digest, before=cutoff)``:
+  D1. ``rename(target, trash/<digest>.<ns>.<random>)``: take the name away. From now on
+      no publish can reach this inode (P1 resolves the name ``target``, which is gone
+      or names another inode), so its stamp can no longer change.
+  D2. ``stat`` the trash file. An mtime before ``cutoff`` (less a slack for coarse
+      file-system clocks) means no publish refreshed it up to D1: unlink it. Otherwise
+      put it back (D3).
+  D3. ``link`` it back to ``target`` and unlink the trash name. If ``target`` exists
+      again, a publish P2-linked its own copy while the name was gone; that copy was
+      stamped after D1, hence no earlier than the copy we took away, so we drop ours.
+
+Why no interleaving loses a published blob: the name ``target`` is bound only by a P2
+link or a D3 link, both of which refuse to replace an existing name, and unbound only by
+D1. A publish returns only after P1 stamped the bound inode, or its own P2 link bound
+its freshly stamped copy; either way ``target`` then names an inode stamped no earlier
+than the publish began. Stamps only grow (P1 sets "now"; nothing sets an older time).
+A later D1 can take that inode away, but its D2 sees the stamp: if the stamp is at or
+after ``cutoff`` the inode comes back in D3, or an inode stamped even later (a P2 copy
+linked after D1) already holds the name. So D unlinks an inode only if it was stamped
+before ``cutoff``: no publish that began at or after ``cutoff`` had returned with it in
+place, and any publish still running when D1 took it finds the name free and binds its
+own copy. The collector computes ``cutoff`` (now minus the grace period) before it
+deletes any row, so every upload that registers a row after that deletion began its
+publish after ``cutoff``, unless publishing and registering took longer than the grace
+period (the same promise the grace period makes to clients that upload, then commit).
+
+Readers that opened the file before D1 are unaffected (an open file outlives its name).
+A read between D1 and D3 of a blob that was just re-published finds no file; that blob
+had no row a moment before, so nothing referenced it until an instant ago.
+
+A crash between D1 and D2/D3 leaves the file under ``trash``: every opening of the store
+(and ``clean_staging``) puts trash entries older than a minute back (D3), which is always
+safe: an extra file is an orphan that a later scan removes, never a loss.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
+import secrets
 import tempfile
 import time
 from collections.abc import Iterator
@@ -20,6 +71,15 @@ from pathlib import Path
 from dataloft.storage.base import DEFAULT_CHUNK, BlobMissing
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
+# Trash names: ``<digest>.<time in ns>.<random>`` (see the module docstring).
+_TRASH = re.compile(r"([0-9a-f]{64})\.(\d+)\.[0-9a-f]+")
+# File-system timestamps come from a coarse clock (a few ms on Linux, 2 s on FAT): a
+# conditional delete keeps blobs stamped this little before its cutoff too.
+MTIME_SLACK = 2.0
+# A trash entry this old was left by a crashed delete, not one in progress (microseconds).
+STALE_TRASH_SECONDS = 60.0
+# Where hard links are not supported (FAT, some network file systems) errors from link.
+_NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.ENOSYS}
 
 
 def _fsync_dir(path: Path) -> None:
@@ -34,6 +94,24 @@ def _fsync_dir(path: Path) -> None:
 # works while the rest of the body still arrives and the final fsync only flushes the tail.
 SYNC_EVERY = 32 * 1024 * 1024
 _SYNCER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="blob-sync")
+
+
+def _link_new(source: Path, target: Path) -> None:
+    """Give ``source``'s file the name ``target`` too; ``FileExistsError`` if that name
+    exists (a link never replaces one). Where the file system has no hard links (FAT, some
+    network file systems) it falls back to moving ``source`` there, after checking that
+    the name is free: not atomic, but the bytes are the same (names are digests), and the
+    worst case is a stamp that is older than it should be."""
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        raise
+    except OSError as error:
+        if error.errno not in _NO_LINKS:
+            raise
+        if target.exists():
+            raise FileExistsError(errno.EEXIST, "file exists", str(target)) from None
+        source.replace(target)
 
 
 class _LocalStaged:
@@ -74,17 +152,10 @@ class _LocalStaged:
         finally:
             os.close(self._fd)
             self._fd = None
-        if target.exists():
-            # Identical content is already stored: keep it, but mark it fresh so that an
-            # orphan scan does not remove it while our caller commits a reference to it.
-            with contextlib.suppress(FileNotFoundError):
-                os.utime(target)
-                self._temp.unlink(missing_ok=True)
-                return
-        self._store.ensure_shard(target.parent)
-        self._temp.chmod(0o444)
-        self._temp.replace(target)
-        _fsync_dir(target.parent)
+        try:
+            self._store.install(self._temp, target)
+        finally:
+            self._temp.unlink(missing_ok=True)
 
     def abort(self) -> None:
         self._settle()
@@ -100,6 +171,9 @@ class LocalBlobStore:
         self.url = url or f"file://{root}"
         self.staging_dir = root / "tmp"
         self.staging_dir.mkdir(parents=True, exist_ok=True)
+        self.trash_dir = root / "trash"
+        self.trash_dir.mkdir(exist_ok=True)
+        self.recover_trash()
 
     def path_of(self, digest: str) -> Path:
         if not _DIGEST.fullmatch(digest):
@@ -112,6 +186,26 @@ class LocalBlobStore:
         shard.mkdir(parents=True, exist_ok=True)
         _fsync_dir(shard.parent)
         _fsync_dir(shard.parent.parent)
+
+    def install(self, staged: Path, target: Path) -> None:
+        """Publish the fsynced file ``staged`` as ``target`` (steps P1 and P2 of the module
+        docstring): afterwards ``target`` holds the blob, stamped during this call. The
+        caller removes ``staged``."""
+        while True:
+            try:
+                os.utime(target)  # P1: identical content is stored already; refresh it
+                return
+            except FileNotFoundError:
+                pass
+            self.ensure_shard(target.parent)
+            staged.chmod(0o444)
+            os.utime(staged)  # stamp our copy: its last write may be long ago
+            try:
+                _link_new(staged, target)  # P2
+            except FileExistsError:
+                continue  # a copy appeared meanwhile: stamp that one (P1)
+            _fsync_dir(target.parent)
+            return
 
     def stage(self) -> _LocalStaged:
         return _LocalStaged(self)
@@ -160,9 +254,74 @@ class LocalBlobStore:
         except FileNotFoundError:
             raise BlobMissing(digest) from None
 
-    def delete(self, digest: str) -> None:
-        with contextlib.suppress(FileNotFoundError, BlobMissing):
-            self.path_of(digest).unlink()
+    def delete(self, digest: str, *, before: float | None = None) -> bool:
+        try:
+            target = self.path_of(digest)
+        except BlobMissing:
+            return False
+        if before is None:
+            try:
+                target.unlink()
+            except FileNotFoundError:
+                return False
+            return True
+        trash = self.take(digest)
+        return trash is not None and self.discard_unless_fresh(trash, before)
+
+    def take(self, digest: str) -> Path | None:
+        """Step D1 of a conditional delete: move the blob to the trash, out of reach of
+        publish. Returns the trash path, or None if the blob is not stored."""
+        trash = self.trash_dir / f"{digest}.{time.time_ns()}.{secrets.token_hex(4)}"
+        try:
+            self.path_of(digest).rename(trash)
+        except (FileNotFoundError, BlobMissing):
+            return None
+        return trash
+
+    def discard_unless_fresh(self, trash: Path, before: float) -> bool:
+        """Steps D2 and D3: unlink the taken file if it was stamped before ``before``
+        (True), else put it back (False)."""
+        try:
+            stamped = trash.stat().st_mtime
+        except FileNotFoundError:  # a recovery put it back already
+            return False
+        if stamped >= before - MTIME_SLACK:
+            self._put_back(trash)
+            return False
+        try:
+            trash.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _put_back(self, trash: Path) -> None:
+        """Step D3: link a trash file back under its digest unless a copy is there
+        already (stamped later: see the module docstring), then drop the trash name."""
+        found = _TRASH.fullmatch(trash.name)
+        if found is None:
+            return
+        target = self.path_of(found.group(1))
+        self.ensure_shard(target.parent)
+        try:
+            _link_new(trash, target)
+        except (FileExistsError, FileNotFoundError):
+            pass  # a newer copy holds the name, or someone else put this one back
+        else:
+            _fsync_dir(target.parent)
+        trash.unlink(missing_ok=True)
+
+    def recover_trash(self, older_than_seconds: float = STALE_TRASH_SECONDS) -> int:
+        """Put back files that a crashed conditional delete left in the trash; returns
+        how many. Only entries older than ``older_than_seconds``: younger ones belong to
+        deletes in progress (in this or another process)."""
+        cutoff_ns = time.time_ns() - int(older_than_seconds * 1e9)
+        recovered = 0
+        for entry in self.trash_dir.iterdir():
+            found = _TRASH.fullmatch(entry.name)
+            if found is not None and int(found.group(2)) <= cutoff_ns:
+                self._put_back(entry)
+                recovered += 1
+        return recovered
 
     def digests(self) -> Iterator[str]:
         for shard in sorted(self.root.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]")):
@@ -171,7 +330,9 @@ class LocalBlobStore:
                     yield entry.name
 
     def clean_staging(self, older_than_seconds: float) -> int:
-        """Remove staged files abandoned by crashed uploads; returns how many."""
+        """Remove staged files abandoned by crashed uploads; returns how many. Also puts
+        back what crashed deletes left in the trash."""
+        self.recover_trash()
         cutoff = time.time() - older_than_seconds
         removed = 0
         for entry in self.staging_dir.iterdir():

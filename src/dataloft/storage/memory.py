@@ -23,6 +23,8 @@ class _MemoryStaged:
     def publish(self, digest: str) -> None:
         if self._buffer is None:
             raise ValueError("staged blob already finished")
+        # Under the store's lock, like ``delete``: a conditional delete either ran before
+        # (and we store our bytes afresh) or after (and sees the refreshed time).
         with self._store.lock:
             self._store.blobs.setdefault(digest, bytes(self._buffer))
             self._store.times[digest] = time.time()
@@ -59,13 +61,20 @@ class MemoryBlobStore:
         return None
 
     def modified(self, digest: str) -> float:
-        self._get(digest)
-        return self.times[digest]
+        try:
+            return self.times[digest]
+        except KeyError:
+            raise BlobMissing(digest) from None
 
-    def delete(self, digest: str) -> None:
+    def delete(self, digest: str, *, before: float | None = None) -> bool:
         with self.lock:
-            self.blobs.pop(digest, None)
-            self.times.pop(digest, None)
+            if digest not in self.blobs:
+                return False
+            if before is not None and self.times[digest] >= before:
+                return False  # re-published since: keep it
+            del self.blobs[digest]
+            del self.times[digest]
+            return True
 
     def digests(self) -> Iterator[str]:
         with self.lock:

@@ -215,7 +215,7 @@ def test_blob_missing_is_a_key_error() -> None:
 
 def test_delete(store: BlobStore) -> None:
     keep, gone = put(store, DATA), put(store, OTHER)
-    store.delete(gone)
+    assert store.delete(gone) is True
     assert not store.exists(gone)
     with pytest.raises(BlobMissing):
         store.read(gone)
@@ -231,9 +231,44 @@ def test_delete(store: BlobStore) -> None:
 @pytest.mark.parametrize("digest", [MISSING, "not-a-digest", ""])
 def test_delete_of_a_missing_blob_is_silent(store: BlobStore, digest: str) -> None:
     kept = put(store, DATA)
-    store.delete(digest)
-    store.delete(digest)
+    assert store.delete(digest) is False
+    assert store.delete(digest, before=time.time() + 3600) is False
     assert list(store.digests()) == [kept]
+
+
+def age(store: BlobStore, digest: str, seconds: float) -> None:
+    """Make a blob look last published ``seconds`` ago."""
+    stamp = time.time() - seconds
+    if isinstance(store, LocalBlobStore):
+        os.utime(store.path_of(digest), (stamp, stamp))
+    else:
+        assert isinstance(store, MemoryBlobStore)
+        store.times[digest] = stamp
+
+
+def test_conditional_delete_removes_only_blobs_published_before(store: BlobStore) -> None:
+    old, fresh = put(store, DATA), put(store, OTHER)
+    age(store, old, 7200)
+    before = time.time() - 3600
+    assert store.delete(old, before=before) is True
+    assert store.delete(fresh, before=before) is False
+    assert list(store.digests()) == [fresh]
+    assert read_all(store, fresh) == OTHER
+    assert store.delete(old, before=before) is False  # gone already
+    assert store.delete(fresh, before=time.time() + 3600) is True
+
+
+def test_republishing_saves_a_blob_from_a_conditional_delete(store: BlobStore) -> None:
+    digest = put(store, DATA)
+    age(store, digest, 7200)
+    before = time.time() - 3600
+    assert store.modified(digest) < before
+    put(store, DATA)  # an upload of the same bytes, after the collector's cutoff
+    assert store.modified(digest) >= before
+    assert store.delete(digest, before=before) is False
+    assert read_all(store, digest) == DATA
+    if isinstance(store, LocalBlobStore):
+        assert list(store.trash_dir.iterdir()) == []
 
 
 def test_digests_lists_every_blob(store: BlobStore) -> None:

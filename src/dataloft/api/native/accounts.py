@@ -21,6 +21,7 @@ from dataloft.api.native.schemas import (
     UserPatchBody,
 )
 from dataloft.core.errors import Invalid, Unauthenticated
+from dataloft.core.pagination import MAX_LIMIT
 from dataloft.core.views import (
     LicenceView,
     MemberView,
@@ -62,7 +63,7 @@ def me(actor: Actor, loft: LoftDep) -> MeOut:
     user = loft.accounts.get_user(actor, actor.username)
     teams = {
         team.name: actor.teams[team.id].value
-        for team in loft.accounts.list_teams(actor)
+        for team in loft.accounts.list_teams(actor, members=False)
         if team.id in actor.teams
     }
     return MeOut(user=user, teams=teams)
@@ -90,6 +91,8 @@ def create_token(body: TokenCreateBody, actor: Actor, loft: LoftDep) -> NewToken
 
 @router.delete("/tokens/{token_id}", tags=["auth"], status_code=204)
 def revoke_token(token_id: int, actor: Actor, loft: LoftDep) -> Response:
+    if actor.is_anonymous:  # like GET and POST /tokens: log in first (not "no such token")
+        raise Unauthenticated("log in to manage API tokens")
     loft.auth.revoke_token(actor, token_id)
     return Response(status_code=204)
 
@@ -101,7 +104,7 @@ def revoke_token(token_id: int, actor: Actor, loft: LoftDep) -> Response:
 def list_users(
     actor: Actor,
     loft: LoftDep,
-    limit: int | None = Query(None, ge=1),
+    limit: int | None = Query(None, ge=1, le=MAX_LIMIT),
     cursor: str | None = None,
 ) -> UserPage:
     page = loft.accounts.list_users(actor, limit, cursor)

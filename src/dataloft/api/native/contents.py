@@ -271,7 +271,7 @@ def _lookup(
 
 
 def _wants_cbor(request: Request) -> bool:
-    return CBOR in request.headers.get("accept", "")
+    return CBOR in request.headers.get("accept", "").lower()
 
 
 @router.put(DATASET + "/records/{record_id:anypath}", tags=["records"], response_model=WriteOut)
@@ -288,7 +288,10 @@ async def put_record(
     loft = get_loft(request)
     actor = await in_thread(get_principal, request)
     raw = await read_body(request, loft.settings.max_json_body)
-    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    # Media types are case-insensitive (RFC 9110), as for files.
+    content_type = (
+        request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    )
     if content_type == CBOR:
         value = decode_record(raw)
     elif content_type in ("application/json", "text/json", "") or content_type.endswith("+json"):
@@ -319,7 +322,9 @@ def delete_record(
 
 
 def _to_change(op: Any) -> Change:
-    guard = Guard(if_match=op.if_match, if_none_match=op.if_none_match)
+    # The sha256 as bare hex, or as the ETag gives it ("\"<sha256>\"", W/ too), or "*".
+    if_match = _strip_etag(op.if_match) if op.if_match is not None else None
+    guard = Guard(if_match=if_match, if_none_match=op.if_none_match)
     if op.op == "put_file":
         return PutFile(
             op.path, digest=op.sha256, media_type=op.media_type, metadata=op.metadata, guard=guard

@@ -148,7 +148,11 @@ class DiffOut(BaseModel):
 
 
 class _Guarded(Body):
-    if_match: str | None = Field(None, description="Only if the current sha256 is this")
+    if_match: str | None = Field(
+        None,
+        description="Only if the current sha256 is this: bare hex, or the ETag as sent "
+        '(quoted, W/ allowed); "*": only if the entry exists',
+    )
     if_none_match: bool = Field(False, description="Only if the entry does not exist yet")
 
 
