@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ALL_DIALECTS = ("native", "algorithmia")
+ALL_DIALECTS = ("native", "algorithmia", "pigeon")
 
 KiB = 1024
 MiB = 1024 * KiB

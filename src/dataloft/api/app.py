@@ -23,9 +23,9 @@ log = logging.getLogger("dataloft")
 
 
 def available_dialects() -> dict[str, Dialect]:
-    from dataloft.api import algorithmia, native
+    from dataloft.api import algorithmia, native, pigeon
 
-    return {d.name: d for d in (native.DIALECT, algorithmia.DIALECT)}
+    return {d.name: d for d in (native.DIALECT, algorithmia.DIALECT, pigeon.DIALECT)}
 
 
 def _validation_message(error: RequestValidationError) -> str:

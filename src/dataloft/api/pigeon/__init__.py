@@ -1,0 +1,59 @@
+"""The Pigeon Optics dialect: ``/datasets/<author>:<name>/...``, ``/authors/``, ``/auth``.
+
+Errors are the encoded object ``{"error": <message>, "stack": false}`` in the codec the
+client asked for (JSON unless it asked for CBOR or JSON Lines); a 401 carries the Basic
+challenge. Every response allows any origin, as the original does, so that browser apps on
+other sites can read public data.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dataloft.api.pigeon.auth import REALM
+from dataloft.api.pigeon.codecs import JSON, encode_value, negotiate
+from dataloft.api.pigeon.routes import ROUTES
+from dataloft.api.registry import Dialect
+
+PREFIXES = ("/datasets/", "/authors/", "/auth")
+CORS = [
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-allow-headers", b"Content-Type, Accept, Authorization"),
+]
+
+
+def render_error(request: Request, status: int, message: str) -> Response:
+    codec = negotiate(request.headers.get("accept")) or JSON
+    headers = {"WWW-Authenticate": REALM} if status == 401 else None
+    body = encode_value({"error": message, "stack": False}, codec)
+    return Response(body, status_code=status, media_type=codec.media_type, headers=headers)
+
+
+class CorsHeaders:
+    """Adds the CORS headers to every response on this dialect's paths."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not DIALECT.owns(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *CORS]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
+
+
+def mount(app: FastAPI) -> None:
+    for path, endpoint, methods in ROUTES:
+        app.add_route(path, endpoint, methods=methods, include_in_schema=False)
+    app.add_middleware(CorsHeaders)
+
+
+DIALECT = Dialect(name="pigeon", prefixes=PREFIXES, mount=mount, render_error=render_error)
