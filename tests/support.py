@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
+import httpx
 import psycopg
 import uvicorn
 from sqlalchemy.engine import make_url
@@ -99,3 +102,37 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+# --- native API helpers shared by test modules ------------------------------------------------
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def upload(client: httpx.Client, data: bytes) -> str:
+    """Put ``data`` into the blob store through ``PUT /blobs/{sha256}``; its digest."""
+    digest = sha(data)
+    response = client.put(f"/blobs/{digest}", content=data)
+    assert response.status_code in (200, 201), response.text
+    return digest
+
+
+def pages(client: httpx.Client, url: str, **params: Any) -> Iterator[dict[str, Any]]:
+    """Every item of a paginated listing, following ``next_cursor``."""
+    cursor: str | None = None
+    seen_cursors: set[str] = set()
+    while True:
+        query = dict(params, limit=1000)
+        if cursor is not None:
+            query["cursor"] = cursor
+        response = client.get(url, params=query)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        yield from body["items"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return
+        assert cursor not in seen_cursors, "pagination loops"
+        seen_cursors.add(cursor)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -14,17 +13,7 @@ from typing import Any, Literal
 import httpx
 
 from tests.conftest import User
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def upload(client: httpx.Client, data: bytes) -> str:
-    digest = sha(data)
-    response = client.put(f"/blobs/{digest}", content=data)
-    assert response.status_code in (200, 201), response.text
-    return digest
+from tests.support import sha, upload
 
 
 def commit(client: httpx.Client, dataset: str, changes: list[dict[str, Any]]) -> int:

@@ -5,7 +5,7 @@ preconditions let exactly one of several racing writers win each version."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -13,6 +13,7 @@ import httpx
 
 from tests.conftest import User
 from tests.support import LiveServer
+from tests.support import pages as _pages
 
 WRITERS = 8
 COMMITS_PER_WRITER = 50
@@ -27,25 +28,6 @@ def _client(server: LiveServer, token: str) -> httpx.Client:
         headers={"Authorization": f"Bearer {token}"},
         timeout=TIMEOUT,
     )
-
-
-def _pages(client: httpx.Client, url: str, **params: Any) -> Iterator[dict[str, Any]]:
-    """Every item of a paginated listing, following ``next_cursor``."""
-    cursor: str | None = None
-    seen_cursors: set[str] = set()
-    while True:
-        query = dict(params, limit=1000)
-        if cursor is not None:
-            query["cursor"] = cursor
-        response = client.get(url, params=query)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        yield from body["items"]
-        cursor = body["next_cursor"]
-        if cursor is None:
-            return
-        assert cursor not in seen_cursors, "pagination loops"
-        seen_cursors.add(cursor)
 
 
 def _check_history(client: httpx.Client, dataset: str, head: int) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from tests.support import free_port, postgres_database, unique
+from tests.support import pages as _pages
 
 ADMIN_PASSWORD = "crash-test-admin-password"
 DATALOFT = Path(sys.executable).parent / "dataloft"
@@ -144,21 +145,6 @@ def _create_dataset(client: httpx.Client) -> str:
     response = client.post("/datasets", json={"name": name})
     assert response.status_code == 201, response.text
     return f"/datasets/admin/{name}"
-
-
-def _pages(client: httpx.Client, url: str, **params: Any) -> Iterator[dict[str, Any]]:
-    cursor: str | None = None
-    while True:
-        query = dict(params, limit=1000)
-        if cursor is not None:
-            query["cursor"] = cursor
-        response = client.get(url, params=query)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        yield from body["items"]
-        cursor = body["next_cursor"]
-        if cursor is None:
-            return
 
 
 def _head(client: httpx.Client, dataset: str) -> int:

@@ -117,10 +117,11 @@ def test_upload_that_never_commits_is_collected_later(loft: Loft, settings: Sett
         assert path is not None
         age_file(path, TWO_DAYS)
 
+    def reupload() -> None:
+        loft.blobs.save(loft.blobs.from_bytes(data))
+
     backdate()
-    loft.blobs.collect_garbage(
-        GRACE, between_phases=lambda: loft.blobs.save(loft.blobs.from_bytes(data))
-    )
+    loft.blobs.collect_garbage(GRACE, between_phases=reupload)
     assert loft.blobs.store.exists(digest)
     backdate()
     loft.blobs.collect_garbage(GRACE)

@@ -26,7 +26,7 @@ from dataloft.core.datasets import (
     address_join,
     live_by_address,
 )
-from dataloft.core.errors import Invalid, NotFound
+from dataloft.core.errors import EntryNotFound, Invalid, NotFound
 from dataloft.core.names import (
     RECORD_ID_MAX,
     validate_path,
@@ -205,7 +205,7 @@ class BrowseService:
         kind, _, size, digest, media_type, since, metadata, target, inline, modified = found
         if kind is None:
             noun = "record" if space == RECORDS else "file"
-            raise NotFound(f"{noun} {path!r} not found in {address} at version {read_at}")
+            raise EntryNotFound(f"{noun} {path!r} not found in {address} at version {read_at}")
         entry = EntryView(kind, path, size, digest, media_type, since, metadata, target)
         blob = BlobRef(digest, size, inline) if digest else None
         return EntryRead(address, read_at, entry, blob, modified)

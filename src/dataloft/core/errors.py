@@ -20,6 +20,11 @@ class NotFound(LoftError):
     """No such thing, or the caller may not know it exists."""
 
 
+class EntryNotFound(NotFound):
+    """The dataset is there (and readable) but holds no such file or record at that
+    version: dialects that answer differently for a missing entry tell it apart."""
+
+
 class Conflict(LoftError):
     """The request clashes with the current state (a name already in use, ...)."""
 

@@ -178,12 +178,6 @@ def test_unknown_dataset_is_404(po: httpx.Client, alice: User) -> None:
     error(po.get(f"/datasets/{unique('nobody')}:{unique('ds')}/"), 404)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: routes.record() tells 'record missing' from 'dataset missing' by looking for "
-    "the substring 'record' in the core's message, so a missing dataset whose name (or "
-    "author) contains 'record' answers 'Record Not Found' as if the dataset existed.",
-)
 def test_a_missing_dataset_named_like_records_is_not_a_missing_record(
     po: httpx.Client, alice: User
 ) -> None:

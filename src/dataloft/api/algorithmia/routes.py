@@ -23,7 +23,7 @@ from dataloft.api.transfer import blob_response, in_thread, read_body, receive_b
 from dataloft.core.access import Action, Principal
 from dataloft.core.browse import EntryRead
 from dataloft.core.commits import FILES, DeleteFile, PutFile
-from dataloft.core.errors import Conflict, Invalid, NotFound
+from dataloft.core.errors import Conflict, EntryNotFound, Invalid, NotFound
 from dataloft.core.loft import Loft
 from dataloft.core.names import validate_path
 from dataloft.core.pagination import MAX_LIMIT
@@ -109,8 +109,7 @@ async def _find_file(call: _Call) -> EntryRead | None:
     """The file at the path, or None when there is none (it may be a folder)."""
     try:
         found = await in_thread(call.loft.browse.get_entry, *call.dataset, FILES, call.path.inner)
-    except NotFound:
-        await in_thread(call.loft.datasets.get, *call.dataset)  # a 404 for the collection
+    except EntryNotFound:  # the collection exists: the path may be a folder
         return None
     if found.entry.kind != "file":
         raise Invalid(f"{call.path.uri} is a symbolic link, which this API cannot serve")

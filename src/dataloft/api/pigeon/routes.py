@@ -9,8 +9,9 @@ value changes. A record's ``hash`` is the sha256 of its canonical CBOR.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -32,9 +33,9 @@ from dataloft.api.pigeon.records import bulk_entries, hash_links, is_deletion
 from dataloft.api.transfer import in_thread, read_body
 from dataloft.core.access import SYSTEM, Action, Principal
 from dataloft.core.commits import RECORDS, Change, DeleteRecord, PutRecord
-from dataloft.core.errors import Forbidden, Invalid, NotFound, Unauthenticated
+from dataloft.core.errors import EntryNotFound, Forbidden, Invalid, NotFound, Unauthenticated
 from dataloft.core.loft import Loft
-from dataloft.core.views import DatasetView, EntryView
+from dataloft.core.views import DatasetView, EntryView, UserView
 
 PAGE = 1000
 MAX_AUTH_BODY = 8 * 1024
@@ -123,12 +124,7 @@ async def show_author(request: Request) -> Response:
     loft = _loft(request)
     actor = await in_thread(authenticate, loft, request)
     author = request.path_params["author"]
-    # Whether an author exists and is an admin is public in this system; reading it needs
-    # no more than that, so the server asks on its own behalf.
-    try:
-        user = await in_thread(loft.accounts.get_user, SYSTEM, author)
-    except NotFound:
-        raise NotFound("Author account name doesn't exist") from None
+    user = await _author(loft, author)
     names = (await in_thread(_datasets_by_author, loft, actor, author)).get(author, [])
     body = {"auth": "admin" if user.is_admin else "regular", "datasets": names, "lenses": []}
     return answer(request, body, author)
@@ -178,7 +174,7 @@ async def dataset(request: Request) -> Response:
     if not name:
         if method not in ("GET", "HEAD"):
             raise HTTPException(405, "an author's list can only be read", headers={"Allow": "GET"})
-        await _require_author(loft, author)
+        await _author(loft, author)
         names = (await in_thread(_datasets_by_author, loft, actor, author)).get(author, [])
         return answer(request, names, f"{author}'s datasets")
     if method == "DELETE":
@@ -193,9 +189,11 @@ async def dataset(request: Request) -> Response:
     return answer(request, body, f"{author}:{name}", {"X-Version": str(version)})
 
 
-async def _require_author(loft: Loft, author: str) -> None:
+async def _author(loft: Loft, author: str) -> UserView:
+    """Whether an author exists and is an admin is public in this system; reading it needs
+    no more than that, so the server asks on its own behalf."""
     try:
-        await in_thread(loft.accounts.get_user, SYSTEM, author)
+        return await in_thread(loft.accounts.get_user, SYSTEM, author)
     except (NotFound, Invalid):
         raise NotFound("Author account name doesn't exist") from None
 
@@ -321,10 +319,8 @@ async def record(request: Request) -> Response:
         )
     try:
         found, value = await in_thread(loft.browse.read_record, actor, author, name, record_id)
-    except NotFound as error:
-        if "record" in error.message:
-            raise NotFound("Record Not Found") from None
-        raise
+    except EntryNotFound:
+        raise NotFound("Record Not Found") from None
     headers = {"X-Version": str(found.entry.version), "ETag": found.entry.etag}
     return answer(request, value, f"{author}:{name}/{record_id}", headers)
 
@@ -341,7 +337,7 @@ def _write_bulk(
     it links to must be on the server already."""
     # Who may write is settled first: the attachment check must not tell strangers which
     # blobs the server holds.
-    _record_write(loft, actor, author, name, [], False, "", check_only=True)
+    _require_record_writer(loft, actor, author, name)
     changes: list[Change] = []
     missing: dict[str, str] = {}
     seen: set[str] = set()
@@ -375,17 +371,23 @@ def _record_write(
     changes: list[Change],
     replace: bool,
     message: str,
-    *,
-    check_only: bool = False,
 ) -> None:
+    with _as_record_writer(actor):
+        loft.commits.commit(actor, author, name, changes, message=message, replace_records=replace)
+
+
+def _require_record_writer(loft: Loft, actor: Principal, author: str, name: str) -> None:
+    with _as_record_writer(actor):
+        loft.datasets.get(actor, author, name, Action.WRITE)
+
+
+@contextlib.contextmanager
+def _as_record_writer(actor: Principal) -> Iterator[None]:
     """Record writes answer 401 to anyone who may not write, as the original does."""
     if actor.is_anonymous:
         raise Unauthenticated("You need to login as someone with permission to edit this")
     try:
-        if check_only:
-            loft.datasets.get(actor, author, name, Action.WRITE)
-            return
-        loft.commits.commit(actor, author, name, changes, message=message, replace_records=replace)
+        yield
     except Forbidden as error:
         raise Unauthenticated(error.message) from None
 
