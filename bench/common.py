@@ -6,6 +6,7 @@ machine and disk, and reports a ratio; absolute numbers vary between machines, r
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,8 +131,14 @@ http {{
         wait_for(url + "/")
         yield url
     finally:
-        process.kill()
-        process.wait()
+        # SIGTERM: nginx's master stops its workers too (SIGKILL would orphan them, and
+        # they would hold the listening socket and this script's output open).
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -175,3 +182,94 @@ def report(name: str, figures: dict[str, float | str], ratio: float, target: str
     RESULTS.mkdir(exist_ok=True)
     with (RESULTS / "latest.jsonl").open("a") as log:
         log.write(json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), **line}) + "\n")
+
+
+# --- big transfers against dd and nginx -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Payload:
+    """A large file of incompressible bytes, already in the page cache."""
+
+    path: Path
+    size: int
+    runs: int
+    scratch: Path
+
+    @property
+    def mib(self) -> int:
+        return self.size // (1024 * 1024)
+
+
+def payload_from_arguments(description: str | None) -> Payload:
+    """``--size-mib`` (default 1024) and ``--runs`` (default 3) from the command line."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    size = args.size_mib * 1024 * 1024
+    scratch = bench_dir()
+    path = make_file(scratch / f"payload-{args.size_mib}MiB.bin", size)
+    subprocess.run(["cat", str(path)], stdout=subprocess.DEVNULL, check=True)  # warm cache
+    return Payload(path, size, args.runs, scratch)
+
+
+def dd_seconds(source: Path, target: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        ["dd", f"if={source}", f"of={target}", "bs=1M", "conv=fdatasync", "status=none"],
+        check=True,
+    )
+    elapsed = time.perf_counter() - started
+    target.unlink()
+    return elapsed
+
+
+@dataclass(frozen=True)
+class TransferTargets:
+    upload: float  # at least this fraction of dd's speed
+    download: float  # at least this fraction of nginx's speed
+    rss_mb: float  # the server's peak memory stays under this
+
+
+def measure_transfer(
+    name: str,
+    payload: Payload,
+    loft: Loft,
+    upload: Callable[[], float],
+    download: Callable[[], float],
+    targets: TransferTargets,
+) -> None:
+    """Upload against ``dd ... conv=fdatasync`` to the same disk, download against nginx
+    (sendfile) serving the same file, and the server's peak RSS over both. ``upload`` and
+    ``download`` each move the payload once and return the seconds it took."""
+    runs, size = payload.runs, payload.size
+    dd = best_of(runs, lambda: dd_seconds(payload.path, payload.scratch / "dd-target.bin"))
+    up = best_of(runs, upload)
+    ratio = dd / up
+    report(
+        f"{name}_upload_{payload.mib}MiB_vs_dd",
+        {"dataloft_MBps": round(size / up / 1e6, 1), "dd_MBps": round(size / dd / 1e6, 1)},
+        ratio,
+        f">= {targets.upload}",
+        ratio >= targets.upload,
+    )
+    with nginx_server(payload.scratch) as nginx:
+        ng = best_of(runs, lambda: curl_seconds(f"{nginx}/{payload.path.name}"))
+        down = best_of(runs, download)
+    ratio = ng / down
+    report(
+        f"{name}_download_{payload.mib}MiB_vs_nginx",
+        {"dataloft_MBps": round(size / down / 1e6, 1), "nginx_MBps": round(size / ng / 1e6, 1)},
+        ratio,
+        f">= {targets.download}",
+        ratio >= targets.download,
+    )
+    rss = peak_rss_mb(loft.process.pid)
+    report(
+        f"{name}_peak_rss_{payload.mib}MiB",
+        {"peak_rss_MB": round(rss, 1)},
+        rss,
+        f"< {targets.rss_mb} MB",
+        rss < targets.rss_mb,
+    )

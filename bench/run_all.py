@@ -11,7 +11,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SCRIPTS = ("transfer.py", "commit_scaling.py", "record_get.py", "algorithmia_listing.py")
+SCRIPTS = (
+    "transfer.py",
+    "commit_scaling.py",
+    "record_get.py",
+    "algorithmia_listing.py",
+    "pigeon_attachments.py",
+)
 
 
 def main() -> int:

@@ -10,111 +10,37 @@ Run: ``.venv/bin/python bench/transfer.py [--size-mib 1024] [--runs 3]``
 
 from __future__ import annotations
 
-import argparse
-import subprocess
-import time
-from pathlib import Path
+import httpx
 
 from common import (
-    bench_dir,
-    best_of,
+    TransferTargets,
     curl_seconds,
     dataloft_server,
-    make_file,
-    nginx_server,
-    peak_rss_mb,
-    report,
+    measure_transfer,
+    payload_from_arguments,
 )
 
-UPLOAD_TARGET = 0.6
-DOWNLOAD_TARGET = 0.3
-RSS_TARGET_MB = 150
-
-
-def dd_seconds(source: Path, target: Path) -> float:
-    started = time.perf_counter()
-    subprocess.run(
-        ["dd", f"if={source}", f"of={target}", "bs=1M", "conv=fdatasync", "status=none"],
-        check=True,
-    )
-    elapsed = time.perf_counter() - started
-    target.unlink()
-    return elapsed
+TARGETS = TransferTargets(upload=0.6, download=0.3, rss_mb=150)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
-    size = args.size_mib * 1024 * 1024
-    scratch = bench_dir()
-    source = make_file(scratch / f"payload-{args.size_mib}MiB.bin", size)
-    subprocess.run(["cat", str(source)], stdout=subprocess.DEVNULL, check=True)  # warm cache
-
+    payload = payload_from_arguments(__doc__)
     with dataloft_server() as loft:
-        subprocess.run(
-            [
-                "curl",
-                "-sS",
-                "--fail",
-                "-o",
-                "/dev/null",
-                "-X",
-                "POST",
-                loft.api + "/datasets",
-                "-H",
-                f"Authorization: Bearer {loft.token}",
-                "-H",
-                "Content-Type: application/json",
-                "-d",
-                '{"name": "bench"}',
-            ],
-            check=True,
-        )
+        created = httpx.post(loft.api + "/datasets", json={"name": "bench"}, headers=loft.auth)
+        assert created.status_code == 201, created.text
         counter = iter(range(1_000_000))
         file_url = loft.api + "/datasets/admin/bench/files/payload.bin"
+        auth = f"Authorization: Bearer {loft.token}"
 
         def upload() -> float:
             # A new path each time: every run really writes (identical bytes dedupe, but the
             # whole body is still received, hashed, fsynced and committed).
-            url = f"{file_url}.{next(counter)}"
-            return curl_seconds("-T", str(source), "-H", f"Authorization: Bearer {loft.token}", url)
+            return curl_seconds("-T", str(payload.path), "-H", auth, f"{file_url}.{next(counter)}")
 
-        dd = best_of(args.runs, lambda: dd_seconds(source, scratch / "dd-target.bin"))
-        up = best_of(args.runs, upload)
-        ratio = dd / up
-        report(
-            "upload_1GiB_vs_dd",
-            {"dataloft_MBps": round(size / up / 1e6, 1), "dd_MBps": round(size / dd / 1e6, 1)},
-            ratio,
-            f">= {UPLOAD_TARGET}",
-            ratio >= UPLOAD_TARGET,
-        )
+        def download() -> float:
+            return curl_seconds("-H", auth, f"{file_url}.0")
 
-        download_url = f"{file_url}.0"
-        with nginx_server(scratch) as nginx:
-            ng = best_of(args.runs, lambda: curl_seconds(f"{nginx}/{source.name}"))
-            down = best_of(
-                args.runs,
-                lambda: curl_seconds("-H", f"Authorization: Bearer {loft.token}", download_url),
-            )
-        ratio = ng / down
-        report(
-            "download_1GiB_vs_nginx",
-            {"dataloft_MBps": round(size / down / 1e6, 1), "nginx_MBps": round(size / ng / 1e6, 1)},
-            ratio,
-            f">= {DOWNLOAD_TARGET}",
-            ratio >= DOWNLOAD_TARGET,
-        )
-        rss = peak_rss_mb(loft.process.pid)
-        report(
-            "peak_rss_upload_download_1GiB",
-            {"peak_rss_MB": round(rss, 1)},
-            rss,
-            f"< {RSS_TARGET_MB} MB",
-            rss < RSS_TARGET_MB,
-        )
+        measure_transfer("native", payload, loft, upload, download, TARGETS)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         admin_password=ADMIN_PASSWORD,
         event_poll_seconds=0.2,
         sse_keepalive_seconds=1.0,
+        pigeon_keepalive_seconds=1.0,
     )
 
 

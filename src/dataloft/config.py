@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     max_file_size: int = 1024 * GiB
     max_record_size: int = 20 * MiB
     max_json_body: int = 32 * MiB
+    # Each attachment uploaded with a Pigeon Optics record write (its maxAttachmentSize).
+    max_attachment_size: int = 1 * GiB
     max_commit_changes: int = 100_000
     max_path_length: int = 1024
     max_name_length: int = 250
@@ -51,6 +53,8 @@ class Settings(BaseSettings):
     db_pool_size: int = 20
     event_poll_seconds: float = 1.0
     sse_keepalive_seconds: float = 15.0
+    # Pigeon Optics clients expect a keep-alive comment on its event streams every 5 s.
+    pigeon_keepalive_seconds: float = 5.0
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

@@ -29,6 +29,21 @@ class AnyPathConvertor(Convertor[str]):
 register_url_convertor("anypath", AnyPathConvertor())
 
 
+class Sha256Convertor(Convertor[str]):
+    """A sha256 in hex, either case (content-addressed URLs name blobs this way)."""
+
+    regex = "[0-9a-fA-F]{64}"
+
+    def convert(self, value: str) -> str:
+        return value.lower()
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("hex64", Sha256Convertor())
+
+
 def _as_given(_name: str, raw: str) -> str:
     return raw
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from email.utils import format_datetime
 from functools import partial
 from typing import ParamSpec, TypeVar
+from urllib.parse import quote
 
 import anyio.to_thread
 from starlette.requests import ClientDisconnect, Request
@@ -16,7 +18,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from dataloft.api.limits import allow_body
-from dataloft.core.blobs import BlobService, StoredBlob, Upload
+from dataloft.core.blobs import BlobRef, BlobService, StoredBlob, Upload
 from dataloft.core.browse import EntryRead
 from dataloft.core.errors import Invalid, TooLarge
 from dataloft.core.loft import Loft
@@ -116,6 +118,13 @@ async def read_body(request: Request, limit: int) -> bytes:
 # --- downloads -------------------------------------------------------------------------------
 
 
+def attachment_disposition(filename: str) -> str:
+    """``Content-Disposition`` for a download: an ASCII name for old clients, the real
+    one (RFC 6266 ``filename*``) for the rest."""
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
 def etag_matches(header: str, etag: str) -> bool:
     candidates = [c.strip().removeprefix("W/") for c in header.split(",")]
     return "*" in candidates or etag in candidates
@@ -170,26 +179,46 @@ def blob_response(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """Serve an entry's bytes honouring HEAD, If-None-Match, Range and If-Range."""
-    entry, ref = found.entry, found.blob
-    assert ref is not None
+    assert found.blob is not None
+    return serve_blob(
+        request,
+        blobs,
+        found.blob,
+        etag=found.entry.etag,
+        modified=found.modified,
+        media_type=media_type or found.entry.media_type,
+        headers={"X-Loft-Version": str(found.version), **(headers or {})},
+    )
+
+
+def serve_blob(
+    request: Request,
+    blobs: BlobService,
+    ref: BlobRef,
+    *,
+    etag: str,
+    modified: datetime,
+    media_type: str,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """Serve a blob's bytes honouring HEAD, If-None-Match, Range and If-Range."""
     # Set as a header, not media_type=: Starlette would append "; charset=utf-8" to text/*
     # types, which is wrong for files in other encodings.
     base = {
-        "Content-Type": media_type or entry.media_type,
-        "ETag": entry.etag,
-        "Last-Modified": format_datetime(found.modified, usegmt=True),
+        "Content-Type": media_type,
+        "ETag": etag,
+        "Last-Modified": format_datetime(modified, usegmt=True),
         "Accept-Ranges": "bytes",
-        "X-Loft-Version": str(found.version),
         **(headers or {}),
     }
     if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None and etag_matches(if_none_match, entry.etag):
+    if if_none_match is not None and etag_matches(if_none_match, etag):
         return Response(status_code=304, headers=base)
     size = ref.size
     start, end, status = 0, size, 200
     range_header = request.headers.get("range")
     if_range = request.headers.get("if-range")
-    if range_header and (if_range is None or if_range.strip() == entry.etag):
+    if range_header and (if_range is None or if_range.strip() == etag):
         try:
             span = _parse_range(range_header, size)
         except RangeNotSatisfiable:

@@ -64,9 +64,10 @@ def _zip_time(epoch: float) -> tuple[int, int, int, int, int, int]:
     return moment[:6]
 
 
-def zip_stream(members: Iterable[Member]) -> Iterator[bytes]:
+def zip_stream(members: Iterable[Member], *, comment: str = "") -> Iterator[bytes]:
     sink = _Sink()
     with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        zf.comment = comment.encode()[:65535]  # the most a zip comment can hold
         for member in members:
             info = zipfile.ZipInfo(member.name, _zip_time(member.modified))
             info.create_system = 3  # unix, so that the mode bits below mean something

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from dataloft.core.errors import DigestMismatch, TooLarge
 from dataloft.core.names import validate_digest
 from dataloft.db import Database
-from dataloft.db.models import Blob, Entry
+from dataloft.db.models import Blob, Entry, EntryAttachment
 from dataloft.db.types import utcnow
 from dataloft.db.upsert import insert_ignore
 from dataloft.storage import BlobMissing, BlobStore, StagedBlob
@@ -109,9 +109,14 @@ class Upload:
             self._hashing.result()
             self._hashing = None
 
-    def finish(self) -> StoredBlob:
+    def digest(self) -> str:
+        """The sha256 of the bytes written so far, once their hashing is done. The upload
+        stays open: a caller can learn the digest first, then ``finish`` or ``abort``."""
         self._wait_for_hash()
-        digest = self._hash.hexdigest()
+        return self._hash.hexdigest()
+
+    def finish(self) -> StoredBlob:
+        digest = self.digest()
         if self._expected is not None and digest != self._expected:
             self.abort()
             raise DigestMismatch(f"content has sha256 {digest}, not the announced {self._expected}")
@@ -192,6 +197,26 @@ class BlobService:
         with self.db.write() as session:
             return self._touch(session, digest)
 
+    def claim(self, session: Session, digests: Iterable[str]) -> set[str]:
+        """Those of ``digests`` the server holds, marked as used in the caller's
+        transaction. Until it ends, the touched rows are locked (PostgreSQL) or the
+        database is (SQLite), and garbage collection re-checks ``touched`` on a row a
+        transaction changed, so it cannot remove them before references to them commit."""
+        wanted = list(dict.fromkeys(digests))
+        held: set[str] = set()
+        now = utcnow()
+        for start in range(0, len(wanted), IN_CLAUSE_CHUNK):
+            chunk = wanted[start : start + IN_CLAUSE_CHUNK]
+            rows = session.execute(
+                update(Blob)
+                .where(Blob.digest.in_(chunk))
+                .values(touched=now)
+                .returning(Blob.digest)
+                .execution_options(synchronize_session=False)
+            )
+            held.update(rows.scalars())
+        return held
+
     @staticmethod
     def _touch(session: Session, digest: str) -> bool:
         result = session.execute(update(Blob).where(Blob.digest == digest).values(touched=utcnow()))
@@ -233,10 +258,11 @@ class BlobService:
         scan_store: bool = False,
         between_phases: Callable[[], None] | None = None,
     ) -> GcReport:
-        """Delete blobs no entry references and nobody touched within the grace period.
-        ``scan_store`` also removes stored files with no row (left by a crash between
-        storing a blob and committing its row). ``between_phases`` runs after the rows are
-        deleted and before the files are (a seam for tests of the races below).
+        """Delete blobs no entry references (as content or as an attachment) and nobody
+        touched within the grace period. ``scan_store`` also removes stored files with no
+        row (left by a crash between storing a blob and committing its row).
+        ``between_phases`` runs after the rows are deleted and before the files are (a seam
+        for tests of the races below).
 
         Safe online. The rows go first, in one statement that repeats both conditions, so
         a blob that a commit references or an upload touches meanwhile keeps its row (on
@@ -254,7 +280,10 @@ class BlobService:
         cutoff = time.time() - grace_seconds
         cutoff_at = datetime.fromtimestamp(cutoff, UTC)
         with self.db.write() as session:
-            unreferenced = ~exists().where(Entry.digest == Blob.digest)
+            unreferenced = and_(
+                ~exists().where(Entry.digest == Blob.digest),
+                ~exists().where(EntryAttachment.digest == Blob.digest),
+            )
             # length(data), not "data IS NULL": SQLite 3.40 answers IS NULL wrongly in a
             # DELETE's RETURNING clause.
             rows = session.execute(

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from dataloft.core.access import Action, Principal, Target, require
 from dataloft.core.blobs import BlobRef, BlobService
-from dataloft.core.commits import FILES, RECORDS, entry_view, path_range, version_view
+from dataloft.core.changes import FILES, RECORDS
+from dataloft.core.commits import entry_view, path_range, version_view
 from dataloft.core.datasets import (
     DATASETS,
     PROJECTS,
@@ -216,30 +217,41 @@ class BrowseService:
             return self._rendered.json(blob.digest, blob.inline)
         return render_json(decode_record(self.blobs.read_all(blob)))
 
+    def record_value(self, blob: BlobRef) -> Any:
+        """A record's value, from the blob of its entry."""
+        return decode_record(self.blobs.read_all(blob))
+
     def read_record(
         self, actor: Principal, owner: str, name: str, record_id: str, version: int | None = None
     ) -> tuple[EntryRead, Any]:
         found = self.get_entry(actor, owner, name, RECORDS, record_id, version)
         assert found.blob is not None
-        return found, decode_record(self.blobs.read_all(found.blob))
+        return found, self.record_value(found.blob)
 
     def iter_entries(
-        self, actor: Principal, owner: str, name: str, version: int | None = None
+        self,
+        actor: Principal,
+        owner: str,
+        name: str,
+        version: int | None = None,
+        *,
+        space: str | None = None,
     ) -> tuple[DatasetView, int, Iterator[tuple[EntryView, BlobRef | None, datetime]]]:
-        """Every entry at a version, files first, then records, for archives and exports.
-        Pages are read in separate short transactions: versions never change, so the
-        result is consistent without holding one transaction open for a long download."""
+        """Every entry at a version (of one key ``space``, or files first, then records),
+        for archives and exports. Pages are read in separate short transactions: versions
+        never change, so the result is consistent without holding one transaction open
+        for a long download."""
         located = self.datasets.locate(actor, owner, name, Action.READ)
         at = self.resolve_version(located, version)
-        return located.view(), at, self._pages(located.row.id, at, located.row.head)
+        return located.view(), at, self._pages(located.row.id, at, located.row.head, space)
 
     def _pages(
-        self, dataset_id: int, at: int, head: int
+        self, dataset_id: int, at: int, head: int, space: str | None
     ) -> Iterator[tuple[EntryView, BlobRef | None, datetime]]:
-        after = (FILES, "")
+        after = (space or FILES, "")
         while True:
             with self.db.read() as session:
-                rows = session.execute(
+                query = (
                     select(Entry, Blob.data, Version.created)
                     .outerjoin(Blob, Blob.digest == Entry.digest)
                     .join(
@@ -247,7 +259,11 @@ class BrowseService:
                         and_(Version.dataset_id == Entry.dataset_id, Version.number == Entry.since),
                     )
                     .where(Entry.dataset_id == dataset_id, live_at(at, head))
-                    .where(tuple_(Entry.space, Entry.path) > after)
+                )
+                if space is not None:
+                    query = query.where(Entry.space == space)
+                rows = session.execute(
+                    query.where(tuple_(Entry.space, Entry.path) > after)
                     .order_by(Entry.space, Entry.path)
                     .limit(ARCHIVE_PAGE)
                 ).all()

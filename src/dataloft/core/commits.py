@@ -16,7 +16,7 @@ from __future__ import annotations
 import bisect
 import mimetypes
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, insert, select, update
@@ -24,8 +24,33 @@ from sqlalchemy.orm import Session
 
 from dataloft.core.access import Action, Principal
 from dataloft.core.blobs import IN_CLAUSE_CHUNK, BlobService, StoredBlob
+from dataloft.core.changes import (
+    ANY_ETAG,
+    FILES,
+    FOLDERS,
+    MAX_ENTRY_METADATA_BYTES,
+    MAX_MESSAGE_LENGTH,
+    RECORD_MEDIA_TYPE,
+    RECORDS,
+    Change,
+    CommitResult,
+    DeleteFile,
+    DeleteFolder,
+    Guard,
+    MakeFolder,
+    PutFile,
+    PutRecord,
+    PutSymlink,
+)
 from dataloft.core.datasets import DatasetService, Located, check_json_document
-from dataloft.core.errors import Conflict, Invalid, NotFound, PreconditionFailed, TooLarge
+from dataloft.core.errors import (
+    Conflict,
+    Invalid,
+    MissingBlobs,
+    NotFound,
+    PreconditionFailed,
+    TooLarge,
+)
 from dataloft.core.events import EventLog
 from dataloft.core.names import (
     FOLDER_MARKER,
@@ -41,106 +66,8 @@ from dataloft.core.names import (
 from dataloft.core.values import encode_record
 from dataloft.core.views import EntryView, VersionView
 from dataloft.db import Database
-from dataloft.db.models import Entry, Version
+from dataloft.db.models import Entry, EntryAttachment, Version
 from dataloft.db.types import utcnow
-
-FILES = "f"
-RECORDS = "r"
-FOLDERS = "f/"  # only in commit plans: the key space of folder deletions
-RECORD_MEDIA_TYPE = "application/cbor"
-MAX_ENTRY_METADATA_BYTES = 64 * 1024
-MAX_MESSAGE_LENGTH = 10_000
-
-
-# --- the changes a caller can ask for ---------------------------------------------------------
-
-
-ANY_ETAG = "*"
-
-
-@dataclass(frozen=True)
-class Guard:
-    """Conditions on the current entry: ``if_match`` its sha256 (or ``*``: it exists),
-    ``if_none_match``: it does not exist yet."""
-
-    if_match: str | None = None
-    if_none_match: bool = False
-
-
-@dataclass(frozen=True)
-class PutFile:
-    """Create or replace a file with bytes just received (``blob``) or with a blob the
-    server already holds (``digest``)."""
-
-    path: str
-    blob: StoredBlob | None = None
-    digest: str | None = None
-    media_type: str | None = None
-    metadata: dict[str, Any] | None = None
-    guard: Guard = field(default_factory=Guard)
-
-
-@dataclass(frozen=True)
-class MakeFolder:
-    """Keep the folder ``path`` in existence while it is empty, with its (empty) marker
-    file: the only way to write a file named ``FOLDER_MARKER``."""
-
-    path: str
-
-
-@dataclass(frozen=True)
-class PutSymlink:
-    path: str
-    target: str
-    metadata: dict[str, Any] | None = None
-    guard: Guard = field(default_factory=Guard)
-
-
-@dataclass(frozen=True)
-class PutRecord:
-    record_id: str
-    value: Any
-    metadata: dict[str, Any] | None = None
-    guard: Guard = field(default_factory=Guard)
-
-
-@dataclass(frozen=True)
-class DeleteFile:
-    path: str
-    guard: Guard = field(default_factory=Guard)
-
-
-@dataclass(frozen=True)
-class DeleteFolder:
-    """Delete every file and symlink under the folder ``path`` (recursively). With
-    ``must_be_empty`` the commit fails with ``Conflict`` unless the folder holds nothing but
-    its own folder marker: the check happens under the dataset's lock, so no file written
-    meanwhile can be deleted by accident."""
-
-    path: str
-    must_be_empty: bool = False
-
-
-@dataclass(frozen=True)
-class DeleteRecord:
-    record_id: str
-    guard: Guard = field(default_factory=Guard)
-    missing_ok: bool = False  # deleting a record that does not exist changes nothing
-
-
-Change = PutFile | MakeFolder | PutSymlink | PutRecord | DeleteFile | DeleteFolder | DeleteRecord
-
-
-@dataclass(frozen=True)
-class CommitResult:
-    version: VersionView
-    # One per change, in order: "added", "changed", "unchanged" or "removed".
-    outcomes: list[str]
-    # The entry each put produced (None for deletions).
-    entries: list[EntryView | None]
-    # Files removed by folder deletions, not counting folder markers.
-    removed_in_folders: int = 0
-
 
 # --- internal plan ----------------------------------------------------------------------------
 
@@ -159,19 +86,23 @@ class _Step:
     target: str | None = None
     must_be_empty: bool = False
     missing_ok: bool = False
+    attachments: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
         # A folder is not an entry: its key must not collide with a file of the same path.
         return (FOLDERS if self.kind == "folder" else self.space, self.path)
 
-    def same_content(self, row: Entry) -> bool:
+    def same_content(self, row: Entry, attachments: dict[int, frozenset[str]]) -> bool:
+        """Whether writing this step over ``row`` would change nothing (``attachments``:
+        those of the current rows, by entry id)."""
         return (
             row.kind == self.kind
             and row.digest == self.digest
             and row.media_type == self.media_type
             and (row.meta or None) == (self.metadata or None)
             and row.target == self.target
+            and attachments.get(row.id, frozenset()) == frozenset(self.attachments)
         )
 
 
@@ -234,9 +165,12 @@ class CommitService:
         parent: int | None = None,
         message: str = "",
         replace_records: bool = False,
+        uploads: Sequence[StoredBlob] = (),
     ) -> CommitResult:
         """Apply ``changes`` as version N+1. ``replace_records`` also deletes every record
-        this commit does not write (a whole-collection overwrite)."""
+        this commit does not write (a whole-collection overwrite). ``uploads`` are blobs
+        received with the commit that its records' attachments may name; they are
+        registered in its transaction."""
         if len(changes) > self.max_changes:
             raise TooLarge(f"a commit may hold at most {self.max_changes} changes")
         check_text(message, "message", MAX_MESSAGE_LENGTH)
@@ -248,8 +182,9 @@ class CommitService:
                 raise PreconditionFailed(
                     f"dataset {located.address} is at version {head}, not {parent}"
                 )
-            self.blobs.register(session, new_blobs)
+            self.blobs.register(session, [*new_blobs, *uploads])
             self._fill_sizes(session, steps)
+            self._claim_attachments(session, steps)
             current = self._current_rows(session, located.row.id, [s.key for s in steps])
             self._check_guards(steps, current, head)
             self._check_tree(session, located.row.id, steps, current)
@@ -335,6 +270,7 @@ class CommitService:
                     f"{self.max_record_size} bytes"
                 )
             blob = self.blobs.from_bytes(encoded)
+            attachments = tuple(dict.fromkeys(validate_digest(d) for d in change.attachments))
             return _Step(
                 RECORDS,
                 record_id,
@@ -345,6 +281,7 @@ class CommitService:
                 size=blob.size,
                 media_type=RECORD_MEDIA_TYPE,
                 metadata=_check_entry_metadata(change.metadata),
+                attachments=attachments,
             ), blob
         if isinstance(change, DeleteFile):
             return _Step(
@@ -374,6 +311,46 @@ class CommitService:
                     f"PUT /loft/v1/blobs/{step.digest}"
                 )
             step.size = size
+
+    def _claim_attachments(self, session: Session, steps: list[_Step]) -> None:
+        """Every attachment must be a blob the server holds. Claiming marks them as used
+        in this transaction, so garbage collection cannot take one before the references
+        are committed (it re-checks a row this transaction changed)."""
+        wanted = list(dict.fromkeys(d for s in steps for d in s.attachments))
+        if not wanted:
+            return
+        held = self.blobs.claim(session, wanted)
+        missing = [digest for digest in wanted if digest not in held]
+        if missing:
+            raise MissingBlobs(
+                f"{len(missing)} attachment(s) are not on the server; upload them first: "
+                + ", ".join(missing[:10])
+                + (", ..." if len(missing) > 10 else ""),
+                missing,
+            )
+
+    @staticmethod
+    def _current_attachments(
+        session: Session, steps: list[_Step], current: dict[tuple[str, str], Entry]
+    ) -> dict[int, frozenset[str]]:
+        """The attachments of the current rows that record puts may leave unchanged."""
+        ids = [
+            row.id
+            for step in steps
+            if step.kind == "record" and not step.delete
+            for row in [current.get(step.key)]
+            if row is not None and row.digest == step.digest
+        ]
+        found: dict[int, set[str]] = {}
+        for chunk in _chunks(ids):
+            rows = session.execute(
+                select(EntryAttachment.entry_id, EntryAttachment.digest).where(
+                    EntryAttachment.entry_id.in_(chunk)
+                )
+            )
+            for entry_id, digest in rows:
+                found.setdefault(entry_id, set()).add(digest)
+        return {entry_id: frozenset(digests) for entry_id, digests in found.items()}
 
     @staticmethod
     def _current_rows(
@@ -519,6 +496,8 @@ class CommitService:
         number = dataset.head + 1
         close_ids: list[int] = []
         new_rows: list[dict[str, Any]] = []
+        attached: dict[str, tuple[str, ...]] = {}  # record id -> attachments of its new row
+        held = self._current_attachments(session, steps, current)
         outcomes: list[str] = []
         produced: list[EntryView | None] = []
         delta = {FILES: -removal.rows, RECORDS: -removal.records, "bytes": -removal.bytes}
@@ -539,7 +518,7 @@ class CommitService:
                 delta[step.space] -= 1
                 delta["bytes"] -= row.size
                 continue
-            if row is not None and step.same_content(row):
+            if row is not None and step.same_content(row, held):
                 outcomes.append("unchanged")
                 produced.append(entry_view(row))
                 continue
@@ -561,14 +540,15 @@ class CommitService:
                 "target": step.target,
             }
             new_rows.append(values)
+            if step.attachments:
+                attached[step.path] = step.attachments
             outcomes.append("changed" if row is not None else "added")
             produced.append(entry_view(Entry(**values)))
             delta[step.space] += 1
             delta["bytes"] += step.size
         for chunk in _chunks(close_ids):
             session.execute(update(Entry).where(Entry.id.in_(chunk)).values(until=number))
-        if new_rows:
-            session.execute(insert(Entry), new_rows)
+        self._insert_rows(session, new_rows, attached)
         removed = outcomes.count("removed") - sum(s.kind == "folder" for s in steps)
         result = self._record_version(
             session,
@@ -582,6 +562,28 @@ class CommitService:
             removed + removal.rows + removal.records,
         )
         return replace(result, removed_in_folders=removal.files)
+
+    @staticmethod
+    def _insert_rows(
+        session: Session, new_rows: list[dict[str, Any]], attached: dict[str, tuple[str, ...]]
+    ) -> None:
+        """Insert the new entry rows, batched. Rows with attachments come back with their
+        ids, which their attachment rows need; the others need no RETURNING."""
+        plain = [v for v in new_rows if not (v["space"] == RECORDS and v["path"] in attached)]
+        if plain:
+            session.execute(insert(Entry), plain)
+        linking = [v for v in new_rows if v["space"] == RECORDS and v["path"] in attached]
+        if not linking:
+            return
+        ids = session.execute(
+            insert(Entry).returning(Entry.id, Entry.path, sort_by_parameter_order=True), linking
+        ).all()
+        links = [
+            {"entry_id": entry_id, "digest": digest}
+            for entry_id, path in ids
+            for digest in attached[path]
+        ]
+        session.execute(insert(EntryAttachment), links)
 
     def _record_version(
         self,

@@ -47,3 +47,12 @@ class TooLarge(LoftError):
 
 class DigestMismatch(Invalid):
     """Uploaded bytes do not hash to the digest the client announced."""
+
+
+class MissingBlobs(Invalid):
+    """A change refers to blobs the server does not hold (``digests``, in the order the
+    changes name them): upload them, then try again."""
+
+    def __init__(self, message: str, digests: list[str]) -> None:
+        super().__init__(message)
+        self.digests = digests

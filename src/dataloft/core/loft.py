@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager
 from dataloft.config import Settings
 from dataloft.core.access import SYSTEM
 from dataloft.core.accounts import AccountService
+from dataloft.core.attachments import AttachmentService
 from dataloft.core.auth import AuthService
 from dataloft.core.blobs import BlobService
 from dataloft.core.browse import BrowseService
@@ -61,6 +62,7 @@ class Loft:
             self.db, self.datasets, self.blobs, max_path_length=settings.max_path_length
         )
         self.archives = ArchiveService(self.browse, self.blobs)
+        self.attachments = AttachmentService(self.db, self.browse)
         self.tree = TreeService(
             self.db,
             self.datasets,

@@ -16,12 +16,8 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from dataloft.core.access import Action, Principal
-from dataloft.core.commits import (
-    CommitService,
-    DeleteFolder,
-    MakeFolder,
-    files_under,
-)
+from dataloft.core.changes import DeleteFolder, MakeFolder
+from dataloft.core.commits import CommitService, files_under
 from dataloft.core.datasets import DatasetService
 from dataloft.core.errors import Conflict, Invalid, NotFound
 from dataloft.core.names import FOLDER_MARKER, ancestors, prefix_upper_bound, validate_path

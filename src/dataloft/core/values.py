@@ -8,6 +8,12 @@ use: ``{"type": "Buffer", "data": [1, 2]}``, ``{"type": "Set", "data": [...]}``,
 ``{"type": "Map", "data": [[k, v], ...]}``, ``{"type": "Date", "data": <epoch ms>}``,
 ``{"type": "URL", "data": "..."}``, ``{"type": "BigInteger", "data": "123"}`` and
 ``{"type": "constant", "data": "undefined" | "infinity" | "-infinity" | "NaN"}``.
+
+A ``BigInteger`` tag is read as an integer. Integers are written as plain JSON numbers
+unless the caller asks for ``exact_integers``: then one of magnitude over 2**53, which a
+JavaScript client's ``JSON.parse`` may round to a nearby double, is written as the tag.
+The Pigeon Optics dialect asks for it (its clients are JavaScript); the native API keeps
+plain numbers, as it documents.
 """
 
 from __future__ import annotations
@@ -210,32 +216,47 @@ def _float_to_json(value: float) -> Any:
     return value
 
 
-def to_jsonable(value: Any, depth: int = 0) -> Any:
-    """Turn a record value into plain JSON data (dicts with str keys, lists, scalars)."""
+# Every integer up to this magnitude is exactly a double, so a JavaScript client's
+# JSON.parse reads it back unchanged; beyond it, JSON.parse would round most integers.
+_EXACT_IN_DOUBLE = 2**53
+
+
+def to_jsonable(value: Any, depth: int = 0, *, exact_integers: bool = False) -> Any:
+    """Turn a record value into plain JSON data (dicts with str keys, lists, scalars).
+
+    With ``exact_integers``, an integer of magnitude over 2**53 is written as a
+    ``BigInteger`` tag, so that clients which read JSON numbers as doubles keep every
+    digit; otherwise every integer is a plain number, as Python's JSON readers keep them."""
     if depth > MAX_DEPTH:
         raise Invalid(f"value nested deeper than {MAX_DEPTH} levels")
-    deeper = depth + 1
-    if value is None or isinstance(value, bool | int | JSURL | str):
-        if isinstance(value, JSURL):
-            return {"type": "URL", "data": str(value)}
+
+    def inner(child: Any) -> Any:
+        return to_jsonable(child, depth + 1, exact_integers=exact_integers)
+
+    if isinstance(value, JSURL):
+        return {"type": "URL", "data": str(value)}
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        if exact_integers and abs(value) > _EXACT_IN_DOUBLE:
+            return {"type": "BigInteger", "data": str(value)}
         return value
     if isinstance(value, float):
         return _float_to_json(value)
     if isinstance(value, list | tuple):
-        return [to_jsonable(v, deeper) for v in value]
+        return [inner(v) for v in value]
     if isinstance(value, dict):
         if all(isinstance(k, str) for k in value):
-            return {k: to_jsonable(v, deeper) for k, v in value.items()}
-        return to_jsonable(JSMap(value.items()), depth)
+            return {k: inner(v) for k, v in value.items()}
+        return to_jsonable(JSMap(value.items()), depth, exact_integers=exact_integers)
     if isinstance(value, bytes | bytearray | memoryview):
         return {"type": "Buffer", "data": list(bytes(value))}
     if isinstance(value, JSSet):
-        return {"type": "Set", "data": [to_jsonable(v, deeper) for v in value.items]}
+        return {"type": "Set", "data": [inner(v) for v in value.items]}
     if isinstance(value, set | frozenset):
-        return {"type": "Set", "data": [to_jsonable(v, deeper) for v in value]}
+        return {"type": "Set", "data": [inner(v) for v in value]}
     if isinstance(value, JSMap):
-        pairs = [[to_jsonable(k, deeper), to_jsonable(v, deeper)] for k, v in value.pairs]
-        return {"type": "Map", "data": pairs}
+        return {"type": "Map", "data": [[inner(k), inner(v)] for k, v in value.pairs]}
     if isinstance(value, JSDate):
         return {"type": "Date", "data": value.ms}
     if value is UNDEFINED:
@@ -243,9 +264,13 @@ def to_jsonable(value: Any, depth: int = 0) -> Any:
     raise Invalid(f"cannot represent a {type(value).__name__} as JSON")
 
 
-def render_json(value: Any, *, indent: int | None = None) -> bytes:
+def render_json(value: Any, *, indent: int | None = None, exact_integers: bool = False) -> bytes:
+    """JSON text (UTF-8) of a record value; ``exact_integers`` as for ``to_jsonable``."""
     text = json.dumps(
-        to_jsonable(value), ensure_ascii=False, indent=indent, separators=_separators(indent)
+        to_jsonable(value, exact_integers=exact_integers),
+        ensure_ascii=False,
+        indent=indent,
+        separators=_separators(indent),
     )
     try:
         return text.encode()

@@ -227,6 +227,19 @@ class Entry(Base):
     target: Mapped[str | None] = mapped_column(Text)
 
 
+class EntryAttachment(Base):
+    """A blob an entry holds on to besides its own content: the attachments a record's
+    value links to (Pigeon Optics' ``hash://sha256/...`` URLs). A blob is kept while any
+    entry row, of any retained version, names it here; the rows go with their entry."""
+
+    __tablename__ = "entry_attachments"
+
+    entry_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True
+    )
+    digest: Mapped[str] = mapped_column(ForeignKey("blobs.digest"), primary_key=True, index=True)
+
+
 class Event(Base):
     """The global change log. ``seq`` comes from the ``counters`` row 'events', taken at the
     end of the writing transaction, so sequence order is commit order and a reader that

@@ -195,13 +195,6 @@ def test_a_write_without_permission_is_401_before_attachments_are_checked(
     assert response.status_code == 401, response.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (records.normalise_link): the query is re-serialised with Python's quote_plus, "
-    "not like URLSearchParams (reference §2.4): '~' stays bare where URLSearchParams writes "
-    "%7E, and '*' becomes %2A where URLSearchParams leaves it, so such links differ from the "
-    "ones a Pigeon Optics client computes.",
-)
 def test_links_are_normalised_like_url_search_params(
     po: httpx.Client, alice: User, ds: Dataset
 ) -> None:

@@ -249,12 +249,6 @@ def test_every_response_allows_any_origin(
         cors(response)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: no CORS preflight. OPTIONS on a dialect path answers 405, so a browser on "
-    "another site cannot send Authorization or a JSON/CBOR body (the preflight fails); "
-    "the original (Express) answers OPTIONS 200 with the CORS headers.",
-)
 def test_a_cors_preflight_succeeds(raw: RawClient, ds: Dataset) -> None:
     response = raw().options(
         ds.record("x"),
@@ -268,13 +262,6 @@ def test_a_cors_preflight_succeeds(raw: RawClient, ds: Dataset) -> None:
     cors(response)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: POST /auth registers the reserved author names of §0 (forbiddenAuthorNames: "
-    "'system', 'root', 'support', ...). 'system' is also the name the server itself acts "
-    "under (core SYSTEM principal, the author in change events), so such an account can pass "
-    "for the server.",
-)
 def test_reserved_author_names_cannot_be_registered(raw: RawClient) -> None:
     for name in ("system", "root", "support"):
         response = raw().post(

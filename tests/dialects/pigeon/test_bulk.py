@@ -227,12 +227,6 @@ def test_a_cbor_body_keeps_binary_and_sets(po: httpx.Client, alice: User, ds: Da
     assert index(po, ds)[0] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (records.bulk_entries): a CBOR sequence of ONE {id, data} entry is read as "
-    "an object map, so it silently creates records named 'id' and 'data' instead of record "
-    "'solo' (a one-item JSON Lines body of the same entry works).",
-)
 def test_a_one_entry_cbor_sequence_of_an_id_data_object(
     po: httpx.Client, alice: User, ds: Dataset
 ) -> None:

@@ -180,12 +180,6 @@ def test_a_big_integer_is_accepted(po: httpx.Client, alice: User, ds: Dataset) -
     assert cbor2.loads(response.content) == 2**70
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (core/values.py to_jsonable): a BigInteger comes back as a bare JSON number "
-    "(1180591620717411303424), which JavaScript clients parse with lost precision; the "
-    "{type: BigInteger} tag is meant to work in both directions (reference §5.1).",
-)
 def test_a_big_integer_round_trips_as_a_tag(po: httpx.Client, alice: User, ds: Dataset) -> None:
     big = {"type": "BigInteger", "data": str(2**70)}
     put_record(po, alice, ds, "big", big)
@@ -410,12 +404,6 @@ def test_native_writes_show_up_here(po: httpx.Client, alice: User, ds: Dataset) 
     assert value(po, ds, "n") == {"from": "native"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GAP (routes.record, reference §2.2): an HTML form's record write (urlencoded, "
-    "field recordData holding JSON text, POST ?_method=PUT) is refused with 400 'unsupported "
-    "Content-Type application/x-www-form-urlencoded' instead of storing the decoded value.",
-)
 def test_a_form_record_write_holds_json_in_record_data(
     po: httpx.Client, alice: User, ds: Dataset
 ) -> None:

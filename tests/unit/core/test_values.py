@@ -206,6 +206,53 @@ def test_biginteger_round_trips_its_value() -> None:
 
 
 @pytest.mark.parametrize(
+    ("number", "tagged"),
+    [
+        (0, False),
+        (2**53 - 1, False),
+        (2**53, False),  # still exactly a double
+        (-(2**53), False),
+        (2**53 + 1, True),  # JSON.parse would read 2**53
+        (-(2**53) - 1, True),
+        (2**70, True),
+        (-(2**100) - 7, True),
+    ],
+)
+def test_exact_integers_tags_what_a_double_cannot_hold(number: int, tagged: bool) -> None:
+    rendered = json.loads(render_json(number, exact_integers=True))
+    assert rendered == ({"type": "BigInteger", "data": str(number)} if tagged else number)
+    assert parse_json(render_json(number, exact_integers=True)) == number
+    # Without the option (the native API) every integer stays a number.
+    assert json.loads(render_json(number)) == number
+
+
+def test_exact_integers_reaches_every_nested_place() -> None:
+    big = 2**64
+    tag = {"type": "BigInteger", "data": str(big)}
+    value = {
+        "list": [big],
+        "set": JSSet([big]),
+        "map": JSMap([(big, big)]),
+        "int-keys": {big: 1},
+        "flags": [True, False],
+        "float": 2.0**64,
+    }
+    assert to_jsonable(value, exact_integers=True) == {
+        "list": [tag],
+        "set": {"type": "Set", "data": [tag]},
+        "map": {"type": "Map", "data": [[tag, tag]]},
+        "int-keys": {"type": "Map", "data": [[tag, 1]]},
+        "flags": [True, False],
+        "float": 2.0**64,
+    }
+    # (A dict with an integer key comes back as a JSMap, so it is left out here.)
+    plain = {key: item for key, item in value.items() if key != "int-keys"}
+    assert encode_record(parse_json(render_json(plain, exact_integers=True))) == (
+        encode_record(plain)
+    )
+
+
+@pytest.mark.parametrize(
     "ms", [0, 1, -1, 1700000000001, 1700000000999, 253402300799999, 0.5, 1234.567]
 )
 def test_dates_round_trip_exactly(ms: float) -> None:

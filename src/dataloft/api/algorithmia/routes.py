@@ -22,7 +22,7 @@ from dataloft.api.algorithmia.paths import DataPath, authenticate, parse_data_pa
 from dataloft.api.transfer import blob_response, in_thread, read_body, receive_blob
 from dataloft.core.access import Action, Principal
 from dataloft.core.browse import EntryRead
-from dataloft.core.commits import FILES, DeleteFile, PutFile
+from dataloft.core.changes import FILES, DeleteFile, PutFile
 from dataloft.core.errors import Conflict, EntryNotFound, Invalid, NotFound
 from dataloft.core.loft import Loft
 from dataloft.core.names import validate_path

@@ -21,7 +21,7 @@ from dataloft.api.transfer import (
 )
 from dataloft.core.access import Action, Principal
 from dataloft.core.browse import EntryRead
-from dataloft.core.commits import (
+from dataloft.core.changes import (
     FILES,
     RECORDS,
     Change,

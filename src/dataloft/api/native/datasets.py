@@ -16,6 +16,7 @@ from dataloft.api.native.schemas import (
     DiffOut,
     VersionPage,
 )
+from dataloft.api.transfer import attachment_disposition
 from dataloft.core.errors import Unauthenticated
 from dataloft.core.views import DatasetView, VersionView
 
@@ -144,17 +145,12 @@ def diff(
     )
 
 
-def _content_disposition(filename: str) -> str:
-    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
-
-
 def _archive(
     fmt: str, owner: str, name: str, actor: Actor, loft: LoftDep, version: int | None
 ) -> StreamingResponse:
     archive = loft.archives.archive(actor, owner, name, fmt, version)
     headers = {
-        "Content-Disposition": _content_disposition(archive.filename),
+        "Content-Disposition": attachment_disposition(archive.filename),
         "X-Loft-Version": str(archive.version),
     }
     return StreamingResponse(archive.chunks, media_type=archive.media_type, headers=headers)

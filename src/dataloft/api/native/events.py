@@ -7,11 +7,7 @@ after it with nothing lost. Polling clients use ``?after=<seq>`` and the JSON fo
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import time
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
@@ -21,6 +17,7 @@ from starlette.responses import Response
 
 from dataloft.api.native.deps import get_loft, get_principal
 from dataloft.api.native.schemas import EventPage
+from dataloft.api.sse import Feed, check_seq, follow, parse_last_event_id
 from dataloft.api.transfer import in_thread
 from dataloft.core.access import Action, Principal
 from dataloft.core.errors import Invalid
@@ -28,8 +25,7 @@ from dataloft.core.loft import Loft
 from dataloft.core.views import EventView
 
 router = APIRouter(tags=["events"])
-BATCH = 500
-SEQ_MAX = 2**63 - 1
+KEEPALIVE = b": keep-alive\n\n"
 
 
 _EVENT = TypeAdapter(EventView)
@@ -45,6 +41,10 @@ def sse_frame(event: EventView) -> bytes:
     return f"id: {event.seq}\nevent: {event.kind}\ndata: {data}\n\n".encode()
 
 
+async def _render(event: EventView) -> bytes:
+    return sse_frame(event)
+
+
 def _dataset_id(loft: Loft, actor: Principal, address: str | None) -> int | None:
     if address is None:
         return None
@@ -57,52 +57,12 @@ def _dataset_id(loft: Loft, actor: Principal, address: str | None) -> int | None
 def _start_after(
     loft: Loft, after: int | None, last_event_id: str | None, tail_by_default: bool
 ) -> int:
-    if last_event_id is not None:
-        if not last_event_id.strip().isdigit():
-            raise Invalid("Last-Event-ID must be an event sequence number")
-        after = int(last_event_id)
+    resumed = parse_last_event_id(last_event_id)
+    if resumed is not None:
+        return resumed
     if after is not None:
-        if after > SEQ_MAX:  # sequence numbers are 64-bit columns
-            raise Invalid(f"an event sequence number is at most {SEQ_MAX}")
-        return after
+        return check_seq(after)
     return loft.events.last_seq() if tail_by_default else 0
-
-
-async def follow(
-    request: Request, loft: Loft, actor: Principal, dataset_id: int | None, after: int
-) -> AsyncIterator[bytes]:
-    """Stream events after ``after`` forever: woken at once by commits in this process,
-    and polling the database for commits made by other processes."""
-    loop = asyncio.get_running_loop()
-    wake = asyncio.Event()
-
-    def listener() -> None:
-        loop.call_soon_threadsafe(wake.set)
-
-    loft.events.subscribe(listener)
-    settings = loft.settings
-    try:
-        yield b": connected\n\n"
-        last_write = time.monotonic()
-        while True:
-            wake.clear()  # before reading: a commit landing meanwhile sets it again
-            batch = await in_thread(
-                loft.events.read_after, actor, after, dataset_id=dataset_id, limit=BATCH
-            )
-            for event in batch.events:
-                yield sse_frame(event)
-            if batch.events:
-                last_write = time.monotonic()
-            after = batch.scanned_to
-            if batch.more:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=settings.event_poll_seconds)
-            if time.monotonic() - last_write >= settings.sse_keepalive_seconds:
-                yield b": keep-alive\n\n"
-                last_write = time.monotonic()
-    finally:
-        loft.events.unsubscribe(listener)
 
 
 @router.get("/events", response_model=EventPage)
@@ -122,8 +82,15 @@ async def events(
     live = "text/event-stream" in request.headers.get("accept", "")
     start = await in_thread(_start_after, loft, after, last_event_id, live)
     if live:
+        feed = Feed(
+            _render,
+            greeting=b": connected\n\n",
+            keepalive=KEEPALIVE,
+            keepalive_seconds=loft.settings.sse_keepalive_seconds,
+            dataset_id=dataset_id,
+        )
         return StreamingResponse(
-            follow(request, loft, actor, dataset_id, start),
+            follow(loft, actor, feed, start),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

@@ -14,6 +14,27 @@ from dataloft.core.errors import Invalid, Unauthenticated
 from dataloft.core.loft import Loft
 
 SESSION_COOKIE = "dataloft_session"
+# Names nobody may register here (the original's forbiddenAuthorNames): some would pass for
+# the server itself ("system" is the author of what the server does on its own).
+RESERVED_AUTHORS = frozenset(
+    [
+        "system",
+        "admin",
+        "owner",
+        "root",
+        "user",
+        "author",
+        "creator",
+        "test",
+        "support",
+        "guest",
+        "operator",
+        "debug",
+        "dev",
+        "..",
+        ".",
+    ]
+)
 REALM = 'Basic realm="PigeonOptics", charset="UTF-8"'
 
 

@@ -1,9 +1,9 @@
 """Pigeon Optics' content negotiation: record values in and out as JSON (with the
 ``{type, data}`` tags), CBOR and JSON Lines; HTML for browsers.
 
-A request body is decoded by its ``Content-Type``; a response is encoded by the best API
-type the ``Accept`` header asks for. Clients that ask for nothing in particular (browsers,
-``*/*``) are browsers to this system and get HTML.
+A request body is decoded by its ``Content-Type``; a response is encoded by the type the
+``Accept`` header prefers. Clients that prefer ``text/html``, or ask for nothing in
+particular (no header, ``*/*``), are browsers to this system and get HTML.
 """
 
 from __future__ import annotations
@@ -15,8 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from dataloft.core.errors import Invalid
-from dataloft.core.values import decode_record, decode_sequence, encode_record, parse_json
-from dataloft.core.values import render_json as _render_json
+from dataloft.core.values import (
+    decode_record,
+    decode_sequence,
+    encode_record,
+    parse_json,
+    render_json,
+)
 
 
 @dataclass(frozen=True)
@@ -72,27 +77,45 @@ def codec_for_extension(extension: str) -> Codec | None:
     return _BY_EXTENSION.get(extension.lower())
 
 
+# The types a browser's Accept stands for: the HTML UI. A wildcard counts as HTML because
+# an API client names the codec it wants, and a client that would take anything is a
+# browser to this system.
+_HTML_TYPES = frozenset({HTML_TYPE, "text/*", "*/*"})
+
+
 def negotiate(accept: str | None) -> Codec | None:
-    """The codec of the most preferred API type in ``Accept``; None means HTML. A type
-    list with only wildcards or ``text/html`` is a browser's."""
-    best: tuple[float, int, Codec] | None = None
-    for position, part in enumerate((accept or "").split(",")):
+    """The codec of the most preferred type in ``Accept``, or None for HTML: the best is
+    the highest q-value among the API types and HTML (``text/html``, ``text/*``, ``*/*``),
+    the earlier-listed type on a tie. No ``Accept``, or one naming neither, means HTML."""
+    best: tuple[float, Codec | None] | None = None  # (q-value, codec; None is HTML)
+    for part in (accept or "").split(","):
         media_type, *params = (piece.strip() for piece in part.split(";"))
-        quality = 1.0
-        for param in params:
-            key, _, value = param.partition("=")
-            if key.strip() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        codec = _BY_TYPE.get(media_type.lower())
-        if codec is None or quality <= 0:
+        media_type = media_type.lower()
+        if media_type in _HTML_TYPES:
+            codec = None
+        elif media_type in _BY_TYPE:
+            codec = _BY_TYPE[media_type]
+        else:
             continue
-        rank = (quality, -position, codec)
-        if best is None or rank[:2] > best[:2]:
-            best = rank
-    return None if best is None else best[2]
+        quality = _quality(params)
+        # Strictly greater: on a tie the type listed first keeps its place.
+        if quality > 0 and (best is None or quality > best[0]):
+            best = (quality, codec)
+    return None if best is None else best[1]
+
+
+def _quality(params: list[str]) -> float:
+    """The ``q`` parameter (1 when absent); a malformed one is 0, not acceptable."""
+    for param in params:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "q":
+            try:
+                quality = float(value)
+            except ValueError:
+                return 0.0
+            # NaN fails this test too; without it a "q=nan" type could never be beaten.
+            return quality if 0 <= quality <= 1 else 0.0
+    return 1.0
 
 
 # --- decoding --------------------------------------------------------------------------------
@@ -124,6 +147,13 @@ def decode_items(raw: bytes, codec: Codec) -> Iterator[Any]:
 
 
 # --- encoding --------------------------------------------------------------------------------
+
+
+def _render_json(value: Any) -> bytes:
+    # Pigeon Optics clients are JavaScript, whose JSON.parse reads numbers as doubles:
+    # integers too big for one to hold exactly travel as BigInteger tags instead, the
+    # tag the original writes for its BigInts.
+    return render_json(value, exact_integers=True)
 
 
 def encode_value(value: Any, codec: Codec) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import unquote_to_bytes
 
 from dataloft.api.pigeon.codecs import CBOR, JSON, Codec, decode_items
 from dataloft.core.errors import Invalid
@@ -16,13 +16,65 @@ HASH_URL = re.compile(r"hash://sha256/([a-f0-9]{64})\?([^#?]*)", re.IGNORECASE)
 
 
 def normalise_link(text: str) -> tuple[str, str] | None:
-    """``(digest, normalised URL)`` when ``text`` is a hash URL, else None."""
+    """``(digest, normalised URL)`` when ``text`` is a hash URL, else None. The query is
+    rewritten the way a Pigeon Optics client's ``URLSearchParams`` rewrites it, so that
+    both sides compute the same link for the same attachment."""
     match = HASH_URL.fullmatch(text)
     if match is None:
         return None
     digest = match.group(1).lower()
-    query = urlencode(parse_qsl(match.group(2), keep_blank_values=True))
+    query = _serialise_query(_parse_query(match.group(2)))
     return digest, f"hash://sha256/{digest}?{query}"
+
+
+# The WHATWG URL standard's application/x-www-form-urlencoded parser and serializer, which
+# URLSearchParams uses. Python's parse_qsl/urlencode differ from them in details that
+# change the text (urlencode leaves '~' bare and escapes '*'), and clients compare the
+# normalised text, so both halves are spelled out here.
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# The bytes the serializer writes as themselves; every other byte but space is %XX.
+_FORM_SAFE = frozenset(b"*-._0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def _parse_query(query: str) -> list[tuple[str, str]]:
+    """The name/value pairs of a query (without its '?'), as ``URLSearchParams`` reads them."""
+    # A JavaScript string reaches URLSearchParams as a USVString: unpaired surrogates
+    # (which JSON text can carry) become U+FFFD before anything is encoded.
+    query = _LONE_SURROGATE.sub("\ufffd", query)
+    pairs: list[tuple[str, str]] = []
+    for piece in query.split("&"):
+        if not piece:  # "a=1&&b=2" and a trailing '&' add no pair
+            continue
+        name, _, value = piece.partition("=")  # at the first '='; no '=' means value ""
+        pairs.append((_form_decode(name), _form_decode(value)))
+    return pairs
+
+
+def _form_decode(text: str) -> str:
+    # '+' is a space only as written, so it is replaced before percent-decoding ("%2B"
+    # stays a plus sign). unquote_to_bytes, like the standard's percent-decode, turns each
+    # '%' and two hex digits into that byte and keeps any other '%' as it is; bytes that
+    # are not UTF-8 become U+FFFD, as the standard decodes them, rather than an error.
+    return unquote_to_bytes(text.replace("+", " ")).decode("utf-8", errors="replace")
+
+
+def _serialise_query(pairs: list[tuple[str, str]]) -> str:
+    """``URLSearchParams.toString()``: ``name=value`` pairs joined by '&', the '=' always
+    written, even for an empty value."""
+    return "&".join(f"{_form_encode(name)}={_form_encode(value)}" for name, value in pairs)
+
+
+def _form_encode(text: str) -> str:
+    out: list[str] = []
+    for byte in text.encode("utf-8"):
+        if byte in _FORM_SAFE:
+            out.append(chr(byte))
+        elif byte == 0x20:
+            out.append("+")
+        else:
+            out.append(f"%{byte:02X}")
+    return "".join(out)
 
 
 def hash_links(value: Any) -> dict[str, str]:
@@ -51,8 +103,15 @@ def hash_links(value: Any) -> dict[str, str]:
 
 
 def bulk_entries(raw: bytes, codec: Codec) -> list[tuple[str, Any]]:
-    """``(record id, value)`` pairs from a bulk body: an object map, an array (JSON) or a
-    sequence (JSON Lines, CBOR) of ``[id, value]`` pairs or ``{"id", "data"}`` objects."""
+    """``(record id, value)`` pairs from a bulk body: an object map ``{recordID: value}``,
+    an array (JSON) or a sequence (JSON Lines, CBOR) of ``[id, value]`` pairs or
+    ``{"id", "data"}`` objects.
+
+    A CBOR body can be either a sequence of entries or one map item that is an object map,
+    so a body of exactly one map item is ambiguous. It is read as one ``{id, data}`` entry
+    when its keys are exactly ``"id"`` and ``"data"`` and its ``"id"`` is a string, as the
+    same entry alone in JSON Lines is; any other single map item is an object map. (To
+    write records named ``id`` and ``data`` from one CBOR map, send pairs instead.)"""
     items: list[Any]
     if codec is JSON:
         body = parse_json(raw)
@@ -63,9 +122,16 @@ def bulk_entries(raw: bytes, codec: Codec) -> list[tuple[str, Any]]:
         items = body
     else:
         items = list(decode_items(raw, codec))
-        if codec is CBOR and len(items) == 1 and isinstance(items[0], dict):
+        if codec is CBOR and len(items) == 1 and _is_object_map(items[0]):
             return [(_record_id(k), v) for k, v in items[0].items()]
     return [_entry(item, index) for index, item in enumerate(items)]
+
+
+def _is_object_map(item: Any) -> bool:
+    """Whether a lone CBOR item is an object map: a map that is not one {id, data} entry."""
+    if not isinstance(item, dict):
+        return False
+    return not (set(item) == {"id", "data"} and isinstance(item["id"], str))
 
 
 def _entry(item: Any, index: int) -> tuple[str, Any]:

@@ -1,0 +1,253 @@
+"""Streaming ``multipart/form-data``: small parts in memory, files straight into blob uploads.
+
+File parts are hashed while they stream into the blob store's staging area, and are not
+published: once the whole body is read the caller decides which uploads to keep
+(``MultipartForm.keep``) and the rest are thrown away, so bytes nobody refers to never
+reach the store. Every limit is checked while the body streams, before more is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from email.message import Message
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect, Request
+
+from dataloft.api.limits import allow_body
+from dataloft.api.transfer import UPLOAD_BATCH, in_thread
+from dataloft.core.blobs import BlobService, StoredBlob, Upload
+from dataloft.core.errors import Invalid, TooLarge
+
+MAX_HEADER_SIZE = 8 * 1024
+
+
+@dataclass
+class Part:
+    name: str
+    filename: str | None
+    media_type: str | None  # the part's Content-Type without parameters, lower case
+    content_id: str | None
+    data: bytearray = field(default_factory=bytearray)  # in-memory parts; pending bytes of files
+    upload: Upload | None = None
+    size: int = 0
+    digest: str | None = None  # of a file part, once it is complete
+    complete: bool = False
+    # The write to ``upload`` still running in a worker thread, if any.
+    writing: asyncio.Future[None] | None = field(default=None, repr=False)
+
+    @property
+    def is_file(self) -> bool:
+        return self.upload is not None
+
+
+@dataclass
+class MultipartForm:
+    parts: list[Part]
+
+    def files(self) -> list[Part]:
+        return [part for part in self.parts if part.is_file]
+
+    def fields(self) -> list[Part]:
+        return [part for part in self.parts if not part.is_file]
+
+    def keep(self, digests: Iterable[str]) -> list[StoredBlob]:
+        """Publish the uploads with these digests (each once) and discard the others."""
+        wanted, kept = set(digests), []
+        for part in self.files():
+            assert part.upload is not None and part.digest is not None
+            if part.digest in wanted:
+                wanted.discard(part.digest)
+                kept.append(part.upload.finish())
+            else:
+                part.upload.abort()
+        return kept
+
+    def discard(self) -> None:
+        for part in self.files():
+            assert part.upload is not None
+            part.upload.abort()
+
+
+def _header_text(raw: bytes) -> str:
+    # Header values are meant to be ASCII; browsers send UTF-8 file names raw.
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _disposition(value: str) -> tuple[str, str | None]:
+    """``name`` and ``filename`` of a ``Content-Disposition`` (``filename*`` included)."""
+    message = Message()
+    message["content-disposition"] = value
+    name = message.get_param("name", header="content-disposition")
+    if not isinstance(name, str):
+        raise Invalid("a multipart part has no name in its Content-Disposition")
+    return name, message.get_filename()
+
+
+class _Collector:
+    """The parser's callbacks: headers and bytes of each part, as they are found."""
+
+    def __init__(
+        self,
+        blobs: BlobService,
+        in_memory: Callable[[str, str | None], bool],
+        *,
+        max_field_size: int,
+        max_file_size: int,
+        max_parts: int,
+    ) -> None:
+        self.blobs = blobs
+        self.in_memory = in_memory
+        self.max_field_size = max_field_size
+        self.max_file_size = max_file_size
+        self.max_parts = max_parts
+        self.parts: list[Part] = []
+        self.ended = False
+        self._headers: dict[str, str] = {}
+        self._field = bytearray()
+        self._value = bytearray()
+
+    def callbacks(self) -> dict[str, Callable[..., None]]:
+        return {
+            "on_part_begin": self._part_begin,
+            "on_header_field": lambda data, start, end: self._field.extend(data[start:end]),
+            "on_header_value": lambda data, start, end: self._value.extend(data[start:end]),
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+            "on_end": self._end,
+        }
+
+    def _part_begin(self) -> None:
+        if len(self.parts) >= self.max_parts:
+            raise TooLarge(f"a multipart body may hold at most {self.max_parts} parts")
+        self._headers = {}
+
+    def _header_end(self) -> None:
+        if len(self._field) + len(self._value) > MAX_HEADER_SIZE:
+            raise Invalid("a multipart part header is too long")
+        self._headers[_header_text(bytes(self._field)).strip().lower()] = _header_text(
+            bytes(self._value)
+        ).strip()
+        self._field.clear()
+        self._value.clear()
+
+    def _headers_finished(self) -> None:
+        name, filename = _disposition(self._headers.get("content-disposition", ""))
+        content_type = self._headers.get("content-type")
+        media_type = parse_options_header(content_type)[0].decode("latin-1").lower() or None
+        part = Part(name, filename, media_type, self._headers.get("content-id"))
+        if filename is not None and not self.in_memory(name, filename):
+            part.upload = self.blobs.start_upload(max_size=self.max_file_size)
+        self.parts.append(part)
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        part = self.parts[-1]
+        part.size += end - start
+        if not part.is_file and part.size > self.max_field_size:
+            raise TooLarge(
+                f"multipart part {part.name!r} exceeds the limit of {self.max_field_size} bytes"
+            )
+        part.data += memoryview(data)[start:end]
+
+    def _part_end(self) -> None:
+        self.parts[-1].complete = True
+
+    def _end(self) -> None:
+        self.ended = True
+
+
+async def _flush(collector: _Collector) -> None:
+    """Hand the bytes pending for file parts to their uploads, in batches. Each write runs
+    in a worker thread (where hashing and disk writes happen) while the next batch is
+    received; a part's writes stay in order because each waits for the one before."""
+    for part in collector.parts:
+        if part.upload is None:
+            continue
+        if len(part.data) >= UPLOAD_BATCH or (part.complete and part.data):
+            chunk = bytes(part.data)
+            part.data.clear()
+            await _settle(part, collector.max_file_size)
+            part.writing = asyncio.ensure_future(in_thread(part.upload.write, chunk))
+        if part.complete and part.digest is None:
+            await _settle(part, collector.max_file_size)
+            part.digest = await in_thread(part.upload.digest)
+
+
+async def _settle(part: Part, limit: int) -> None:
+    """Wait for the part's write in flight, if any."""
+    if part.writing is None:
+        return
+    writing, part.writing = part.writing, None
+    try:
+        await writing
+    except TooLarge:
+        raise TooLarge(f"file {part.filename!r} exceeds the limit of {limit} bytes") from None
+
+
+async def _abandon(parts: list[Part]) -> None:
+    """Throw every upload away, once no write to it is still running."""
+    for part in parts:
+        with contextlib.suppress(Exception):
+            await _settle(part, 0)
+    MultipartForm(parts).discard()
+
+
+def boundary_of(content_type: str) -> bytes:
+    media_type, params = parse_options_header(content_type)
+    boundary = params.get(b"boundary")
+    if media_type != b"multipart/form-data" or not boundary:
+        raise Invalid("expected multipart/form-data with a boundary")
+    return boundary
+
+
+async def read_multipart(
+    request: Request,
+    blobs: BlobService,
+    *,
+    in_memory: Callable[[str, str | None], bool],
+    max_body: int,
+    max_field_size: int,
+    max_file_size: int,
+    max_parts: int = 1000,
+) -> MultipartForm:
+    """Read a whole ``multipart/form-data`` body. Parts without a file name, and files for
+    which ``in_memory(name, filename)`` is true, are kept in memory (``Part.data``, at most
+    ``max_field_size`` bytes each); other files stream into blob uploads of at most
+    ``max_file_size`` bytes, hashed but not yet published."""
+    boundary = boundary_of(request.headers.get("content-type", ""))
+    allow_body(request, max_body)
+    collector = _Collector(
+        blobs,
+        in_memory,
+        max_field_size=max_field_size,
+        max_file_size=max_file_size,
+        max_parts=max_parts,
+    )
+    parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
+    try:
+        async for chunk in request.stream():
+            parser.write(chunk)
+            await _flush(collector)
+        parser.finalize()
+        await _flush(collector)
+        if not collector.ended:
+            raise Invalid("the multipart body ended before its closing boundary")
+    except MultipartParseError as error:
+        await _abandon(collector.parts)
+        raise Invalid(f"malformed multipart body: {error}") from None
+    except ClientDisconnect:
+        await _abandon(collector.parts)
+        raise Invalid("the client went away before the body was sent") from None
+    except BaseException:
+        await _abandon(collector.parts)
+        raise
+    return MultipartForm(collector.parts)

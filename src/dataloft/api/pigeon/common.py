@@ -1,0 +1,136 @@
+"""What every Pigeon Optics route needs: the dialect's paths and names, answers in the
+negotiated codec, the form-method override, and its 401/403 rules for writers."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from dataloft.api.pigeon.codecs import (
+    JSON,
+    codec_for_body,
+    decode_value,
+    encode_value,
+    html_page,
+    negotiate,
+)
+from dataloft.api.transfer import read_body
+from dataloft.core.access import Action, Principal
+from dataloft.core.errors import Forbidden, Invalid, NotFound, Unauthenticated
+from dataloft.core.loft import Loft
+
+PAGE = 1000
+SOURCE = "datasets"  # the only collection source so far (lenses come later)
+EDIT_REFUSED = "You need to login as someone with permission to edit this"
+FORM = "application/x-www-form-urlencoded"
+# Characters a Pigeon Optics dataset name may not hold (they mean something in its paths).
+_NAME_FORBIDDEN = set("!*'();:@&=+$,/?%#[]")
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def loft_of(request: Request) -> Loft:
+    loft: Loft = request.app.state.loft
+    return loft
+
+
+def method_of(request: Request) -> str:
+    """HTML forms can only POST: ``?_method=PUT`` (or DELETE) says what they mean."""
+    override = request.query_params.get("_method")
+    if request.method == "POST" and override:
+        return override.upper()
+    return request.method
+
+
+def answer(
+    request: Request, value: Any, title: str, headers: dict[str, str] | None = None
+) -> Response:
+    """``value`` in the codec the client asked for, or as a page for browsers."""
+    codec = negotiate(request.headers.get("accept"))
+    if codec is None:
+        return Response(html_page(title, value), media_type="text/html", headers=headers)
+    return Response(encode_value(value, codec), media_type=codec.media_type, headers=headers)
+
+
+def epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def split_spec(spec: str) -> tuple[str, str]:
+    """``alice:signs`` -> ``("alice", "signs")``; the name may be empty (``alice:``)."""
+    author, colon, name = spec.partition(":")
+    if not colon or not author:
+        raise NotFound("Path not Found, web address maybe incorrect")
+    return author, name
+
+
+def check_name(name: str) -> str:
+    if not 1 <= len(name) <= 250 or name in (".", "..") or _NAME_FORBIDDEN & set(name):
+        raise Invalid(
+            "dataset names are 1-250 characters, not '.' or '..', without any of "
+            + " ".join(sorted(_NAME_FORBIDDEN))
+        )
+    return name
+
+
+def _component(text: str) -> str:
+    """JavaScript's encodeURIComponent, which the original builds its data paths with."""
+    return quote(text, safe="!'()*-._~")
+
+
+def collection_path(author: str, name: str) -> str:
+    """The canonical data path of a dataset: ``/datasets/alice:signs`` (no slash)."""
+    return f"/{SOURCE}/{_component(author)}:{_component(name)}"
+
+
+def record_path(author: str, name: str, record_id: str) -> str:
+    return f"{collection_path(author, name)}/records/{_component(record_id)}"
+
+
+def dataset_url(author: str, name: str) -> str:
+    return collection_path(author, name) + "/"
+
+
+def owner_action(action: Callable[..., Any], actor: Principal, author: str, name: str) -> Any:
+    """Dataset-level writes: anonymous callers get 401, other authors 403."""
+    if actor.is_anonymous:
+        raise Unauthenticated(EDIT_REFUSED)
+    try:
+        return action(actor, author, name)
+    except Forbidden:
+        raise Forbidden(EDIT_REFUSED) from None
+
+
+@contextlib.contextmanager
+def as_record_writer(actor: Principal) -> Iterator[None]:
+    """Record writes answer 401 to anyone who may not write, as the original does."""
+    if actor.is_anonymous:
+        raise Unauthenticated(EDIT_REFUSED)
+    try:
+        yield
+    except Forbidden as error:
+        raise Unauthenticated(error.message) from None
+
+
+def require_record_writer(loft: Loft, actor: Principal, author: str, name: str) -> None:
+    with as_record_writer(actor):
+        loft.datasets.get(actor, author, name, Action.WRITE)
+
+
+def is_form(request: Request) -> bool:
+    return request.headers.get("content-type", "").lower().startswith(FORM)
+
+
+async def decoded_body(request: Request, limit: int) -> Any:
+    """A small body in any codec, or an HTML form's fields as strings."""
+    raw = await read_body(request, limit)
+    if is_form(request):
+        return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    content_type = request.headers.get("content-type")
+    return decode_value(raw, codec_for_body(content_type) if content_type else JSON)

@@ -1,0 +1,256 @@
+"""Pigeon Optics exports (reference §4.2-4.4), streamed record by record.
+
+- ``export/flat-file.<ext>?at=<v>``: every record as ``{id, version, hash, data}``; with
+  ``at``, records whose version is below it are stubs without ``data``, so a client that
+  has version ``at - 1`` learns every id (deletions by absence) and only new values.
+- ``export/archive.<ext>.zip[?attachments=true]``: ``records/<encoded id>.<ext>``, and with
+  attachments ``attachments/<sha256>``, each blob once.
+- ``export?encoding=cbor|json|json-lines&after=<v>|at=<v>`` and ``zip``: the older
+  documented forms, ``[id, value]`` pairs (or one ``{id: value}`` object) of the records
+  changed since, and ``undefined`` for those deleted since.
+
+dataloft keeps every version, so each also takes ``?version=<n>``: export that version
+instead of the head.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+from urllib.parse import quote
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from dataloft.api.pigeon.auth import authenticate
+from dataloft.api.pigeon.codecs import (
+    CBOR,
+    JSON,
+    JSON_LINES,
+    Codec,
+    codec_for_extension,
+    encode_stream,
+    encode_value,
+    negotiate,
+)
+from dataloft.api.pigeon.common import (
+    answer,
+    collection_path,
+    dataset_url,
+    loft_of,
+    split_spec,
+)
+from dataloft.api.transfer import attachment_disposition, in_thread
+from dataloft.core.access import Principal
+from dataloft.core.archive import Member, zip_stream
+from dataloft.core.blobs import BlobRef
+from dataloft.core.changes import RECORDS
+from dataloft.core.errors import Invalid
+from dataloft.core.loft import Loft
+from dataloft.core.values import UNDEFINED
+from dataloft.core.views import DatasetView, EntryView
+
+_FLAT_FILE = re.compile(r"flat-file(?:\.(\w+))?")
+_ARCHIVE = re.compile(r"archive\.(\w+)\.zip")
+_UNSAFE_IN_NAME = re.compile(r"[^a-zA-Z0-9_-]")
+LEGACY_ENCODINGS = {"cbor": CBOR, "json": JSON, "json-lines": JSON_LINES}
+
+
+def _number(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit():
+        raise Invalid(f"{name} must be a version number, not {raw!r}")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """The collection an export reads, at the version it reads."""
+
+    loft: Loft
+    actor: Principal
+    author: str
+    name: str
+    version: int | None
+
+    def records(self) -> tuple[DatasetView, int, Iterator[tuple[EntryView, BlobRef]]]:
+        view, at, entries = self.loft.browse.iter_entries(
+            self.actor, self.author, self.name, self.version, space=RECORDS
+        )
+        return view, at, ((entry, blob) for entry, blob, _ in entries if blob is not None)
+
+    def value(self, blob: BlobRef) -> Any:
+        return self.loft.browse.record_value(blob)
+
+
+async def _source(request: Request) -> _Source:
+    loft = loft_of(request)
+    actor = await in_thread(authenticate, loft, request)
+    author, name = split_spec(request.path_params["spec"])
+    return _Source(loft, actor, author, name, _number(request, "version"))
+
+
+def _stream(
+    chunks: Iterable[bytes], media_type: str, filename: str, version: int
+) -> StreamingResponse:
+    headers = {"Content-Disposition": attachment_disposition(filename), "X-Version": str(version)}
+    return StreamingResponse(chunks, media_type=media_type, headers=headers)
+
+
+async def export(request: Request) -> Response:
+    """``export/flat-file[.<ext>]`` and ``export/archive.<ext>.zip``."""
+    which = request.path_params["which"]
+    flat, archive = _FLAT_FILE.fullmatch(which), _ARCHIVE.fullmatch(which)
+    if flat is None and archive is None:
+        raise HTTPException(404, "Path not Found, web address maybe incorrect")
+    source = await _source(request)
+    if flat is not None:
+        extension = flat.group(1)
+        codec = codec_for_extension(extension) if extension else _accepted(request)
+        if codec is None:
+            raise HTTPException(406, f"no export format for {extension!r}")
+        stub_below = _number(request, "at")
+        view, at, records = await in_thread(source.records)
+        items = _flat_items(source, records, stub_below)
+        filename = f"Export {view.name}.{codec.extensions[0]}"
+        return _stream(encode_stream(items, codec), codec.media_type, filename, at)
+    assert archive is not None
+    codec = codec_for_extension(archive.group(1))
+    if codec is None:
+        raise HTTPException(406, f"no record format for {archive.group(1)!r}")
+    return await _zip(request, source, {"records": codec}, f"-{codec.extensions[0]}")
+
+
+def _accepted(request: Request) -> Codec | None:
+    return negotiate(request.headers.get("accept")) or JSON
+
+
+def _flat_items(
+    source: _Source, records: Iterator[tuple[EntryView, BlobRef]], stub_below: int | None
+) -> Iterator[dict[str, Any]]:
+    for entry, blob in records:
+        item: dict[str, Any] = {"id": entry.path, "version": entry.version, "hash": entry.sha256}
+        if stub_below is None or entry.version >= stub_below:
+            item["data"] = source.value(blob)
+        yield item
+
+
+async def _zip(
+    request: Request, source: _Source, folders: dict[str, Codec], suffix: str
+) -> StreamingResponse:
+    """A streamed zip of every record, once per folder (encoded with that folder's codec),
+    and with ``?attachments=true`` every attachment they link to."""
+    view, at, records = await in_thread(source.records)
+    members: Iterable[Member] = _record_members(source, view, records, folders)
+    if request.query_params.get("attachments") == "true":
+        linked = await in_thread(_attachment_members, source, view, at)
+        members = itertools.chain(members, linked)
+    comment = f"Archive of {collection_path(source.author, source.name)}"
+    filename = f"export-{_UNSAFE_IN_NAME.sub('_', view.name)}{suffix}.zip"
+    return _stream(zip_stream(members, comment=comment), "application/zip", filename, at)
+
+
+def _record_members(
+    source: _Source,
+    view: DatasetView,
+    records: Iterator[tuple[EntryView, BlobRef]],
+    folders: dict[str, Codec],
+) -> Iterator[Member]:
+    """Each record as a file of every folder (its encoded id, the codec's extension)."""
+    for entry, blob in records:
+        value = source.value(blob)
+        stem = quote(entry.path, safe="!'()*-._~")
+        for folder, codec in folders.items():
+            data = encode_value(value, codec)
+            name = f"{folder}/{stem}.{codec.extensions[0]}"
+            yield Member(name, len(data), view.updated.timestamp(), partial(iter, [data]))
+
+
+def _attachment_members(source: _Source, view: DatasetView, at: int) -> Iterator[Member]:
+    """Every blob the records of the version link to, once each, as ``attachments/<hex>``."""
+    read = source.loft.blobs.read
+    _, linked = source.loft.attachments.of_version(source.actor, source.author, source.name, at)
+    stamp = view.updated.timestamp()
+    return (Member(f"attachments/{r.digest}", r.size, stamp, partial(read, r)) for r in linked)
+
+
+# --- the documented older forms --------------------------------------------------------------
+
+
+async def legacy_export(request: Request) -> Response:
+    """``export?encoding=&after=&at=``; without ``encoding``, a browser gets the list of
+    export links (as the original's page) and an API client its preferred codec."""
+    encoding = request.query_params.get("encoding")
+    source = await _source(request)
+    if encoding is None and negotiate(request.headers.get("accept")) is None:
+        return answer(request, _export_links(source), f"Export {source.author}:{source.name}")
+    codec = LEGACY_ENCODINGS.get(encoding or "") if encoding else _accepted(request)
+    if codec is None:
+        raise Invalid(f"encoding must be one of {', '.join(LEGACY_ENCODINGS)}")
+    after, at = _number(request, "after"), _number(request, "at")
+    if after is not None and at is not None:
+        raise Invalid("give after or at, not both")
+    since = after if after is not None else (at - 1 if at else None)
+    view, head, records = await in_thread(source.records)
+    gone = await in_thread(_deleted_since, source, since, head) if since is not None else []
+    pairs = _changed_pairs(source, records, since, gone)
+    extension = "json" if codec is JSON else codec.extensions[0]
+    filename = f"Export {view.name}.{extension}"
+    chunks = _json_object(pairs) if codec is JSON else (encode_value(list(p), codec) for p in pairs)
+    return _stream(chunks, codec.media_type, filename, head)
+
+
+def _export_links(source: _Source) -> dict[str, str]:
+    base = dataset_url(source.author, source.name) + "export/"
+    links = {f"flat-file.{ext}": f"{base}flat-file.{ext}" for ext in ("json", "jsonl", "cbor")}
+    links.update({f"archive.{ext}.zip": f"{base}archive.{ext}.zip" for ext in ("json", "cbor")})
+    return links
+
+
+def _deleted_since(source: _Source, since: int, head: int) -> list[str]:
+    """Ids of the records present at version ``since`` and gone at ``head``."""
+    gone: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = source.loft.browse.diff(
+            source.actor, source.author, source.name, since, head, limit=1000, cursor=cursor
+        )
+        gone += [i.path for i in page.items if i.change == "removed" and i.kind == "record"]
+        cursor = page.next_cursor
+        if cursor is None:
+            return gone
+
+
+def _changed_pairs(
+    source: _Source,
+    records: Iterator[tuple[EntryView, BlobRef]],
+    since: int | None,
+    gone: list[str],
+) -> Iterator[tuple[str, Any]]:
+    for entry, blob in records:
+        if since is None or entry.version > since:
+            yield entry.path, source.value(blob)
+    for record_id in gone:
+        yield record_id, UNDEFINED
+
+
+def _json_object(pairs: Iterator[tuple[str, Any]]) -> Iterator[bytes]:
+    """One JSON object ``{id: value}``, written a member at a time."""
+    yield b"{"
+    for index, (record_id, value) in enumerate(pairs):
+        key = encode_value(record_id, JSON)
+        yield (b",\n" if index else b"\n") + key + b":" + encode_value(value, JSON)
+    yield b"\n}\n"
+
+
+async def legacy_zip(request: Request) -> Response:
+    """``zip[?attachments=true]``: every record under ``json/`` and under ``cbor/``."""
+    source = await _source(request)
+    return await _zip(request, source, {"json": JSON, "cbor": CBOR}, "")

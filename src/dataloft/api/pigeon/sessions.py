@@ -1,0 +1,67 @@
+"""Pigeon Optics sessions: ``POST /auth`` registers and logs in, ``/auth/logout`` ends it.
+
+The session cookie holds a dataloft login token (see ``auth``). A failed login answers
+with a 4xx error in the negotiated codec (the original re-renders its HTML form with
+status 200, which tells an API client nothing)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from dataloft.api.pigeon.auth import RESERVED_AUTHORS, SESSION_COOKIE
+from dataloft.api.pigeon.common import decoded_body, loft_of
+from dataloft.api.transfer import in_thread
+from dataloft.core.errors import Invalid
+
+MAX_AUTH_BODY = 8 * 1024
+SESSION_SECONDS = 30 * 24 * 3600
+LOGIN_FORM = (
+    "<!doctype html><title>Log in</title>"
+    '<form method=post action="/auth"><input name=name placeholder=name> '
+    "<input name=password type=password placeholder=password> "
+    "<label><input type=checkbox name=register value=1> register</label> "
+    "<button>Log in</button></form>"
+)
+
+
+async def login(request: Request) -> Response:
+    """``POST /auth`` with ``name``, ``password``, ``register`` (create the account first)
+    and ``return`` (where to go next): sets the session cookie, 303 to ``return``."""
+    loft = loft_of(request)
+    if request.method != "POST":
+        return Response(LOGIN_FORM, media_type="text/html")
+    body = await decoded_body(request, MAX_AUTH_BODY)
+    if not isinstance(body, dict):
+        raise Invalid("expected name and password")
+    name, password = body.get("name"), body.get("password")
+    if not isinstance(name, str) or not isinstance(password, str):
+        raise Invalid("name and password are required")
+    if body.get("register") not in (None, "", False, "false", "0"):
+        if name.casefold() in RESERVED_AUTHORS:
+            raise Invalid(f"{name!r} is a reserved name; choose another")
+        await in_thread(loft.accounts.register, name, password)
+    made = await in_thread(loft.auth.login, name, password, "pigeon-optics session")
+    response = RedirectResponse(_local(body.get("return")), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE, made.secret, httponly=True, samesite="lax", max_age=SESSION_SECONDS
+    )
+    return response
+
+
+def _local(target: object) -> str:
+    """Where to go after logging in or out: a path on this server, never another site
+    (browsers read ``//host`` and ``/\\host`` as other sites)."""
+    if isinstance(target, str) and target.startswith("/") and target[1:2] not in ("/", "\\"):
+        return target
+    return "/"
+
+
+async def logout(request: Request) -> Response:
+    loft = loft_of(request)
+    session = request.cookies.get(SESSION_COOKIE)
+    if session:
+        await in_thread(loft.auth.revoke_secret, session)
+    response = RedirectResponse(_local(request.query_params.get("return")), status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
