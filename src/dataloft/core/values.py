@@ -136,13 +136,21 @@ _CONSTANTS: dict[str, Any] = {
 }
 
 
-def _untag(obj: dict[str, Any]) -> Any:
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
+
+
+def untag(obj: dict[Any, Any], *, hex_buffers: bool = False) -> Any:
+    """The value a ``{"type", "data"}`` object stands for, or the object itself when it is
+    not such a tag. ``hex_buffers``: a Buffer's data may also be a hex string (as YAML
+    writes it)."""
     if len(obj) != 2 or "type" not in obj or "data" not in obj:
         return obj
     kind, data = obj["type"], obj["data"]
     if kind == "Buffer" and isinstance(data, list):
         if all(isinstance(b, int) and 0 <= b <= 255 for b in data):
             return bytes(data)
+    elif kind == "Buffer" and hex_buffers and isinstance(data, str) and _HEX.fullmatch(data):
+        return bytes.fromhex(data)
     elif kind == "Set" and isinstance(data, list):
         return JSSet(data)
     elif kind == "Map" and isinstance(data, list):
@@ -167,7 +175,7 @@ def from_jsonable(data: Any, depth: int = 0) -> Any:
     if isinstance(data, list):
         return [from_jsonable(item, depth + 1) for item in data]
     if isinstance(data, dict):
-        return _untag({key: from_jsonable(value, depth + 1) for key, value in data.items()})
+        return untag({key: from_jsonable(value, depth + 1) for key, value in data.items()})
     return data
 
 
@@ -180,7 +188,7 @@ def parse_json(raw: bytes | str) -> Any:
     ``{type, data}`` tags. NaN and Infinity, which are not JSON, are refused."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        value = json.loads(text, object_hook=_untag, parse_constant=_reject_constant)
+        value = json.loads(text, object_hook=untag, parse_constant=_reject_constant)
     except RecursionError:
         raise Invalid(f"JSON nested deeper than {MAX_DEPTH} levels") from None
     except UnicodeDecodeError:
@@ -221,17 +229,20 @@ def _float_to_json(value: float) -> Any:
 _EXACT_IN_DOUBLE = 2**53
 
 
-def to_jsonable(value: Any, depth: int = 0, *, exact_integers: bool = False) -> Any:
+def to_jsonable(
+    value: Any, depth: int = 0, *, exact_integers: bool = False, hex_buffers: bool = False
+) -> Any:
     """Turn a record value into plain JSON data (dicts with str keys, lists, scalars).
 
     With ``exact_integers``, an integer of magnitude over 2**53 is written as a
     ``BigInteger`` tag, so that clients which read JSON numbers as doubles keep every
-    digit; otherwise every integer is a plain number, as Python's JSON readers keep them."""
+    digit; otherwise every integer is a plain number, as Python's JSON readers keep them.
+    With ``hex_buffers`` a Buffer's data is a hex string (YAML's form), not a byte list."""
     if depth > MAX_DEPTH:
         raise Invalid(f"value nested deeper than {MAX_DEPTH} levels")
 
-    def inner(child: Any) -> Any:
-        return to_jsonable(child, depth + 1, exact_integers=exact_integers)
+    def inner(child: Any, at: int = depth + 1) -> Any:
+        return to_jsonable(child, at, exact_integers=exact_integers, hex_buffers=hex_buffers)
 
     if isinstance(value, JSURL):
         return {"type": "URL", "data": str(value)}
@@ -248,9 +259,10 @@ def to_jsonable(value: Any, depth: int = 0, *, exact_integers: bool = False) -> 
     if isinstance(value, dict):
         if all(isinstance(k, str) for k in value):
             return {k: inner(v) for k, v in value.items()}
-        return to_jsonable(JSMap(value.items()), depth, exact_integers=exact_integers)
+        return inner(JSMap(value.items()), depth)
     if isinstance(value, bytes | bytearray | memoryview):
-        return {"type": "Buffer", "data": list(bytes(value))}
+        data = bytes(value)
+        return {"type": "Buffer", "data": data.hex() if hex_buffers else list(data)}
     if isinstance(value, JSSet):
         return {"type": "Set", "data": [inner(v) for v in value.items]}
     if isinstance(value, set | frozenset):

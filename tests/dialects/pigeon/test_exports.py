@@ -188,6 +188,7 @@ def test_legacy_after_reports_changes_and_deletions(po: httpx.Client, history: D
     }
     assert legacy(po, history, encoding="json", after=2).json() == {"d": {"x": [4]}, "c": undefined}
     assert legacy(po, history, encoding="json", after=3).json() == {}
+    assert legacy(po, history, encoding="json", after=99).json() == {}  # ahead: nothing
     # at=v: records of version v or later; deletions since the version before it
     assert legacy(po, history, encoding="json", at=2).json() == {
         "b": 20,

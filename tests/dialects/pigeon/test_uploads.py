@@ -339,6 +339,19 @@ def test_unknown_and_malformed_attachment_addresses(po: httpx.Client) -> None:
     error(po.get(f"/attachments/{digest[:-1]}"), 404)
 
 
+def test_a_type_that_cannot_be_a_header_is_400(po: httpx.Client, alice: User, ds: Dataset) -> None:
+    data, digest = fresh()
+    multipart(po, alice, ds.record("r"), ["cid:x"], [("a", ("x", data, "image/png"))])
+    for bad in ("text/plain\r\nSet-Cookie: x=1", "vidéo/mp4", "x" * 300):
+        error(po.get(f"/attachments/{digest}", params={"type": bad}), 400)
+    assert (
+        po.get(f"/attachments/{digest}", params={"type": "text/plain; charset=utf-8"}).headers[
+            "content-type"
+        ]
+        == "text/plain; charset=utf-8"
+    )
+
+
 def test_uppercase_hex_names_the_same_attachment(
     po: httpx.Client, alice: User, ds: Dataset
 ) -> None:

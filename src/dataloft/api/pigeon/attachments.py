@@ -106,7 +106,8 @@ async def attachment(request: Request) -> Response:
     digest = request.path_params["digest"].lower()
     found = await in_thread(loft.attachments.get, actor, digest)
     media_type = request.query_params.get("type") or "application/octet-stream"
-    if len(media_type) > MAX_TYPE_LENGTH or not media_type.isprintable():
+    # It becomes a header: printable ASCII only (no line breaks to smuggle headers in).
+    if len(media_type) > MAX_TYPE_LENGTH or not (media_type.isascii() and media_type.isprintable()):
         raise Invalid("type must be a media type")
     headers = {"Cache-Control": IMMUTABLE, "Content-Security-Policy": "sandbox"}
     return serve_blob(

@@ -1,5 +1,5 @@
 """Pigeon Optics' content negotiation: record values in and out as JSON (with the
-``{type, data}`` tags), CBOR and JSON Lines; HTML for browsers.
+``{type, data}`` tags), CBOR, JSON Lines, YAML and MessagePack; HTML for browsers.
 
 A request body is decoded by its ``Content-Type``; a response is encoded by the type the
 ``Accept`` header prefers. Clients that prefer ``text/html``, or ask for nothing in
@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from dataloft.api.pigeon import msgpack_format, yaml_format
 from dataloft.core.errors import Invalid
 from dataloft.core.values import (
     decode_record,
@@ -23,20 +24,87 @@ from dataloft.core.values import (
     render_json,
 )
 
+Framing = Literal["document", "sequence", "documents"]
+
 
 @dataclass(frozen=True)
 class Codec:
+    """One encoding, with how it reads and writes a value and a stream of values.
+
+    ``framing`` says how a bulk body is laid out: one document holding the object map or
+    the list of entries (JSON); a sequence of entries (JSON Lines, CBOR, MessagePack); or
+    YAML's documents, where one document is read like JSON's and several like a sequence."""
+
     name: str
     media_types: tuple[str, ...]
     extensions: tuple[str, ...]
+    load: Callable[[bytes], Any]
+    load_all: Callable[[bytes], Iterator[Any]]
+    dump: Callable[[Any], bytes]
+    dump_item: Callable[[Any], bytes]  # one value as an item of a stream
+    framing: Framing = "sequence"
+    # A stream's bytes around and between its items (JSON's array brackets and commas).
+    opening: bytes = b""
+    separator: bytes = b""
+    closing: bytes = b""
 
     @property
     def media_type(self) -> str:
         return self.media_types[0]
 
 
-JSON = Codec("json", ("application/json", "text/json", "application/feed+json"), ("json",))
-CBOR = Codec("cbor", ("application/cbor", "application/x-cbor"), ("cbor",))
+def _json_text(value: Any) -> bytes:
+    # Pigeon Optics clients are JavaScript, whose JSON.parse reads numbers as doubles:
+    # integers too big for one to hold exactly travel as BigInteger tags instead, the
+    # tag the original writes for its BigInts.
+    return render_json(value, exact_integers=True)
+
+
+def _json_lines(raw: bytes) -> Iterator[Any]:
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        if line.strip():
+            try:
+                yield parse_json(line)
+            except Invalid as error:
+                raise Invalid(f"line {number}: {error.message}") from None
+
+
+def _exactly_one(load_all: Callable[[bytes], Iterator[Any]], what: str) -> Callable[[bytes], Any]:
+    def load(raw: bytes) -> Any:
+        items = list(load_all(raw))
+        if len(items) != 1:
+            raise Invalid(f"expected one {what} item, found {len(items)}")
+        return items[0]
+
+    return load
+
+
+def _one_json_document(raw: bytes) -> Iterator[Any]:
+    yield parse_json(raw)
+
+
+JSON = Codec(
+    "json",
+    ("application/json", "text/json", "application/feed+json"),
+    ("json",),
+    load=parse_json,
+    load_all=_one_json_document,
+    dump=_json_text,
+    dump_item=_json_text,
+    framing="document",
+    opening=b"[\n",
+    separator=b",\n",
+    closing=b"\n]\n",
+)
+CBOR = Codec(
+    "cbor",
+    ("application/cbor", "application/x-cbor"),
+    ("cbor",),
+    load=decode_record,
+    load_all=decode_sequence,
+    dump=encode_record,
+    dump_item=encode_record,
+)
 JSON_LINES = Codec(
     "jsonl",
     (
@@ -52,8 +120,31 @@ JSON_LINES = Codec(
         "application/nljson",
     ),
     ("jsonl", "ndjson"),
+    load=_exactly_one(_json_lines, "JSON Lines"),
+    load_all=_json_lines,
+    dump=lambda value: _json_text(value) + b"\n",
+    dump_item=lambda value: _json_text(value) + b"\n",
 )
-CODECS = (JSON, CBOR, JSON_LINES)
+YAML = Codec(
+    "yaml",
+    ("application/yaml", "text/yaml", "application/x-yaml", "text/x-yaml"),
+    ("yaml", "yml"),
+    load=yaml_format.load,
+    load_all=yaml_format.load_all,
+    dump=yaml_format.dump,
+    dump_item=yaml_format.dump_item,
+    framing="documents",
+)
+MSGPACK = Codec(
+    "msgpack",
+    ("application/msgpack", "application/x-msgpack", "application/vnd.msgpack"),
+    ("msgpack",),
+    load=msgpack_format.load,
+    load_all=msgpack_format.load_all,
+    dump=msgpack_format.dump,
+    dump_item=msgpack_format.dump,
+)
+CODECS = (JSON, CBOR, JSON_LINES, YAML, MSGPACK)
 _BY_TYPE = {media_type: codec for codec in CODECS for media_type in codec.media_types}
 _BY_EXTENSION = {ext: codec for codec in CODECS for ext in codec.extensions}
 HTML_TYPE = "text/html"
@@ -67,8 +158,8 @@ def codec_for_body(content_type: str | None) -> Codec:
     found = _BY_TYPE.get(media_type_of(content_type))
     if found is None:
         raise Invalid(
-            f"unsupported Content-Type {media_type_of(content_type)!r}: send JSON, CBOR or "
-            "JSON Lines"
+            f"unsupported Content-Type {media_type_of(content_type)!r}: send JSON, CBOR, "
+            "JSON Lines, YAML or MessagePack"
         )
     return found
 
@@ -118,65 +209,35 @@ def _quality(params: list[str]) -> float:
     return 1.0
 
 
-# --- decoding --------------------------------------------------------------------------------
+# --- reading and writing -------------------------------------------------------------------
 
 
 def decode_value(raw: bytes, codec: Codec) -> Any:
     """One value."""
-    if codec is CBOR:
-        return decode_record(raw)
-    if codec is JSON_LINES:
-        items = list(decode_items(raw, codec))
-        if len(items) != 1:
-            raise Invalid(f"expected one JSON Lines item, found {len(items)}")
-        return items[0]
-    return parse_json(raw)
+    return codec.load(raw)
 
 
 def decode_items(raw: bytes, codec: Codec) -> Iterator[Any]:
-    """A sequence of values: JSON Lines or a CBOR sequence."""
-    if codec is CBOR:
-        yield from decode_sequence(raw)
-        return
-    for number, line in enumerate(raw.split(b"\n"), start=1):
-        if line.strip():
-            try:
-                yield parse_json(line)
-            except Invalid as error:
-                raise Invalid(f"line {number}: {error.message}") from None
-
-
-# --- encoding --------------------------------------------------------------------------------
-
-
-def _render_json(value: Any) -> bytes:
-    # Pigeon Optics clients are JavaScript, whose JSON.parse reads numbers as doubles:
-    # integers too big for one to hold exactly travel as BigInteger tags instead, the
-    # tag the original writes for its BigInts.
-    return render_json(value, exact_integers=True)
+    """The values of a stream: JSON Lines, a CBOR or MessagePack sequence, YAML documents."""
+    return codec.load_all(raw)
 
 
 def encode_value(value: Any, codec: Codec) -> bytes:
-    if codec is CBOR:
-        return encode_record(value)
-    return _render_json(value) + (b"\n" if codec is JSON_LINES else b"")
+    return codec.dump(value)
 
 
 def encode_stream(values: Iterable[Any], codec: Codec) -> Iterator[bytes]:
-    """A list, streamed: a JSON array, one JSON value per line, or a CBOR sequence."""
-    if codec is JSON:
-        yield b"["
-        for index, value in enumerate(values):
-            yield (b",\n" if index else b"\n") + _render_json(value)
-        yield b"\n]\n"
-        return
-    for value in values:
-        yield encode_value(value, codec)
+    """A list, streamed: a JSON array, one JSON value per line, YAML documents, or a CBOR
+    or MessagePack sequence."""
+    yield codec.opening
+    for index, value in enumerate(values):
+        yield (codec.separator if index else b"") + codec.dump_item(value)
+    yield codec.closing
 
 
 def html_page(title: str, value: Any) -> bytes:
     """What a browser gets: the data, readable. (The web UI will serve richer pages.)"""
-    body = json.dumps(json.loads(_render_json(value)), indent=2, ensure_ascii=False)
+    body = json.dumps(json.loads(_json_text(value)), indent=2, ensure_ascii=False)
     return (
         "<!doctype html><html><head><meta charset=utf-8>"
         f"<title>{html.escape(title)}</title></head><body><h1>{html.escape(title)}</h1>"

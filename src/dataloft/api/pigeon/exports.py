@@ -199,7 +199,10 @@ async def legacy_export(request: Request) -> Response:
         raise Invalid("give after or at, not both")
     since = after if after is not None else (at - 1 if at else None)
     view, head, records = await in_thread(source.records)
-    gone = await in_thread(_deleted_since, source, since, head) if since is not None else []
+    gone: list[str] = []
+    # A client already at (or past) the version exported has no deletions to catch up on.
+    if since is not None and since < head:
+        gone = await in_thread(_deleted_since, source, since, head)
     pairs = _changed_pairs(source, records, since, gone)
     extension = "json" if codec is JSON else codec.extensions[0]
     filename = f"Export {view.name}.{extension}"

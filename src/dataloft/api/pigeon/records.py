@@ -6,9 +6,9 @@ import re
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from dataloft.api.pigeon.codecs import CBOR, JSON, Codec, decode_items
+from dataloft.api.pigeon.codecs import Codec, decode_items
 from dataloft.core.errors import Invalid
-from dataloft.core.values import UNDEFINED, JSMap, JSSet, parse_json
+from dataloft.core.values import UNDEFINED, JSMap, JSSet
 
 # A whole string that names an attachment: hash://sha256/<hex>?<query> (the query, usually
 # ``type=<media type>``, is required, as in the original).
@@ -104,31 +104,30 @@ def hash_links(value: Any) -> dict[str, str]:
 
 def bulk_entries(raw: bytes, codec: Codec) -> list[tuple[str, Any]]:
     """``(record id, value)`` pairs from a bulk body: an object map ``{recordID: value}``,
-    an array (JSON) or a sequence (JSON Lines, CBOR) of ``[id, value]`` pairs or
-    ``{"id", "data"}`` objects.
+    or a list of entries, each an ``[id, value]`` pair or an ``{"id", "data"}`` object. In
+    JSON (and in a YAML body of one document) the list is an array; in JSON Lines, CBOR,
+    MessagePack (and YAML of several documents) the entries are the stream's items.
 
-    A CBOR body can be either a sequence of entries or one map item that is an object map,
-    so a body of exactly one map item is ambiguous. It is read as one ``{id, data}`` entry
-    when its keys are exactly ``"id"`` and ``"data"`` and its ``"id"`` is a string, as the
-    same entry alone in JSON Lines is; any other single map item is an object map. (To
-    write records named ``id`` and ``data`` from one CBOR map, send pairs instead.)"""
-    items: list[Any]
-    if codec is JSON:
-        body = parse_json(raw)
+    A stream of exactly one map is ambiguous: one entry, or an object map? It is read as
+    one ``{id, data}`` entry when its keys are exactly ``"id"`` and ``"data"`` and its
+    ``"id"`` is a string (as the same entry alone in JSON Lines always was); any other
+    single map is an object map. (To write records named ``id`` and ``data`` from one map,
+    send pairs instead.)"""
+    items = list(decode_items(raw, codec))
+    if codec.framing == "document" or (codec.framing == "documents" and len(items) == 1):
+        body = items[0] if items else None
         if isinstance(body, dict):
-            return list(body.items())
+            return [(_record_id(k), v) for k, v in body.items()]
         if not isinstance(body, list):
             raise Invalid("a bulk body is an object of records, or a list of entries")
         items = body
-    else:
-        items = list(decode_items(raw, codec))
-        if codec is CBOR and len(items) == 1 and _is_object_map(items[0]):
-            return [(_record_id(k), v) for k, v in items[0].items()]
+    elif len(items) == 1 and _is_object_map(items[0]):
+        return [(_record_id(k), v) for k, v in items[0].items()]
     return [_entry(item, index) for index, item in enumerate(items)]
 
 
 def _is_object_map(item: Any) -> bool:
-    """Whether a lone CBOR item is an object map: a map that is not one {id, data} entry."""
+    """Whether a lone item of a stream is an object map: a map, not one {id, data} entry."""
     if not isinstance(item, dict):
         return False
     return not (set(item) == {"id", "data"} and isinstance(item["id"], str))
