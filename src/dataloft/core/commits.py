@@ -5,8 +5,9 @@ metadata). Its cost is proportional to the number of changes, never to the size 
 dataset: it touches only the entry rows of the paths it changes, closing the rows it
 replaces (``until = N+1``) and opening new ones (``since = N+1``).
 
-Everything that can be checked or stored before taking the dataset's write lock is: record
-values are encoded and stored, paths validated. Then one transaction locks the dataset,
+Everything that can be checked or stored before taking the dataset's write lock is (see
+``dataloft.core.plan``): record values are encoded and stored, paths validated. Then one
+transaction locks the dataset,
 checks the caller's preconditions (parent version, ETags), checks that the file tree stays a
 tree (no file where a folder is needed and vice versa) and applies the changes.
 """
@@ -14,7 +15,6 @@ tree (no file where a folder is needed and vice versa) and applies the changes.
 from __future__ import annotations
 
 import bisect
-import mimetypes
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -27,22 +27,12 @@ from dataloft.core.blobs import IN_CLAUSE_CHUNK, BlobService, StoredBlob
 from dataloft.core.changes import (
     ANY_ETAG,
     FILES,
-    FOLDERS,
-    MAX_ENTRY_METADATA_BYTES,
     MAX_MESSAGE_LENGTH,
-    RECORD_MEDIA_TYPE,
     RECORDS,
     Change,
     CommitResult,
-    DeleteFile,
-    DeleteFolder,
-    Guard,
-    MakeFolder,
-    PutFile,
-    PutRecord,
-    PutSymlink,
 )
-from dataloft.core.datasets import DatasetService, Located, check_json_document
+from dataloft.core.datasets import DatasetService, Located
 from dataloft.core.errors import (
     Conflict,
     Invalid,
@@ -57,53 +47,12 @@ from dataloft.core.names import (
     ancestors,
     check_text,
     prefix_upper_bound,
-    validate_digest,
-    validate_media_type,
-    validate_path,
-    validate_record_id,
-    validate_symlink_target,
 )
-from dataloft.core.values import encode_record
+from dataloft.core.plan import Planner, Step
 from dataloft.core.views import EntryView, VersionView
 from dataloft.db import Database
 from dataloft.db.models import Entry, EntryAttachment, Version
 from dataloft.db.types import utcnow
-
-# --- internal plan ----------------------------------------------------------------------------
-
-
-@dataclass
-class _Step:
-    space: str
-    path: str
-    delete: bool
-    guard: Guard
-    kind: str = "file"
-    digest: str | None = None
-    size: int = 0
-    media_type: str = "application/octet-stream"
-    metadata: dict[str, Any] | None = None
-    target: str | None = None
-    must_be_empty: bool = False
-    missing_ok: bool = False
-    attachments: tuple[str, ...] = ()
-
-    @property
-    def key(self) -> tuple[str, str]:
-        # A folder is not an entry: its key must not collide with a file of the same path.
-        return (FOLDERS if self.kind == "folder" else self.space, self.path)
-
-    def same_content(self, row: Entry, attachments: dict[int, frozenset[str]]) -> bool:
-        """Whether writing this step over ``row`` would change nothing (``attachments``:
-        those of the current rows, by entry id)."""
-        return (
-            row.kind == self.kind
-            and row.digest == self.digest
-            and row.media_type == self.media_type
-            and (row.meta or None) == (self.metadata or None)
-            and row.target == self.target
-            and attachments.get(row.id, frozenset()) == frozenset(self.attachments)
-        )
 
 
 def entry_view(row: Entry) -> EntryView:
@@ -117,17 +66,6 @@ def entry_view(row: Entry) -> EntryView:
         metadata=row.meta,
         target=row.target,
     )
-
-
-def _check_entry_metadata(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
-    if metadata is None:
-        return None
-    return check_json_document(metadata, "entry metadata", MAX_ENTRY_METADATA_BYTES) or None
-
-
-def guess_media_type(path: str) -> str:
-    guessed, _ = mimetypes.guess_type(path, strict=False)
-    return guessed or "application/octet-stream"
 
 
 def _chunks(items: Sequence[Any], size: int = IN_CLAUSE_CHUNK) -> Iterable[Sequence[Any]]:
@@ -152,8 +90,9 @@ class CommitService:
         self.blobs = blobs
         self.datasets = datasets
         self.max_changes = max_changes
-        self.max_record_size = max_record_size
-        self.max_path_length = max_path_length
+        self.planner = Planner(
+            blobs, max_record_size=max_record_size, max_path_length=max_path_length
+        )
 
     def commit(
         self,
@@ -174,7 +113,7 @@ class CommitService:
         if len(changes) > self.max_changes:
             raise TooLarge(f"a commit may hold at most {self.max_changes} changes")
         check_text(message, "message", MAX_MESSAGE_LENGTH)
-        steps, new_blobs = self._plan(changes)
+        steps, new_blobs = self.planner.plan(changes)
         with self.db.write() as session:
             located = self.datasets.locate(actor, owner, name, Action.WRITE, lock=True)
             head = located.row.head
@@ -193,111 +132,9 @@ class CommitService:
                 self._delete_other_records(session, located.row.id, head, steps, removal)
             return self._apply(session, actor, located, steps, current, message, removal)
 
-    # --- before the lock -------------------------------------------------------------------
-
-    def _plan(self, changes: Sequence[Change]) -> tuple[list[_Step], list[StoredBlob]]:
-        steps: list[_Step] = []
-        new_blobs: list[StoredBlob] = []
-        for change in changes:
-            step, blob = self._step(change)
-            steps.append(step)
-            if blob is not None:
-                new_blobs.append(blob)
-        seen: set[tuple[str, str]] = set()
-        for step in steps:
-            if step.key in seen:
-                noun = "record" if step.space == RECORDS else "path"
-                raise Invalid(f"{noun} {step.path!r} appears more than once in one commit")
-            seen.add(step.key)
-        folders = [s.path for s in steps if s.kind == "folder"]
-        for folder in folders:
-            inside = folder + "/"
-            for step in steps:
-                if step.space == FILES and step.kind != "folder" and step.path.startswith(inside):
-                    raise Invalid(
-                        f"{step.path!r} is inside the folder {folder!r} this commit deletes"
-                    )
-                if step.kind == "folder" and step.path.startswith(inside):
-                    raise Invalid(f"folder {step.path!r} is inside folder {folder!r}")
-        return steps, new_blobs
-
-    def _step(self, change: Change) -> tuple[_Step, StoredBlob | None]:
-        if isinstance(change, MakeFolder):
-            marker = validate_path(change.path, self.max_path_length) + "/" + FOLDER_MARKER
-            change = PutFile(
-                marker, blob=self.blobs.from_bytes(b""), guard=Guard(if_none_match=True)
-            )
-        elif isinstance(change, PutFile | PutSymlink):
-            _refuse_marker(change.path)
-        if isinstance(change, PutFile):
-            path = validate_path(change.path, self.max_path_length)
-            blob = change.blob
-            if (blob is None) == (change.digest is None):
-                raise Invalid(f"file {path!r} needs exactly one of: uploaded bytes, a sha256")
-            digest = blob.digest if blob is not None else validate_digest(change.digest or "")
-            media_type = change.media_type or guess_media_type(path)
-            return _Step(
-                FILES,
-                path,
-                False,
-                change.guard,
-                kind="file",
-                digest=digest,
-                size=blob.size if blob is not None else -1,
-                media_type=validate_media_type(media_type),
-                metadata=_check_entry_metadata(change.metadata),
-            ), blob
-        if isinstance(change, PutSymlink):
-            path = validate_path(change.path, self.max_path_length)
-            target = validate_symlink_target(path, change.target)
-            return _Step(
-                FILES,
-                path,
-                False,
-                change.guard,
-                kind="symlink",
-                size=len(target.encode()),
-                media_type="inode/symlink",
-                metadata=_check_entry_metadata(change.metadata),
-                target=target,
-            ), None
-        if isinstance(change, PutRecord):
-            record_id = validate_record_id(change.record_id)
-            encoded = encode_record(change.value)
-            if len(encoded) > self.max_record_size:
-                raise TooLarge(
-                    f"record {record_id!r} is {len(encoded)} bytes; the limit is "
-                    f"{self.max_record_size} bytes"
-                )
-            blob = self.blobs.from_bytes(encoded)
-            attachments = tuple(dict.fromkeys(validate_digest(d) for d in change.attachments))
-            return _Step(
-                RECORDS,
-                record_id,
-                False,
-                change.guard,
-                kind="record",
-                digest=blob.digest,
-                size=blob.size,
-                media_type=RECORD_MEDIA_TYPE,
-                metadata=_check_entry_metadata(change.metadata),
-                attachments=attachments,
-            ), blob
-        if isinstance(change, DeleteFile):
-            return _Step(
-                FILES, validate_path(change.path, self.max_path_length), True, change.guard
-            ), None
-        if isinstance(change, DeleteFolder):
-            path = validate_path(change.path, self.max_path_length)
-            return _Step(
-                FILES, path, True, Guard(), kind="folder", must_be_empty=change.must_be_empty
-            ), None
-        record_id = validate_record_id(change.record_id)
-        return _Step(RECORDS, record_id, True, change.guard, missing_ok=change.missing_ok), None
-
     # --- under the lock --------------------------------------------------------------------
 
-    def _fill_sizes(self, session: Session, steps: list[_Step]) -> None:
+    def _fill_sizes(self, session: Session, steps: list[Step]) -> None:
         """Files that reference an earlier upload by digest: the blob must exist."""
         wanted = [s for s in steps if s.kind == "file" and not s.delete and s.size < 0]
         if not wanted:
@@ -312,7 +149,7 @@ class CommitService:
                 )
             step.size = size
 
-    def _claim_attachments(self, session: Session, steps: list[_Step]) -> None:
+    def _claim_attachments(self, session: Session, steps: list[Step]) -> None:
         """Every attachment must be a blob the server holds. Claiming marks them as used
         in this transaction, so garbage collection cannot take one before the references
         are committed (it re-checks a row this transaction changed)."""
@@ -331,7 +168,7 @@ class CommitService:
 
     @staticmethod
     def _current_attachments(
-        session: Session, steps: list[_Step], current: dict[tuple[str, str], Entry]
+        session: Session, steps: list[Step], current: dict[tuple[str, str], Entry]
     ) -> dict[int, frozenset[str]]:
         """The attachments of the current rows that record puts may leave unchanged."""
         ids = [
@@ -372,7 +209,7 @@ class CommitService:
         return found
 
     @staticmethod
-    def _check_guards(steps: list[_Step], current: dict[tuple[str, str], Entry], head: int) -> None:
+    def _check_guards(steps: list[Step], current: dict[tuple[str, str], Entry], head: int) -> None:
         for step in steps:
             if step.kind == "folder":
                 continue  # checked when it is applied: see _delete_folders
@@ -390,7 +227,7 @@ class CommitService:
     def _check_tree(
         session: Session,
         dataset_id: int,
-        steps: list[_Step],
+        steps: list[Step],
         current: dict[tuple[str, str], Entry],
     ) -> None:
         """Files and folders must not collide: no file may sit where another file's path
@@ -433,7 +270,7 @@ class CommitService:
 
     @staticmethod
     def _delete_folders(
-        session: Session, dataset_id: int, head: int, steps: list[_Step]
+        session: Session, dataset_id: int, head: int, steps: list[Step]
     ) -> _Removal:
         """Close every live row under each deleted folder: one aggregate and one UPDATE per
         folder, whatever the number of files in it."""
@@ -466,7 +303,7 @@ class CommitService:
 
     @staticmethod
     def _delete_other_records(
-        session: Session, dataset_id: int, head: int, steps: list[_Step], removal: _Removal
+        session: Session, dataset_id: int, head: int, steps: list[Step], removal: _Removal
     ) -> None:
         """Close every live record the commit does not write. Reads the ids of all of them:
         replacing a whole collection costs its size, whatever the number of changes."""
@@ -487,7 +324,7 @@ class CommitService:
         session: Session,
         actor: Principal,
         located: Located,
-        steps: list[_Step],
+        steps: list[Step],
         current: dict[tuple[str, str], Entry],
         message: str,
         removal: _Removal,
@@ -644,14 +481,6 @@ class CommitService:
             version=number,
         )
         return CommitResult(view, outcomes, produced)
-
-
-def _refuse_marker(path: str) -> None:
-    if path.rpartition("/")[2] == FOLDER_MARKER:
-        raise Invalid(
-            f"{FOLDER_MARKER!r} is a reserved file name: it marks an empty folder "
-            f"(create one with the folder operations of your API)"
-        )
 
 
 @dataclass
