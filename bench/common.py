@@ -243,28 +243,21 @@ def measure_transfer(
     """Upload against ``dd ... conv=fdatasync`` to the same disk, download against nginx
     (sendfile) serving the same file, and the server's peak RSS over both. ``upload`` and
     ``download`` each move the payload once and return the seconds it took."""
-    runs, size = payload.runs, payload.size
+    runs = payload.runs
+
+    def speeds(what: str, ours: float, baseline: str, theirs: float, target: float) -> None:
+        ratio = theirs / ours  # seconds: the baseline's over ours is our share of its speed
+        mbps = {"dataloft_MBps": ours, f"{baseline}_MBps": theirs}
+        figures = {key: round(payload.size / seconds / 1e6, 1) for key, seconds in mbps.items()}
+        label = f"{name}_{what}_{payload.mib}MiB_vs_{baseline}"
+        report(label, figures, ratio, f">= {target}", ratio >= target)
+
     dd = best_of(runs, lambda: dd_seconds(payload.path, payload.scratch / "dd-target.bin"))
-    up = best_of(runs, upload)
-    ratio = dd / up
-    report(
-        f"{name}_upload_{payload.mib}MiB_vs_dd",
-        {"dataloft_MBps": round(size / up / 1e6, 1), "dd_MBps": round(size / dd / 1e6, 1)},
-        ratio,
-        f">= {targets.upload}",
-        ratio >= targets.upload,
-    )
+    speeds("upload", best_of(runs, upload), "dd", dd, targets.upload)
     with nginx_server(payload.scratch) as nginx:
         ng = best_of(runs, lambda: curl_seconds(f"{nginx}/{payload.path.name}"))
         down = best_of(runs, download)
-    ratio = ng / down
-    report(
-        f"{name}_download_{payload.mib}MiB_vs_nginx",
-        {"dataloft_MBps": round(size / down / 1e6, 1), "nginx_MBps": round(size / ng / 1e6, 1)},
-        ratio,
-        f">= {targets.download}",
-        ratio >= targets.download,
-    )
+    speeds("download", down, "nginx", ng, targets.download)
     rss = peak_rss_mb(loft.process.pid)
     report(
         f"{name}_peak_rss_{payload.mib}MiB",

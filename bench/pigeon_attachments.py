@@ -30,11 +30,8 @@ TARGETS = TransferTargets(upload=0.5, download=0.3, rss_mb=150)
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as source:
-        while chunk := source.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(source, "sha256").hexdigest()
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from dataloft.core.access import Action, Principal
 from dataloft.core.blobs import BlobRef
 from dataloft.core.browse import BrowseService, live_at
 from dataloft.core.changes import RECORDS
-from dataloft.core.datasets import DATASETS, visible_filter
+from dataloft.core.datasets import DATASETS, DatasetService, visible_filter
 from dataloft.core.errors import NotFound
 from dataloft.core.names import validate_digest
 from dataloft.db import Database
@@ -59,9 +59,9 @@ def _linked_by_readable(principal: Principal, digest: str) -> ColumnElement[bool
 
 
 class AttachmentService:
-    def __init__(self, db: Database, browse: BrowseService) -> None:
+    def __init__(self, db: Database, datasets: DatasetService) -> None:
         self.db = db
-        self.browse = browse
+        self.datasets = datasets
 
     def get(self, actor: Principal, digest: str) -> Attachment:
         """The attachment ``digest``, if a record the caller may read links to it."""
@@ -107,8 +107,8 @@ class AttachmentService:
         self, actor: Principal, owner: str, name: str, version: int | None = None
     ) -> tuple[int, Iterator[BlobRef]]:
         """Every blob the records of one version link to, each once, in digest order."""
-        located = self.browse.datasets.locate(actor, owner, name, Action.READ)
-        at = self.browse.resolve_version(located, version)
+        located = self.datasets.locate(actor, owner, name, Action.READ)
+        at = BrowseService.resolve_version(located, version)
         return at, self._linked_at(located.row.id, at, located.row.head)
 
     def _linked_at(self, dataset_id: int, at: int, head: int) -> Iterator[BlobRef]:

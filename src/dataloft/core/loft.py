@@ -62,7 +62,7 @@ class Loft:
             self.db, self.datasets, self.blobs, max_path_length=settings.max_path_length
         )
         self.archives = ArchiveService(self.browse, self.blobs)
-        self.attachments = AttachmentService(self.db, self.browse)
+        self.attachments = AttachmentService(self.db, self.datasets)
         self.tree = TreeService(
             self.db,
             self.datasets,

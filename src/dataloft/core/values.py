@@ -238,42 +238,55 @@ def to_jsonable(
     ``BigInteger`` tag, so that clients which read JSON numbers as doubles keep every
     digit; otherwise every integer is a plain number, as Python's JSON readers keep them.
     With ``hex_buffers`` a Buffer's data is a hex string (YAML's form), not a byte list."""
-    if depth > MAX_DEPTH:
-        raise Invalid(f"value nested deeper than {MAX_DEPTH} levels")
+    return _JsonStyle(exact_integers, hex_buffers).convert(value, depth)
 
-    def inner(child: Any, at: int = depth + 1) -> Any:
-        return to_jsonable(child, at, exact_integers=exact_integers, hex_buffers=hex_buffers)
 
-    if isinstance(value, JSURL):
-        return {"type": "URL", "data": str(value)}
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, int):
-        if exact_integers and abs(value) > _EXACT_IN_DOUBLE:
-            return {"type": "BigInteger", "data": str(value)}
-        return value
-    if isinstance(value, float):
-        return _float_to_json(value)
-    if isinstance(value, list | tuple):
-        return [inner(v) for v in value]
-    if isinstance(value, dict):
-        if all(isinstance(k, str) for k in value):
-            return {k: inner(v) for k, v in value.items()}
-        return inner(JSMap(value.items()), depth)
-    if isinstance(value, bytes | bytearray | memoryview):
-        data = bytes(value)
-        return {"type": "Buffer", "data": data.hex() if hex_buffers else list(data)}
-    if isinstance(value, JSSet):
-        return {"type": "Set", "data": [inner(v) for v in value.items]}
-    if isinstance(value, set | frozenset):
-        return {"type": "Set", "data": [inner(v) for v in value]}
-    if isinstance(value, JSMap):
-        return {"type": "Map", "data": [[inner(k), inner(v)] for k, v in value.pairs]}
-    if isinstance(value, JSDate):
-        return {"type": "Date", "data": value.ms}
-    if value is UNDEFINED:
-        return {"type": "constant", "data": "undefined"}
-    raise Invalid(f"cannot represent a {type(value).__name__} as JSON")
+class _JsonStyle:
+    """The choices of one ``to_jsonable`` call, carried down its recursion (a method call
+    per node, no closure made per node: this runs for every record rendered)."""
+
+    __slots__ = ("exact_integers", "hex_buffers")
+
+    def __init__(self, exact_integers: bool, hex_buffers: bool) -> None:
+        self.exact_integers = exact_integers
+        self.hex_buffers = hex_buffers
+
+    def convert(self, value: Any, depth: int) -> Any:
+        if depth > MAX_DEPTH:
+            raise Invalid(f"value nested deeper than {MAX_DEPTH} levels")
+        deeper = depth + 1
+        convert = self.convert
+        if isinstance(value, JSURL):
+            return {"type": "URL", "data": str(value)}
+        if value is None or isinstance(value, bool | str):
+            return value
+        if isinstance(value, int):
+            if self.exact_integers and abs(value) > _EXACT_IN_DOUBLE:
+                return {"type": "BigInteger", "data": str(value)}
+            return value
+        if isinstance(value, float):
+            return _float_to_json(value)
+        if isinstance(value, list | tuple):
+            return [convert(v, deeper) for v in value]
+        if isinstance(value, dict):
+            if all(isinstance(k, str) for k in value):
+                return {k: convert(v, deeper) for k, v in value.items()}
+            return convert(JSMap(value.items()), depth)
+        if isinstance(value, bytes | bytearray | memoryview):
+            data = bytes(value)
+            return {"type": "Buffer", "data": data.hex() if self.hex_buffers else list(data)}
+        if isinstance(value, JSSet):
+            return {"type": "Set", "data": [convert(v, deeper) for v in value.items]}
+        if isinstance(value, set | frozenset):
+            return {"type": "Set", "data": [convert(v, deeper) for v in value]}
+        if isinstance(value, JSMap):
+            pairs = [[convert(k, deeper), convert(v, deeper)] for k, v in value.pairs]
+            return {"type": "Map", "data": pairs}
+        if isinstance(value, JSDate):
+            return {"type": "Date", "data": value.ms}
+        if value is UNDEFINED:
+            return {"type": "constant", "data": "undefined"}
+        raise Invalid(f"cannot represent a {type(value).__name__} as JSON")
 
 
 def render_json(value: Any, *, indent: int | None = None, exact_integers: bool = False) -> bytes:

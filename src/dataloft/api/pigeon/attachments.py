@@ -10,7 +10,6 @@ stays invisible.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -103,7 +102,7 @@ async def attachment(request: Request) -> Response:
     for a year (they can never change) and sandboxed (they are other people's content)."""
     loft = loft_of(request)
     actor = await in_thread(authenticate, loft, request)
-    digest = request.path_params["digest"].lower()
+    digest = request.path_params["digest"]  # lower case: the hex64 convertor sees to it
     found = await in_thread(loft.attachments.get, actor, digest)
     media_type = request.query_params.get("type") or "application/octet-stream"
     # It becomes a header: printable ASCII only (no line breaks to smuggle headers in).
@@ -125,13 +124,13 @@ async def attachment_meta(request: Request) -> Response:
     """``GET /attachments/<sha256>/meta``: when the server got it, and who links to it."""
     loft = loft_of(request)
     actor = await in_thread(authenticate, loft, request)
-    digest = request.path_params["digest"].lower()
+    digest = request.path_params["digest"]
     found = await in_thread(loft.attachments.get, actor, digest)
     linkers = await in_thread(loft.attachments.linkers, actor, digest)
-    updated: datetime = max((linker.since for linker in linkers), default=found.created)
+    updated = max([found.created, *(linker.since for linker in linkers)])
     body = {
         "created": epoch_ms(found.created),
-        "updated": epoch_ms(max(updated, found.created)),
+        "updated": epoch_ms(updated),
         "linkers": [record_path(ln.owner, ln.name, ln.record_id) for ln in linkers],
     }
     return answer(request, body, f"attachment {digest}")

@@ -70,10 +70,12 @@ def _json_lines(raw: bytes) -> Iterator[Any]:
 
 
 def _exactly_one(load_all: Callable[[bytes], Iterator[Any]], what: str) -> Callable[[bytes], Any]:
+    """A reader of one value, for a stream format: the stream must hold exactly one."""
+
     def load(raw: bytes) -> Any:
         items = list(load_all(raw))
         if len(items) != 1:
-            raise Invalid(f"expected one {what} item, found {len(items)}")
+            raise Invalid(f"expected one {what}, found {len(items)}")
         return items[0]
 
     return load
@@ -120,7 +122,7 @@ JSON_LINES = Codec(
         "application/nljson",
     ),
     ("jsonl", "ndjson"),
-    load=_exactly_one(_json_lines, "JSON Lines"),
+    load=_exactly_one(_json_lines, "JSON Lines item"),
     load_all=_json_lines,
     dump=lambda value: _json_text(value) + b"\n",
     dump_item=lambda value: _json_text(value) + b"\n",
@@ -129,7 +131,7 @@ YAML = Codec(
     "yaml",
     ("application/yaml", "text/yaml", "application/x-yaml", "text/x-yaml"),
     ("yaml", "yml"),
-    load=yaml_format.load,
+    load=_exactly_one(yaml_format.load_all, "YAML document"),
     load_all=yaml_format.load_all,
     dump=yaml_format.dump,
     dump_item=yaml_format.dump_item,
@@ -139,7 +141,7 @@ MSGPACK = Codec(
     "msgpack",
     ("application/msgpack", "application/x-msgpack", "application/vnd.msgpack"),
     ("msgpack",),
-    load=msgpack_format.load,
+    load=_exactly_one(msgpack_format.load_all, "MessagePack item"),
     load_all=msgpack_format.load_all,
     dump=msgpack_format.dump,
     dump_item=msgpack_format.dump,

@@ -127,10 +127,15 @@ def is_form(request: Request) -> bool:
     return request.headers.get("content-type", "").lower().startswith(FORM)
 
 
+def form_fields(raw: bytes) -> dict[str, str]:
+    """An HTML form's fields (``application/x-www-form-urlencoded``), as strings."""
+    return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+
+
 async def decoded_body(request: Request, limit: int) -> Any:
     """A small body in any codec, or an HTML form's fields as strings."""
     raw = await read_body(request, limit)
     if is_form(request):
-        return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+        return form_fields(raw)
     content_type = request.headers.get("content-type")
     return decode_value(raw, codec_for_body(content_type) if content_type else JSON)

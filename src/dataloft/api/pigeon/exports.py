@@ -128,7 +128,8 @@ async def export(request: Request) -> Response:
     return await _zip(request, source, {"records": codec}, f"-{codec.extensions[0]}")
 
 
-def _accepted(request: Request) -> Codec | None:
+def _accepted(request: Request) -> Codec:
+    """The codec ``Accept`` asks for; JSON for a browser, which an export cannot be for."""
     return negotiate(request.headers.get("accept")) or JSON
 
 

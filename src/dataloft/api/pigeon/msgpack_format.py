@@ -111,11 +111,3 @@ def load_all(raw: bytes) -> Iterator[Any]:
         value = _restore(item)
         check_depth(value)
         yield value
-
-
-def load(raw: bytes) -> Any:
-    """One MessagePack item."""
-    items = list(load_all(raw))
-    if len(items) != 1:
-        raise Invalid(f"expected one MessagePack item, found {len(items)}")
-    return items[0]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -26,10 +25,11 @@ from starlette.responses import Response
 from dataloft.api.multipart import MultipartForm, Part, read_multipart
 from dataloft.api.pigeon.attachments import rewrite_cids
 from dataloft.api.pigeon.auth import authenticate
-from dataloft.api.pigeon.codecs import Codec, codec_for_body, decode_value
+from dataloft.api.pigeon.codecs import JSON, Codec, codec_for_body, decode_value
 from dataloft.api.pigeon.common import (
     answer,
     as_record_writer,
+    form_fields,
     is_form,
     loft_of,
     method_of,
@@ -185,14 +185,13 @@ class _DecodedBody:
 def _form_body(raw: bytes, record_id: str | None) -> _DecodedBody:
     """An HTML form: a record's value is the JSON text in ``recordData``; without it (and
     for bulk writes) the fields are a flat object of strings."""
-    fields = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
-    return _fields_value(fields, record_id)
+    return _fields_value(form_fields(raw), record_id)
 
 
 def _fields_value(fields: dict[str, Any], record_id: str | None) -> _DecodedBody:
     text = fields.get(FORM_RECORD_FIELD)
     if record_id is not None and isinstance(text, str):
-        return _DecodedBody(decode_value(text.encode(), codec_for_body("application/json")))
+        return _DecodedBody(decode_value(text.encode(), JSON))
     return _DecodedBody(fields)
 
 
@@ -204,7 +203,8 @@ def _multipart_body(form: MultipartForm, record_id: str | None) -> _RawBody | _D
         raise Invalid("a multipart write carries one part named 'body'")
     if bodies:
         part = bodies[0]
-        return _RawBody(bytes(part.data), codec_for_body(part.media_type or "application/json"))
+        codec = codec_for_body(part.media_type) if part.media_type else JSON
+        return _RawBody(bytes(part.data), codec)
     return _fields_value({part.name: _field_value(part) for part in form.fields()}, record_id)
 
 
@@ -216,13 +216,10 @@ def _field_value(part: Part) -> Any:
 
 def _changes(entries: list[tuple[str, Any]], *, overwrite: bool, single: bool) -> _Write:
     """The commit's changes. In a merge ``null`` (or ``undefined``) deletes a record; an
-    overwrite refuses ``undefined``, and a single record cannot be set to either."""
+    overwrite refuses ``undefined``, and a single record cannot be set to either. (A record
+    named twice is refused by the commit.)"""
     write = _Write()
-    seen: set[str] = set()
     for record_id, value in entries:
-        if record_id in seen:
-            raise Invalid(f"record {record_id!r} appears more than once in the body")
-        seen.add(record_id)
         if is_deletion(value):
             if single:
                 raise Invalid("Records cannot be set to null")

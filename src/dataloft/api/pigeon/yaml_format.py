@@ -103,15 +103,8 @@ def _documents(raw: bytes) -> Iterator[Any]:
         raise Invalid(f"malformed YAML: {error}") from None
 
 
-def load(raw: bytes) -> Any:
-    """One YAML document."""
-    documents = list(_documents(raw))
-    if len(documents) != 1:
-        raise Invalid(f"expected one YAML document, found {len(documents)}")
-    return documents[0]
-
-
 def load_all(raw: bytes) -> Iterator[Any]:
+    """The documents of a YAML stream."""
     return _documents(raw)
 
 
