@@ -1,69 +1,227 @@
 """Settings: one typed object built once from ``DATALOFT_*`` environment variables.
 
 Everything else receives a ``Settings`` instance; nothing reads the environment on its own,
-so tests can run several differently configured servers in one process.
+so tests can run several differently configured servers in one process, and ``dataloft
+serve --workers N`` hands the very object it built to its worker processes (it pickles).
+
+Settings are validated at the door and frozen afterwards: a bad value is refused when the
+settings are read, before anything is created, and ``load_settings`` turns the refusal into
+one line that names the variable. The defaults that depend on the data directory are
+computed while validating, so no code ever sees a half-filled ``Settings``.
 """
 
 from __future__ import annotations
 
+import difflib
+import json
+import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from dataloft.core.errors import Invalid
+from dataloft.core.passwords import check_password_rules
+from dataloft.storage.factory import check_blob_url
 
 ALL_DIALECTS = ("native", "algorithmia", "pigeon")
+
+ENV_PREFIX = "DATALOFT_"
+# The test suite's own variables (DATALOFT_TEST_DATABASES, DATALOFT_TEST_POSTGRES_URL):
+# neither settings nor typos.
+TEST_VARIABLE_PREFIX = ENV_PREFIX + "TEST_"
 
 KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
 
+log = logging.getLogger("dataloft.config")
+
+# A size or count limit: zero or less would refuse everything (or, for a pool, hang).
+Limit = Annotated[int, Field(gt=0)]
+# A period in seconds: zero would spin, infinity would never fire.
+Interval = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class SettingsError(ValueError):
+    """A setting has a value dataloft cannot use. The message is one line and names the
+    variable (``DATALOFT_...``) that holds it."""
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DATALOFT_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     data_dir: Path = Field(default=Path("dataloft-data"), description="Where data lives by default")
-    database_url: str = Field(default="", description="SQLAlchemy URL; default SQLite in data_dir")
+    # Both default to a place under data_dir (see _default_database_url, _checked_blob_url).
+    database_url: str = Field(
+        default="", validate_default=True, description="SQLAlchemy URL; default SQLite in data_dir"
+    )
     blob_url: str = Field(
-        default="", description="file:///path or memory://; default data_dir/blobs"
+        default="",
+        validate_default=True,
+        description="file:///path or memory://; default data_dir/blobs",
     )
 
     # Where ``dataloft serve`` listens unless given --host / --port.
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    dialects: tuple[str, ...] = ALL_DIALECTS
+    # NoDecode: from the environment this is a string, which _split_dialects reads as a
+    # JSON list or a comma list (pydantic-settings alone would insist on JSON).
+    dialects: Annotated[tuple[str, ...], NoDecode] = ALL_DIALECTS
 
     admin_password: str | None = Field(default=None, description="Password of the first admin")
 
     # Limits. Each is reported in the error message when exceeded.
-    max_file_size: int = 1024 * GiB
-    max_record_size: int = 20 * MiB
-    max_json_body: int = 32 * MiB
+    max_file_size: Limit = 1024 * GiB
+    max_record_size: Limit = 20 * MiB
+    max_json_body: Limit = 32 * MiB
     # Each attachment uploaded with a Pigeon Optics record write (its maxAttachmentSize).
-    max_attachment_size: int = 1 * GiB
-    max_commit_changes: int = 100_000
-    max_path_length: int = 1024
-    max_name_length: int = 250
+    max_attachment_size: Limit = 1 * GiB
+    max_commit_changes: Limit = 100_000
+    max_path_length: Limit = 1024
+    max_name_length: Limit = 250
     # Blobs up to this size live inline in the database: one query serves a small record.
-    inline_blob_limit: int = 4 * KiB
+    inline_blob_limit: int = Field(default=4 * KiB, ge=0)
     # Unreferenced blobs younger than this survive garbage collection, so a client can upload
     # blobs first and commit them afterwards. ``dataloft gc`` uses it unless --grace-hours.
     gc_grace_seconds: int = Field(default=24 * 3600, ge=0)
 
     sqlite_synchronous: str = Field(default="FULL", pattern="^(FULL|NORMAL|EXTRA)$")
-    db_pool_size: int = 20
-    event_poll_seconds: float = 1.0
-    sse_keepalive_seconds: float = 15.0
+    db_pool_size: Limit = 20
+    event_poll_seconds: Interval = 1.0
+    sse_keepalive_seconds: Interval = 15.0
     # Pigeon Optics clients expect a keep-alive comment on its event streams every 5 s.
-    pigeon_keepalive_seconds: float = 5.0
+    pigeon_keepalive_seconds: Interval = 5.0
+    # How often an open event stream re-checks the caller's credentials and rights, so a
+    # revoked token or a lost permission ends the stream within this time.
+    stream_recheck_seconds: Interval = 15.0
 
-    @model_validator(mode="after")
-    def _fill_defaults(self) -> Settings:
-        if not self.database_url:
-            self.database_url = f"sqlite:///{(self.data_dir / 'dataloft.sqlite3').resolve()}"
-        if not self.blob_url:
-            self.blob_url = f"file://{(self.data_dir / 'blobs').resolve()}"
-        return self
+    @field_validator("database_url")
+    @classmethod
+    def _default_database_url(cls, value: str, info: ValidationInfo) -> str:
+        data_dir = info.data.get("data_dir")  # absent when data_dir itself was refused
+        if value or data_dir is None:
+            return value
+        return f"sqlite:///{(data_dir / 'dataloft.sqlite3').resolve()}"
+
+    @field_validator("blob_url")
+    @classmethod
+    def _checked_blob_url(cls, value: str, info: ValidationInfo) -> str:
+        data_dir = info.data.get("data_dir")
+        if not value:
+            if data_dir is None:
+                return value
+            value = f"file://{(data_dir / 'blobs').resolve()}"
+        check_blob_url(value)  # BlobConfigError is a ValueError: pydantic reports it
+        return value
+
+    @field_validator("dialects", mode="before")
+    @classmethod
+    def _split_dialects(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as error:
+                raise ValueError(
+                    f"not a JSON list ({error}); give a JSON list or names separated by commas"
+                ) from None
+        return [name.strip() for name in text.split(",") if name.strip()]
+
+    @field_validator("dialects")
+    @classmethod
+    def _known_dialects(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        known = ", ".join(ALL_DIALECTS)
+        unknown = [name for name in value if name not in ALL_DIALECTS]
+        if unknown:
+            raise ValueError(f"unknown dialect {', '.join(map(repr, unknown))}; known: {known}")
+        if not value:
+            raise ValueError(f"name at least one dialect; known: {known}")
+        return tuple(dict.fromkeys(value))  # each mounted once, in the order given
+
+    @field_validator("admin_password")
+    @classmethod
+    def _admin_password_rules(cls, value: str | None) -> str | None:
+        """The password rules every account follows, checked now rather than at the first
+        start, after the database has been created."""
+        if value is not None:
+            try:
+                check_password_rules(value)
+            except Invalid as error:
+                raise ValueError(error.message) from None
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The sources stay pydantic-settings' own; this hook is where the variables the
+        environment source has just read can be looked at, so that the environment is read
+        in one place only, and a typo in a variable's name is reported, not silently
+        ignored."""
+        if isinstance(env_settings, EnvSettingsSource):
+            _warn_about_unknown_variables(env_settings.env_vars, set(cls.model_fields))
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def variable(setting: str) -> str:
+    """The environment variable of a setting: ``max_file_size`` -> ``DATALOFT_MAX_FILE_SIZE``."""
+    return ENV_PREFIX + setting.upper()
+
+
+def _warn_about_unknown_variables(env_vars: Mapping[str, str | None], fields: set[str]) -> None:
+    """``env_vars`` as pydantic-settings read them (names lower-cased: settings are not
+    case-sensitive)."""
+    prefix, test_prefix = ENV_PREFIX.lower(), TEST_VARIABLE_PREFIX.lower()
+    for name in sorted(env_vars):
+        if not name.startswith(prefix) or name.startswith(test_prefix):
+            continue
+        setting = name.removeprefix(prefix)
+        if setting in fields:
+            continue
+        close = difflib.get_close_matches(setting, fields, n=1)
+        hint = f" (did you mean {variable(close[0])}?)" if close else ""
+        log.warning("ignoring %s: there is no such setting%s", name.upper(), hint)
+
+
+def _describe(error: ValidationError) -> str:
+    """Pydantic's errors as one line, each naming the variable it is about."""
+    problems = []
+    for problem in error.errors():
+        name = variable(str(problem["loc"][0])) if problem["loc"] else "settings"
+        if problem["type"] == "value_error":
+            # Our own validators' messages: they already say what was given and expected.
+            text = str(problem["ctx"]["error"])
+        else:
+            message = problem["msg"]
+            text = f"{message[:1].lower()}{message[1:]} (got {problem['input']!r})"
+        problems.append(f"{name}: {text}")
+    return "; ".join(problems)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings from the environment, with ``overrides`` (keyword per setting) on top.
+    Raises ``SettingsError`` with a one-line message when a value is refused."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise SettingsError(_describe(error)) from None

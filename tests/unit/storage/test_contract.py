@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pytest
 
 from dataloft.storage import BlobMissing, BlobStore, open_blob_store
-from dataloft.storage.factory import BlobConfigError
+from dataloft.storage.factory import BlobConfigError, check_blob_url
 from dataloft.storage.local import LocalBlobStore
 from dataloft.storage.memory import MemoryBlobStore
 
@@ -413,6 +413,22 @@ def test_unknown_scheme_is_a_config_error(url: str) -> None:
 def test_remote_file_url_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(BlobConfigError, match="must be local"):
         open_blob_store(f"file://otherhost{tmp_path}")
+
+
+def test_file_url_without_a_path_is_a_config_error(tmp_path: Path) -> None:
+    for url in ("file://", "file:", "file://localhost"):
+        with pytest.raises(BlobConfigError, match="needs an absolute path"):
+            open_blob_store(url)
+
+
+def test_checking_a_url_opens_nothing(tmp_path: Path) -> None:
+    """The settings check DATALOFT_BLOB_URL with check_blob_url before anything exists."""
+    root = tmp_path / "not yet"
+    assert check_blob_url(f"file://{root}").path == str(root)
+    assert check_blob_url("memory://").scheme == "memory"
+    assert not root.exists()
+    with pytest.raises(BlobConfigError, match="unknown blob store scheme"):
+        check_blob_url("s3://bucket/prefix")
 
 
 def test_blob_config_error_is_a_value_error() -> None:
