@@ -18,6 +18,9 @@ from dataloft.core.loft import Loft
 from tests.support import LiveServer, postgres_database, test_databases, unique
 
 ADMIN_PASSWORD = "admin-password"
+# The cheapest password hashes argon2 makes: the suite logs in thousands of times, and the
+# default cost (7 MiB, 5 passes) is the server's business, not the tests'.
+FAST_HASHING: dict[str, int] = {"password_hash_memory_kib": 8, "password_hash_passes": 1}
 
 
 @pytest.fixture(scope="session", params=test_databases())
@@ -44,6 +47,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         event_poll_seconds=0.2,
         sse_keepalive_seconds=1.0,
         pigeon_keepalive_seconds=1.0,
+        **FAST_HASHING,
     )
 
 

@@ -29,7 +29,13 @@ from pydantic_settings import (
 )
 
 from dataloft.core.errors import Invalid
-from dataloft.core.passwords import check_password_rules
+from dataloft.core.passwords import (
+    DEFAULT_MEMORY_KIB,
+    DEFAULT_PASSES,
+    MIN_MEMORY_KIB,
+    MIN_PASSES,
+    check_password_rules,
+)
 from dataloft.storage.factory import check_blob_url
 
 ALL_DIALECTS = ("native", "algorithmia", "pigeon")
@@ -78,6 +84,9 @@ class Settings(BaseSettings):
     dialects: Annotated[tuple[str, ...], NoDecode] = ALL_DIALECTS
 
     admin_password: str | None = Field(default=None, description="Password of the first admin")
+    # argon2id cost of password hashes (see dataloft.core.passwords): memory in KiB, passes.
+    password_hash_memory_kib: int = Field(default=DEFAULT_MEMORY_KIB, ge=MIN_MEMORY_KIB)
+    password_hash_passes: int = Field(default=DEFAULT_PASSES, ge=MIN_PASSES)
 
     # Limits. Each is reported in the error message when exceeded.
     max_file_size: Limit = 1024 * GiB

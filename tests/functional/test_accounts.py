@@ -15,7 +15,7 @@ from dataloft.api.app import create_app
 from dataloft.config import Settings
 from dataloft.core.access import SYSTEM
 from dataloft.core.loft import Loft
-from tests.conftest import User
+from tests.conftest import FAST_HASHING, User
 from tests.support import LiveServer, postgres_database, unique
 
 MakeUser = Callable[..., User]
@@ -382,6 +382,7 @@ def lone_admin(settings: Settings, tmp_path: Path) -> Iterator[tuple[httpx.Clien
             database_url=url,
             blob_url=f"file://{tmp_path / 'blobs'}",
             admin_password=password,
+            **FAST_HASHING,
         )
         core = Loft(fresh)
         stack.callback(core.close)

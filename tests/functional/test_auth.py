@@ -10,9 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import extract_parameters
+from sqlalchemy import select, update
 
 from dataloft.core.access import SYSTEM
 from dataloft.core.loft import Loft
+from dataloft.core.passwords import Passwords
+from dataloft.db.models import User as UserRow
 from tests.conftest import User
 from tests.support import LiveServer, unique
 
@@ -170,6 +174,40 @@ def test_user_without_password_cannot_log_in(anon: httpx.Client, loft: Loft) -> 
     for password in ("not a real password", "", "password-1234"):
         response = anon.post("/auth/token", json={"username": username, "password": password})
         assert_error(response, 401, "unauthenticated")
+
+
+def stored_hash(loft: Loft, username: str) -> str:
+    with loft.db.read() as session:
+        found = session.scalar(select(UserRow.password_hash).where(UserRow.username == username))
+    assert found is not None
+    return found
+
+
+def test_a_hash_of_other_cost_verifies_and_is_upgraded_at_login(
+    anon: httpx.Client, loft: Loft, alice: User
+) -> None:
+    """Changing DATALOFT_PASSWORD_HASH_* locks nobody out: a hash made with other parameters
+    still verifies, and the next login re-makes it with the server's."""
+    older = Passwords(memory_kib=16, passes=2).hash(alice.password)
+    with loft.db.write() as session:
+        session.execute(
+            update(UserRow).where(UserRow.username == alice.username).values(password_hash=older)
+        )
+    login = {"username": alice.username, "password": alice.password}
+
+    wrong = anon.post("/auth/token", json={**login, "password": "wrong-password"})
+    assert_error(wrong, 401, "unauthenticated")
+    assert stored_hash(loft, alice.username) == older  # only a good password upgrades
+
+    assert anon.post("/auth/token", json=login).status_code == 200
+    upgraded = stored_hash(loft, alice.username)
+    assert upgraded != older
+    params = extract_parameters(upgraded)
+    cost = (params.memory_cost, params.time_cost)
+    assert cost == (loft.settings.password_hash_memory_kib, loft.settings.password_hash_passes)
+    assert not loft.passwords.needs_rehash(upgraded)
+    assert anon.post("/auth/token", json=login).status_code == 200
+    assert stored_hash(loft, alice.username) == upgraded  # nothing more to upgrade
 
 
 def test_deactivated_user_cannot_log_in(anon: httpx.Client, admin: User, alice: User) -> None:

@@ -17,7 +17,7 @@ from dataloft.api.app import create_app
 from dataloft.config import Settings
 from dataloft.core.access import SYSTEM
 from dataloft.core.loft import Loft
-from tests.conftest import User
+from tests.conftest import FAST_HASHING, User
 from tests.support import LiveServer, unique
 
 MiB = 1024 * 1024
@@ -296,6 +296,7 @@ def small_server(tmp_path: Path) -> Iterator[tuple[httpx.Client, Path]]:
         database_url=f"sqlite:///{tmp_path / 'small.sqlite3'}",
         blob_url=f"file://{tmp_path / 'blobs'}",
         max_file_size=1000,
+        **FAST_HASHING,
     )
     loft = Loft(settings)
     loft.accounts.create_user(SYSTEM, "carol", "password-carol")

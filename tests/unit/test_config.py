@@ -256,6 +256,20 @@ def test_blob_urls_no_store_opens_are_refused(url: str, message: str, env: Env) 
 # --- passwords -------------------------------------------------------------------------------
 
 
+def test_password_hash_cost_defaults_to_7_mib_and_5_passes(env: Env) -> None:
+    settings = load_settings()
+    assert (settings.password_hash_memory_kib, settings.password_hash_passes) == (7 * 1024, 5)
+
+
+def test_password_hash_cost_down_to_argons_minimums(env: Env) -> None:
+    env(password_hash_memory_kib="8", password_hash_passes="1")
+    settings = load_settings()
+    assert (settings.password_hash_memory_kib, settings.password_hash_passes) == (8, 1)
+    assert "greater than or equal to 8" in refused("password_hash_memory_kib", "7", env)
+    env(password_hash_memory_kib="8")
+    assert "greater than or equal to 1" in refused("password_hash_passes", "0", env)
+
+
 def test_admin_password_follows_the_password_rules(env: Env) -> None:
     env(admin_password="long-enough")
     assert load_settings().admin_password == "long-enough"

@@ -18,7 +18,7 @@ from dataloft.core.errors import Conflict, Forbidden, Invalid, NotFound, Unauthe
 from dataloft.core.events import EventLog
 from dataloft.core.names import check_text, validate_team_name, validate_username
 from dataloft.core.pagination import clamp_limit, decode_cursor, encode_cursor
-from dataloft.core.passwords import hash_password
+from dataloft.core.passwords import Passwords
 from dataloft.core.views import LicenceView, MemberView, Page, ProjectView, TeamView, UserView
 from dataloft.db import Database
 from dataloft.db.models import Dataset, Licence, Membership, Project, Team, User
@@ -104,9 +104,10 @@ def _require_full_token(actor: Principal) -> None:
 
 
 class AccountService:
-    def __init__(self, db: Database, events: EventLog) -> None:
+    def __init__(self, db: Database, events: EventLog, passwords: Passwords) -> None:
         self.db = db
         self.events = events
+        self.passwords = passwords
 
     # --- users -----------------------------------------------------------------------------
 
@@ -142,7 +143,7 @@ class AccountService:
             check_text(email, "email", 320)
         if full_name is not None:
             check_text(full_name, "full_name", 200)
-        password_hash = hash_password(password) if password is not None else None
+        password_hash = self.passwords.hash(password) if password is not None else None
         with self.db.write() as session:
             self._ensure_owner_name_free(session, username)
             user = User(
@@ -206,7 +207,7 @@ class AccountService:
     ) -> None:
         for key, value in changes.items():
             if key == "password":
-                user.password_hash = hash_password(check_text(value, "password", 1024))
+                user.password_hash = self.passwords.hash(check_text(value, "password", 1024))
             elif key in ("email", "full_name"):
                 limit = 320 if key == "email" else 200
                 setattr(user, key, None if value is None else check_text(value, key, limit))

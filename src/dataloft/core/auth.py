@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from dataloft.core.access import SCOPES, Level, Principal, TeamLevels
 from dataloft.core.errors import Forbidden, Invalid, NotFound, Unauthenticated
-from dataloft.core.passwords import hash_password, needs_rehash, verify_password
+from dataloft.core.passwords import Passwords
 from dataloft.core.views import NewToken, TokenView
 from dataloft.db import Database
 from dataloft.db.models import ApiToken, Membership, User, table_of
@@ -85,8 +85,9 @@ def _token_view(token: ApiToken, username: str) -> TokenView:
 
 
 class AuthService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, passwords: Passwords) -> None:
         self.db = db
+        self.passwords = passwords
 
     # --- credentials -> principal ----------------------------------------------------------
 
@@ -106,16 +107,17 @@ class AuthService:
         """Check a username and password (HTTP Basic, login forms)."""
         with self.db.read() as session:
             user = session.scalar(select(User).where(User.username == username))
-            if not verify_password(user.password_hash if user else None, password) or not user:
+            stored_hash = user.password_hash if user else None
+            if not self.passwords.verify(stored_hash, password) or not user:
                 raise Unauthenticated("wrong username or password")
             if not user.is_active:
                 raise Unauthenticated("account is deactivated")
             principal = make_principal(self.db, user.id, user.username, user.is_admin)
-        if user.password_hash and needs_rehash(user.password_hash):
+        if user.password_hash and self.passwords.needs_rehash(user.password_hash):
             with self.db.write() as session:
                 stored = session.get(User, user.id)
                 if stored is not None:
-                    stored.password_hash = hash_password(password)
+                    stored.password_hash = self.passwords.hash(password)
         return principal
 
     def login(self, username: str, password: str, name: str = "login") -> NewToken:

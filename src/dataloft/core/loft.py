@@ -16,6 +16,7 @@ from dataloft.core.commits import CommitService
 from dataloft.core.datasets import DatasetService
 from dataloft.core.events import EventLog
 from dataloft.core.exports import ArchiveService
+from dataloft.core.passwords import Passwords
 from dataloft.core.tree import TreeService
 from dataloft.db import Database
 from dataloft.db.migrate import upgrade
@@ -44,8 +45,11 @@ class Loft:
             inline_limit=settings.inline_blob_limit,
             max_size=settings.max_file_size,
         )
-        self.auth = AuthService(self.db)
-        self.accounts = AccountService(self.db, self.events)
+        self.passwords = Passwords(
+            memory_kib=settings.password_hash_memory_kib, passes=settings.password_hash_passes
+        )
+        self.auth = AuthService(self.db, self.passwords)
+        self.accounts = AccountService(self.db, self.events, self.passwords)
         self.datasets = DatasetService(
             self.db, self.events, self.accounts, max_name_length=settings.max_name_length
         )
