@@ -53,10 +53,9 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
 
 @pytest.fixture(scope="session")
 def loft(settings: Settings) -> Iterator[Loft]:
-    core = Loft(settings)
-    core.bootstrap_admin()
-    yield core
-    core.close()
+    with Loft(settings) as core:
+        core.bootstrap_admin()
+        yield core
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,6 +38,19 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def open_files(prefix: Path) -> list[str]:
+    """The files this process holds open whose path starts with ``prefix`` (Linux)."""
+    found = []
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = str(fd.readlink())
+        except OSError:  # closed since the listing (the listing's own descriptor, for one)
+            continue
+        if target.startswith(str(prefix)):
+            found.append(target)
+    return found
 
 
 def _pg_connect(database: str | None = None) -> psycopg.Connection[tuple[object, ...]]:

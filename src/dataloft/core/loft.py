@@ -1,9 +1,14 @@
-"""``Loft``: the core, assembled. Every face (HTTP dialects, web UI, CLI) holds one."""
+"""``Loft``: the core, assembled. Every face (HTTP dialects, web UI, CLI) holds one.
+
+A ``Loft`` owns database connections (and, on SQLite, one lookup connection per thread that
+used it): close it when done, best as a context manager, ``with Loft(settings) as loft:``.
+"""
 
 from __future__ import annotations
 
 import secrets
 from contextlib import AbstractContextManager
+from types import TracebackType
 
 from dataloft.config import Settings
 from dataloft.core.access import SYSTEM
@@ -35,9 +40,13 @@ class Loft:
             sqlite_synchronous=settings.sqlite_synchronous,
             pool_size=settings.db_pool_size,
         )
-        if migrate:
-            upgrade(self.db.engine)
-        self.store = open_blob_store(settings.blob_url)
+        try:
+            if migrate:
+                upgrade(self.db.engine)
+            self.store = open_blob_store(settings.blob_url)
+        except BaseException:
+            self.db.dispose()  # nobody else can: the caller gets no Loft to close
+            raise
         self.events = EventLog(self.db)
         self.blobs = BlobService(
             self.db,
@@ -90,3 +99,14 @@ class Loft:
 
     def close(self) -> None:
         self.db.dispose()
+
+    def __enter__(self) -> Loft:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -10,6 +10,7 @@ dataset with a row lock on the dataset (see ``dataloft.core.commits``).
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
@@ -84,6 +85,14 @@ def after_commit(session: Session, key: str, callback: Callable[[], None]) -> No
     session.info.setdefault(_AFTER_COMMIT, {})[key] = callback
 
 
+def _close_lookup(open_connections: set[Any], lock: threading.Lock, connection: Any) -> None:
+    """Close a thread's lookup connection once the thread is done with it (or the database
+    was disposed: closing twice is harmless)."""
+    with lock:
+        open_connections.discard(connection)
+    connection.close()
+
+
 class Lookup:
     """A DBAPI connection to run ``Prepared`` statements on."""
 
@@ -132,6 +141,10 @@ class Database:
         # mode, never waits for writers. Callers may run such reads without a thread hop.
         self.local = self.dialect == "sqlite"
         self._threads = threading.local()
+        # Every thread's lookup connection, for dispose() to close; each leaves the set (and
+        # is closed) when its thread ends, as the server's worker threads come and go.
+        self._lookup_connections: set[Any] = set()
+        self._lookups_lock = threading.Lock()
         self._current: ContextVar[Session | Lookup | None] = ContextVar(
             f"session-{id(self)}", default=None
         )
@@ -181,8 +194,17 @@ class Database:
         lookup: Lookup | None = getattr(self._threads, "lookup", None)
         if lookup is None:
             pooled = self.engine.raw_connection()
-            pooled.detach()  # ours for the life of the thread, not the pool's
-            lookup = Lookup(pooled.dbapi_connection, self.engine.dialect)
+            pooled.detach()  # ours for the life of the thread (or till dispose), not the pool's
+            connection = pooled.dbapi_connection
+            lookup = Lookup(connection, self.engine.dialect)
+            with self._lookups_lock:
+                self._lookup_connections.add(connection)
+            # A sqlite3 connection sits in a reference cycle (its statement cache), so left to
+            # itself it would stay open until a garbage collection after its thread ended.
+            # Close it as soon as the thread drops its Lookup instead.
+            weakref.finalize(
+                lookup, _close_lookup, self._lookup_connections, self._lookups_lock, connection
+            )
             self._threads.lookup = lookup
         return lookup
 
@@ -203,4 +225,15 @@ class Database:
                 callback()
 
     def dispose(self) -> None:
+        """Close every connection: the pool's, and each thread's lookup connection (which
+        the pool does not know about). The ``Database`` stays usable: later lookups open
+        new connections."""
+        # Every thread makes a new lookup connection next time. Dropping the old thread-locals
+        # closes the connections only they held (their finalizers take the lock: not held here).
+        self._threads = threading.local()
+        with self._lookups_lock:
+            connections = list(self._lookup_connections)
+            self._lookup_connections.clear()
+        for connection in connections:
+            connection.close()
         self.engine.dispose()
