@@ -1,8 +1,13 @@
-"""The ``dataloft`` command line, run as a real subprocess (the installed console script).
+"""The ``dataloft`` command line.
+
+Commands other than ``serve`` run in-process through typer's ``CliRunner`` (fast: no
+interpreter start-up per command), with the same environment a real run would get. ``serve``
+runs as a real subprocess (the installed console script), as do the few tests about what a
+fresh process prints.
 
 Commands that act on accounts run against the session's ``database_url`` (SQLite and
 PostgreSQL), the same database the ``server`` fixture serves, so each effect is checked over
-HTTP. ``serve`` and ``db upgrade`` run on a fresh SQLite file of their own.
+HTTP. ``serve`` and ``db upgrade`` run on a fresh database of their own.
 """
 
 from __future__ import annotations
@@ -21,32 +26,61 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import update
+from typer.testing import CliRunner
 
+from dataloft.cli.main import app
 from dataloft.config import Settings
 from dataloft.core.loft import Loft
 from dataloft.db.models import Blob
 from dataloft.db.types import utcnow
 from dataloft.storage.factory import open_blob_store
+from tests import support
 from tests.conftest import ADMIN_PASSWORD
-from tests.support import LiveServer, free_port, unique
+from tests.support import LiveServer, free_port, postgres_database, unique, upload
 
 DATALOFT = Path(sys.executable).parent / "dataloft"
 TIMEOUT = 60
 PASSWORD = "cli-password-1"
-ADMIN_LINE = re.compile(r"Created the admin account admin with password (\S+) \(shown once")
+ADMIN_HEADER = "Created the admin account admin. Its password, shown once"
+# Settings each command refuses, with what the one-line error says about them.
+BAD_SETTINGS = [
+    ("DATALOFT_DIALECTS", "native,ufdl", "unknown dialect 'ufdl'"),
+    ("DATALOFT_BLOB_URL", "s3://bucket/blobs", "unknown blob store scheme 's3'"),
+    ("DATALOFT_MAX_FILE_SIZE", "lots", "valid integer"),
+    ("DATALOFT_MAX_FILE_SIZE", "-5", "greater than 0"),
+    ("DATALOFT_MAX_RECORD_SIZE", "0", "greater than 0"),
+    ("DATALOFT_EVENT_POLL_SECONDS", "0", "greater than 0"),
+    ("DATALOFT_PORT", "70000", "less than or equal to 65535"),
+]
 
 Env = dict[str, str]
+Ran = subprocess.CompletedProcess[str]
+Runner = Callable[..., Ran]
 
 
 def base_env(**extra: str) -> Env:
-    """The caller's environment without any DATALOFT_* setting, with plain wide output."""
+    """The caller's environment without any DATALOFT_* setting, with plain wide output and
+    the cheapest password hashing (as the test fixtures use)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DATALOFT_")}
     env.update(COLUMNS="200", TERM="dumb", NO_COLOR="1", PYTHONUNBUFFERED="1")
+    env.update(DATALOFT_PASSWORD_HASH_MEMORY_KIB="8", DATALOFT_PASSWORD_HASH_PASSES="1")
     env.update(extra)
     return env
 
 
-def run(*args: str, env: Env) -> subprocess.CompletedProcess[str]:
+def invoke(*args: str, env: Env) -> Ran:
+    """Run the command in this process, in ``env`` (variables this process has and ``env``
+    lacks are unset for the run)."""
+    changes: dict[str, str | None] = {k: None for k in os.environ if k not in env}
+    changes.update({k: v for k, v in env.items() if os.environ.get(k) != v})
+    result = CliRunner().invoke(
+        app, list(args), env=changes, catch_exceptions=False, prog_name="dataloft"
+    )
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+
+
+def spawn(*args: str, env: Env) -> Ran:
+    """Run the installed console script in a process of its own."""
     return subprocess.run(
         [str(DATALOFT), *args],
         env=env,
@@ -58,14 +92,14 @@ def run(*args: str, env: Env) -> subprocess.CompletedProcess[str]:
     )
 
 
-def ok(*args: str, env: Env) -> subprocess.CompletedProcess[str]:
+def ok(*args: str, env: Env, run: Runner = invoke) -> Ran:
     result = run(*args, env=env)
     assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
     assert "Traceback" not in result.stderr
     return result
 
 
-def fails(*args: str, env: Env, message: str) -> subprocess.CompletedProcess[str]:
+def fails(*args: str, env: Env, message: str, run: Runner = invoke) -> Ran:
     """The command exits 1 with ``error: <message...>`` on stderr and no traceback."""
     result = run(*args, env=env)
     assert result.returncode == 1, f"{args}: {result.stdout}\n{result.stderr}"
@@ -73,6 +107,15 @@ def fails(*args: str, env: Env, message: str) -> subprocess.CompletedProcess[str
     assert result.stderr.startswith("error: "), result.stderr
     assert message in result.stderr, result.stderr
     return result
+
+
+def one_error_line(result: Ran, variable: str, message: str) -> None:
+    """The whole of stderr is one line, ``error: DATALOFT_X: <message...>``."""
+    assert result.returncode == 1, f"{result.stdout}\n{result.stderr}"
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: {variable}: "), result.stderr
+    assert message in lines[0], result.stderr
 
 
 @pytest.fixture
@@ -336,9 +379,16 @@ def test_gc_grace_defaults_to_the_setting(cli_env: Env, loft: Loft, settings: Se
 class Served:
     """A ``dataloft serve`` subprocess; its stdout and stderr go to files."""
 
-    def __init__(self, data_dir: Path, env: Env, *, address_from_env: bool = False) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        env: Env,
+        *,
+        address_from_env: bool = False,
+        options: tuple[str, ...] = (),
+    ) -> None:
         """``address_from_env``: pass the address as DATALOFT_HOST / DATALOFT_PORT instead
-        of --host / --port."""
+        of --host / --port. ``options``: more command-line options for ``serve``."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/loft/v1"
         self.out = data_dir.parent / f"serve-{self.port}.out"
@@ -351,7 +401,7 @@ class Served:
             self.process = subprocess.Popen(
                 [
                     *(str(DATALOFT), "serve", *address),
-                    *("--data-dir", str(data_dir), "--no-access-log"),
+                    *("--data-dir", str(data_dir), "--no-access-log", *options),
                 ],
                 env=env,
                 cwd=data_dir.parent,
@@ -396,8 +446,15 @@ class Served:
 def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
     started: list[Served] = []
 
-    def start(data_dir: Path, *, address_from_env: bool = False, **extra: str) -> Served:
-        served = Served(data_dir, base_env(**extra), address_from_env=address_from_env)
+    def start(
+        data_dir: Path,
+        *,
+        address_from_env: bool = False,
+        options: tuple[str, ...] = (),
+        **extra: str,
+    ) -> Served:
+        env = base_env(**extra)
+        served = Served(data_dir, env, address_from_env=address_from_env, options=options)
         started.append(served)
         served.wait_until_up()
         return served
@@ -407,14 +464,22 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
         served.stop()
 
 
+def generated_password(output: str) -> str:
+    """The generated admin password: the line after the one that announces it."""
+    lines = output.splitlines()
+    announced = [i for i, line in enumerate(lines) if line.startswith(ADMIN_HEADER)]
+    assert len(announced) == 1, output
+    password = lines[announced[0] + 1]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{24}", password), output  # token_urlsafe(18)
+    return password
+
+
 def test_serve_prints_a_generated_admin_password_once(
     tmp_path: Path, serve: Callable[..., Served]
 ) -> None:
     data_dir = tmp_path / "data"
     first = serve(data_dir)
-    found = ADMIN_LINE.search(first.output())
-    assert found, first.output()
-    password = found.group(1)
+    password = generated_password(first.output())
     assert f"dataloft on http://127.0.0.1:{first.port}" in first.output()
     assert (data_dir / "dataloft.sqlite3").is_file()  # the default database, under data-dir
 
@@ -469,6 +534,119 @@ def test_serve_refuses_several_workers_on_sqlite(tmp_path: Path) -> None:
         str(data_dir),
         env=env,
         message="need PostgreSQL",
+        run=spawn,
     )
     assert "several workers" in result.stderr
     assert not (data_dir / "dataloft.sqlite3").exists()  # refused before touching anything
+
+
+def test_serve_prints_the_generated_password_whole_on_a_narrow_terminal(
+    tmp_path: Path, serve: Callable[..., Served]
+) -> None:
+    """Nothing wraps the password at the terminal's width: it is one line, to copy whole."""
+    served = serve(tmp_path / "data", COLUMNS="40")
+    password = generated_password(served.output())
+    assert password in served.output().splitlines()
+    assert served.login("admin", password).status_code == 200
+
+
+@pytest.mark.skipif("postgresql" not in support.test_databases(), reason="needs PostgreSQL")
+def test_serve_with_workers_hands_its_settings_to_each_worker(
+    tmp_path: Path, serve: Callable[..., Served]
+) -> None:
+    """Two worker processes answer, with the settings the command read: --data-dir reaches
+    them (blobs land under it) though it is in no environment variable."""
+    data_dir = tmp_path / "data"
+    with postgres_database() as url:
+        served = serve(
+            data_dir,
+            options=("--workers", "2"),
+            DATALOFT_DATABASE_URL=url,
+            DATALOFT_ADMIN_PASSWORD="secret-pw",
+        )
+        deadline = time.monotonic() + 30
+        while served.err.read_text().count("Started server process") < 2:
+            assert time.monotonic() < deadline, served.err.read_text()
+            time.sleep(0.1)
+        pids = set(re.findall(r"Started server process \[(\d+)\]", served.err.read_text()))
+        assert len(pids) == 2 and str(served.process.pid) not in pids
+        for pid in pids:  # the settings travel as an object, not through the environment
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            assert not [v for v in environ if v.startswith(b"DATALOFT_DATA_DIR=")]
+
+        response = served.login("admin", "secret-pw")
+        assert response.status_code == 200, response.text
+        headers = {"Authorization": f"Bearer {response.json()['token']}"}
+        size = Settings.model_fields["inline_blob_limit"].default + 100  # not inline: a file
+        for _ in range(4):  # a new connection each time: either worker may answer
+            with httpx.Client(base_url=served.url, headers=headers, timeout=30) as client:
+                digest = upload(client, os.urandom(size))
+            assert (data_dir / "blobs" / digest[:2] / digest[2:4] / digest).is_file()
+        assert served.stop() in (0, -signal.SIGTERM)
+
+
+# --- bad settings ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("variable", "value", "message"), BAD_SETTINGS)
+def test_a_bad_setting_is_one_line_and_creates_nothing(
+    variable: str, value: str, message: str, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    result = invoke("db", "upgrade", "--data-dir", str(data_dir), env=base_env(**{variable: value}))
+    one_error_line(result, variable, message)
+    assert not data_dir.exists()
+
+
+COMMANDS = [
+    ("db", "upgrade"),
+    ("user", "create", "someone", "--password", PASSWORD),
+    ("user", "list"),
+    ("user", "set-password", "someone", "--password", PASSWORD),
+    ("token", "create", "someone"),
+    ("token", "revoke", "1"),
+    ("team", "create", "some-team", "--admin", "someone"),
+    ("team", "add-member", "some-team", "someone"),
+    ("gc",),
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_refuses_a_bad_setting_before_opening_anything(
+    command: tuple[str, ...], tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    env = base_env(DATALOFT_DATA_DIR=str(data_dir), DATALOFT_MAX_FILE_SIZE="-5")
+    result = invoke(*command, env=env)
+    one_error_line(result, "DATALOFT_MAX_FILE_SIZE", "greater than 0 (got '-5')")
+    assert not data_dir.exists()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [bad for bad in BAD_SETTINGS if bad[0] in ("DATALOFT_DIALECTS", "DATALOFT_PORT")]
+    + [("DATALOFT_MAX_FILE_SIZE", "-5", "greater than 0")],
+)
+def test_serve_with_a_bad_setting_creates_nothing(
+    variable: str, value: str, message: str, tmp_path: Path
+) -> None:
+    """Before, serve made the data directory, the database and the admin account, printed
+    the admin's one-time password and only then failed, with a traceback."""
+    data_dir = tmp_path / "data"
+    env = base_env(**{"DATALOFT_PORT": str(free_port()), variable: value})
+    result = spawn("serve", "--data-dir", str(data_dir), env=env)
+    one_error_line(result, variable, message)
+    assert result.stdout == ""  # no password, no banner
+    assert not data_dir.exists()
+
+
+def test_an_unknown_variable_is_a_warning_on_stderr(tmp_path: Path) -> None:
+    """In a process of its own: the warning reaches stderr through logging's last-resort
+    handler, which pytest's log capture replaces in this process."""
+    env = base_env(DATALOFT_DATA_DIR=str(tmp_path / "data"), DATALOFT_MAX_FILESIZE="1000")
+    result = ok("db", "upgrade", env=env, run=spawn)
+    assert result.stderr == (
+        "ignoring DATALOFT_MAX_FILESIZE: there is no such setting "
+        "(did you mean DATALOFT_MAX_FILE_SIZE?)\n"
+    )
+    assert result.stdout.startswith("schema at revision ")

@@ -26,7 +26,7 @@ from dataloft.config import (
     variable,
 )
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 LIMITS = [
     "max_file_size",
@@ -338,9 +338,16 @@ def test_known_and_test_suite_variables_are_not_reported(
 # --- documentation ---------------------------------------------------------------------------
 
 
+def named_settings(page: Path) -> set[str]:
+    """The settings a page names as ``DATALOFT_<NAME>`` (the test suite's own variables
+    aside), upper case, without the prefix."""
+    names = set(re.findall(r"\bDATALOFT_([A-Z0-9_]+)", page.read_text()))
+    return {name for name in names if not f"DATALOFT_{name}".startswith(TEST_VARIABLE_PREFIX)}
+
+
 def test_every_setting_is_documented_and_the_docs_name_no_other() -> None:
-    documented = set(re.findall(r"\bDATALOFT_([A-Z0-9_]+)", DOCS.read_text()))
-    documented = {n for n in documented if not f"DATALOFT_{n}".startswith(TEST_VARIABLE_PREFIX)}
     settings = {name.upper() for name in Settings.model_fields}
+    documented = named_settings(DOCS / "configuration.md")
     assert settings - documented == set(), "settings missing from docs/configuration.md"
-    assert documented - settings == set(), "docs/configuration.md names no such setting"
+    for page in sorted(DOCS.glob("*.md")):
+        assert named_settings(page) - settings == set(), f"docs/{page.name} names no setting"

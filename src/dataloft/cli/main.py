@@ -2,23 +2,26 @@
 
 Every command reads the same ``DATALOFT_*`` settings as the server (``--data-dir`` overrides
 the data directory), so ``dataloft user create`` on the server machine acts on the same
-database the server uses.
+database the server uses. Every command reads them in one place, ``_settings``, which
+refuses a bad value with one line before the command creates anything, and every command
+closes the ``Loft`` it opens.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
+import functools
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from dataloft.config import Settings
+from dataloft.config import Settings, SettingsError, load_settings
 from dataloft.core.access import SYSTEM
 from dataloft.core.errors import LoftError
 from dataloft.core.loft import ADMIN_USERNAME, Loft
@@ -38,8 +41,11 @@ app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(team_app, name="team")
 
-console = Console()
-err = Console(stderr=True)
+# soft_wrap: a line longer than the terminal is written whole (the terminal folds it on
+# screen), never cut into several lines: messages, URLs and paths stay one line to copy or
+# grep. Tables still fit the width.
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 DataDir = Annotated[
     Path | None,
@@ -49,13 +55,31 @@ DataDir = Annotated[
 ]
 
 
+def _fail(message: str) -> NoReturn:
+    """``error: <message>`` as one line on stderr, and exit status 1."""
+    err.print(Text.assemble(("error:", "red"), " ", message))  # Text: no markup in messages
+    raise typer.Exit(1)
+
+
 def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
+    """The settings a command runs with: the environment's, under the command's options.
+    A bad value ends the command here, before it has created anything."""
     if data_dir is not None:
         overrides["data_dir"] = data_dir
-    return Settings(**overrides)
+    try:
+        return load_settings(**overrides)
+    except SettingsError as error:
+        _fail(str(error))
+
+
+def _show_secret(secret: str) -> None:
+    """A secret shown once, on stdout on a line of its own, as plain text: no terminal width
+    wraps it and no highlighting styles part of it, so it copies whole."""
+    typer.echo(secret)
 
 
 def _open(data_dir: Path | None) -> Loft:
+    """The core on the settings' database, for a ``with`` block that closes it."""
     return Loft(_settings(data_dir))
 
 
@@ -65,8 +89,7 @@ def _reported() -> Iterator[None]:
     try:
         yield
     except LoftError as error:
-        err.print(f"[red]error:[/red] {error.message}")
-        raise typer.Exit(1) from None
+        _fail(error.message)
 
 
 @app.command()
@@ -76,7 +99,8 @@ def serve(
         typer.Option(help="Address to listen on [default: $DATALOFT_HOST or 127.0.0.1]"),
     ] = None,
     port: Annotated[
-        int | None, typer.Option(help="Port to listen on [default: $DATALOFT_PORT or 8080]")
+        int | None,
+        typer.Option(min=0, max=65535, help="Port to listen on [default: $DATALOFT_PORT or 8080]"),
     ] = None,
     data_dir: DataDir = None,
     workers: Annotated[
@@ -86,48 +110,73 @@ def serve(
 ) -> None:
     """Run the HTTP server. On first start it creates the admin account 'admin' with the
     password in $DATALOFT_ADMIN_PASSWORD, or prints a generated one once."""
-    import uvicorn
-
     # Options given on the command line win over the DATALOFT_HOST / DATALOFT_PORT settings.
     overrides = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
     settings = _settings(data_dir, **overrides)
-    host, port = settings.host, settings.port
     if workers > 1 and settings.is_sqlite:
         # SQLite serialises writers through one file lock and the generated admin password
         # would race between processes: several processes need a real database server.
-        err.print(
-            f"[red]error:[/red] several workers (--workers {workers}) need PostgreSQL "
+        _fail(
+            f"several workers (--workers {workers}) need PostgreSQL "
             "(DATALOFT_DATABASE_URL=postgresql+psycopg://...); SQLite serves one process"
         )
-        raise typer.Exit(1)
-    loft = Loft(settings)
-    with _reported():
-        password = loft.bootstrap_admin()
-    if password is not None:
-        console.print(
-            f"Created the admin account [bold]{ADMIN_USERNAME}[/bold] with password "
-            f"[bold]{password}[/bold] (shown once; change it with 'dataloft user set-password')."
-        )
-    console.print(f"dataloft on http://{host}:{port}  data: {settings.data_dir.resolve()}")
-    console.print(f"database: {loft.db.engine.url.render_as_string(hide_password=True)}")
-    if workers > 1:
-        loft.close()
-        os.environ["DATALOFT_DATA_DIR"] = str(settings.data_dir)
-        uvicorn.run(
-            "dataloft.api.app:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="info",
-            access_log=access_log,
-        )
-        return
+    import uvicorn
+
     from dataloft.api.app import create_app
 
-    uvicorn.run(
-        create_app(settings, loft), host=host, port=port, log_level="info", access_log=access_log
+    with Loft(settings) as loft:
+        with _reported():
+            password = loft.bootstrap_admin()
+        if password is not None:
+            console.print(
+                f"Created the admin account [bold]{ADMIN_USERNAME}[/bold]. Its password, shown "
+                "once (change it with 'dataloft user set-password'):"
+            )
+            _show_secret(password)
+        address, data = f"{settings.host}:{settings.port}", settings.data_dir.resolve()
+        console.print(f"dataloft on http://{address}  data: {data}")
+        console.print(f"database: {loft.db.engine.url.render_as_string(hide_password=True)}")
+        if workers == 1:
+            uvicorn.run(
+                create_app(settings, loft),
+                host=settings.host,
+                port=settings.port,
+                log_level="info",
+                access_log=access_log,
+            )
+            return
+    # Each worker process opens a Loft of its own; this one is closed before they start.
+    _serve_with_workers(settings, workers, access_log=access_log)
+
+
+def _serve_with_workers(settings: Settings, workers: int, *, access_log: bool) -> None:
+    """Run ``workers`` server processes on one listening socket, each with ``settings``.
+
+    ``uvicorn.run`` insists on an import string for workers, and a worker would then build
+    its settings anew from the environment, where options like --data-dir are not. So this
+    does what ``uvicorn.run`` does, with the app as a factory bound to the settings already
+    read: uvicorn pickles the config, and with it the factory and the settings, into each
+    worker it spawns, and each worker calls the factory (uvicorn's Config.load).
+    """
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from dataloft.api.app import create_app
+
+    config = uvicorn.Config(
+        functools.partial(create_app, settings),
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_level="info",
+        access_log=access_log,
     )
+    socket = config.bind_socket()
+    try:
+        Multiprocess(config, sockets=[socket]).run()
+    finally:
+        socket.close()
 
 
 @db_app.command("upgrade")
@@ -135,9 +184,8 @@ def db_upgrade(data_dir: DataDir = None) -> None:
     """Bring the database schema up to date (the server does this on start too)."""
     from dataloft.db.migrate import current_revision
 
-    loft = _open(data_dir)
-    console.print(f"schema at revision {current_revision(loft.db.engine)}")
-    loft.close()
+    with _open(data_dir) as loft:
+        console.print(f"schema at revision {current_revision(loft.db.engine)}")
 
 
 @user_app.command("create")
@@ -151,32 +199,34 @@ def user_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create a user account."""
-    loft = _open(data_dir)
-    with _reported():
-        user = loft.accounts.create_user(SYSTEM, username, password, email=email, is_admin=admin)
-    console.print(f"created user {user.username}" + (" (admin)" if user.is_admin else ""))
+    with _open(data_dir) as loft:
+        with _reported():
+            user = loft.accounts.create_user(
+                SYSTEM, username, password, email=email, is_admin=admin
+            )
+        console.print(f"created user {user.username}" + (" (admin)" if user.is_admin else ""))
 
 
 @user_app.command("list")
 def user_list(data_dir: DataDir = None) -> None:
     """List user accounts."""
-    loft = _open(data_dir)
-    table = Table("username", "admin", "active", "email", "created")
-    cursor: str | None = None
-    while True:
-        page = loft.accounts.list_users(SYSTEM, 1000, cursor)
-        for user in page.items:
-            table.add_row(
-                user.username,
-                "yes" if user.is_admin else "",
-                "yes" if user.is_active else "no",
-                user.email or "",
-                user.created.strftime("%Y-%m-%d %H:%M"),
-            )
-        cursor = page.next_cursor
-        if cursor is None:
-            break
-    console.print(table)
+    with _open(data_dir) as loft:
+        table = Table("username", "admin", "active", "email", "created")
+        cursor: str | None = None
+        while True:
+            page = loft.accounts.list_users(SYSTEM, 1000, cursor)
+            for user in page.items:
+                table.add_row(
+                    user.username,
+                    "yes" if user.is_admin else "",
+                    "yes" if user.is_active else "no",
+                    user.email or "",
+                    user.created.strftime("%Y-%m-%d %H:%M"),
+                )
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        console.print(table)
 
 
 @user_app.command("set-password")
@@ -186,10 +236,10 @@ def user_set_password(
     data_dir: DataDir = None,
 ) -> None:
     """Set a user's password."""
-    loft = _open(data_dir)
-    with _reported():
-        loft.accounts.update_user(SYSTEM, username, {"password": password})
-    console.print(f"password of {username} changed")
+    with _open(data_dir) as loft:
+        with _reported():
+            loft.accounts.update_user(SYSTEM, username, {"password": password})
+        console.print(f"password of {username} changed")
 
 
 @token_app.command("create")
@@ -201,27 +251,27 @@ def token_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create an API token for a user and print it (once)."""
-    loft = _open(data_dir)
-    expires = utcnow() + timedelta(days=days) if days else None
-    with _reported():
-        made = loft.auth.create_token(
-            SYSTEM,
-            username=username,
-            name=name,
-            expires_at=expires,
-            scope="read" if read_only else None,
-        )
-    err.print(f"token {made.token.id} for {username} (shown once):")
-    console.print(made.secret)
+    with _open(data_dir) as loft:
+        expires = utcnow() + timedelta(days=days) if days else None
+        with _reported():
+            made = loft.auth.create_token(
+                SYSTEM,
+                username=username,
+                name=name,
+                expires_at=expires,
+                scope="read" if read_only else None,
+            )
+        err.print(f"token {made.token.id} for {username} (shown once):")
+        _show_secret(made.secret)
 
 
 @token_app.command("revoke")
 def token_revoke(token_id: int, data_dir: DataDir = None) -> None:
     """Revoke an API token by its id."""
-    loft = _open(data_dir)
-    with _reported():
-        loft.auth.revoke_token(SYSTEM, token_id)
-    console.print(f"token {token_id} revoked")
+    with _open(data_dir) as loft:
+        with _reported():
+            loft.auth.revoke_token(SYSTEM, token_id)
+        console.print(f"token {token_id} revoked")
 
 
 @team_app.command("create")
@@ -232,10 +282,10 @@ def team_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create a team with a first admin member."""
-    loft = _open(data_dir)
-    with _reported():  # one transaction: a bad admin name leaves no admin-less team behind
-        loft.accounts.create_team(SYSTEM, name, description, admin=admin)
-    console.print(f"created team {name} with admin {admin}")
+    with _open(data_dir) as loft:
+        with _reported():  # one transaction: a bad admin name leaves no admin-less team behind
+            loft.accounts.create_team(SYSTEM, name, description, admin=admin)
+        console.print(f"created team {name} with admin {admin}")
 
 
 @team_app.command("add-member")
@@ -246,10 +296,10 @@ def team_add_member(
     data_dir: DataDir = None,
 ) -> None:
     """Add a user to a team, or change their level."""
-    loft = _open(data_dir)
-    with _reported():
-        member = loft.accounts.set_member(SYSTEM, team, username, level.upper())
-    console.print(f"{member.username} is in {member.team} at level {member.level}")
+    with _open(data_dir) as loft:
+        with _reported():
+            member = loft.accounts.set_member(SYSTEM, team, username, level.upper())
+        console.print(f"{member.username} is in {member.team} at level {member.level}")
 
 
 @app.command("gc")
@@ -268,13 +318,13 @@ def collect_garbage(
     data_dir: DataDir = None,
 ) -> None:
     """Delete blobs that no version of any dataset references. Safe while serving."""
-    loft = _open(data_dir)
-    grace = loft.settings.gc_grace_seconds if grace_hours is None else grace_hours * 3600
-    report = loft.blobs.collect_garbage(grace, scan_store=scan_store)
-    console.print(
-        f"removed {report.blobs_removed} blobs ({report.bytes_removed} bytes), "
-        f"{report.orphan_files_removed} orphan files"
-    )
+    with _open(data_dir) as loft:
+        grace = loft.settings.gc_grace_seconds if grace_hours is None else grace_hours * 3600
+        report = loft.blobs.collect_garbage(grace, scan_store=scan_store)
+        console.print(
+            f"removed {report.blobs_removed} blobs ({report.bytes_removed} bytes), "
+            f"{report.orphan_files_removed} orphan files"
+        )
 
 
 def main() -> None:
