@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -15,7 +16,7 @@ from dataloft.api.app import create_app
 from dataloft.config import Settings
 from dataloft.core.access import SYSTEM
 from dataloft.core.loft import Loft
-from tests.support import LiveServer, postgres_database, test_databases, unique
+from tests.support import Clock, LiveServer, postgres_database, test_databases, unique
 
 ADMIN_PASSWORD = "admin-password"
 # The cheapest password hashes argon2 makes: the suite logs in thousands of times, and the
@@ -47,13 +48,26 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         event_poll_seconds=0.2,
         sse_keepalive_seconds=1.0,
         pigeon_keepalive_seconds=1.0,
+        stream_recheck_seconds=0.5,
         **FAST_HASHING,
     )
 
 
 @pytest.fixture(scope="session")
-def loft(settings: Settings) -> Iterator[Loft]:
-    with Loft(settings) as core:
+def session_clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def clock(session_clock: Clock) -> Iterator[Clock]:
+    """The core's clock (the session server's too), back to real time after the test."""
+    yield session_clock
+    session_clock.offset = timedelta()
+
+
+@pytest.fixture(scope="session")
+def loft(settings: Settings, session_clock: Clock) -> Iterator[Loft]:
+    with Loft(settings, clock=session_clock) as core:
         core.bootstrap_admin()
         yield core
 

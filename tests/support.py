@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +151,17 @@ def pages(client: httpx.Client, url: str, **params: Any) -> Iterator[dict[str, A
             return
         assert cursor not in seen_cursors, "pagination loops"
         seen_cursors.add(cursor)
+
+
+class Clock:
+    """The time as the core sees it in tests: now, moved forward by ``advance``, so that a
+    test of token expiry need not wait for the token to expire."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)

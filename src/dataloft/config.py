@@ -109,9 +109,12 @@ class Settings(BaseSettings):
     sse_keepalive_seconds: Interval = 15.0
     # Pigeon Optics clients expect a keep-alive comment on its event streams every 5 s.
     pigeon_keepalive_seconds: Interval = 5.0
-    # How often an open event stream re-checks the caller's credentials and rights, so a
-    # revoked token or a lost permission ends the stream within this time.
+    # An open event stream re-checks its caller's credentials and rights before every
+    # batch of events and at least this often, and ends once they no longer hold.
     stream_recheck_seconds: Interval = 15.0
+    # Processes that decode and encode large request bodies (a 20 MiB bulk write), so that
+    # the interpreter lock of the serving process stays free for other requests.
+    worker_processes: Limit = 2
 
     @field_validator("database_url")
     @classmethod

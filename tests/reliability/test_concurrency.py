@@ -10,10 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import httpx
+import pytest
 
 from tests.conftest import User
 from tests.support import LiveServer
 from tests.support import pages as _pages
+
+pytestmark = pytest.mark.slow  # seconds of real work each: `-m 'not slow'` skips them
 
 WRITERS = 8
 COMMITS_PER_WRITER = 50

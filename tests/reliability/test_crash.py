@@ -23,6 +23,8 @@ import pytest
 from tests.support import free_port, postgres_database, unique
 from tests.support import pages as _pages
 
+pytestmark = pytest.mark.slow  # seconds of real work each: `-m 'not slow'` skips them
+
 ADMIN_PASSWORD = "crash-test-admin-password"
 DATALOFT = Path(sys.executable).parent / "dataloft"
 HTTP_TIMEOUT = httpx.Timeout(20.0)

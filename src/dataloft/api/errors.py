@@ -1,29 +1,64 @@
-"""The one table from domain errors to HTTP statuses. Each dialect renders the body in its
-own shape; the status comes from here unless the dialect's reference says otherwise."""
+"""The one table from errors to HTTP statuses, and the errors of the HTTP exchange itself.
+
+Domain errors (``dataloft.core.errors``) know nothing of HTTP. Every class of them, and of
+the ``ProtocolError`` family below, gets its status here by walking its MRO, so a new
+subclass inherits its parent's status; ``tests/unit/api/test_errors.py`` checks that every
+``LoftError`` subclass anywhere in the package reaches an entry. An exception that is not a
+``LoftError`` is a bug: the pipeline logs it and answers 500. Each dialect renders the body
+in its own shape; the status and the headers come from here.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from dataloft.core.errors import (
     Conflict,
-    DigestMismatch,
     Forbidden,
     Invalid,
     LoftError,
     NotFound,
     PreconditionFailed,
+    ServerFault,
+    StorageFull,
     TooLarge,
     Unauthenticated,
 )
 
+
+class ProtocolError(LoftError):
+    """An error of the HTTP exchange rather than of the domain (a method the route does not
+    take, a format it cannot produce). It may need headers to be understood."""
+
+    def __init__(self, message: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.headers: dict[str, str] = dict(headers or {})
+
+
+class MethodNotAllowed(ProtocolError):
+    """The route exists but does not take this method; ``Allow`` lists those it takes."""
+
+    def __init__(self, message: str, allowed: Iterable[str]) -> None:
+        super().__init__(message, {"Allow": ", ".join(allowed)})
+
+
+class NotAcceptable(ProtocolError):
+    """The route cannot answer in any format the client accepts (or names)."""
+
+
 STATUS: dict[type[LoftError], int] = {
-    DigestMismatch: 400,
     Invalid: 400,
+    ProtocolError: 400,
     Unauthenticated: 401,
     Forbidden: 403,
     NotFound: 404,
+    MethodNotAllowed: 405,
+    NotAcceptable: 406,
     Conflict: 409,
     PreconditionFailed: 412,
     TooLarge: 413,
+    ServerFault: 500,
+    StorageFull: 507,
 }
 
 CODES: dict[int, str] = {
@@ -32,17 +67,28 @@ CODES: dict[int, str] = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    406: "not_acceptable",
     409: "conflict",
     412: "precondition_failed",
     413: "too_large",
     415: "unsupported_media_type",
     416: "range_not_satisfiable",
     500: "internal",
+    507: "insufficient_storage",
 }
 
+INTERNAL_MESSAGE = "internal server error"
 
-def status_for(error: LoftError) -> int:
+
+def status_for(error: LoftError) -> int | None:
+    """The status of ``error``'s nearest class in the table; None for a class outside it
+    (which the pipeline answers with 500 and logs)."""
     for kind in type(error).__mro__:
-        if kind in STATUS:
-            return STATUS[kind]
-    return 400
+        status = STATUS.get(kind)
+        if status is not None:
+            return status
+    return None
+
+
+def headers_for(error: LoftError) -> Mapping[str, str]:
+    return error.headers if isinstance(error, ProtocolError) else {}

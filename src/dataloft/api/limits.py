@@ -11,6 +11,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dataloft.core.errors import TooLarge
+
 BODY_LIMIT_KEY = "dataloft.body_limit"
 
 
@@ -18,8 +20,17 @@ def allow_body(request: Request, limit: int) -> None:
     request.scope[BODY_LIMIT_KEY] = limit
 
 
-def _too_large(limit: int) -> HTTPException:
-    return HTTPException(413, f"request body exceeds the limit of {limit} bytes")
+class BodyTooLarge(TooLarge, HTTPException):
+    """The body passed its limit while streaming in: a 413 like any ``TooLarge``.
+
+    It is an ``HTTPException`` too because FastAPI, reading a body for a route, turns
+    every other exception into a 400 "error parsing the body"; the pipeline's handler for
+    ``LoftError`` still renders it (it comes first in this class's MRO)."""
+
+    def __init__(self, limit: int) -> None:
+        message = f"request body exceeds the limit of {limit} bytes"
+        TooLarge.__init__(self, message)
+        HTTPException.__init__(self, 413, message)
 
 
 class BodyLimitMiddleware:
@@ -41,12 +52,12 @@ class BodyLimitMiddleware:
                 checked_length = True
                 for name, value in scope["headers"]:
                     if name == b"content-length" and value.isdigit() and int(value) > limit:
-                        raise _too_large(limit)
+                        raise BodyTooLarge(limit)
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _too_large(limit)
+                    raise BodyTooLarge(limit)
             return message
 
         await self.app(scope, limited_receive, send)

@@ -19,7 +19,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from dataloft.api.limits import allow_body
-from dataloft.api.transfer import UPLOAD_BATCH, in_thread
+from dataloft.api.threads import in_thread
+from dataloft.api.transfer import UPLOAD_BATCH
 from dataloft.core.blobs import BlobService, StoredBlob, Upload
 from dataloft.core.errors import Invalid, TooLarge
 

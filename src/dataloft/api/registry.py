@@ -1,15 +1,31 @@
-"""Dialects: each one mounts its routes and renders errors in its own shape."""
+"""Dialects: each one brings its routes, its rule for who is calling, and its error shape.
+
+``create_app`` mounts the dialects named in ``settings.dialects`` from this shape; a new
+dialect is a package under ``dataloft.api`` exposing one ``DIALECT`` (see
+docs/architecture.md, "Adding a dialect").
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
+from starlette.requests import Request
 from starlette.responses import Response
+
+from dataloft.core.access import Principal
+from dataloft.core.loft import Loft
 
 # (request, status, message) -> the dialect's error response
 ErrorRenderer = Callable[[Request, int, str], Response]
+# The dialect's credentials rule: the caller, or Unauthenticated. Blocking (it may hash a
+# password or query the database); the pipeline calls it off the event loop.
+Authenticator = Callable[[Loft, Request], Principal]
+
+
+def request_method(request: Request) -> str:
+    return request.method
 
 
 @dataclass(frozen=True)
@@ -18,6 +34,9 @@ class Dialect:
     prefixes: tuple[str, ...]  # paths this dialect answers (its errors use its renderer)
     mount: Callable[[FastAPI], None]
     render_error: ErrorRenderer
+    authenticate: Authenticator
+    # The method a request means: its own, unless the dialect lets HTML forms say otherwise.
+    method_of: Callable[[Request], str] = request_method
 
     def owns(self, path: str) -> bool:
         return any(path == p.rstrip("/") or path.startswith(p) for p in self.prefixes)

@@ -3,49 +3,99 @@
 ``follow`` streams the events after a sequence number forever: it is woken at once by
 commits in this process and polls the database for commits made by other processes. Each
 dialect renders events its own way and picks its own keep-alive comment and interval.
+
+A stream outlives the moment its caller was authenticated, so it asks again: before every
+batch of events it delivers, and at least every ``stream_recheck_seconds`` while idle, it
+re-authenticates the caller (``AuthService.reauthenticate``: a revoked token or session, a
+deactivated account or a changed password fail) and re-checks the feed's own rule (may the
+caller still read this dataset?) with fresh team levels. When they no longer hold, the
+stream sends a ``close`` event saying why and ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from dataloft.api.transfer import in_thread
+from dataloft.api.threads import in_thread
 from dataloft.core.access import Principal
-from dataloft.core.errors import Invalid
+from dataloft.core.errors import Forbidden, Invalid, NotFound, Unauthenticated
+from dataloft.core.events import EventBatch
 from dataloft.core.loft import Loft
-from dataloft.core.views import EventView
+from dataloft.core.results import EventView
 
 BATCH = 500
 SEQ_MAX = 2**63 - 1  # sequence numbers are 64-bit columns
+# What ends a stream when re-checked: the caller is no longer who they were, or may no
+# longer read what the stream is about.
+_REVOKED = (Unauthenticated, Forbidden, NotFound)
 
 
 class EndOfStream(Exception):
     """Raised by a renderer when its feed is over (say, the dataset was deleted)."""
 
 
-Render = Callable[[EventView], Awaitable[bytes | None]]
+# (event, the caller as of this batch) -> bytes to send, or None to send nothing
+Render = Callable[[EventView, Principal], Awaitable[bytes | None]]
 
 
 @dataclass(frozen=True)
 class Feed:
     """Which events, and how they are written."""
 
-    render: Render  # bytes to send for an event, or None to send nothing
+    render: Render
     greeting: bytes  # the first thing sent: proof the stream is open
     keepalive: bytes
     keepalive_seconds: float
-    dataset_id: int | None = None
+    dataset_id: int | None = None  # one dataset's events only (the caller must read it)
+
+
+def close_frame(reason: str) -> bytes:
+    """The last event of a stream whose caller lost the right to it."""
+    data = json.dumps({"reason": reason}, ensure_ascii=False)
+    return f"event: close\ndata: {data}\n\n".encode()
+
+
+class _Reader:
+    """Reads the next batch, re-checking the caller whenever there is one to deliver."""
+
+    def __init__(self, loft: Loft, actor: Principal, feed: Feed) -> None:
+        self.loft = loft
+        self.actor = actor
+        self.feed = feed
+        self.checked = time.monotonic()
+
+    def _recheck(self) -> None:
+        actor = self.loft.auth.reauthenticate(self.actor)
+        if self.feed.dataset_id is not None:
+            self.loft.datasets.check_readable(actor, self.feed.dataset_id)
+        self.actor, self.checked = actor, time.monotonic()
+
+    def next_batch(self, after: int) -> EventBatch:
+        """Events after ``after``. When the log has moved on (something to deliver, or to
+        skip as invisible) or the last check is ``stream_recheck_seconds`` old, the caller
+        is checked first and the batch is read with what they may see now."""
+        read = self.loft.events.read_after
+        batch = read(self.actor, after, dataset_id=self.feed.dataset_id, limit=BATCH)
+        due = time.monotonic() - self.checked >= self.loft.settings.stream_recheck_seconds
+        if batch.scanned_to > after or due:
+            self._recheck()
+            if batch.scanned_to > after:
+                batch = read(self.actor, after, dataset_id=self.feed.dataset_id, limit=BATCH)
+        return batch
 
 
 async def follow(loft: Loft, actor: Principal, feed: Feed, after: int) -> AsyncIterator[bytes]:
     """Every event visible to ``actor`` after sequence number ``after``, as ``feed``
-    renders them, until the client goes away or the renderer ends the feed."""
+    renders them, until the client goes away, the renderer ends the feed, or the caller
+    no longer may follow it."""
     loop = asyncio.get_running_loop()
     wake = asyncio.Event()
+    reader = _Reader(loft, actor, feed)
 
     def listener() -> None:
         loop.call_soon_threadsafe(wake.set)
@@ -56,12 +106,14 @@ async def follow(loft: Loft, actor: Principal, feed: Feed, after: int) -> AsyncI
         last_write = time.monotonic()
         while True:
             wake.clear()  # before reading: a commit landing meanwhile sets it again
-            batch = await in_thread(
-                loft.events.read_after, actor, after, dataset_id=feed.dataset_id, limit=BATCH
-            )
+            try:
+                batch = await in_thread(reader.next_batch, after)
+            except _REVOKED as error:
+                yield close_frame(error.message)
+                return
             for event in batch.events:
                 try:
-                    frame = await feed.render(event)
+                    frame = await feed.render(event, reader.actor)
                 except EndOfStream:
                     return
                 if frame is not None:

@@ -1,50 +1,34 @@
 """Moving bytes over HTTP, for every dialect: streamed uploads into the blob store and
-downloads with ``ETag``, ``If-None-Match``, ``Range`` and ``HEAD``."""
+downloads with ``ETag``, ``If-None-Match``, ``Range`` and ``HEAD``; and
+``ClosingStreamingResponse``, the one way the API streams a body from a sync iterator
+(downloads, archives, exports), which closes the iterator however the response ends."""
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Iterable, Mapping
 from datetime import datetime
 from email.utils import format_datetime
-from functools import partial
-from typing import ParamSpec, TypeVar
 from urllib.parse import quote
 
-import anyio.to_thread
+import anyio
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from dataloft.api.limits import allow_body
+from dataloft.api.threads import in_thread
 from dataloft.core.blobs import BlobRef, BlobService, StoredBlob, Upload
 from dataloft.core.browse import EntryRead
 from dataloft.core.errors import Invalid, TooLarge
-from dataloft.core.loft import Loft
-
-T = TypeVar("T")
-P = ParamSpec("P")
+from dataloft.storage.chunks import close_iterator
 
 # Bytes are handed to a worker thread (hash + write) in pieces of this size, while the event
 # loop keeps receiving the next piece: hashing and disk writes overlap with the network.
 UPLOAD_BATCH = 1024 * 1024
 DOWNLOAD_CHUNK = 1024 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
-async def in_thread(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run blocking core code in the worker thread pool."""
-    return await anyio.to_thread.run_sync(partial(function, *args, **kwargs))
-
-
-async def quick_read(loft: Loft, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run a short read (authentication and point lookups) where it is cheapest: inline on
-    an embedded SQLite database, where a worker-thread hop costs more than the lookup
-    itself, and in a worker thread when the database is across a network."""
-    if loft.db.local:
-        return function(*args, **kwargs)
-    return await in_thread(function, *args, **kwargs)
 
 
 def declared_length(request: Request) -> int | None:
@@ -113,6 +97,47 @@ async def read_body(request: Request, limit: int) -> bytes:
     except ClientDisconnect:
         raise Invalid("the client went away before the body was sent") from None
     return bytes(body)
+
+
+# --- streamed bodies -------------------------------------------------------------------------
+
+
+class ClosingStreamingResponse(StreamingResponse):
+    """A ``StreamingResponse`` over a sync iterator of bytes that closes the iterator once
+    the response is over: sent, failed, or abandoned by the client.
+
+    Starlette never closes a body iterator. It runs a sync one through
+    ``iterate_in_threadpool`` (one ``next`` per worker-thread hop), and when the client
+    goes away (uvicorn speaks ASGI 2.3 to HTTP apps, so Starlette watches ``receive`` for
+    ``http.disconnect``) it cancels the task that sends the body and leaves the iterator
+    suspended. Whatever the iterator holds (an open blob, an archive's member reader and
+    its records spool) then stays open until the cyclic garbage collector finds it, since
+    the cancelled task's traceback keeps the frames that refer to it; many aborted
+    downloads exhaust the process's descriptors long before that. So the iterator is
+    closed here, in one place, whichever way the response ended.
+
+    ``close`` runs in a worker thread (a generator's ``close`` runs its ``finally`` blocks,
+    which may touch files or the database), shielded from cancellation so that a cancelled
+    request still releases what it held. It never races a ``next``: both of Starlette's
+    ways of sending return only after the worker thread running ``next`` has finished
+    (anyio does not abandon a thread when the task waiting for it is cancelled)."""
+
+    def __init__(
+        self,
+        content: Iterable[bytes],
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+    ) -> None:
+        super().__init__(content, status_code, headers, media_type)
+        self._content = content
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await in_thread(close_iterator, self._content)
 
 
 # --- downloads -------------------------------------------------------------------------------
@@ -239,4 +264,4 @@ def serve_blob(
     ):
         return _PathSendResponse(str(path), base)
     body = blobs.read(ref, start, end, DOWNLOAD_CHUNK)  # opens the file now, before headers go
-    return StreamingResponse(body, status_code=status, headers=base)
+    return ClosingStreamingResponse(body, status_code=status, headers=base)

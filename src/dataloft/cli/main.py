@@ -212,20 +212,14 @@ def user_list(data_dir: DataDir = None) -> None:
     """List user accounts."""
     with _open(data_dir) as loft:
         table = Table("username", "admin", "active", "email", "created")
-        cursor: str | None = None
-        while True:
-            page = loft.accounts.list_users(SYSTEM, 1000, cursor)
-            for user in page.items:
-                table.add_row(
-                    user.username,
-                    "yes" if user.is_admin else "",
-                    "yes" if user.is_active else "no",
-                    user.email or "",
-                    user.created.strftime("%Y-%m-%d %H:%M"),
-                )
-            cursor = page.next_cursor
-            if cursor is None:
-                break
+        for user in loft.accounts.iter_users(SYSTEM):
+            table.add_row(
+                user.username,
+                "yes" if user.is_admin else "",
+                "yes" if user.is_active else "no",
+                user.email or "",
+                user.created.strftime("%Y-%m-%d %H:%M"),
+            )
         console.print(table)
 
 

@@ -72,6 +72,18 @@ SCOPES = (READ_SCOPE,)
 
 
 @dataclass(frozen=True)
+class Credential:
+    """How a principal proved who it is, kept so that a long-lived request (an open event
+    stream) can ask later whether that proof still holds (``AuthService.reauthenticate``)."""
+
+    kind: str  # TOKEN or PASSWORD
+    proof: str  # the token's sha256, or the password hash the password matched
+
+
+TOKEN, PASSWORD = "token", "password"
+
+
+@dataclass(frozen=True)
 class Principal:
     """The caller of one request."""
 
@@ -80,6 +92,7 @@ class Principal:
     is_admin: bool = False
     scope: str | None = None  # None: everything the user may do; "read": reads only
     teams: Mapping[int, Level] = field(default_factory=lambda: MappingProxyType({}))
+    credential: Credential | None = field(default=None, compare=False)
 
     @property
     def is_anonymous(self) -> bool:

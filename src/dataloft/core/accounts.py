@@ -7,7 +7,7 @@ unambiguous if teams ever own datasets. Team members hold a level R < X < W < A;
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from sqlalchemy import func, select
@@ -17,9 +17,9 @@ from dataloft.core.access import Level, Principal
 from dataloft.core.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from dataloft.core.events import EventLog
 from dataloft.core.names import check_text, validate_team_name, validate_username
-from dataloft.core.pagination import clamp_limit, decode_cursor, encode_cursor
+from dataloft.core.pagination import MAX_LIMIT, clamp_limit, decode_cursor, encode_cursor, every
 from dataloft.core.passwords import Passwords
-from dataloft.core.views import LicenceView, MemberView, Page, ProjectView, TeamView, UserView
+from dataloft.core.results import LicenceView, MemberView, Page, ProjectView, TeamView, UserView
 from dataloft.db import Database
 from dataloft.db.models import Dataset, Licence, Membership, Project, Team, User
 from dataloft.db.types import utcnow
@@ -90,6 +90,13 @@ def _describe_and_rename(
         new_name = validate_team_name(check_text(changes["name"], "name", 100))
         ensure_free(new_name)
         item.name = new_name
+
+
+def _check_renaming(changes: Mapping[str, Any], what: str) -> None:
+    """Teams and projects change their description and name, nothing else."""
+    unknown = set(changes) - {"description", "name"}
+    if unknown:
+        raise Invalid(f"unknown {what} fields: {', '.join(sorted(unknown))}")
 
 
 def _require_login(actor: Principal) -> None:
@@ -187,6 +194,10 @@ class AccountService:
         return Page(
             [user_view(u) for u in users], encode_cursor(users[-1].username) if more else None
         )
+
+    def iter_users(self, actor: Principal) -> Iterator[UserView]:
+        """Every user ``list_users`` would list, page after page."""
+        return every(lambda cursor: self.list_users(actor, MAX_LIMIT, cursor))
 
     def update_user(self, actor: Principal, username: str, changes: Mapping[str, Any]) -> UserView:
         _require_full_token(actor)
@@ -308,9 +319,7 @@ class AccountService:
 
     def update_team(self, actor: Principal, name: str, changes: Mapping[str, Any]) -> TeamView:
         _require_full_token(actor)
-        unknown = set(changes) - {"description", "name"}
-        if unknown:
-            raise Invalid(f"unknown team fields: {', '.join(sorted(unknown))}")
+        _check_renaming(changes, "team")
         with self.db.write() as session:
             team = self._team_for(session, actor, name, Level.ADMIN)
             _describe_and_rename(
@@ -438,9 +447,7 @@ class AccountService:
         self, actor: Principal, team_name: str, name: str, changes: Mapping[str, Any]
     ) -> ProjectView:
         _require_full_token(actor)
-        unknown = set(changes) - {"description", "name"}
-        if unknown:
-            raise Invalid(f"unknown project fields: {', '.join(sorted(unknown))}")
+        _check_renaming(changes, "project")
         with self.db.write() as session:
             team = self._team_for(session, actor, team_name, Level.WRITE)
             project = self._project(session, team, name)

@@ -8,15 +8,24 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
-from dataloft.core.access import SCOPES, Level, Principal, TeamLevels
+from dataloft.core.access import (
+    PASSWORD,
+    SCOPES,
+    TOKEN,
+    Credential,
+    Level,
+    Principal,
+    TeamLevels,
+)
 from dataloft.core.errors import Forbidden, Invalid, NotFound, Unauthenticated
 from dataloft.core.passwords import Passwords
-from dataloft.core.views import NewToken, TokenView
+from dataloft.core.results import NewToken, TokenView
 from dataloft.db import Database
 from dataloft.db.models import ApiToken, Membership, User, table_of
 from dataloft.db.prepared import Prepared
@@ -56,7 +65,12 @@ _TEAM_LEVELS = Prepared(
 
 
 def make_principal(
-    db: Database, user_id: int, username: str, is_admin: bool, scope: str | None = None
+    db: Database,
+    user_id: int,
+    username: str,
+    is_admin: bool,
+    scope: str | None = None,
+    credential: Credential | None = None,
 ) -> Principal:
     def levels() -> dict[int, Level]:
         with db.lookup() as lookup:
@@ -69,6 +83,7 @@ def make_principal(
         is_admin=is_admin,
         scope=scope,
         teams=TeamLevels(levels),
+        credential=credential,
     )
 
 
@@ -85,23 +100,31 @@ def _token_view(token: ApiToken, username: str) -> TokenView:
 
 
 class AuthService:
-    def __init__(self, db: Database, passwords: Passwords) -> None:
+    def __init__(
+        self, db: Database, passwords: Passwords, clock: Callable[[], datetime] = utcnow
+    ) -> None:
         self.db = db
         self.passwords = passwords
+        # What time it is, for token expiry (tests move it forward instead of waiting).
+        self.clock = clock
 
     # --- credentials -> principal ----------------------------------------------------------
 
     def authenticate_token(self, secret: str) -> Principal:
+        return self._token_principal(token_digest(secret), "unknown or invalid API token")
+
+    def _token_principal(self, digest: str, unknown: str) -> Principal:
         with self.db.lookup() as lookup:
-            row = lookup.first(_TOKEN_LOOKUP, digest=token_digest(secret))
+            row = lookup.first(_TOKEN_LOOKUP, digest=digest)
             if row is None:
-                raise Unauthenticated("unknown or invalid API token")
+                raise Unauthenticated(unknown)
             expires_at, scope, user_id, username, is_admin, is_active = row
-            if expires_at is not None and expires_at <= utcnow():
+            if expires_at is not None and expires_at <= self.clock():
                 raise Unauthenticated("API token has expired")
             if not is_active:
                 raise Unauthenticated("account is deactivated")
-        return make_principal(self.db, user_id, username, is_admin, scope)
+        credential = Credential(TOKEN, digest)
+        return make_principal(self.db, user_id, username, is_admin, scope, credential)
 
     def authenticate_password(self, username: str, password: str) -> Principal:
         """Check a username and password (HTTP Basic, login forms)."""
@@ -112,18 +135,41 @@ class AuthService:
                 raise Unauthenticated("wrong username or password")
             if not user.is_active:
                 raise Unauthenticated("account is deactivated")
-            principal = make_principal(self.db, user.id, user.username, user.is_admin)
-        if user.password_hash and self.passwords.needs_rehash(user.password_hash):
+        proof = user.password_hash
+        if proof and self.passwords.needs_rehash(proof):
+            proof = self.passwords.hash(password)
             with self.db.write() as session:
                 stored = session.get(User, user.id)
                 if stored is not None:
-                    stored.password_hash = self.passwords.hash(password)
-        return principal
+                    stored.password_hash = proof
+        credential = Credential(PASSWORD, proof or "")
+        return make_principal(self.db, user.id, user.username, user.is_admin, None, credential)
+
+    def reauthenticate(self, principal: Principal) -> Principal:
+        """The same caller as of now, for a request that outlives a moment (an event
+        stream): ``Unauthenticated`` if its token was revoked or expired, its password
+        changed or its account deactivated; otherwise a fresh principal whose team levels
+        are read again. Principals with no credential (anonymous, the server itself) are
+        returned as they are."""
+        credential = principal.credential
+        if credential is None:
+            return principal
+        if credential.kind == TOKEN:
+            return self._token_principal(
+                credential.proof, "the API token or login session was revoked"
+            )
+        with self.db.read() as session:
+            user = session.get(User, principal.user_id)
+            if user is None or not user.is_active:
+                raise Unauthenticated("account is deactivated")
+            if user.password_hash != credential.proof:
+                raise Unauthenticated("the password was changed: log in again")
+            return make_principal(self.db, user.id, user.username, user.is_admin, None, credential)
 
     def login(self, username: str, password: str, name: str = "login") -> NewToken:
         """Exchange a password for a new API token that expires after a while."""
         principal = self.authenticate_password(username, password)
-        expires = utcnow() + timedelta(days=LOGIN_TOKEN_DAYS)
+        expires = self.clock() + timedelta(days=LOGIN_TOKEN_DAYS)
         return self.create_token(principal, name=name, expires_at=expires)
 
     # --- token management ------------------------------------------------------------------
@@ -143,7 +189,7 @@ class AuthService:
             raise Forbidden("a scoped token cannot create tokens")
         if scope is not None and scope not in SCOPES:
             raise Invalid(f"unknown token scope {scope!r}; known scopes: {', '.join(SCOPES)}")
-        if expires_at is not None and expires_at <= utcnow():
+        if expires_at is not None and expires_at <= self.clock():
             raise Invalid("expiry must be in the future")
         if len(name) > 200:
             raise Invalid("token name must be at most 200 characters")

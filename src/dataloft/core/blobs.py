@@ -9,6 +9,7 @@ reference, and the entries' foreign key keeps referenced blobs from being collec
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -20,16 +21,19 @@ from pathlib import Path
 from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from dataloft.core.errors import DigestMismatch, TooLarge
+from dataloft.core.errors import BlobLost, DigestMismatch, StorageFull, TooLarge
 from dataloft.core.names import validate_digest
 from dataloft.db import Database
+from dataloft.db.batches import BATCH_ROWS, batches
 from dataloft.db.models import Blob, Entry, EntryAttachment
 from dataloft.db.types import utcnow
 from dataloft.db.upsert import insert_ignore
 from dataloft.storage import BlobMissing, BlobStore, StagedBlob
 from dataloft.storage.base import DEFAULT_CHUNK
+from dataloft.storage.chunks import Chunks, closing_iterator, memory_chunks
 
-IN_CLAUSE_CHUNK = 500
+# What a full file system (or a user's exhausted quota) says when written to.
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 # hashlib releases the GIL on large buffers, so hashing here runs in parallel with writing.
 _HASHER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="blob-hash")
 
@@ -67,6 +71,17 @@ def _human(size: int) -> str:
     raise AssertionError("unreachable")
 
 
+@contextlib.contextmanager
+def _space_checked() -> Iterator[None]:
+    """Report a full disk as ``StorageFull`` (507), not as a server crash."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno in _NO_SPACE:
+            raise StorageFull("the server's storage is full: nothing was saved") from error
+        raise
+
+
 class Upload:
     """One blob arriving in pieces. ``finish`` verifies the digest (if one was announced)
     and makes the bytes durable; ``abort`` throws them away."""
@@ -89,6 +104,14 @@ class Upload:
         if self.size > self._max_size:
             self.abort()
             raise TooLarge(f"upload exceeds the limit of {_human(self._max_size)}")
+        try:
+            with _space_checked():
+                self._write(chunk)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _write(self, chunk: bytes) -> None:
         if self._staged is not None:
             # Hash this chunk on another core while this thread writes it out; chunks are
             # hashed strictly in order because each waits for the one before.
@@ -121,7 +144,8 @@ class Upload:
             self.abort()
             raise DigestMismatch(f"content has sha256 {digest}, not the announced {self._expected}")
         if self._staged is not None:
-            self._staged.publish(digest)
+            with _space_checked():
+                self._staged.publish(digest)
             return StoredBlob(digest, self.size)
         assert self._buffer is not None
         return StoredBlob(digest, self.size, bytes(self._buffer))
@@ -205,8 +229,7 @@ class BlobService:
         wanted = list(dict.fromkeys(digests))
         held: set[str] = set()
         now = utcnow()
-        for start in range(0, len(wanted), IN_CLAUSE_CHUNK):
-            chunk = wanted[start : start + IN_CLAUSE_CHUNK]
+        for chunk in batches(wanted):
             rows = session.execute(
                 update(Blob)
                 .where(Blob.digest.in_(chunk))
@@ -226,8 +249,7 @@ class BlobService:
         """Sizes of the blobs among ``digests`` that the server has."""
         wanted = list(dict.fromkeys(digests))
         found: dict[str, int] = {}
-        for start in range(0, len(wanted), IN_CLAUSE_CHUNK):
-            chunk = wanted[start : start + IN_CLAUSE_CHUNK]
+        for chunk in batches(wanted):
             rows = session.execute(select(Blob.digest, Blob.size).where(Blob.digest.in_(chunk)))
             found.update({digest: size for digest, size in rows})
         return found
@@ -236,15 +258,20 @@ class BlobService:
 
     def read(
         self, ref: BlobRef, start: int = 0, end: int | None = None, chunk_size: int = DEFAULT_CHUNK
-    ) -> Iterator[bytes]:
-        """The bytes ``[start, end)``. For store blobs the file is opened now, so a missing
-        blob fails before the caller starts a response."""
+    ) -> Chunks:
+        """A reader of the bytes ``[start, end)``, which the caller closes (also when it
+        stops early: see ``dataloft.storage.chunks``). For store blobs the file is opened
+        now, so a missing blob fails before the caller starts a response."""
         if ref.inline is not None:
-            return iter([ref.inline[start:end]])
-        return self.store.read(ref.digest, start, end, chunk_size)
+            return memory_chunks(ref.inline, start, end, chunk_size)
+        try:
+            return self.store.read(ref.digest, start, end, chunk_size)
+        except BlobMissing:
+            raise BlobLost(f"the bytes of blob {ref.digest} are missing from the store") from None
 
     def read_all(self, ref: BlobRef) -> bytes:
-        return b"".join(self.read(ref))
+        with closing_iterator(self.read(ref)) as chunks:  # closed on a failed read too
+            return b"".join(chunks)
 
     def local_path(self, ref: BlobRef) -> Path | None:
         return None if ref.inline is not None else self.store.local_path(ref.digest)
@@ -311,7 +338,7 @@ class BlobService:
             with contextlib.suppress(BlobMissing):
                 if self.store.modified(digest) < cutoff:
                     batch.append(digest)
-            if len(batch) >= IN_CLAUSE_CHUNK:
+            if len(batch) >= BATCH_ROWS:
                 cleaned += self._remove_unknown(batch, cutoff)
                 batch = []
         cleaned += self._remove_unknown(batch, cutoff)

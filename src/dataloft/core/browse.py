@@ -33,9 +33,16 @@ from dataloft.core.names import (
     validate_path,
     validate_record_id,
 )
-from dataloft.core.pagination import INT_MAX, clamp_limit, decode_cursor, encode_cursor
+from dataloft.core.pagination import (
+    INT_MAX,
+    MAX_LIMIT,
+    clamp_limit,
+    decode_cursor,
+    encode_cursor,
+    every,
+)
+from dataloft.core.results import DatasetView, DiffItem, EntryView, Page, VersionView
 from dataloft.core.values import RenderCache, decode_record, render_json
-from dataloft.core.views import DatasetView, DiffItem, EntryView, Page, VersionView
 from dataloft.db import Database
 from dataloft.db.models import Blob, Entry, User, Version, table_of
 from dataloft.db.prepared import Prepared
@@ -180,6 +187,22 @@ class BrowseService:
             [entry_view(r) for r in rows], encode_cursor(rows[-1].path) if more else None
         )
 
+    def iter_entries(
+        self, actor: Principal, owner: str, name: str, space: str, version: int | None = None
+    ) -> tuple[int, Iterator[EntryView]]:
+        """The version read (the head by default) and every entry ``list_entries`` lists
+        at it, page after page. Versions never change, so the pages agree."""
+        at, first = self.list_entries(actor, owner, name, space, version=version, limit=MAX_LIMIT)
+
+        def fetch(cursor: str | None) -> Page[EntryView]:
+            if cursor is None:
+                return first
+            return self.list_entries(
+                actor, owner, name, space, version=at, limit=MAX_LIMIT, cursor=cursor
+            )[1]
+
+        return at, every(fetch)
+
     def get_entry(
         self,
         actor: Principal,
@@ -228,7 +251,7 @@ class BrowseService:
         assert found.blob is not None
         return found, self.record_value(found.blob)
 
-    def iter_entries(
+    def iter_contents(
         self,
         actor: Principal,
         owner: str,
@@ -237,10 +260,10 @@ class BrowseService:
         *,
         space: str | None = None,
     ) -> tuple[DatasetView, int, Iterator[tuple[EntryView, BlobRef | None, datetime]]]:
-        """Every entry at a version (of one key ``space``, or files first, then records),
-        for archives and exports. Pages are read in separate short transactions: versions
-        never change, so the result is consistent without holding one transaction open
-        for a long download."""
+        """Every entry at a version with its blob and when it appeared (of one key
+        ``space``, or files first, then records), for archives and exports. Pages are read
+        in separate short transactions: versions never change, so the result is consistent
+        without holding one transaction open for a long download."""
         located = self.datasets.locate(actor, owner, name, Action.READ)
         at = self.resolve_version(located, version)
         return located.view(), at, self._pages(located.row.id, at, located.row.head, space)
@@ -346,6 +369,19 @@ class BrowseService:
             items = [_invert(item) for item in items]
         next_cursor = encode_cursor(*last) if more and last else None
         return DiffPage(old, new, items, next_cursor)
+
+    def iter_diff(
+        self, actor: Principal, owner: str, name: str, from_version: int, to_version: int
+    ) -> Iterator[DiffItem]:
+        """Every item ``diff`` lists between two versions, page after page."""
+
+        def fetch(cursor: str | None) -> Page[DiffItem]:
+            page = self.diff(
+                actor, owner, name, from_version, to_version, limit=MAX_LIMIT, cursor=cursor
+            )
+            return Page(page.items, page.next_cursor)
+
+        return every(fetch)
 
     @staticmethod
     def _changed_rows(

@@ -5,11 +5,11 @@ of their own (validation happens when the commit plans them)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from dataloft.core.blobs import StoredBlob
-from dataloft.core.views import EntryView, VersionView
+from dataloft.core.results import EntryView, VersionView
 
 FILES = "f"
 RECORDS = "r"
@@ -34,6 +34,10 @@ class Guard:
     if_none_match: bool = False
 
 
+# Changes share this default: a bulk write of 100,000 records makes no Guard apiece.
+NO_GUARD = Guard()
+
+
 @dataclass(frozen=True)
 class PutFile:
     """Create or replace a file with bytes just received (``blob``) or with a blob the
@@ -44,7 +48,7 @@ class PutFile:
     digest: str | None = None
     media_type: str | None = None
     metadata: dict[str, Any] | None = None
-    guard: Guard = field(default_factory=Guard)
+    guard: Guard = NO_GUARD
 
 
 @dataclass(frozen=True)
@@ -60,26 +64,31 @@ class PutSymlink:
     path: str
     target: str
     metadata: dict[str, Any] | None = None
-    guard: Guard = field(default_factory=Guard)
+    guard: Guard = NO_GUARD
 
 
 @dataclass(frozen=True)
 class PutRecord:
     """Create or replace a record. ``attachments`` are the sha256 digests of blobs the
     value refers to: each must be on the server (or arrive with the commit) and stays
-    there as long as this version of the record is retained."""
+    there as long as this version of the record is retained.
+
+    ``encoded`` is the value's canonical CBOR (``values.encode_record``) when the caller
+    made it already, as bulk writes do in a worker process, which sends back only these
+    bytes: the commit then uses it and ignores ``value``."""
 
     record_id: str
     value: Any
     metadata: dict[str, Any] | None = None
-    guard: Guard = field(default_factory=Guard)
+    guard: Guard = NO_GUARD
     attachments: tuple[str, ...] = ()
+    encoded: bytes | None = None
 
 
 @dataclass(frozen=True)
 class DeleteFile:
     path: str
-    guard: Guard = field(default_factory=Guard)
+    guard: Guard = NO_GUARD
 
 
 @dataclass(frozen=True)
@@ -96,7 +105,7 @@ class DeleteFolder:
 @dataclass(frozen=True)
 class DeleteRecord:
     record_id: str
-    guard: Guard = field(default_factory=Guard)
+    guard: Guard = NO_GUARD
     missing_ok: bool = False  # deleting a record that does not exist changes nothing
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -34,8 +34,8 @@ from dataloft.core.accounts import AccountService
 from dataloft.core.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from dataloft.core.events import EventLog
 from dataloft.core.names import check_text, validate_dataset_name
-from dataloft.core.pagination import clamp_limit, decode_cursor, encode_cursor
-from dataloft.core.views import DatasetView, Page
+from dataloft.core.pagination import MAX_LIMIT, clamp_limit, decode_cursor, encode_cursor, every
+from dataloft.core.results import DatasetView, Page
 from dataloft.db import Database
 from dataloft.db.models import Dataset, Licence, Project, Team, User, Version, table_of
 from dataloft.db.prepared import Prepared
@@ -159,6 +159,7 @@ def address_join() -> FromClause:
 
 
 _LOCATE_QUERY = _base_query().where(*live_by_address())
+_BY_ID = Prepared(_base_query().where(DATASETS.c.id == bindparam("dataset_id")))
 _LOCATE = Prepared(_LOCATE_QUERY)
 _LOCATE_FOR_UPDATE = Prepared(_LOCATE_QUERY.with_for_update(of=DATASETS))
 
@@ -281,6 +282,17 @@ class DatasetService:
         require(actor, action, located.target, f"dataset {owner}/{name}")
         return located
 
+    def check_readable(self, actor: Principal, dataset_id: int) -> None:
+        """``NotFound`` unless ``actor`` may read the dataset with this id, whatever its
+        name now and whether or not it is in the trash (a purged one is gone): for a feed
+        of one dataset's events, which outlives renames and soft deletes."""
+        with self.db.lookup() as lookup:
+            row = lookup.first(_BY_ID, dataset_id=dataset_id)
+        if row is None:
+            raise NotFound(f"dataset {dataset_id} not found")
+        located = _located(row)
+        require(actor, Action.READ, located.target, f"dataset {located.address}")
+
     def get(
         self, actor: Principal, owner: str, name: str, action: Action = Action.READ
     ) -> DatasetView:
@@ -338,6 +350,18 @@ class DatasetService:
         last = rows[-1].row
         next_cursor = encode_cursor(last.name, last.id) if by_name else encode_cursor(last.id)
         return Page([r.view() for r in rows], next_cursor)
+
+    def iter_datasets(
+        self, actor: Principal, *, owner: str | None = None, by_name: bool = False
+    ) -> Iterator[DatasetView]:
+        """Every dataset ``list_datasets`` would list, page after page."""
+
+        def fetch(cursor: str | None) -> Page[DatasetView]:
+            return self.list_datasets(
+                actor, owner=owner, by_name=by_name, limit=MAX_LIMIT, cursor=cursor
+            )
+
+        return every(fetch)
 
     # --- create / update -------------------------------------------------------------------
 

@@ -1,5 +1,22 @@
 """Domain errors. They know nothing of HTTP: each dialect maps them to its own statuses
-and error bodies (see ``dataloft.api.errors`` for the one status table)."""
+and error bodies (see ``dataloft.api.errors`` for the one status table, which gives every
+class below a status).
+
+    LoftError
+    ├── Invalid
+    │   ├── DigestMismatch
+    │   └── MissingBlobs
+    ├── NotFound
+    │   └── EntryNotFound
+    ├── Conflict
+    ├── PreconditionFailed
+    ├── Unauthenticated
+    ├── Forbidden
+    ├── TooLarge
+    └── ServerFault
+        ├── BlobLost
+        └── StorageFull
+"""
 
 from __future__ import annotations
 
@@ -56,3 +73,17 @@ class MissingBlobs(Invalid):
     def __init__(self, message: str, digests: list[str]) -> None:
         super().__init__(message)
         self.digests = digests
+
+
+class ServerFault(LoftError):
+    """Something on the server's side failed, not the request: logged, and reported to the
+    caller without internals."""
+
+
+class BlobLost(ServerFault):
+    """The database references a blob whose bytes the blob store no longer has (someone
+    removed files by hand, or restored a database without its blobs)."""
+
+
+class StorageFull(ServerFault):
+    """The blob store or the database has no room left: nothing was saved."""

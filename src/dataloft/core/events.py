@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from dataloft.core.access import Action, Principal, Target, can
-from dataloft.core.views import EventView
+from dataloft.core.results import EventView
 from dataloft.db import Database
 from dataloft.db.engine import after_commit
 from dataloft.db.models import Counter, Dataset, Event, Project, User

@@ -7,12 +7,15 @@ used it): close it when done, best as a context manager, ``with Loft(settings) a
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from contextlib import AbstractContextManager
+from datetime import datetime
 from types import TracebackType
 
 from dataloft.config import Settings
 from dataloft.core.access import SYSTEM
 from dataloft.core.accounts import AccountService
+from dataloft.core.archives import ArchiveService
 from dataloft.core.attachments import AttachmentService
 from dataloft.core.auth import AuthService
 from dataloft.core.blobs import BlobService
@@ -20,18 +23,24 @@ from dataloft.core.browse import BrowseService
 from dataloft.core.commits import CommitService
 from dataloft.core.datasets import DatasetService
 from dataloft.core.events import EventLog
-from dataloft.core.exports import ArchiveService
 from dataloft.core.passwords import Passwords
 from dataloft.core.tree import TreeService
 from dataloft.db import Database
 from dataloft.db.migrate import upgrade
+from dataloft.db.types import utcnow
 from dataloft.storage import open_blob_store
 
 ADMIN_USERNAME = "admin"
 
 
 class Loft:
-    def __init__(self, settings: Settings, *, migrate: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        migrate: bool = True,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.settings = settings
         if settings.is_sqlite:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -57,7 +66,7 @@ class Loft:
         self.passwords = Passwords(
             memory_kib=settings.password_hash_memory_kib, passes=settings.password_hash_passes
         )
-        self.auth = AuthService(self.db, self.passwords)
+        self.auth = AuthService(self.db, self.passwords, clock)
         self.accounts = AccountService(self.db, self.events, self.passwords)
         self.datasets = DatasetService(
             self.db, self.events, self.accounts, max_name_length=settings.max_name_length

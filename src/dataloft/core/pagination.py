@@ -5,9 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from dataloft.core.errors import Invalid
+from dataloft.core.results import Page
+
+T = TypeVar("T")
 
 MAX_LIMIT = 1000
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
@@ -44,3 +48,16 @@ def clamp_limit(limit: int | None, default: int = DEFAULT_LIMIT, maximum: int = 
     if limit < 1:
         raise Invalid("limit must be at least 1")
     return min(limit, maximum)
+
+
+def every(fetch: Callable[[str | None], Page[T]]) -> Iterator[T]:
+    """Every item of a keyset-paginated listing: ``fetch(cursor)`` returns one page, and is
+    called again with its ``next_cursor`` until a page has none. Each page is read on its
+    own, so a long listing holds no transaction open between pages."""
+    cursor: str | None = None
+    while True:
+        page = fetch(cursor)
+        yield from page.items
+        cursor = page.next_cursor
+        if cursor is None:
+            return

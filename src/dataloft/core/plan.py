@@ -174,7 +174,9 @@ class Planner:
             ), None
         if isinstance(change, PutRecord):
             record_id = validate_record_id(change.record_id)
-            encoded = encode_record(change.value)
+            encoded = change.encoded
+            if encoded is None:
+                encoded = encode_record(change.value)
             if len(encoded) > self.max_record_size:
                 raise TooLarge(
                     f"record {record_id!r} is {len(encoded)} bytes; the limit is "

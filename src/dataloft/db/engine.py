@@ -18,15 +18,17 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from dataloft.core.errors import Invalid
+from dataloft.core.errors import Invalid, StorageFull
 from dataloft.db.prepared import Prepared
 
 T = TypeVar("T")
 
 SQLITE_BUSY_MS = 60_000
+SQLITE_FULL = 13  # "database or disk is full"
+POSTGRES_DISK_FULL = "53100"
 _AFTER_COMMIT = "after_commit"
 
 
@@ -73,11 +75,23 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 
 def _refused_values() -> Iterator[None]:
     """A value the database cannot store or compare (PostgreSQL refuses NUL characters in
     text and JSON, for one) is the caller's bad input, not a server error. Inputs are
-    validated before they get here; this is the net under that validation."""
+    validated before they get here; this is the net under that validation. A database
+    out of room is ``StorageFull`` (507), like a full blob store."""
     try:
         yield
     except DataError as error:
         raise Invalid(f"value not accepted: {error.orig or error}") from None
+    except OperationalError as error:
+        if _is_full(error.orig):
+            raise StorageFull("the server's database is full: nothing was saved") from error
+        raise
+
+
+def _is_full(error: BaseException | None) -> bool:
+    return (
+        getattr(error, "sqlite_errorcode", None) == SQLITE_FULL
+        or getattr(error, "sqlstate", None) == POSTGRES_DISK_FULL
+    )
 
 
 def after_commit(session: Session, key: str, callback: Callable[[], None]) -> None:

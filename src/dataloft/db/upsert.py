@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from dataloft.db.batches import execute_batched
 from dataloft.db.models import Base
 
 
@@ -18,4 +19,4 @@ def insert_ignore(
         return
     module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = module.insert(model).on_conflict_do_nothing(index_elements=list(keys))
-    session.execute(statement, list(rows))
+    execute_batched(session, statement, rows)

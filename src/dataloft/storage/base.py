@@ -14,6 +14,10 @@ than the moment the publish began, and a conditional ``delete`` removes only a b
 ``modified`` is still before ``before`` at the instant it is removed (atomically, as far as
 ``publish`` can tell). So a collector that deletes with ``before`` set to its start time
 minus the grace period cannot remove bytes that an upload began publishing after that.
+
+``read`` hands out ``Chunks``: the reader may hold the blob open from the moment ``read``
+returns (so a missing blob fails before a response starts), and whoever takes it closes it
+(see ``dataloft.storage.chunks``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
+
+from dataloft.storage.chunks import Chunks
 
 DEFAULT_CHUNK = 1024 * 1024
 
@@ -53,8 +59,9 @@ class BlobStore(Protocol):
 
     def read(
         self, digest: str, start: int = 0, end: int | None = None, chunk_size: int = DEFAULT_CHUNK
-    ) -> Iterator[bytes]:
-        """Yield the bytes ``[start, end)`` of a blob; raises ``BlobMissing`` before yielding."""
+    ) -> Chunks:
+        """A reader of the bytes ``[start, end)`` of a blob, which the caller closes (also
+        when it stops early); raises ``BlobMissing`` now, not at the first chunk."""
 
     def local_path(self, digest: str) -> Path | None:
         """A filesystem path holding the blob, if the store has one (lets servers sendfile)."""

@@ -69,6 +69,7 @@ from io import FileIO
 from pathlib import Path
 
 from dataloft.storage.base import DEFAULT_CHUNK, BlobMissing
+from dataloft.storage.chunks import Chunks
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 # Trash names: ``<digest>.<time in ns>.<random>`` (see the module docstring).
@@ -165,6 +166,46 @@ class _LocalStaged:
         self._temp.unlink(missing_ok=True)
 
 
+class _FileChunks:
+    """The bytes ``[start, end)`` of an open blob file, chunk by chunk (``Chunks``).
+
+    It owns the file from the moment ``read`` opened it (so that a missing blob fails before
+    a response starts) and closes it after the last byte, at the end of the file, or on
+    ``close``. A class and not a generator: a generator closed before its first chunk runs
+    none of its body, so no ``with`` in it would close the file it was handed; only the
+    file object's finalizer would, whenever the last reference to it went."""
+
+    def __init__(self, file: FileIO, start: int, end: int | None, chunk_size: int) -> None:
+        self._file = file
+        self._offset = start
+        self._remaining = None if end is None else max(0, end - start)
+        self._chunk_size = chunk_size
+
+    def __iter__(self) -> _FileChunks:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._file.closed:
+            raise StopIteration
+        want = (
+            self._chunk_size if self._remaining is None else min(self._chunk_size, self._remaining)
+        )
+        # pread: the offset is ours, so nothing depends on the file's position.
+        chunk = os.pread(self._file.fileno(), want, self._offset) if want > 0 else b""
+        if not chunk:
+            self.close()
+            raise StopIteration
+        self._offset += len(chunk)
+        if self._remaining is not None:
+            self._remaining -= len(chunk)
+            if self._remaining == 0:
+                self.close()  # the last byte is in hand: let the file go now
+        return chunk
+
+    def close(self) -> None:
+        self._file.close()  # FileIO.close is idempotent
+
+
 class LocalBlobStore:
     def __init__(self, root: Path, url: str | None = None) -> None:
         self.root = root
@@ -224,26 +265,12 @@ class LocalBlobStore:
 
     def read(
         self, digest: str, start: int = 0, end: int | None = None, chunk_size: int = DEFAULT_CHUNK
-    ) -> Iterator[bytes]:
+    ) -> Chunks:
         try:
-            handle = self.path_of(digest).open("rb", buffering=0)
+            file = self.path_of(digest).open("rb", buffering=0)
         except FileNotFoundError:
             raise BlobMissing(digest) from None
-        return self._read_open(handle, start, end, chunk_size)
-
-    @staticmethod
-    def _read_open(handle: FileIO, start: int, end: int | None, chunk_size: int) -> Iterator[bytes]:
-        with handle as f:
-            f.seek(start)
-            remaining = None if end is None else max(0, end - start)
-            while remaining is None or remaining > 0:
-                want = chunk_size if remaining is None else min(chunk_size, remaining)
-                chunk = f.read(want)
-                if not chunk:
-                    return
-                if remaining is not None:
-                    remaining -= len(chunk)
-                yield chunk
+        return _FileChunks(file, start, end, chunk_size)
 
     def local_path(self, digest: str) -> Path | None:
         return self.path_of(digest)

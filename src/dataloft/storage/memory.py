@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from dataloft.storage.base import DEFAULT_CHUNK, BlobMissing
+from dataloft.storage.chunks import Chunks, memory_chunks
 
 
 class _MemoryStaged:
@@ -52,10 +53,8 @@ class MemoryBlobStore:
 
     def read(
         self, digest: str, start: int = 0, end: int | None = None, chunk_size: int = DEFAULT_CHUNK
-    ) -> Iterator[bytes]:
-        data = self._get(digest)
-        stop = len(data) if end is None else min(end, len(data))
-        return (data[i : min(i + chunk_size, stop)] for i in range(start, stop, chunk_size))
+    ) -> Chunks:
+        return memory_chunks(self._get(digest), start, end, chunk_size)
 
     def local_path(self, digest: str) -> Path | None:
         return None

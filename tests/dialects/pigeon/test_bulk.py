@@ -14,6 +14,7 @@ import cbor2
 import httpx
 import pytest
 
+from dataloft.api.pigeon.bodies import IN_PROCESS_BYTES
 from tests.conftest import User
 from tests.dialects.pigeon.conftest import (
     CBOR,
@@ -23,6 +24,7 @@ from tests.dialects.pigeon.conftest import (
     bulk,
     challenge,
     cors,
+    create_dataset,
     error,
     index,
     native_records,
@@ -323,3 +325,60 @@ def test_single_and_bulk_writes_share_one_history(
     assert index(po, ds)[0] == 4
     assert native_versions(alice, ds) == [4, 3, 2, 1, 0]
     assert versions(po, ds) == {"c": 4}
+
+
+# --- large bodies: planned in a worker process -----------------------------------------------
+
+
+def _large(count: int = 3000) -> dict[str, Any]:
+    """An object map of more than IN_PROCESS_BYTES, with deletions and a link in it."""
+    padding = "x" * 400
+    records: dict[str, Any] = {f"r{i:05d}": {"n": i, "pad": padding} for i in range(count)}
+    records["gone"] = None
+    records["emoji 😀"] = {"é": True}
+    return records
+
+
+def test_a_large_body_is_planned_apart_and_written_alike(
+    po: httpx.Client, alice: User, seeded: Dataset
+) -> None:
+    records = _large()
+    body = json.dumps(records).encode()
+    assert len(body) > IN_PROCESS_BYTES
+    ok(bulk(po, alice, seeded, method="POST", content=body))
+    version, written = index(po, seeded)
+    assert version == 2
+    expected = {key for key, record in records.items() if record is not None} | {"a", "b", "c"}
+    assert set(written) == expected
+    assert value(po, seeded, "r02999") == {"n": 2999, "pad": "x" * 400}
+    assert value(po, seeded, "emoji 😀") == {"é": True}
+    # The same bytes as a small write of the same value would store.
+    small = create_dataset(po, alice)
+    ok(bulk(po, alice, small, {"r00007": records["r00007"]}))
+    assert index(po, small)[1]["r00007"]["hash"] == written["r00007"]["hash"]
+
+
+def test_a_large_bad_body_is_the_same_400_and_changes_nothing(
+    po: httpx.Client, alice: User, seeded: Dataset
+) -> None:
+    before = state(po, alice, seeded)
+    records = _large()
+    records["r00001"] = UNDEFINED
+    body = json.dumps(records).encode()
+    response = bulk(po, alice, seeded, method="PUT", content=body)
+    error(response, 400)
+    assert "undefined" in response.json()["error"]
+    truncated = bulk(po, alice, seeded, content=body[: IN_PROCESS_BYTES + 10])
+    error(truncated, 400)
+    assert state(po, alice, seeded) == before
+
+
+def test_a_large_body_linking_a_missing_attachment_asks_for_it(
+    po: httpx.Client, alice: User, seeded: Dataset
+) -> None:
+    records = _large()
+    link = "hash://sha256/" + "ab" * 32 + "?type=image%2Fpng"
+    records["r00002"] = {"picture": link}
+    response = bulk(po, alice, seeded, content=json.dumps(records).encode())
+    error(response, 400)
+    assert json.loads(response.headers["x-pigeon-optics-resend-with-attachments"]) == link

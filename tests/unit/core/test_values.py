@@ -13,6 +13,7 @@ from dataloft.core.errors import Invalid
 from dataloft.core.values import (
     JSURL,
     MAX_DEPTH,
+    PIECEWISE_MEMBERS,
     UNDEFINED,
     JSDate,
     JSMap,
@@ -525,3 +526,16 @@ def test_non_canonical_client_cbor_is_stored_canonically() -> None:
     value = decode_record(cbor2.dumps({"b": 1, "a": 2}))
     assert encode_record(value) == encode_record({"a": 2, "b": 1})
     assert encode_record(value) == bytes.fromhex("a2616102616201")
+
+
+def test_large_containers_render_member_by_member_to_the_same_text() -> None:
+    """Written a member at a time (so other threads run in between), the text is the one
+    a single json.dumps gives, byte for byte."""
+    count = PIECEWISE_MEMBERS + 5
+    mapping = {f"k{i}": {"a": [1, 2.5, "é", None], "b": {"c": True}} for i in range(count)}
+    listing = [[i, "ü", {"d": -0.5}] for i in range(count)]
+    for value in (mapping, listing, {"small": [1]}):
+        expected = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+        assert render_json(value) == expected
+    with pytest.raises(Invalid, match="unpaired surrogate"):
+        render_json({f"k{i}": "\ud800" for i in range(count)})

@@ -11,7 +11,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
-from dataloft.api.algorithmia.routes import METHODS, data_endpoint
+from dataloft.api.algorithmia.auth import authenticate
+from dataloft.api.algorithmia.routes import HANDLERS
+from dataloft.api.pipeline import Pipeline
 from dataloft.api.registry import Dialect
 
 PREFIXES = ("/v1/data", "/v1/connector/data")
@@ -35,9 +37,10 @@ def render_error(request: Request, status: int, message: str) -> Response:
 
 
 def mount(app: FastAPI) -> None:
+    routes = Pipeline(app, DIALECT)
     for prefix in PREFIXES:
         for path in (prefix, prefix + "/{path:anypath}"):
-            app.add_route(path, data_endpoint, methods=METHODS, include_in_schema=False)
+            routes.add(path, HANDLERS)
 
 
 DIALECT = Dialect(
@@ -45,4 +48,5 @@ DIALECT = Dialect(
     prefixes=tuple(p + "/" for p in PREFIXES),
     mount=mount,
     render_error=render_error,
+    authenticate=authenticate,
 )

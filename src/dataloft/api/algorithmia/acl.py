@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dataloft.core.errors import Invalid
-from dataloft.core.views import DatasetView
+from dataloft.core.results import DatasetView
 
 PUBLIC = "user://*"
 MY_ALGORITHMS = "algo://.my/*"

@@ -1,4 +1,4 @@
-"""Who is calling and which thing a ``/v1/data/...`` path names.
+"""Which thing a ``/v1/data/...`` path names.
 
 A data path is ``<owner>/<collection>/<path inside it>``: the owner is a username or
 ``.my`` (the caller), a collection is a dataset ``owner/name``, and anything deeper is a
@@ -9,30 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from starlette.requests import Request
-
 from dataloft.core.access import Principal
 from dataloft.core.errors import Invalid, Unauthenticated
-from dataloft.core.loft import Loft
 from dataloft.core.names import validate_dataset_name, validate_username
 
 MY = ".my"
-
-
-def authenticate(loft: Loft, request: Request) -> Principal:
-    """``Simple <key>`` (the documented form), a bare ``<key>`` (what the Python client
-    sends) or ``Bearer <token>``. Every key is a dataloft API token."""
-    header = request.headers.get("authorization", "").strip()
-    if not header:
-        raise Unauthenticated("authorization required: send 'Authorization: Simple <API key>'")
-    scheme, _, rest = header.partition(" ")
-    if scheme.lower() in ("simple", "bearer") and rest.strip():
-        key = rest.strip()
-    elif not rest:
-        key = header
-    else:
-        raise Unauthenticated("send your API key as 'Authorization: Simple <API key>'")
-    return loft.auth.authenticate_token(key)
 
 
 @dataclass(frozen=True)

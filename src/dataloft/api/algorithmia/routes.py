@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import codecs
 import json
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from dataloft.api.algorithmia.acl import acl_metadata, parse_acl, read_acl
-from dataloft.api.algorithmia.paths import DataPath, authenticate, parse_data_path
-from dataloft.api.transfer import blob_response, in_thread, read_body, receive_blob
+from dataloft.api.algorithmia.paths import parse_data_path
+from dataloft.api.pipeline import Call, Handler, PlainHandler, streaming
+from dataloft.api.transfer import blob_response, receive_blob
 from dataloft.core.access import Action, Principal
 from dataloft.core.browse import EntryRead
 from dataloft.core.changes import FILES, DeleteFile, PutFile
@@ -37,88 +36,80 @@ MAX_CREATE_BODY = 64 * 1024
 _TEXTUAL = ("application/json", "application/xml", "application/javascript")
 
 
-# --- the endpoint ----------------------------------------------------------------------------
+# --- the request ------------------------------------------------------------------------------
 
 
-async def data_endpoint(request: Request) -> Response:
-    loft: Loft = request.app.state.loft
-    actor = await in_thread(authenticate, loft, request)
-    path = parse_data_path(request.path_params.get("path", ""), actor)
-    handler = _HANDLERS[request.method]
-    return await handler(_Call(loft, actor, request, path))
+class _Data:
+    """A ``/v1/data`` request with its path parsed: what every handler starts from."""
 
-
-class _Call:
-    """One request, parsed."""
-
-    def __init__(self, loft: Loft, actor: Principal, request: Request, path: DataPath) -> None:
-        self.loft = loft
-        self.actor = actor
-        self.request = request
-        self.path = path
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self.loft = call.loft
+        self.actor = call.actor
+        self.request = call.request
+        self.path = parse_data_path(call.request.path_params.get("path", ""), self.actor)
 
     @property
     def dataset(self) -> tuple[Principal, str, str]:
         assert self.path.owner is not None and self.path.collection is not None
         return self.actor, self.path.owner, self.path.collection
 
-    def flag(self, name: str) -> bool:
-        return self.request.query_params.get(name, "").strip().lower() in ("true", "1", "yes")
-
 
 # --- reading ---------------------------------------------------------------------------------
 
 
-async def get(call: _Call) -> Response:
+def get(call: Call) -> Response:
     """A listing for directories, the bytes for files."""
-    path = call.path
+    data = _Data(call)
+    path = data.path
     if path.depth == 0:  # the client's username() takes the first folder
-        return _listing_response(FolderPage([call.actor.username or ""], [], None))
+        return _listing_response(FolderPage([data.actor.username or ""], [], None))
     if path.depth == 1:
-        return await _owner_listing(call)
+        return _owner_listing(data)
     if path.depth == 3:
-        found = await _find_file(call)
+        found = _find_file(data)
         if found is not None:
-            return await _download(call, found)
+            return _download(data, found)
         try:
-            return await _folder_listing(call)
+            return _folder_listing(data)
         except NotFound:
             raise NotFound(f"{path.uri} not found") from None  # neither file nor folder
-    return await _folder_listing(call)
+    return _folder_listing(data)
 
 
-async def head(call: _Call) -> Response:
-    path = call.path
+def head(call: Call) -> Response:
+    data = _Data(call)
+    path = data.path
     if path.depth == 0:
         return Response(headers=DIRECTORY)
     if path.depth == 1:
-        await _check_owner(call)
+        _check_owner(data)
         return Response(headers=DIRECTORY)
     if path.depth == 2:
-        await in_thread(call.loft.datasets.get, *call.dataset)
+        data.loft.datasets.get(*data.dataset)
         return Response(headers=DIRECTORY)
-    found = await _find_file(call)
+    found = _find_file(data)
     if found is not None:
-        return await _download(call, found)
-    if await in_thread(call.loft.tree.folder_exists, *call.dataset, path.inner):
+        return _download(data, found)
+    if data.loft.tree.folder_exists(*data.dataset, path.inner):
         return Response(headers=DIRECTORY)
     raise NotFound(f"{path.uri} not found")
 
 
-async def _find_file(call: _Call) -> EntryRead | None:
+def _find_file(data: _Data) -> EntryRead | None:
     """The file at the path, or None when there is none (it may be a folder)."""
     try:
-        found = await in_thread(call.loft.browse.get_entry, *call.dataset, FILES, call.path.inner)
+        found = data.loft.browse.get_entry(*data.dataset, FILES, data.path.inner)
     except EntryNotFound:  # the collection exists: the path may be a folder
         return None
     if found.entry.kind != "file":
-        raise Invalid(f"{call.path.uri} is a symbolic link, which this API cannot serve")
+        raise Invalid(f"{data.path.uri} is a symbolic link, which this API cannot serve")
     return found
 
 
-async def _download(call: _Call, found: EntryRead) -> Response:
-    media_type = await in_thread(_download_type, call.loft, found)
-    return blob_response(call.request, call.loft.blobs, found, media_type=media_type, headers=FILE)
+def _download(data: _Data, found: EntryRead) -> Response:
+    media_type = _download_type(data.loft, found)
+    return blob_response(data.request, data.loft.blobs, found, media_type=media_type, headers=FILE)
 
 
 def _download_type(loft: Loft, found: EntryRead) -> str:
@@ -139,47 +130,45 @@ def _download_type(loft: Loft, found: EntryRead) -> str:
     return f"{media_type if textual else 'text/plain'}; charset=utf-8"
 
 
-async def _owner_listing(call: _Call) -> Response:
+def _owner_listing(data: _Data) -> Response:
     """An owner's collections (those the caller may read), sorted by name."""
-    await _check_owner(call)
+    _check_owner(data)
     try:
-        page = await in_thread(
-            call.loft.datasets.list_datasets,
-            call.actor,
-            owner=call.path.owner,
+        page = data.loft.datasets.list_datasets(
+            data.actor,
+            owner=data.path.owner,
             by_name=True,
-            limit=_page_size(call),
-            cursor=call.request.query_params.get("marker") or None,
+            limit=_page_size(data),
+            cursor=data.request.query_params.get("marker") or None,
         )
     except Invalid:
-        raise Invalid(f"invalid marker {call.request.query_params.get('marker')!r}") from None
+        raise Invalid(f"invalid marker {data.request.query_params.get('marker')!r}") from None
     names = [dataset.name for dataset in page.items]
     return _listing_response(FolderPage(names, [], page.next_cursor))
 
 
-async def _check_owner(call: _Call) -> None:
-    owner = call.path.owner
-    if owner != call.actor.username:
+def _check_owner(data: _Data) -> None:
+    owner = data.path.owner
+    if owner != data.actor.username:
         assert owner is not None
-        await in_thread(call.loft.accounts.get_user, call.actor, owner)
+        data.loft.accounts.get_user(data.actor, owner)
 
 
-async def _folder_listing(call: _Call) -> Response:
-    page = await in_thread(
-        call.loft.tree.list_folder,
-        *call.dataset,
-        call.path.inner,
-        marker=call.request.query_params.get("marker") or None,
-        limit=_page_size(call),
+def _folder_listing(data: _Data) -> Response:
+    page = data.loft.tree.list_folder(
+        *data.dataset,
+        data.path.inner,
+        marker=data.request.query_params.get("marker") or None,
+        limit=_page_size(data),
     )
     acl = None
-    if call.flag("acl") and call.path.depth == 2:  # ACLs belong to collections
-        acl = read_acl(await in_thread(call.loft.datasets.get, *call.dataset))
+    if data.call.flag("acl") and data.path.depth == 2:  # ACLs belong to collections
+        acl = read_acl(data.loft.datasets.get(*data.dataset))
     return _listing_response(page, acl)
 
 
-def _page_size(call: _Call) -> int:
-    raw = call.request.query_params.get("limit")
+def _page_size(data: _Data) -> int:
+    raw = data.request.query_params.get("limit")
     if raw is None:
         return MAX_LIMIT
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
@@ -214,18 +203,18 @@ def timestamp(moment: datetime) -> str:
 # --- writing ---------------------------------------------------------------------------------
 
 
-async def post(call: _Call) -> Response:
+def post(call: Call) -> Response:
     """Create a collection under an owner, or a folder inside a collection."""
-    path = call.path
+    data = _Data(call)
+    path = data.path
     if path.depth == 0:
         raise Invalid("create collections under an owner: POST /v1/data/.my")
-    name, acl = await _create_body(call.request)
+    name, acl = _create_body(call)
     if path.depth == 1:
         read = parse_acl(acl) if acl is not None else parse_acl({"read": ["algo://.my/*"]})
         assert path.owner is not None
-        await in_thread(
-            call.loft.datasets.create,
-            call.actor,
+        data.loft.datasets.create(
+            data.actor,
             path.owner,
             name,
             visibility=read.visibility,
@@ -235,14 +224,14 @@ async def post(call: _Call) -> Response:
         if acl is not None:
             parse_acl(acl)  # validated, but folders inside a collection share its ACL
         folder = f"{path.inner}/{name}" if path.inner else name
-        await in_thread(call.loft.tree.make_folder, *call.dataset, folder)
+        data.loft.tree.make_folder(*data.dataset, folder)
     return JSONResponse({"result": f"data://{path.child(name)}"})
 
 
-async def _create_body(request: Request) -> tuple[str, Any]:
+def _create_body(call: Call) -> tuple[str, Any]:
     """``{"name": ..., "acl": {...}}``, or the bare name as text (the Node client)."""
-    raw = await read_body(request, MAX_CREATE_BODY)
-    content_type = request.headers.get("content-type", "")
+    raw = call.read_body(MAX_CREATE_BODY)
+    content_type = call.header("content-type") or ""
     if "json" in content_type or raw.lstrip().startswith(b"{"):
         body = _json(raw)
         if not isinstance(body, dict) or not isinstance(body.get("name"), str):
@@ -262,54 +251,58 @@ def _json(raw: bytes) -> Any:
         raise Invalid("the body is not valid JSON") from None
 
 
-async def patch(call: _Call) -> Response:
+def patch(call: Call) -> Response:
     """Change a collection's read ACL."""
-    if call.path.depth != 2:
+    data = _Data(call)
+    if data.path.depth != 2:
         raise Invalid("only collections have ACLs (folders inside one share its ACL)")
-    body = _json(await read_body(call.request, MAX_CREATE_BODY))
+    body = _json(call.read_body(MAX_CREATE_BODY))
     if not isinstance(body, dict) or "acl" not in body:
         raise Invalid('expected a JSON object like {"acl": {"read": ["user://*"]}}')
     read = parse_acl(body["acl"])
     changes = {"visibility": read.visibility, "metadata": acl_metadata(read.read)}
-    await in_thread(call.loft.datasets.update, *call.dataset, changes)
+    data.loft.datasets.update(*data.dataset, changes)
     return Response(status_code=200)
 
 
-async def put(call: _Call) -> Response:
+async def put(call: Call) -> Response:
     """Upload a file, creating or replacing it: the raw body, whatever its Content-Type."""
-    path = call.path
+    data = _Data(call)
+    path = data.path
     if path.depth != 3:
         raise Invalid(
             f"cannot write a file at {path.uri}: files go inside a collection, "
             "as <owner>/<collection>/<file>"
         )
-    loft = call.loft
+    loft = data.loft
     validate_path(path.inner, loft.settings.max_path_length)
-    await in_thread(loft.datasets.get, *call.dataset, Action.WRITE)  # before the upload
+    await call.in_thread(loft.datasets.get, *data.dataset, Action.WRITE)  # before the upload
     stored = await receive_blob(call.request, loft.blobs)
     change = PutFile(path.inner, blob=stored)
+    message = f"put {path.inner}"
     try:
-        await in_thread(loft.commits.commit, *call.dataset, [change], message=f"put {path.inner}")
+        await call.in_thread(loft.commits.commit, *data.dataset, [change], message=message)
     except Conflict as error:  # a folder is in the way: bad input, in this API's terms
         raise Invalid(error.message) from None
     return JSONResponse({"result": path.uri})
 
 
-async def delete(call: _Call) -> Response:
+def delete(call: Call) -> Response:
     """Delete a file, or a folder or collection (with its contents only if forced)."""
-    path, force = call.path, call.flag("force")
+    data = _Data(call)
+    path, force = data.path, call.flag("force")
     if path.depth < 2:
         raise Invalid(f"cannot delete {path.uri or 'the data root'}: not a file or directory")
-    tree = call.loft.tree
+    tree = data.loft.tree
     try:
         if path.depth == 2:
-            deleted = await in_thread(tree.delete_collection, *call.dataset, force=force)
-        elif await in_thread(tree.folder_exists, *call.dataset, path.inner):
-            deleted = await in_thread(tree.delete_folder, *call.dataset, path.inner, force=force)
+            deleted = tree.delete_collection(*data.dataset, force=force)
+        elif tree.folder_exists(*data.dataset, path.inner):
+            deleted = tree.delete_folder(*data.dataset, path.inner, force=force)
         else:
             change = DeleteFile(path.inner)
             message = f"delete {path.inner}"
-            await in_thread(call.loft.commits.commit, *call.dataset, [change], message=message)
+            data.loft.commits.commit(*data.dataset, [change], message=message)
             deleted = 1
     except Conflict as error:
         if force:
@@ -318,12 +311,11 @@ async def delete(call: _Call) -> Response:
     return JSONResponse({"result": {"deleted": deleted}})
 
 
-_HANDLERS: dict[str, Callable[[_Call], Awaitable[Response]]] = {
+HANDLERS: dict[str, PlainHandler | Handler] = {
     "GET": get,
     "HEAD": head,
     "POST": post,
     "PATCH": patch,
-    "PUT": put,
+    "PUT": streaming(put),
     "DELETE": delete,
 }
-METHODS = list(_HANDLERS)

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from dataloft.api.errors import CODES
-from dataloft.api.native import accounts, contents, datasets, events
+from dataloft.api.native.auth import authenticate
 from dataloft.api.registry import Dialect
 
 PREFIX = "/loft/v1"
@@ -21,11 +21,22 @@ def render_error(request: Request, status: int, message: str) -> Response:
 
 
 def mount(app: FastAPI) -> None:
+    # The route modules reach this package's DIALECT (through deps), so they are imported
+    # once it exists.
+    from dataloft.api.native import accounts, contents, datasets, events
+
     # Routes are tried in order, and each miss costs a few microseconds: the most requested
     # ones (reading files and records) go first.
-    app.include_router(contents.reads, prefix=PREFIX)
-    for module in (contents, datasets, accounts, events):
+    contents.mount_reads(app)
+    app.include_router(contents.writes(), prefix=PREFIX)
+    for module in (datasets, accounts, events):
         app.include_router(module.router, prefix=PREFIX)
 
 
-DIALECT = Dialect(name="native", prefixes=("/loft/",), mount=mount, render_error=render_error)
+DIALECT = Dialect(
+    name="native",
+    prefixes=("/loft/",),
+    mount=mount,
+    render_error=render_error,
+    authenticate=authenticate,
+)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Query, Response
 
-from dataloft.api.native.deps import Actor, LoftDep
+from dataloft.api.native.deps import NativeCall, PublicCall
 from dataloft.api.native.schemas import (
     LoginBody,
     MemberBody,
@@ -22,7 +22,7 @@ from dataloft.api.native.schemas import (
 )
 from dataloft.core.errors import Invalid, Unauthenticated
 from dataloft.core.pagination import MAX_LIMIT
-from dataloft.core.views import (
+from dataloft.core.results import (
     LicenceView,
     MemberView,
     NewToken,
@@ -50,32 +50,32 @@ def _new_token_out(made: NewToken) -> NewTokenOut:
 
 
 @router.post("/auth/token", tags=["auth"], response_model=NewTokenOut)
-def login(body: LoginBody, loft: LoftDep) -> NewTokenOut:
+def login(body: LoginBody, call: PublicCall) -> NewTokenOut:
     """Exchange a username and password for an API token (valid 30 days). Use it as
     ``Authorization: Bearer <token>`` here, and as the key of every other dialect."""
-    return _new_token_out(loft.auth.login(body.username, body.password, body.name))
+    return _new_token_out(call.loft.auth.login(body.username, body.password, body.name))
 
 
 @router.get("/me", tags=["auth"], response_model=MeOut)
-def me(actor: Actor, loft: LoftDep) -> MeOut:
-    if actor.is_anonymous or actor.username is None:
+def me(call: NativeCall) -> MeOut:
+    if call.actor.is_anonymous or call.actor.username is None:
         raise Unauthenticated("log in first")
-    user = loft.accounts.get_user(actor, actor.username)
+    user = call.loft.accounts.get_user(call.actor, call.actor.username)
     teams = {
-        team.name: actor.teams[team.id].value
-        for team in loft.accounts.list_teams(actor, members=False)
-        if team.id in actor.teams
+        team.name: call.actor.teams[team.id].value
+        for team in call.loft.accounts.list_teams(call.actor, members=False)
+        if team.id in call.actor.teams
     }
     return MeOut(user=user, teams=teams)
 
 
 @router.get("/tokens", tags=["auth"], response_model=list[TokenView])
-def list_tokens(actor: Actor, loft: LoftDep, username: str | None = None) -> list[TokenView]:
-    return loft.auth.list_tokens(actor, username)
+def list_tokens(call: NativeCall, username: str | None = None) -> list[TokenView]:
+    return call.loft.auth.list_tokens(call.actor, username)
 
 
 @router.post("/tokens", tags=["auth"], status_code=201, response_model=NewTokenOut)
-def create_token(body: TokenCreateBody, actor: Actor, loft: LoftDep) -> NewTokenOut:
+def create_token(body: TokenCreateBody, call: NativeCall) -> NewTokenOut:
     if body.expires_at is not None and body.expires_in_days is not None:
         raise Invalid("give expires_at or expires_in_days, not both")
     expires = body.expires_at
@@ -83,17 +83,17 @@ def create_token(body: TokenCreateBody, actor: Actor, loft: LoftDep) -> NewToken
         expires = utcnow() + timedelta(days=body.expires_in_days)
     if expires is not None and expires.tzinfo is None:
         raise Invalid("expires_at needs a timezone, e.g. 2030-01-01T00:00:00Z")
-    made = loft.auth.create_token(
-        actor, username=body.username, name=body.name, expires_at=expires, scope=body.scope
+    made = call.loft.auth.create_token(
+        call.actor, username=body.username, name=body.name, expires_at=expires, scope=body.scope
     )
     return _new_token_out(made)
 
 
 @router.delete("/tokens/{token_id}", tags=["auth"], status_code=204)
-def revoke_token(token_id: int, actor: Actor, loft: LoftDep) -> Response:
-    if actor.is_anonymous:  # like GET and POST /tokens: log in first (not "no such token")
+def revoke_token(token_id: int, call: NativeCall) -> Response:
+    if call.actor.is_anonymous:  # like GET and POST /tokens: log in first (not "no such token")
         raise Unauthenticated("log in to manage API tokens")
-    loft.auth.revoke_token(actor, token_id)
+    call.loft.auth.revoke_token(call.actor, token_id)
     return Response(status_code=204)
 
 
@@ -102,19 +102,18 @@ def revoke_token(token_id: int, actor: Actor, loft: LoftDep) -> Response:
 
 @router.get("/users", tags=["users"], response_model=UserPage)
 def list_users(
-    actor: Actor,
-    loft: LoftDep,
+    call: NativeCall,
     limit: int | None = Query(None, ge=1, le=MAX_LIMIT),
     cursor: str | None = None,
 ) -> UserPage:
-    page = loft.accounts.list_users(actor, limit, cursor)
+    page = call.loft.accounts.list_users(call.actor, limit, cursor)
     return UserPage(items=page.items, next_cursor=page.next_cursor)
 
 
 @router.post("/users", tags=["users"], status_code=201, response_model=UserView)
-def create_user(body: UserCreateBody, actor: Actor, loft: LoftDep) -> UserView:
-    return loft.accounts.create_user(
-        actor,
+def create_user(body: UserCreateBody, call: NativeCall) -> UserView:
+    return call.loft.accounts.create_user(
+        call.actor,
         body.username,
         body.password,
         email=body.email,
@@ -124,96 +123,94 @@ def create_user(body: UserCreateBody, actor: Actor, loft: LoftDep) -> UserView:
 
 
 @router.get("/users/{username}", tags=["users"], response_model=UserView)
-def get_user(username: str, actor: Actor, loft: LoftDep) -> UserView:
-    return loft.accounts.get_user(actor, username)
+def get_user(username: str, call: NativeCall) -> UserView:
+    return call.loft.accounts.get_user(call.actor, username)
 
 
 @router.patch("/users/{username}", tags=["users"], response_model=UserView)
-def update_user(username: str, body: UserPatchBody, actor: Actor, loft: LoftDep) -> UserView:
+def update_user(username: str, body: UserPatchBody, call: NativeCall) -> UserView:
     changes = body.model_dump(include=body.model_fields_set)
-    return loft.accounts.update_user(actor, username, changes)
+    return call.loft.accounts.update_user(call.actor, username, changes)
 
 
 @router.delete("/users/{username}", tags=["users"], response_model=UserView)
-def deactivate_user(username: str, actor: Actor, loft: LoftDep) -> UserView:
+def deactivate_user(username: str, call: NativeCall) -> UserView:
     """Users are deactivated, not deleted: versions keep naming their authors."""
-    return loft.accounts.deactivate_user(actor, username)
+    return call.loft.accounts.deactivate_user(call.actor, username)
 
 
 # --- teams, members, projects ----------------------------------------------------------------
 
 
 @router.get("/teams", tags=["teams"], response_model=list[TeamView])
-def list_teams(actor: Actor, loft: LoftDep) -> list[TeamView]:
-    return loft.accounts.list_teams(actor)
+def list_teams(call: NativeCall) -> list[TeamView]:
+    return call.loft.accounts.list_teams(call.actor)
 
 
 @router.post("/teams", tags=["teams"], status_code=201, response_model=TeamView)
-def create_team(body: TeamCreateBody, actor: Actor, loft: LoftDep) -> TeamView:
-    return loft.accounts.create_team(actor, body.name, body.description)
+def create_team(body: TeamCreateBody, call: NativeCall) -> TeamView:
+    return call.loft.accounts.create_team(call.actor, body.name, body.description)
 
 
 @router.get("/teams/{team}", tags=["teams"], response_model=TeamView)
-def get_team(team: str, actor: Actor, loft: LoftDep) -> TeamView:
-    return loft.accounts.get_team(actor, team)
+def get_team(team: str, call: NativeCall) -> TeamView:
+    return call.loft.accounts.get_team(call.actor, team)
 
 
 @router.patch("/teams/{team}", tags=["teams"], response_model=TeamView)
-def update_team(team: str, body: RenameBody, actor: Actor, loft: LoftDep) -> TeamView:
-    return loft.accounts.update_team(actor, team, body.model_dump(include=body.model_fields_set))
+def update_team(team: str, body: RenameBody, call: NativeCall) -> TeamView:
+    return call.loft.accounts.update_team(
+        call.actor, team, body.model_dump(include=body.model_fields_set)
+    )
 
 
 @router.delete("/teams/{team}", tags=["teams"], status_code=204)
-def delete_team(team: str, actor: Actor, loft: LoftDep) -> Response:
-    loft.accounts.delete_team(actor, team)
+def delete_team(team: str, call: NativeCall) -> Response:
+    call.loft.accounts.delete_team(call.actor, team)
     return Response(status_code=204)
 
 
 @router.get("/teams/{team}/members", tags=["teams"], response_model=list[MemberView])
-def list_members(team: str, actor: Actor, loft: LoftDep) -> list[MemberView]:
-    return loft.accounts.list_members(actor, team)
+def list_members(team: str, call: NativeCall) -> list[MemberView]:
+    return call.loft.accounts.list_members(call.actor, team)
 
 
 @router.put("/teams/{team}/members/{username}", tags=["teams"], response_model=MemberView)
-def set_member(
-    team: str, username: str, body: MemberBody, actor: Actor, loft: LoftDep
-) -> MemberView:
+def set_member(team: str, username: str, body: MemberBody, call: NativeCall) -> MemberView:
     """Add a member, or change their level: R (read) < X (execute) < W (write) < A (admin)."""
-    return loft.accounts.set_member(actor, team, username, body.level)
+    return call.loft.accounts.set_member(call.actor, team, username, body.level)
 
 
 @router.delete("/teams/{team}/members/{username}", tags=["teams"], status_code=204)
-def remove_member(team: str, username: str, actor: Actor, loft: LoftDep) -> Response:
-    loft.accounts.remove_member(actor, team, username)
+def remove_member(team: str, username: str, call: NativeCall) -> Response:
+    call.loft.accounts.remove_member(call.actor, team, username)
     return Response(status_code=204)
 
 
 @router.get("/teams/{team}/projects", tags=["teams"], response_model=list[ProjectView])
-def list_projects(team: str, actor: Actor, loft: LoftDep) -> list[ProjectView]:
-    return loft.accounts.list_projects(actor, team)
+def list_projects(team: str, call: NativeCall) -> list[ProjectView]:
+    return call.loft.accounts.list_projects(call.actor, team)
 
 
 @router.post("/teams/{team}/projects", tags=["teams"], status_code=201, response_model=ProjectView)
-def create_project(team: str, body: ProjectCreateBody, actor: Actor, loft: LoftDep) -> ProjectView:
-    return loft.accounts.create_project(actor, team, body.name, body.description)
+def create_project(team: str, body: ProjectCreateBody, call: NativeCall) -> ProjectView:
+    return call.loft.accounts.create_project(call.actor, team, body.name, body.description)
 
 
 @router.get("/teams/{team}/projects/{project}", tags=["teams"], response_model=ProjectView)
-def get_project(team: str, project: str, actor: Actor, loft: LoftDep) -> ProjectView:
-    return loft.accounts.get_project(actor, team, project)
+def get_project(team: str, project: str, call: NativeCall) -> ProjectView:
+    return call.loft.accounts.get_project(call.actor, team, project)
 
 
 @router.patch("/teams/{team}/projects/{project}", tags=["teams"], response_model=ProjectView)
-def update_project(
-    team: str, project: str, body: RenameBody, actor: Actor, loft: LoftDep
-) -> ProjectView:
+def update_project(team: str, project: str, body: RenameBody, call: NativeCall) -> ProjectView:
     changes = body.model_dump(include=body.model_fields_set)
-    return loft.accounts.update_project(actor, team, project, changes)
+    return call.loft.accounts.update_project(call.actor, team, project, changes)
 
 
 @router.delete("/teams/{team}/projects/{project}", tags=["teams"], status_code=204)
-def delete_project(team: str, project: str, actor: Actor, loft: LoftDep) -> Response:
-    loft.accounts.delete_project(actor, team, project)
+def delete_project(team: str, project: str, call: NativeCall) -> Response:
+    call.loft.accounts.delete_project(call.actor, team, project)
     return Response(status_code=204)
 
 
@@ -223,11 +220,11 @@ def delete_project(team: str, project: str, actor: Actor, loft: LoftDep) -> Resp
 # These are public, but still take the caller: a bad token is a 401 everywhere, so that
 # clients notice an expired token on whatever request they make first.
 @router.get("/licences", tags=["licences"], response_model=list[LicenceView])
-def list_licences(actor: Actor, loft: LoftDep) -> list[LicenceView]:
-    return loft.accounts.list_licences()
+def list_licences(call: NativeCall) -> list[LicenceView]:
+    return call.loft.accounts.list_licences()
 
 
 @router.get("/licences/{key}", tags=["licences"], response_model=LicenceView)
-def get_licence(key: str, actor: Actor, loft: LoftDep) -> LicenceView:
+def get_licence(key: str, call: NativeCall) -> LicenceView:
     """By id or by name (case-insensitive)."""
-    return loft.accounts.get_licence(key)
+    return call.loft.accounts.get_licence(key)

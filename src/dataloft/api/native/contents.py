@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from dataloft.api.native.deps import Actor, LoftDep, get_loft, get_principal
+from dataloft.api.native import DIALECT, PREFIX
+from dataloft.api.native.deps import NativeCall
+from dataloft.api.native.openapi import FILE_TYPES, RECORD_TYPES, read_operations
 from dataloft.api.native.schemas import BlobOut, CommitBody, CommitOut, EntryPage, WriteOut
-from dataloft.api.routing import LeanRoute  # also registers the "anypath" convertor
-from dataloft.api.transfer import (
-    blob_response,
-    etag_matches,
-    in_thread,
-    quick_read,
-    read_body,
-    receive_blob,
-)
+from dataloft.api.pipeline import Call, InThread, Pipeline, quick
+from dataloft.api.transfer import blob_response, etag_matches, receive_blob
 from dataloft.core.access import Action, Principal
 from dataloft.core.browse import EntryRead
 from dataloft.core.changes import (
@@ -34,13 +32,8 @@ from dataloft.core.changes import (
     PutSymlink,
 )
 from dataloft.core.errors import Forbidden, Invalid, Unauthenticated
-from dataloft.core.loft import Loft
 from dataloft.core.names import validate_digest, validate_path
 from dataloft.core.values import decode_record, from_jsonable, parse_json
-
-router = APIRouter()
-# The most requested routes, served lean (see LeanRoute) and mounted before all others.
-reads = APIRouter(route_class=LeanRoute)
 
 DATASET = "/datasets/{owner}/{name}"
 CBOR = "application/cbor"
@@ -52,6 +45,20 @@ ParentQuery = Annotated[
     int | None, Query(ge=0, description="Fail with 412 unless the head is this version")
 ]
 MessageQuery = Annotated[str, Query(max_length=10_000, description="Commit message")]
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where a write goes: the dataset (path parameters), the version it must follow and
+    the commit's message (query parameters)."""
+
+    owner: str
+    name: str
+    parent: ParentQuery = None
+    message: MessageQuery = ""
+
+
+WriteTarget = Annotated[_Target, Depends()]
 
 
 def _strip_etag(value: str) -> str:
@@ -92,127 +99,131 @@ def _metadata_header(value: str | None) -> dict[str, Any] | None:
     return metadata
 
 
-# --- reads (first: the most requested routes) ---------------------------------
+# --- reads (the most requested routes: pipeline routes, mounted before all others) --------
 
 
-@reads.api_route(
-    DATASET + "/records/{record_id:anypath}",
-    methods=["GET", "HEAD"],
-    tags=["records"],
-    response_class=Response,
-)
-async def get_record(
-    owner: str, name: str, record_id: str, request: Request, version: VersionQuery = None
-) -> Response:
+def _found(call: Call, space: str, key: str) -> EntryRead:
+    owner, name = call.param("owner"), call.param("name")
+    version = call.number("version")
+    return call.loft.browse.get_entry(call.actor, owner, name, space, key, version)
+
+
+def get_record(call: Call) -> Response | InThread:
     """The record's value as JSON (``{type, data}`` tags for Buffers, Sets, Maps, Dates),
     or as canonical CBOR with ``Accept: application/cbor``. ``ETag`` is the quoted sha256
     of the CBOR."""
-    loft = get_loft(request)
-    found = await quick_read(loft, _lookup, loft, request, owner, name, RECORDS, record_id, version)
-    if _wants_cbor(request):
-        return blob_response(request, loft.blobs, found, media_type=CBOR)
+    loft = call.loft
+    found = _found(call, RECORDS, call.param("record_id"))
+    if _wants_cbor(call.request):
+        return blob_response(call.request, loft.blobs, found, media_type=CBOR)
     headers = {"ETag": found.entry.etag, "X-Loft-Version": str(found.version)}
-    if_none_match = request.headers.get("if-none-match")
+    if_none_match = call.header("if-none-match")
     if if_none_match is not None and etag_matches(if_none_match, found.entry.etag):
         return Response(status_code=304, headers=headers)
-    assert found.blob is not None
-    if found.blob.inline is not None:
-        body = loft.browse.record_json(found.blob)
-    else:  # up to max_record_size bytes from the blob store: not on the event loop
-        body = await in_thread(loft.browse.record_json, found.blob)
-    if request.method == "HEAD":
-        headers["Content-Length"] = str(len(body))
-        body = b""
-    return Response(body, media_type="application/json", headers=headers)
+    blob = found.blob
+    assert blob is not None
+
+    def render() -> Response:
+        body = loft.browse.record_json(blob)
+        if call.request.method == "HEAD":
+            headers["Content-Length"] = str(len(body))
+            body = b""
+        return Response(body, media_type="application/json", headers=headers)
+
+    # Up to max_record_size bytes from the blob store are no quick work.
+    return render() if blob.inline is not None else InThread(render)
 
 
-@reads.api_route(
-    DATASET + "/files/{path:anypath}",
-    methods=["GET", "HEAD"],
-    tags=["files"],
-    response_class=Response,
-)
-async def get_file(
-    owner: str, name: str, path: str, request: Request, version: VersionQuery = None
-) -> Response:
+def get_file(call: Call) -> Response:
     """The file's bytes. ``ETag`` is the quoted sha256; ``If-None-Match`` gives 304,
     ``Range`` gives 206."""
-    loft = get_loft(request)
-    found = await quick_read(loft, _lookup, loft, request, owner, name, FILES, path, version)
+    path = call.param("path")
+    found = _found(call, FILES, path)
     if found.entry.kind == "symlink":
         return JSONResponse(
             {"path": path, "target": found.entry.target, "kind": "symlink"},
             headers={"X-Loft-Symlink": found.entry.target or ""},
         )
-    return blob_response(request, loft.blobs, found)
+    return blob_response(call.request, call.loft.blobs, found)
+
+
+def mount_reads(app: FastAPI) -> None:
+    routes = Pipeline(app, DIALECT)
+    prefix = PREFIX + DATASET
+    routes.add(
+        prefix + "/records/{record_id:anypath}",
+        {"GET": quick(get_record)},
+        openapi=read_operations(get_record, "records", "record_id", RECORD_TYPES),
+    )
+    routes.add(
+        prefix + "/files/{path:anypath}",
+        {"GET": quick(get_file)},
+        openapi=read_operations(get_file, "files", "path", FILE_TYPES),
+    )
 
 
 # --- listings --------------------------------------------------------------------------------
 
 
-def _add_listing(space: str, noun: str, description: str) -> None:
+def _listing(space: str) -> Callable[..., EntryPage]:
     def listing(
         owner: str,
         name: str,
-        actor: Actor,
-        loft: LoftDep,
+        call: NativeCall,
         version: VersionQuery = None,
         prefix: str | None = None,
         limit: int | None = Query(None, ge=1, le=1000),
         cursor: str | None = None,
     ) -> EntryPage:
-        at, page = loft.browse.list_entries(
-            actor, owner, name, space, version=version, prefix=prefix, limit=limit, cursor=cursor
+        at, page = call.loft.browse.list_entries(
+            call.actor,
+            owner,
+            name,
+            space,
+            version=version,
+            prefix=prefix,
+            limit=limit,
+            cursor=cursor,
         )
         return EntryPage(version=at, items=page.items, next_cursor=page.next_cursor)
 
-    router.add_api_route(
-        f"{DATASET}/{noun}",
-        listing,
-        methods=["GET"],
-        name=f"list_{noun}",
-        tags=[noun],
-        response_model=EntryPage,
-        description=description,
-    )
+    return listing
 
 
-_add_listing(
-    FILES,
-    "files",
-    "Files and symlinks at a version (default: the head), in path order, keyset-paginated. "
-    "Each entry's ``version`` is the version in which its content appeared.",
-)
-_add_listing(
-    RECORDS,
-    "records",
-    "Records at a version (default: the head), in id order, keyset-paginated. Each entry's "
-    "``version`` is the version in which its value appeared.",
-)
+LISTINGS = {
+    "files": (
+        FILES,
+        "Files and symlinks at a version (default: the head), in path order, "
+        "keyset-paginated. Each entry's ``version`` is the version in which its content "
+        "appeared.",
+    ),
+    "records": (
+        RECORDS,
+        "Records at a version (default: the head), in id order, keyset-paginated. Each "
+        "entry's ``version`` is the version in which its value appeared.",
+    ),
+}
 
 
 # --- files -----------------------------------------------------------------------------------
 
 
-@router.put(DATASET + "/files/{path:anypath}", tags=["files"], response_model=WriteOut)
 async def put_file(
-    owner: str,
-    name: str,
     path: str,
-    request: Request,
-    parent: ParentQuery = None,
-    message: MessageQuery = "",
+    target: WriteTarget,
+    call: NativeCall,
     x_loft_metadata: Annotated[str | None, Header(description="Entry metadata, JSON")] = None,
 ) -> Response:
     """Upload a file (the raw body, streamed) as one commit. The Content-Type becomes the
     file's media type (guessed from the name when absent). ``If-None-Match: *`` creates
     only; ``If-Match: "<sha256>"`` replaces only that content."""
-    loft = get_loft(request)
-    actor = await in_thread(get_principal, request)
+    loft, request = call.loft, call.request
     validate_path(path, loft.settings.max_path_length)
     guard = guard_from(request)
     metadata = _metadata_header(x_loft_metadata)
-    await in_thread(loft.datasets.get, actor, owner, name, Action.WRITE)  # fail before upload
+    await call.in_thread(  # before the upload
+        loft.datasets.get, call.actor, target.owner, target.name, Action.WRITE
+    )
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     stored = await receive_blob(request, loft.blobs)
     change = PutFile(
@@ -222,100 +233,50 @@ async def put_file(
         metadata=metadata,
         guard=guard,
     )
-    result = await in_thread(_commit, loft, actor, owner, name, [change], parent, message)
+    result = await call.in_thread(_commit, call, target, [change])
     return _write_response(result, str(request.url.path))
 
 
-def _commit(
-    loft: Loft,
-    actor: Principal,
-    owner: str,
-    name: str,
-    changes: list[Change],
-    parent: int | None,
-    message: str,
-) -> CommitResult:
-    return loft.commits.commit(actor, owner, name, changes, parent=parent, message=message)
+def _commit(call: Call, target: _Target, changes: list[Change]) -> CommitResult:
+    owner, name = target.owner, target.name
+    return call.loft.commits.commit(
+        call.actor, owner, name, changes, parent=target.parent, message=target.message
+    )
 
 
-@router.delete(DATASET + "/files/{path:anypath}", tags=["files"], response_model=WriteOut)
-def delete_file(
-    owner: str,
-    name: str,
-    path: str,
-    request: Request,
-    actor: Actor,
-    loft: LoftDep,
-    parent: ParentQuery = None,
-    message: MessageQuery = "",
-) -> Response:
-    change = DeleteFile(path, guard=guard_from(request))
-    return _write_response(_commit(loft, actor, owner, name, [change], parent, message))
+def delete_file(path: str, target: WriteTarget, call: NativeCall) -> Response:
+    change = DeleteFile(path, guard=guard_from(call.request))
+    return _write_response(_commit(call, target, [change]))
 
 
 # --- records ---------------------------------------------------------------------------------
-
-
-def _lookup(
-    loft: Loft,
-    request: Request,
-    owner: str,
-    name: str,
-    space: str,
-    key: str,
-    version: int | None,
-) -> EntryRead:
-    with loft.reading():  # authenticate and look up on one connection
-        actor = get_principal(request)
-        return loft.browse.get_entry(actor, owner, name, space, key, version)
 
 
 def _wants_cbor(request: Request) -> bool:
     return CBOR in request.headers.get("accept", "").lower()
 
 
-@router.put(DATASET + "/records/{record_id:anypath}", tags=["records"], response_model=WriteOut)
-async def put_record(
-    owner: str,
-    name: str,
-    record_id: str,
-    request: Request,
-    parent: ParentQuery = None,
-    message: MessageQuery = "",
-) -> Response:
+def put_record(record_id: str, target: WriteTarget, call: NativeCall) -> Response:
     """Write one record: a JSON body (``{type, data}`` tags allowed) or, with
     ``Content-Type: application/cbor``, CBOR."""
-    loft = get_loft(request)
-    actor = await in_thread(get_principal, request)
-    raw = await read_body(request, loft.settings.max_json_body)
+    raw = call.read_body(call.settings.max_json_body)
     # Media types are case-insensitive (RFC 9110), as for files.
-    content_type = (
-        request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    )
+    content_type = (call.header("content-type") or "application/json").split(";")[0]
+    content_type = content_type.strip().lower()
     if content_type == CBOR:
         value = decode_record(raw)
     elif content_type in ("application/json", "text/json", "") or content_type.endswith("+json"):
         value = parse_json(raw)
     else:
         raise Invalid(f"records are JSON or CBOR, not {content_type!r}")
-    change = PutRecord(record_id, value, guard=guard_from(request))
-    result = await in_thread(_commit, loft, actor, owner, name, [change], parent, message)
-    return _write_response(result, str(request.url.path))
+    change = PutRecord(record_id, value, guard=guard_from(call.request))
+    result = _commit(call, target, [change])
+    return _write_response(result, str(call.request.url.path))
 
 
-@router.delete(DATASET + "/records/{record_id:anypath}", tags=["records"], response_model=WriteOut)
-def delete_record(
-    owner: str,
-    name: str,
-    record_id: str,
-    request: Request,
-    actor: Actor,
-    loft: LoftDep,
-    parent: ParentQuery = None,
-    message: MessageQuery = "",
-) -> Response:
-    change = DeleteRecord(record_id, guard=guard_from(request))
-    return _write_response(_commit(loft, actor, owner, name, [change], parent, message))
+def delete_record(record_id: str, target: WriteTarget, call: NativeCall) -> Response:
+    change = DeleteRecord(record_id, guard=guard_from(call.request))
+    return _write_response(_commit(call, target, [change]))
 
 
 # --- commits ---------------------------------------------------------------------------------
@@ -338,44 +299,79 @@ def _to_change(op: Any) -> Change:
     return DeleteRecord(op.id, guard=guard)
 
 
-@router.post(DATASET + "/commits", tags=["commits"], status_code=201, response_model=CommitOut)
-def commit(owner: str, name: str, body: CommitBody, actor: Actor, loft: LoftDep) -> CommitOut:
+def commit(owner: str, name: str, body: CommitBody, call: NativeCall) -> CommitOut:
     """Apply many changes as one new version. Upload file contents first with
     ``PUT /loft/v1/blobs/{sha256}`` (``HEAD`` tells whether the server already has them),
     then reference them by sha256 here."""
     changes = [_to_change(op) for op in body.changes]
-    result = loft.commits.commit(
-        actor, owner, name, changes, parent=body.parent, message=body.message
-    )
+    target = _Target(owner, name, body.parent, body.message)
+    result = _commit(call, target, changes)
     return CommitOut(version=result.version, outcomes=result.outcomes)
 
 
 # --- blobs -----------------------------------------------------------------------------------
 
 
-def _uploader(request: Request) -> None:
-    actor = get_principal(request)
+def _check_uploader(actor: Principal) -> None:
     if actor.is_anonymous:
         raise Unauthenticated("log in to upload blobs")
     if actor.scope is not None:
         raise Forbidden("this token may only read")
 
 
-@router.put("/blobs/{sha256}", tags=["blobs"], response_model=BlobOut)
-async def put_blob(sha256: str, request: Request) -> Response:
+async def put_blob(sha256: str, call: NativeCall) -> Response:
     """Upload bytes whose sha256 you announce; a mismatch is a 400 and nothing is kept.
     201 when the blob is new to the server, 200 when it already had it."""
-    loft = get_loft(request)
-    await in_thread(_uploader, request)
+    _check_uploader(call.actor)
     validate_digest(sha256)
-    stored = await receive_blob(request, loft.blobs, expected=sha256)
-    created = await in_thread(loft.blobs.save, stored)
+    blobs = call.loft.blobs
+    stored = await receive_blob(call.request, blobs, expected=sha256)
+    created = await call.in_thread(blobs.save, stored)
     body = BlobOut(sha256=stored.digest, size=stored.size, created=created)
     return JSONResponse(body.model_dump(), status_code=201 if created else 200)
 
 
-@router.head("/blobs/{sha256}", tags=["blobs"])
-def head_blob(sha256: str, request: Request, loft: LoftDep) -> Response:
+def head_blob(sha256: str, call: NativeCall) -> Response:
     """200 if the server has these bytes (send only what it lacks), else 404."""
-    _uploader(request)
-    return Response(status_code=200 if loft.blobs.has(sha256) else 404)
+    _check_uploader(call.actor)
+    return Response(status_code=200 if call.loft.blobs.has(sha256) else 404)
+
+
+# --- the routes ------------------------------------------------------------------------------
+
+
+def writes() -> APIRouter:
+    """Every other route of this module. Built when the app is, after the ``anypath``
+    convertor is registered (see ``dataloft.api.convertors``)."""
+    router = APIRouter()
+    for noun, (space, description) in LISTINGS.items():
+        router.add_api_route(
+            f"{DATASET}/{noun}",
+            _listing(space),
+            methods=["GET"],
+            name=f"list_{noun}",
+            tags=[noun],
+            response_model=EntryPage,
+            description=description,
+        )
+    for noun, put, delete in (
+        ("files/{path:anypath}", put_file, delete_file),
+        ("records/{record_id:anypath}", put_record, delete_record),
+    ):
+        tags: list[str | Enum] = [noun.partition("/")[0]]
+        route = f"{DATASET}/{noun}"
+        router.add_api_route(route, put, methods=["PUT"], tags=tags, response_model=WriteOut)
+        router.add_api_route(route, delete, methods=["DELETE"], tags=tags, response_model=WriteOut)
+    router.add_api_route(
+        DATASET + "/commits",
+        commit,
+        methods=["POST"],
+        tags=["commits"],
+        status_code=201,
+        response_model=CommitOut,
+    )
+    router.add_api_route(
+        "/blobs/{sha256}", put_blob, methods=["PUT"], tags=["blobs"], response_model=BlobOut
+    )
+    router.add_api_route("/blobs/{sha256}", head_blob, methods=["HEAD"], tags=["blobs"])
+    return router

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Response
 from starlette.responses import StreamingResponse
 
-from dataloft.api.native.deps import Actor, LoftDep
+from dataloft.api.native.deps import NativeCall
 from dataloft.api.native.schemas import (
     DatasetCreateBody,
     DatasetPage,
@@ -16,9 +16,10 @@ from dataloft.api.native.schemas import (
     DiffOut,
     VersionPage,
 )
-from dataloft.api.transfer import attachment_disposition
+from dataloft.api.pipeline import Call
+from dataloft.api.transfer import ClosingStreamingResponse, attachment_disposition
 from dataloft.core.errors import Unauthenticated
-from dataloft.core.views import DatasetView, VersionView
+from dataloft.core.results import DatasetView, VersionView
 
 router = APIRouter(tags=["datasets"])
 
@@ -26,15 +27,13 @@ DATASET = "/datasets/{owner}/{name}"
 
 
 @router.post("/datasets", status_code=201, response_model=DatasetView)
-def create_dataset(
-    body: DatasetCreateBody, actor: Actor, loft: LoftDep, response: Response
-) -> DatasetView:
+def create_dataset(body: DatasetCreateBody, call: NativeCall, response: Response) -> DatasetView:
     """A new, empty dataset at version 0."""
-    if actor.username is None and body.owner is None:
+    if call.actor.username is None and body.owner is None:
         raise Unauthenticated("log in to create datasets")
-    view = loft.datasets.create(
-        actor,
-        body.owner or actor.username or "",
+    view = call.loft.datasets.create(
+        call.actor,
+        body.owner or call.actor.username or "",
         body.name,
         description=body.description,
         tags=body.tags,
@@ -49,8 +48,7 @@ def create_dataset(
 
 @router.get("/datasets", response_model=DatasetPage)
 def list_datasets(
-    actor: Actor,
-    loft: LoftDep,
+    call: NativeCall,
     owner: str | None = None,
     q: str | None = Query(None, description="Substring of the name or description"),
     visibility: Literal["private", "public"] | None = None,
@@ -59,83 +57,84 @@ def list_datasets(
     cursor: str | None = None,
 ) -> DatasetPage:
     """Datasets you may read, oldest first; follow ``next_cursor`` until it is null."""
-    page = loft.datasets.list_datasets(
-        actor, owner=owner, q=q, visibility=visibility, deleted=deleted, limit=limit, cursor=cursor
+    page = call.loft.datasets.list_datasets(
+        call.actor,
+        owner=owner,
+        q=q,
+        visibility=visibility,
+        deleted=deleted,
+        limit=limit,
+        cursor=cursor,
     )
     return DatasetPage(items=page.items, next_cursor=page.next_cursor)
 
 
 @router.get(DATASET, response_model=DatasetView)
-def get_dataset(owner: str, name: str, actor: Actor, loft: LoftDep) -> DatasetView:
-    return loft.datasets.get(actor, owner, name)
+def get_dataset(owner: str, name: str, call: NativeCall) -> DatasetView:
+    return call.loft.datasets.get(call.actor, owner, name)
 
 
 @router.patch(DATASET, response_model=DatasetView)
-def update_dataset(
-    owner: str, name: str, body: DatasetPatchBody, actor: Actor, loft: LoftDep
-) -> DatasetView:
+def update_dataset(owner: str, name: str, body: DatasetPatchBody, call: NativeCall) -> DatasetView:
     """Change settings. ``metadata`` is a JSON merge patch (``null`` removes a key).
     ``name``, ``visibility`` and ``project`` need admin rights on the dataset."""
-    return loft.datasets.update(actor, owner, name, body.model_dump(include=body.model_fields_set))
+    return call.loft.datasets.update(
+        call.actor, owner, name, body.model_dump(include=body.model_fields_set)
+    )
 
 
 @router.delete(DATASET, status_code=204)
 def delete_dataset(
     owner: str,
     name: str,
-    actor: Actor,
-    loft: LoftDep,
+    call: NativeCall,
     purge: bool = Query(False, description="Delete for good instead of moving to the trash"),
     uid: str | None = Query(None, description="Which deleted dataset to purge, if several"),
 ) -> Response:
     if purge:
-        loft.datasets.purge(actor, owner, name, uid)
+        call.loft.datasets.purge(call.actor, owner, name, uid)
     else:
-        loft.datasets.delete(actor, owner, name)
+        call.loft.datasets.delete(call.actor, owner, name)
     return Response(status_code=204)
 
 
 @router.post(DATASET + "/restore", response_model=DatasetView)
-def restore_dataset(
-    owner: str, name: str, actor: Actor, loft: LoftDep, uid: str | None = None
-) -> DatasetView:
+def restore_dataset(owner: str, name: str, call: NativeCall, uid: str | None = None) -> DatasetView:
     """Undo a soft delete (the most recent one of that name, or the one with ``uid``)."""
-    return loft.datasets.restore(actor, owner, name, uid)
+    return call.loft.datasets.restore(call.actor, owner, name, uid)
 
 
 @router.get(DATASET + "/versions", response_model=VersionPage)
 def list_versions(
     owner: str,
     name: str,
-    actor: Actor,
-    loft: LoftDep,
+    call: NativeCall,
     limit: int | None = Query(None, ge=1, le=1000),
     cursor: str | None = None,
 ) -> VersionPage:
     """History, newest first."""
-    page = loft.browse.list_versions(actor, owner, name, limit=limit, cursor=cursor)
+    page = call.loft.browse.list_versions(call.actor, owner, name, limit=limit, cursor=cursor)
     return VersionPage(items=page.items, next_cursor=page.next_cursor)
 
 
 @router.get(DATASET + "/versions/{number}", response_model=VersionView)
-def get_version(owner: str, name: str, number: int, actor: Actor, loft: LoftDep) -> VersionView:
-    return loft.browse.get_version(actor, owner, name, number)
+def get_version(owner: str, name: str, number: int, call: NativeCall) -> VersionView:
+    return call.loft.browse.get_version(call.actor, owner, name, number)
 
 
 @router.get(DATASET + "/diff", response_model=DiffOut, response_model_by_alias=True)
 def diff(
     owner: str,
     name: str,
-    actor: Actor,
-    loft: LoftDep,
+    call: NativeCall,
     from_version: int = Query(alias="from", ge=0),
     to_version: int | None = Query(None, alias="to", ge=0, description="Default: the head"),
     limit: int | None = Query(None, ge=1, le=1000),
     cursor: str | None = None,
 ) -> DiffOut:
     """Entries added, removed and changed between two versions, in path order."""
-    page = loft.browse.diff(
-        actor, owner, name, from_version, to_version, limit=limit, cursor=cursor
+    page = call.loft.browse.diff(
+        call.actor, owner, name, from_version, to_version, limit=limit, cursor=cursor
     )
     return DiffOut(
         from_version=page.from_version,
@@ -145,35 +144,33 @@ def diff(
     )
 
 
-def _archive(
-    fmt: str, owner: str, name: str, actor: Actor, loft: LoftDep, version: int | None
-) -> StreamingResponse:
-    archive = loft.archives.archive(actor, owner, name, fmt, version)
+def _archive(fmt: str, owner: str, name: str, call: Call, version: int | None) -> StreamingResponse:
+    archive = call.loft.archives.archive(call.actor, owner, name, fmt, version)
     headers = {
         "Content-Disposition": attachment_disposition(archive.filename),
         "X-Loft-Version": str(archive.version),
     }
-    return StreamingResponse(archive.chunks, media_type=archive.media_type, headers=headers)
+    return ClosingStreamingResponse(archive.chunks, media_type=archive.media_type, headers=headers)
 
 
 @router.get(DATASET + "/archive.zip", response_class=StreamingResponse)
 def archive_zip(
-    owner: str, name: str, actor: Actor, loft: LoftDep, version: int | None = Query(None, ge=0)
+    owner: str, name: str, call: NativeCall, version: int | None = Query(None, ge=0)
 ) -> StreamingResponse:
     """The files of a version (default: the head) as a streamed zip (STORED); records go
     to ``<name>-v<N>.records.jsonl`` beside the folder of files."""
-    return _archive("zip", owner, name, actor, loft, version)
+    return _archive("zip", owner, name, call, version)
 
 
 @router.get(DATASET + "/archive.tar", response_class=StreamingResponse)
 def archive_tar(
-    owner: str, name: str, actor: Actor, loft: LoftDep, version: int | None = Query(None, ge=0)
+    owner: str, name: str, call: NativeCall, version: int | None = Query(None, ge=0)
 ) -> StreamingResponse:
-    return _archive("tar", owner, name, actor, loft, version)
+    return _archive("tar", owner, name, call, version)
 
 
 @router.get(DATASET + "/archive.tar.gz", response_class=StreamingResponse)
 def archive_tar_gz(
-    owner: str, name: str, actor: Actor, loft: LoftDep, version: int | None = Query(None, ge=0)
+    owner: str, name: str, call: NativeCall, version: int | None = Query(None, ge=0)
 ) -> StreamingResponse:
-    return _archive("tar.gz", owner, name, actor, loft, version)
+    return _archive("tar.gz", owner, name, call, version)

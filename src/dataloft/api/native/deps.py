@@ -1,4 +1,10 @@
-"""Request-scoped helpers of the native API: the core, and who is calling."""
+"""How native API routes (FastAPI) enter the request pipeline: a ``Call`` as a dependency.
+
+``NativeCall`` authenticates the caller before the handler runs: inline on an embedded
+database (one indexed lookup), in the threadpool otherwise. FastAPI runs the plain
+(``def``) handlers in the threadpool itself; streaming ones are ``async def`` and hand
+blocking steps to ``Call.in_thread``. ``PublicCall`` does not authenticate: for logging in.
+"""
 
 from __future__ import annotations
 
@@ -6,39 +12,22 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from dataloft.core.access import ANONYMOUS, Principal
-from dataloft.core.errors import Unauthenticated
-from dataloft.core.loft import Loft
+from dataloft.api.native import DIALECT
+from dataloft.api.pipeline import Call
 
 
-def get_loft(request: Request) -> Loft:
-    loft: Loft = request.app.state.loft
-    return loft
+async def public_call(request: Request) -> Call:
+    return Call(request, DIALECT)
 
 
-async def loft_dependency(request: Request) -> Loft:
-    """Async so that FastAPI runs it inline instead of in a worker thread."""
-    return get_loft(request)
+async def native_call(request: Request) -> Call:
+    call = Call(request, DIALECT)
+    if call.loft.db.local:
+        call.authenticate_now()
+    else:
+        await call.authenticate()
+    return call
 
 
-def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if not header:
-        return None
-    scheme, _, credentials = header.partition(" ")
-    if scheme.lower() != "bearer" or not credentials.strip():
-        raise Unauthenticated("send your API token as 'Authorization: Bearer <token>'")
-    return credentials.strip()
-
-
-def get_principal(request: Request) -> Principal:
-    """Anonymous without an Authorization header; a bad token is a 401 even where
-    anonymous access would do, so that clients notice expired tokens."""
-    token = bearer_token(request)
-    if token is None:
-        return ANONYMOUS
-    return get_loft(request).auth.authenticate_token(token)
-
-
-LoftDep = Annotated[Loft, Depends(loft_dependency)]
-Actor = Annotated[Principal, Depends(get_principal)]
+NativeCall = Annotated[Call, Depends(native_call)]
+PublicCall = Annotated[Call, Depends(public_call)]

@@ -10,19 +10,18 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import TypeAdapter
 from starlette.responses import Response
 
-from dataloft.api.native.deps import get_loft, get_principal
+from dataloft.api.native.deps import NativeCall
 from dataloft.api.native.schemas import EventPage
 from dataloft.api.sse import Feed, check_seq, follow, parse_last_event_id
-from dataloft.api.transfer import in_thread
 from dataloft.core.access import Action, Principal
 from dataloft.core.errors import Invalid
 from dataloft.core.loft import Loft
-from dataloft.core.views import EventView
+from dataloft.core.results import EventView
 
 router = APIRouter(tags=["events"])
 KEEPALIVE = b": keep-alive\n\n"
@@ -41,7 +40,7 @@ def sse_frame(event: EventView) -> bytes:
     return f"id: {event.seq}\nevent: {event.kind}\ndata: {data}\n\n".encode()
 
 
-async def _render(event: EventView) -> bytes:
+async def _render(event: EventView, _actor: Principal) -> bytes:
     return sse_frame(event)
 
 
@@ -67,7 +66,7 @@ def _start_after(
 
 @router.get("/events", response_model=EventPage)
 async def events(
-    request: Request,
+    call: NativeCall,
     dataset: str | None = Query(None, description="'owner/name': only this dataset's events"),
     after: int | None = Query(None, ge=0, description="Start after this sequence number"),
     limit: int = Query(100, ge=1, le=1000, description="JSON form only"),
@@ -76,11 +75,10 @@ async def events(
     """The change feed. With ``Accept: text/event-stream`` (what EventSource sends) a live
     SSE stream that starts after ``Last-Event-ID`` or ``after`` (default: now); otherwise
     one JSON page of events after ``after`` (default: the beginning)."""
-    loft = get_loft(request)
-    actor = await in_thread(get_principal, request)
-    dataset_id = await in_thread(_dataset_id, loft, actor, dataset)
-    live = "text/event-stream" in request.headers.get("accept", "")
-    start = await in_thread(_start_after, loft, after, last_event_id, live)
+    loft, actor = call.loft, call.actor
+    dataset_id = await call.in_thread(_dataset_id, loft, actor, dataset)
+    live = "text/event-stream" in (call.header("accept") or "")
+    start = await call.in_thread(_start_after, loft, after, last_event_id, live)
     if live:
         feed = Feed(
             _render,
@@ -94,7 +92,7 @@ async def events(
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    batch = await in_thread(
+    batch = await call.in_thread(
         loft.events.read_after, actor, start, dataset_id=dataset_id, limit=limit
     )
     items = [event_json(e) for e in batch.events]

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dataloft.core.views import (
+from dataloft.core.results import (
     DatasetView,
     DiffItem,
     EntryView,

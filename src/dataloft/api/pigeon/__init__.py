@@ -13,9 +13,11 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dataloft.api.pigeon.auth import REALM
+from dataloft.api.pigeon.auth import REALM, authenticate
 from dataloft.api.pigeon.codecs import JSON, encode_value, negotiate
+from dataloft.api.pigeon.common import method_of
 from dataloft.api.pigeon.routes import ROUTES
+from dataloft.api.pipeline import Pipeline
 from dataloft.api.registry import Dialect
 
 PREFIXES = ("/datasets/", "/authors/", "/auth", "/attachments/")
@@ -77,9 +79,17 @@ def _is_preflight(scope: Scope) -> bool:
 
 
 def mount(app: FastAPI) -> None:
-    for path, endpoint, methods in ROUTES:
-        app.add_route(path, endpoint, methods=methods, include_in_schema=False)
+    routes = Pipeline(app, DIALECT)
+    for path, handlers in ROUTES:
+        routes.add(path, handlers)
     app.add_middleware(CorsHeaders)
 
 
-DIALECT = Dialect(name="pigeon", prefixes=PREFIXES, mount=mount, render_error=render_error)
+DIALECT = Dialect(
+    name="pigeon",
+    prefixes=PREFIXES,
+    mount=mount,
+    render_error=render_error,
+    authenticate=authenticate,
+    method_of=method_of,
+)

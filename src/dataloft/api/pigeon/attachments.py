@@ -13,13 +13,12 @@ import re
 from typing import Any
 from urllib.parse import quote, unquote
 
-from starlette.requests import Request
 from starlette.responses import Response
 
 from dataloft.api.multipart import Part
-from dataloft.api.pigeon.auth import authenticate
-from dataloft.api.pigeon.common import answer, epoch_ms, loft_of, record_path
-from dataloft.api.transfer import in_thread, serve_blob
+from dataloft.api.pigeon.common import answer, epoch_ms, record_path
+from dataloft.api.pipeline import Call
+from dataloft.api.transfer import serve_blob
 from dataloft.core.errors import Invalid
 from dataloft.core.values import JSMap, JSSet
 
@@ -46,7 +45,7 @@ def hash_url(part: Part) -> str:
     return f"hash://sha256/{part.digest}?type={_encode_uri_component(media_type)}"
 
 
-def _cid_table(files: list[Part]) -> dict[str, str]:
+def cid_table(files: list[Part]) -> dict[str, str]:
     """``cid:`` names -> hash URLs: a part answers to its ``Content-ID`` (as sent, and
     without the angle brackets mail clients put around it), or else to its file name."""
     table: dict[str, str] = {}
@@ -61,12 +60,11 @@ def _cid_table(files: list[Part]) -> dict[str, str]:
     return table
 
 
-def rewrite_cids(value: Any, files: list[Part]) -> Any:
+def rewrite_cids(value: Any, table: dict[str, str]) -> Any:
     """``value`` with every whole-string ``cid:<name>`` (anywhere: keys, values, array
     items, Set members, Map keys and values) replaced by the hash URL of the uploaded part
-    it names. A ``cid:`` that names no part is refused, so that no record is stored
-    pointing at nothing."""
-    table = _cid_table(files)
+    it names (``table``, from ``cid_table``). A ``cid:`` that names no part is refused,
+    so that no record is stored pointing at nothing."""
 
     def rewrite(text: str) -> str:
         if not text.startswith("cid:"):
@@ -97,20 +95,19 @@ def _map_strings(value: Any, rewrite: Any) -> Any:
 # --- reading ---------------------------------------------------------------------------------
 
 
-async def attachment(request: Request) -> Response:
+def attachment(call: Call) -> Response:
     """``GET /attachments/<sha256>?type=<media type>``: the bytes, with ``Range``, cached
     for a year (they can never change) and sandboxed (they are other people's content)."""
-    loft = loft_of(request)
-    actor = await in_thread(authenticate, loft, request)
-    digest = request.path_params["digest"]  # lower case: the hex64 convertor sees to it
-    found = await in_thread(loft.attachments.get, actor, digest)
-    media_type = request.query_params.get("type") or "application/octet-stream"
+    loft = call.loft
+    digest = call.param("digest")  # lower case: the hex64 convertor sees to it
+    found = loft.attachments.get(call.actor, digest)
+    media_type = call.query("type") or "application/octet-stream"
     # It becomes a header: printable ASCII only (no line breaks to smuggle headers in).
     if len(media_type) > MAX_TYPE_LENGTH or not (media_type.isascii() and media_type.isprintable()):
         raise Invalid("type must be a media type")
     headers = {"Cache-Control": IMMUTABLE, "Content-Security-Policy": "sandbox"}
     return serve_blob(
-        request,
+        call.request,
         loft.blobs,
         found.blob,
         etag=f'"{digest}"',
@@ -120,17 +117,16 @@ async def attachment(request: Request) -> Response:
     )
 
 
-async def attachment_meta(request: Request) -> Response:
+def attachment_meta(call: Call) -> Response:
     """``GET /attachments/<sha256>/meta``: when the server got it, and who links to it."""
-    loft = loft_of(request)
-    actor = await in_thread(authenticate, loft, request)
-    digest = request.path_params["digest"]
-    found = await in_thread(loft.attachments.get, actor, digest)
-    linkers = await in_thread(loft.attachments.linkers, actor, digest)
+    loft, actor = call.loft, call.actor
+    digest = call.param("digest")
+    found = loft.attachments.get(actor, digest)
+    linkers = loft.attachments.linkers(actor, digest)
     updated = max([found.created, *(linker.since for linker in linkers)])
     body = {
         "created": epoch_ms(found.created),
         "updated": epoch_ms(updated),
         "linkers": [record_path(ln.owner, ln.name, ln.record_id) for ln in linkers],
     }
-    return answer(request, body, f"attachment {digest}")
+    return answer(call, body, f"attachment {digest}")

@@ -4,7 +4,7 @@ negotiated codec, the form-method override, and its 401/403 rules for writers.""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -20,7 +20,7 @@ from dataloft.api.pigeon.codecs import (
     html_page,
     negotiate,
 )
-from dataloft.api.transfer import read_body
+from dataloft.api.pipeline import Call
 from dataloft.core.access import Action, Principal
 from dataloft.core.errors import Forbidden, Invalid, NotFound, Unauthenticated
 from dataloft.core.loft import Loft
@@ -32,13 +32,6 @@ FORM = "application/x-www-form-urlencoded"
 # Characters a Pigeon Optics dataset name may not hold (they mean something in its paths).
 _NAME_FORBIDDEN = set("!*'();:@&=+$,/?%#[]")
 
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-def loft_of(request: Request) -> Loft:
-    loft: Loft = request.app.state.loft
-    return loft
-
 
 def method_of(request: Request) -> str:
     """HTML forms can only POST: ``?_method=PUT`` (or DELETE) says what they mean."""
@@ -48,11 +41,9 @@ def method_of(request: Request) -> str:
     return request.method
 
 
-def answer(
-    request: Request, value: Any, title: str, headers: dict[str, str] | None = None
-) -> Response:
+def answer(call: Call, value: Any, title: str, headers: dict[str, str] | None = None) -> Response:
     """``value`` in the codec the client asked for, or as a page for browsers."""
-    codec = negotiate(request.headers.get("accept"))
+    codec = negotiate(call.header("accept"))
     if codec is None:
         return Response(html_page(title, value), media_type="text/html", headers=headers)
     return Response(encode_value(value, codec), media_type=codec.media_type, headers=headers)
@@ -62,9 +53,9 @@ def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def split_spec(spec: str) -> tuple[str, str]:
+def split_spec(call: Call) -> tuple[str, str]:
     """``alice:signs`` -> ``("alice", "signs")``; the name may be empty (``alice:``)."""
-    author, colon, name = spec.partition(":")
+    author, colon, name = call.param("spec").partition(":")
     if not colon or not author:
         raise NotFound("Path not Found, web address maybe incorrect")
     return author, name
@@ -123,8 +114,8 @@ def require_record_writer(loft: Loft, actor: Principal, author: str, name: str) 
         loft.datasets.get(actor, author, name, Action.WRITE)
 
 
-def is_form(request: Request) -> bool:
-    return request.headers.get("content-type", "").lower().startswith(FORM)
+def is_form(call: Call) -> bool:
+    return (call.header("content-type") or "").lower().startswith(FORM)
 
 
 def form_fields(raw: bytes) -> dict[str, str]:
@@ -132,10 +123,10 @@ def form_fields(raw: bytes) -> dict[str, str]:
     return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
 
 
-async def decoded_body(request: Request, limit: int) -> Any:
+def decoded_body(call: Call, limit: int) -> Any:
     """A small body in any codec, or an HTML form's fields as strings."""
-    raw = await read_body(request, limit)
-    if is_form(request):
+    raw = call.read_body(limit)
+    if is_form(call):
         return form_fields(raw)
-    content_type = request.headers.get("content-type")
+    content_type = call.header("content-type")
     return decode_value(raw, codec_for_body(content_type) if content_type else JSON)

@@ -23,11 +23,9 @@ from functools import partial
 from typing import Any
 from urllib.parse import quote
 
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from dataloft.api.pigeon.auth import authenticate
+from dataloft.api.errors import NotAcceptable
 from dataloft.api.pigeon.codecs import (
     CBOR,
     JSON,
@@ -42,32 +40,23 @@ from dataloft.api.pigeon.common import (
     answer,
     collection_path,
     dataset_url,
-    loft_of,
     split_spec,
 )
-from dataloft.api.transfer import attachment_disposition, in_thread
+from dataloft.api.pipeline import Call
+from dataloft.api.transfer import ClosingStreamingResponse, attachment_disposition
 from dataloft.core.access import Principal
-from dataloft.core.archive import Member, zip_stream
+from dataloft.core.archive_formats import Member, zip_stream
 from dataloft.core.blobs import BlobRef
 from dataloft.core.changes import RECORDS
-from dataloft.core.errors import Invalid
+from dataloft.core.errors import Invalid, NotFound
 from dataloft.core.loft import Loft
+from dataloft.core.results import DatasetView, EntryView
 from dataloft.core.values import UNDEFINED
-from dataloft.core.views import DatasetView, EntryView
 
 _FLAT_FILE = re.compile(r"flat-file(?:\.(\w+))?")
 _ARCHIVE = re.compile(r"archive\.(\w+)\.zip")
 _UNSAFE_IN_NAME = re.compile(r"[^a-zA-Z0-9_-]")
 LEGACY_ENCODINGS = {"cbor": CBOR, "json": JSON, "json-lines": JSON_LINES}
-
-
-def _number(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    if not raw.isascii() or not raw.isdigit():
-        raise Invalid(f"{name} must be a version number, not {raw!r}")
-    return int(raw)
 
 
 @dataclass(frozen=True)
@@ -81,7 +70,7 @@ class _Source:
     version: int | None
 
     def records(self) -> tuple[DatasetView, int, Iterator[tuple[EntryView, BlobRef]]]:
-        view, at, entries = self.loft.browse.iter_entries(
+        view, at, entries = self.loft.browse.iter_contents(
             self.actor, self.author, self.name, self.version, space=RECORDS
         )
         return view, at, ((entry, blob) for entry, blob, _ in entries if blob is not None)
@@ -90,47 +79,45 @@ class _Source:
         return self.loft.browse.record_value(blob)
 
 
-async def _source(request: Request) -> _Source:
-    loft = loft_of(request)
-    actor = await in_thread(authenticate, loft, request)
-    author, name = split_spec(request.path_params["spec"])
-    return _Source(loft, actor, author, name, _number(request, "version"))
+def _source(call: Call) -> _Source:
+    author, name = split_spec(call)
+    return _Source(call.loft, call.actor, author, name, call.number("version"))
 
 
 def _stream(
     chunks: Iterable[bytes], media_type: str, filename: str, version: int
 ) -> StreamingResponse:
     headers = {"Content-Disposition": attachment_disposition(filename), "X-Version": str(version)}
-    return StreamingResponse(chunks, media_type=media_type, headers=headers)
+    return ClosingStreamingResponse(chunks, media_type=media_type, headers=headers)
 
 
-async def export(request: Request) -> Response:
+def export(call: Call) -> Response:
     """``export/flat-file[.<ext>]`` and ``export/archive.<ext>.zip``."""
-    which = request.path_params["which"]
+    which = call.param("which")
     flat, archive = _FLAT_FILE.fullmatch(which), _ARCHIVE.fullmatch(which)
     if flat is None and archive is None:
-        raise HTTPException(404, "Path not Found, web address maybe incorrect")
-    source = await _source(request)
+        raise NotFound("Path not Found, web address maybe incorrect")
+    source = _source(call)
     if flat is not None:
         extension = flat.group(1)
-        codec = codec_for_extension(extension) if extension else _accepted(request)
+        codec = codec_for_extension(extension) if extension else _accepted(call)
         if codec is None:
-            raise HTTPException(406, f"no export format for {extension!r}")
-        stub_below = _number(request, "at")
-        view, at, records = await in_thread(source.records)
+            raise NotAcceptable(f"no export format for {extension!r}")
+        stub_below = call.number("at")
+        view, at, records = source.records()
         items = _flat_items(source, records, stub_below)
         filename = f"Export {view.name}.{codec.extensions[0]}"
         return _stream(encode_stream(items, codec), codec.media_type, filename, at)
     assert archive is not None
     codec = codec_for_extension(archive.group(1))
     if codec is None:
-        raise HTTPException(406, f"no record format for {archive.group(1)!r}")
-    return await _zip(request, source, {"records": codec}, f"-{codec.extensions[0]}")
+        raise NotAcceptable(f"no record format for {archive.group(1)!r}")
+    return _zip(call, source, {"records": codec}, f"-{codec.extensions[0]}")
 
 
-def _accepted(request: Request) -> Codec:
+def _accepted(call: Call) -> Codec:
     """The codec ``Accept`` asks for; JSON for a browser, which an export cannot be for."""
-    return negotiate(request.headers.get("accept")) or JSON
+    return negotiate(call.header("accept")) or JSON
 
 
 def _flat_items(
@@ -143,15 +130,13 @@ def _flat_items(
         yield item
 
 
-async def _zip(
-    request: Request, source: _Source, folders: dict[str, Codec], suffix: str
-) -> StreamingResponse:
+def _zip(call: Call, source: _Source, folders: dict[str, Codec], suffix: str) -> StreamingResponse:
     """A streamed zip of every record, once per folder (encoded with that folder's codec),
     and with ``?attachments=true`` every attachment they link to."""
-    view, at, records = await in_thread(source.records)
+    view, at, records = source.records()
     members: Iterable[Member] = _record_members(source, view, records, folders)
-    if request.query_params.get("attachments") == "true":
-        linked = await in_thread(_attachment_members, source, view, at)
+    if call.query("attachments") == "true":
+        linked = _attachment_members(source, view, at)
         members = itertools.chain(members, linked)
     comment = f"Archive of {collection_path(source.author, source.name)}"
     filename = f"export-{_UNSAFE_IN_NAME.sub('_', view.name)}{suffix}.zip"
@@ -185,25 +170,25 @@ def _attachment_members(source: _Source, view: DatasetView, at: int) -> Iterator
 # --- the documented older forms --------------------------------------------------------------
 
 
-async def legacy_export(request: Request) -> Response:
+def legacy_export(call: Call) -> Response:
     """``export?encoding=&after=&at=``; without ``encoding``, a browser gets the list of
     export links (as the original's page) and an API client its preferred codec."""
-    encoding = request.query_params.get("encoding")
-    source = await _source(request)
-    if encoding is None and negotiate(request.headers.get("accept")) is None:
-        return answer(request, _export_links(source), f"Export {source.author}:{source.name}")
-    codec = LEGACY_ENCODINGS.get(encoding or "") if encoding else _accepted(request)
+    encoding = call.query("encoding")
+    source = _source(call)
+    if encoding is None and negotiate(call.header("accept")) is None:
+        return answer(call, _export_links(source), f"Export {source.author}:{source.name}")
+    codec = LEGACY_ENCODINGS.get(encoding or "") if encoding else _accepted(call)
     if codec is None:
         raise Invalid(f"encoding must be one of {', '.join(LEGACY_ENCODINGS)}")
-    after, at = _number(request, "after"), _number(request, "at")
+    after, at = call.number("after"), call.number("at")
     if after is not None and at is not None:
         raise Invalid("give after or at, not both")
     since = after if after is not None else (at - 1 if at else None)
-    view, head, records = await in_thread(source.records)
+    view, head, records = source.records()
     gone: list[str] = []
     # A client already at (or past) the version exported has no deletions to catch up on.
     if since is not None and since < head:
-        gone = await in_thread(_deleted_since, source, since, head)
+        gone = _deleted_since(source, since, head)
     pairs = _changed_pairs(source, records, since, gone)
     extension = "json" if codec is JSON else codec.extensions[0]
     filename = f"Export {view.name}.{extension}"
@@ -220,16 +205,8 @@ def _export_links(source: _Source) -> dict[str, str]:
 
 def _deleted_since(source: _Source, since: int, head: int) -> list[str]:
     """Ids of the records present at version ``since`` and gone at ``head``."""
-    gone: list[str] = []
-    cursor: str | None = None
-    while True:
-        page = source.loft.browse.diff(
-            source.actor, source.author, source.name, since, head, limit=1000, cursor=cursor
-        )
-        gone += [i.path for i in page.items if i.change == "removed" and i.kind == "record"]
-        cursor = page.next_cursor
-        if cursor is None:
-            return gone
+    items = source.loft.browse.iter_diff(source.actor, source.author, source.name, since, head)
+    return [i.path for i in items if i.change == "removed" and i.kind == "record"]
 
 
 def _changed_pairs(
@@ -254,7 +231,6 @@ def _json_object(pairs: Iterator[tuple[str, Any]]) -> Iterator[bytes]:
     yield b"\n}\n"
 
 
-async def legacy_zip(request: Request) -> Response:
+def legacy_zip(call: Call) -> Response:
     """``zip[?attachments=true]``: every record under ``json/`` and under ``cbor/``."""
-    source = await _source(request)
-    return await _zip(request, source, {"json": JSON, "cbor": CBOR}, "")
+    return _zip(call, _source(call), {"json": JSON, "cbor": CBOR}, "")

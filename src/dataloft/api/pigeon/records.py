@@ -1,154 +1,188 @@
-"""Pigeon Optics record bodies: bulk shapes, and the attachment links inside values."""
+"""Pigeon Optics records: the index, single records, and writes (reference §2.1-2.4).
+
+Every write (one record, a bulk merge or overwrite) is one core commit, so the collection
+``version`` goes up by exactly one per write while a record's own ``version`` (the version
+in which its value appeared) moves only when its value changes. A record's ``hash`` is the
+sha256 of its canonical CBOR.
+
+A body may be sent as it is (JSON, CBOR, JSON Lines, YAML, MessagePack), as an HTML form,
+or as ``multipart/form-data`` with the body in a part named ``body`` and attachments in
+file parts (``bodies.py`` reads them). A value linking an attachment the server does not
+hold is refused with 400 ``Missing Attachments`` and the links to send in
+``X-Pigeon-Optics-Resend-With-Attachments``; nothing is saved.
+"""
 
 from __future__ import annotations
 
-import re
-from typing import Any
-from urllib.parse import unquote_to_bytes
+import json
 
-from dataloft.api.pigeon.codecs import Codec, decode_items
-from dataloft.core.errors import Invalid
-from dataloft.core.values import UNDEFINED, JSMap, JSSet
+from starlette.responses import Response
 
-# A whole string that names an attachment: hash://sha256/<hex>?<query> (the query, usually
-# ``type=<media type>``, is required, as in the original).
-HASH_URL = re.compile(r"hash://sha256/([a-f0-9]{64})\?([^#?]*)", re.IGNORECASE)
+from dataloft.api.errors import ProtocolError
+from dataloft.api.multipart import MultipartForm, read_multipart
+from dataloft.api.pigeon.attachments import cid_table
+from dataloft.api.pigeon.bodies import (
+    BODY_PART,
+    IN_PROCESS_BYTES,
+    Body,
+    RawBody,
+    Write,
+    form_body,
+    multipart_body,
+    plan,
+    plan_in_worker,
+)
+from dataloft.api.pigeon.codecs import codec_for_body
+from dataloft.api.pigeon.common import (
+    answer,
+    as_record_writer,
+    is_form,
+    require_record_writer,
+    split_spec,
+)
+from dataloft.api.pigeon.datasets import snapshot
+from dataloft.api.pipeline import Call
+from dataloft.api.transfer import read_body
+from dataloft.core.access import Principal
+from dataloft.core.blobs import StoredBlob
+from dataloft.core.changes import DeleteRecord
+from dataloft.core.errors import EntryNotFound, Invalid, MissingBlobs, NotFound
+from dataloft.core.loft import Loft
 
-
-def normalise_link(text: str) -> tuple[str, str] | None:
-    """``(digest, normalised URL)`` when ``text`` is a hash URL, else None. The query is
-    rewritten the way a Pigeon Optics client's ``URLSearchParams`` rewrites it, so that
-    both sides compute the same link for the same attachment."""
-    match = HASH_URL.fullmatch(text)
-    if match is None:
-        return None
-    digest = match.group(1).lower()
-    query = _serialise_query(_parse_query(match.group(2)))
-    return digest, f"hash://sha256/{digest}?{query}"
-
-
-# The WHATWG URL standard's application/x-www-form-urlencoded parser and serializer, which
-# URLSearchParams uses. Python's parse_qsl/urlencode differ from them in details that
-# change the text (urlencode leaves '~' bare and escapes '*'), and clients compare the
-# normalised text, so both halves are spelled out here.
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-# The bytes the serializer writes as themselves; every other byte but space is %XX.
-_FORM_SAFE = frozenset(b"*-._0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-
-
-def _parse_query(query: str) -> list[tuple[str, str]]:
-    """The name/value pairs of a query (without its '?'), as ``URLSearchParams`` reads them."""
-    # A JavaScript string reaches URLSearchParams as a USVString: unpaired surrogates
-    # (which JSON text can carry) become U+FFFD before anything is encoded.
-    query = _LONE_SURROGATE.sub("\ufffd", query)
-    pairs: list[tuple[str, str]] = []
-    for piece in query.split("&"):
-        if not piece:  # "a=1&&b=2" and a trailing '&' add no pair
-            continue
-        name, _, value = piece.partition("=")  # at the first '='; no '=' means value ""
-        pairs.append((_form_decode(name), _form_decode(value)))
-    return pairs
+RESEND_HEADER = "X-Pigeon-Optics-Resend-With-Attachments"
 
 
-def _form_decode(text: str) -> str:
-    # '+' is a space only as written, so it is replaced before percent-decoding ("%2B"
-    # stays a plus sign). unquote_to_bytes, like the standard's percent-decode, turns each
-    # '%' and two hex digits into that byte and keeps any other '%' as it is; bytes that
-    # are not UTF-8 become U+FFFD, as the standard decodes them, rather than an error.
-    return unquote_to_bytes(text.replace("+", " ")).decode("utf-8", errors="replace")
+class MissingAttachments(ProtocolError, Invalid):
+    """A 400 whose header lists the attachments to send with the retry."""
 
 
-def _serialise_query(pairs: list[tuple[str, str]]) -> str:
-    """``URLSearchParams.toString()``: ``name=value`` pairs joined by '&', the '=' always
-    written, even for an empty value."""
-    return "&".join(f"{_form_encode(name)}={_form_encode(value)}" for name, value in pairs)
+# --- reading ---------------------------------------------------------------------------------
 
 
-def _form_encode(text: str) -> str:
-    out: list[str] = []
-    for byte in text.encode("utf-8"):
-        if byte in _FORM_SAFE:
-            out.append(chr(byte))
-        elif byte == 0x20:
-            out.append("+")
+def show_index(call: Call) -> Response:
+    author, name = split_spec(call)
+    _, version, records = snapshot(call.loft, call.actor, author, name)
+    headers = {"X-Version": str(version), "ETag": f'"{version}"'}
+    return answer(call, records, f"{author}:{name} records", headers)
+
+
+def show_record(call: Call) -> Response:
+    author, name = split_spec(call)
+    record_id = call.param("record_id")
+    try:
+        found, value = call.loft.browse.read_record(call.actor, author, name, record_id)
+    except EntryNotFound:
+        raise NotFound("Record Not Found") from None
+    headers = {"X-Version": str(found.entry.version), "ETag": found.entry.etag}
+    return answer(call, value, f"{author}:{name}/{record_id}", headers)
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+async def merge_records(call: Call) -> Response:
+    """``POST records/``: the records in the body are written, ``null`` ones deleted."""
+    await _write(call, None, overwrite=False)
+    return Response(status_code=204)
+
+
+async def replace_records(call: Call) -> Response:
+    """``PUT records/``: the body becomes the whole set of records."""
+    await _write(call, None, overwrite=True)
+    return Response(status_code=204)
+
+
+async def write_record(call: Call) -> Response:
+    await _write(call, call.param("record_id"), overwrite=False)
+    return Response(status_code=204)
+
+
+def delete_record(call: Call) -> Response:
+    author, name = split_spec(call)
+    record_id = call.param("record_id")
+    write = Write([DeleteRecord(record_id)])
+    _commit(call.loft, call.actor, author, name, write, f"delete {record_id}")
+    return Response(status_code=204)
+
+
+async def _write(call: Call, record_id: str | None, *, overwrite: bool) -> None:
+    """Write one record (``record_id``) or a bulk body, with any attachments it carries."""
+    loft, actor, request = call.loft, call.actor, call.request
+    author, name = split_spec(call)
+    # Who may write is settled before a byte of the body is read: strangers can neither
+    # stage uploads nor learn which attachments the server holds.
+    await call.in_thread(require_record_writer, loft, actor, author, name)
+    settings = loft.settings
+    limit = settings.max_json_body if record_id is None else settings.max_record_size
+    form: MultipartForm | None = None
+    content_type = (call.header("content-type") or "").lower()
+    try:
+        if content_type.startswith("multipart/"):
+            form = await read_multipart(
+                request,
+                loft.blobs,
+                in_memory=lambda part_name, _filename: part_name == BODY_PART,
+                max_body=settings.max_file_size,
+                max_field_size=limit,
+                max_file_size=settings.max_attachment_size,
+            )
+            body: Body = multipart_body(form, record_id)
+        elif is_form(call):
+            body = form_body(await read_body(request, limit), record_id)
         else:
-            out.append(f"%{byte:02X}")
-    return "".join(out)
+            body = RawBody(await read_body(request, limit), codec_for_body(content_type))
+        write = await _plan(call, body, form, record_id, overwrite=overwrite)
+        uploads = await call.in_thread(form.keep, write.links.values()) if form else []
+        form = None  # kept or discarded: nothing left to clean up
+    finally:
+        if form is not None:
+            await call.in_thread(form.discard)
+    message = f"write {record_id}" if record_id else _bulk_message(write, overwrite)
+    await call.in_thread(_commit, loft, actor, author, name, write, message, overwrite, uploads)
 
 
-def hash_links(value: Any) -> dict[str, str]:
-    """Every hash URL found as a whole string anywhere in ``value`` (object keys and
-    values, array items, Set members, Map keys and values): normalised URL -> digest, in
-    the order found."""
-    found: dict[str, str] = {}
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            link = normalise_link(item)
-            if link is not None:
-                found.setdefault(link[1], link[0])
-        elif isinstance(item, dict):
-            for key, child in reversed(list(item.items())):
-                stack.extend((child, key))
-        elif isinstance(item, list):
-            stack.extend(reversed(item))
-        elif isinstance(item, JSSet):
-            stack.extend(reversed(item.items))
-        elif isinstance(item, JSMap):
-            for key, child in reversed(item.pairs):
-                stack.extend((child, key))
-    return found
+async def _plan(
+    call: Call, body: Body, form: MultipartForm | None, record_id: str | None, *, overwrite: bool
+) -> Write:
+    """The write's changes, worked out in a worker process for a large raw body and in a
+    thread otherwise (see ``bodies``)."""
+    cids = cid_table(form.files()) if form is not None else None
+    if isinstance(body, RawBody) and len(body.raw) >= IN_PROCESS_BYTES:
+        media_type = body.codec.media_types[0]
+        packed = await call.processes.run_on_file(
+            plan_in_worker, body.raw, media_type, cids, record_id, overwrite
+        )
+        return await call.in_thread(packed.unpack)
+    return await call.in_thread(plan, body, cids, record_id, overwrite=overwrite)
 
 
-def bulk_entries(raw: bytes, codec: Codec) -> list[tuple[str, Any]]:
-    """``(record id, value)`` pairs from a bulk body: an object map ``{recordID: value}``,
-    or a list of entries, each an ``[id, value]`` pair or an ``{"id", "data"}`` object. In
-    JSON (and in a YAML body of one document) the list is an array; in JSON Lines, CBOR,
-    MessagePack (and YAML of several documents) the entries are the stream's items.
-
-    A stream of exactly one map is ambiguous: one entry, or an object map? It is read as
-    one ``{id, data}`` entry when its keys are exactly ``"id"`` and ``"data"`` and its
-    ``"id"`` is a string (as the same entry alone in JSON Lines always was); any other
-    single map is an object map. (To write records named ``id`` and ``data`` from one map,
-    send pairs instead.)"""
-    items = list(decode_items(raw, codec))
-    if codec.framing == "document" or (codec.framing == "documents" and len(items) == 1):
-        body = items[0] if items else None
-        if isinstance(body, dict):
-            return [(_record_id(k), v) for k, v in body.items()]
-        if not isinstance(body, list):
-            raise Invalid("a bulk body is an object of records, or a list of entries")
-        items = body
-    elif len(items) == 1 and _is_object_map(items[0]):
-        return [(_record_id(k), v) for k, v in items[0].items()]
-    return [_entry(item, index) for index, item in enumerate(items)]
+def _bulk_message(write: Write, overwrite: bool) -> str:
+    return "overwrite records" if overwrite else f"write {len(write.changes)} records"
 
 
-def _is_object_map(item: Any) -> bool:
-    """Whether a lone item of a stream is an object map: a map, not one {id, data} entry."""
-    if not isinstance(item, dict):
-        return False
-    return not (set(item) == {"id", "data"} and isinstance(item["id"], str))
-
-
-def _entry(item: Any, index: int) -> tuple[str, Any]:
-    if isinstance(item, list) and len(item) == 2:
-        return _record_id(item[0]), item[1]
-    if isinstance(item, dict) and set(item) == {"id", "data"}:
-        return _record_id(item["id"]), item["data"]
-    raise Invalid(
-        f"entry {index} must be an [id, value] pair or an object with exactly 'id' and 'data'"
-    )
-
-
-def _record_id(key: Any) -> str:
-    if not isinstance(key, str):
-        raise Invalid(f"record ids are strings, not {type(key).__name__}")
-    return key
-
-
-def is_deletion(value: Any) -> bool:
-    """In a merge, ``null`` and ``undefined`` delete the record."""
-    return value is None or value is UNDEFINED
+def _commit(
+    loft: Loft,
+    actor: Principal,
+    author: str,
+    name: str,
+    write: Write,
+    message: str,
+    overwrite: bool = False,
+    uploads: list[StoredBlob] | None = None,
+) -> None:
+    try:
+        with as_record_writer(actor):
+            loft.commits.commit(
+                actor,
+                author,
+                name,
+                write.changes,
+                message=message,
+                replace_records=overwrite,
+                uploads=uploads or [],
+            )
+    except MissingBlobs as error:
+        missing = set(error.digests)
+        urls = [url for url, digest in write.links.items() if digest in missing]
+        resend = ", ".join(json.dumps(url) for url in urls)
+        raise MissingAttachments("Missing Attachments", {RESEND_HEADER: resend}) from None

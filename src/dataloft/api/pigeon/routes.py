@@ -1,35 +1,58 @@
-"""Every Pigeon Optics route, in one table: path, handler, methods.
+"""Every Pigeon Optics route, in one table: path, then a handler for each method.
 
-Handlers read the method themselves (``common.method_of``) because HTML forms send
-``POST ?_method=PUT``; each answers 405 with ``Allow`` for methods it does not serve.
+HTML forms can only POST, so ``POST ?_method=PUT`` (or DELETE) is dispatched as the method
+it names (``common.method_of``, the dialect's ``method_of``); a method a path does not
+take is a 405 with ``Allow``. Handlers are plain functions run in the threadpool, except
+the streaming ones (record writes, which may carry multipart attachments, and the event
+stream).
 """
 
 from __future__ import annotations
 
-import dataloft.api.routing  # noqa: F401  (registers the "anypath" and "hex64" convertors)
-from dataloft.api.pigeon import attachments, datasets, exports, record_routes, sessions, stream
-from dataloft.api.pigeon.common import Handler
+from collections.abc import Mapping
 
-ANY = ["GET", "HEAD", "PUT", "POST", "DELETE"]
-READ = ["GET", "HEAD"]
+from dataloft.api.pigeon import attachments, datasets, exports, records, sessions, stream
+from dataloft.api.pipeline import Handler, PlainHandler, public, streaming
+
 DATASET = "/datasets/{spec}"
+DATASET_ROUTES: Mapping[str, PlainHandler | Handler] = {
+    "GET": datasets.show_dataset,
+    "DELETE": datasets.delete_dataset,
+}
 
-ROUTES: list[tuple[str, Handler, list[str]]] = [
-    ("/auth", sessions.login, ["GET", "POST"]),
-    ("/auth/logout", sessions.logout, ["GET"]),
-    ("/authors/", datasets.list_authors, READ),
-    ("/authors/{author}/", datasets.show_author, READ),
-    ("/datasets/", datasets.list_datasets, READ),
-    ("/datasets/create", datasets.create_dataset, ["PUT", "POST", "GET"]),
-    (DATASET, datasets.dataset, ANY),
-    (DATASET + "/", datasets.dataset, ANY),
-    (DATASET + "/configuration", datasets.configuration, ANY),
-    (DATASET + "/records/", record_routes.record_index, ANY),
-    (DATASET + "/records/{record_id:anypath}", record_routes.record, ANY),
-    (DATASET + "/event-stream", stream.event_stream, READ),
-    (DATASET + "/export", exports.legacy_export, READ),
-    (DATASET + "/export/{which}", exports.export, READ),
-    (DATASET + "/zip", exports.legacy_zip, READ),
-    ("/attachments/{digest:hex64}", attachments.attachment, READ),
-    ("/attachments/{digest:hex64}/meta", attachments.attachment_meta, READ),
+ROUTES: list[tuple[str, Mapping[str, PlainHandler | Handler]]] = [
+    ("/auth", {"GET": public(sessions.login_form), "POST": public(sessions.login)}),
+    ("/auth/logout", {"GET": public(sessions.logout)}),
+    ("/authors/", {"GET": datasets.list_authors}),
+    ("/authors/{author}/", {"GET": datasets.show_author}),
+    ("/datasets/", {"GET": datasets.list_datasets}),
+    ("/datasets/create", {"PUT": datasets.create_dataset}),
+    (DATASET, DATASET_ROUTES),
+    (DATASET + "/", DATASET_ROUTES),
+    (
+        DATASET + "/configuration",
+        {"GET": datasets.show_configuration, "PUT": datasets.set_configuration},
+    ),
+    (
+        DATASET + "/records/",
+        {
+            "GET": records.show_index,
+            "POST": streaming(records.merge_records),
+            "PUT": streaming(records.replace_records),
+        },
+    ),
+    (
+        DATASET + "/records/{record_id:anypath}",
+        {
+            "GET": records.show_record,
+            "PUT": streaming(records.write_record),
+            "DELETE": records.delete_record,
+        },
+    ),
+    (DATASET + "/event-stream", {"GET": streaming(stream.event_stream)}),
+    (DATASET + "/export", {"GET": exports.legacy_export}),
+    (DATASET + "/export/{which}", {"GET": exports.export}),
+    (DATASET + "/zip", {"GET": exports.legacy_zip}),
+    ("/attachments/{digest:hex64}", {"GET": attachments.attachment}),
+    ("/attachments/{digest:hex64}/meta", {"GET": attachments.attachment_meta}),
 ]

@@ -6,12 +6,11 @@ status 200, which tells an API client nothing)."""
 
 from __future__ import annotations
 
-from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from dataloft.api.pigeon.auth import RESERVED_AUTHORS, SESSION_COOKIE
-from dataloft.api.pigeon.common import decoded_body, loft_of
-from dataloft.api.transfer import in_thread
+from dataloft.api.pigeon.common import decoded_body
+from dataloft.api.pipeline import Call
 from dataloft.core.errors import Invalid
 
 MAX_AUTH_BODY = 8 * 1024
@@ -25,13 +24,15 @@ LOGIN_FORM = (
 )
 
 
-async def login(request: Request) -> Response:
+def login_form(call: Call) -> Response:
+    return Response(LOGIN_FORM, media_type="text/html")
+
+
+def login(call: Call) -> Response:
     """``POST /auth`` with ``name``, ``password``, ``register`` (create the account first)
     and ``return`` (where to go next): sets the session cookie, 303 to ``return``."""
-    loft = loft_of(request)
-    if request.method != "POST":
-        return Response(LOGIN_FORM, media_type="text/html")
-    body = await decoded_body(request, MAX_AUTH_BODY)
+    loft = call.loft
+    body = decoded_body(call, MAX_AUTH_BODY)
     if not isinstance(body, dict):
         raise Invalid("expected name and password")
     name, password = body.get("name"), body.get("password")
@@ -40,8 +41,8 @@ async def login(request: Request) -> Response:
     if body.get("register") not in (None, "", False, "false", "0"):
         if name.casefold() in RESERVED_AUTHORS:
             raise Invalid(f"{name!r} is a reserved name; choose another")
-        await in_thread(loft.accounts.register, name, password)
-    made = await in_thread(loft.auth.login, name, password, "pigeon-optics session")
+        loft.accounts.register(name, password)
+    made = loft.auth.login(name, password, "pigeon-optics session")
     response = RedirectResponse(_local(body.get("return")), status_code=303)
     response.set_cookie(
         SESSION_COOKIE, made.secret, httponly=True, samesite="lax", max_age=SESSION_SECONDS
@@ -57,11 +58,10 @@ def _local(target: object) -> str:
     return "/"
 
 
-async def logout(request: Request) -> Response:
-    loft = loft_of(request)
-    session = request.cookies.get(SESSION_COOKIE)
+def logout(call: Call) -> Response:
+    session = call.request.cookies.get(SESSION_COOKIE)
     if session:
-        await in_thread(loft.auth.revoke_secret, session)
-    response = RedirectResponse(_local(request.query_params.get("return")), status_code=303)
+        call.loft.auth.revoke_secret(session)
+    response = RedirectResponse(_local(call.query("return")), status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response

@@ -15,18 +15,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from dataloft.api.pigeon.auth import authenticate
-from dataloft.api.pigeon.common import SOURCE, collection_path, loft_of, split_spec
+from dataloft.api.pigeon.common import SOURCE, collection_path, split_spec
 from dataloft.api.pigeon.datasets import snapshot
+from dataloft.api.pipeline import Call
 from dataloft.api.sse import EndOfStream, Feed, follow, parse_last_event_id
-from dataloft.api.transfer import in_thread
 from dataloft.core.access import Principal
 from dataloft.core.errors import NotFound
 from dataloft.core.loft import Loft
-from dataloft.core.views import EventView
+from dataloft.core.results import EventView
 
 ENDING_EVENTS = ("dataset.delete", "dataset.purge")
 KEEPALIVE = b": sse-keep-alive\n\n"
@@ -49,30 +47,29 @@ def _frame(seq: int, state: dict[str, Any]) -> bytes:
     return f"id: {seq}\ndata: {data}\n\n".encode()
 
 
-async def event_stream(request: Request) -> Response:
-    loft = loft_of(request)
-    actor = await in_thread(authenticate, loft, request)
-    author, name = split_spec(request.path_params["spec"])
-    resumed = parse_last_event_id(request.headers.get("last-event-id"))
+async def event_stream(call: Call) -> Response:
+    loft, actor = call.loft, call.actor
+    author, name = split_spec(call)
+    resumed = parse_last_event_id(call.header("last-event-id"))
     # Read the sequence number before the state: a commit landing in between is then
     # both in the state and after the number, and the version check below drops it.
-    after = resumed if resumed is not None else await in_thread(loft.events.last_seq)
-    view = await in_thread(loft.datasets.get, actor, author, name)
+    after = resumed if resumed is not None else await call.in_thread(loft.events.last_seq)
+    view = await call.in_thread(loft.datasets.get, actor, author, name)
     greeting = b": sse-start\n\n"
     sent = 0
     if resumed is None:
-        state = await in_thread(_state, loft, actor, author, name, view.version)
+        state = await call.in_thread(_state, loft, actor, author, name, view.version)
         greeting += _frame(after, state)
         sent = state["version"]
 
-    async def render(event: EventView) -> bytes | None:
+    async def render(event: EventView, actor: Principal) -> bytes | None:
         nonlocal sent
         if event.kind in ENDING_EVENTS:
             raise EndOfStream
         if event.kind != "commit" or event.version is None or event.version <= sent:
             return None
         try:
-            state = await in_thread(_state, loft, actor, author, name, event.version)
+            state = await call.in_thread(_state, loft, actor, author, name, event.version)
         except NotFound:  # renamed, or no longer readable: this address's feed is over
             raise EndOfStream from None
         sent = event.version

@@ -1,15 +1,18 @@
-"""dataloft.api.pigeon.records: the links inside values, and the shapes of a bulk body."""
+"""dataloft.api.pigeon.links and bodies: the links inside values, and the shapes of a bulk body."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import cbor2
 import pytest
 
+from dataloft.api.pigeon.bodies import PackedWrite, RawBody, bulk_entries, plan, plan_in_worker
 from dataloft.api.pigeon.codecs import CBOR, JSON, JSON_LINES
-from dataloft.api.pigeon.records import bulk_entries, normalise_link
+from dataloft.api.pigeon.links import normalise_link
+from dataloft.core.changes import DeleteRecord, PutRecord
 
 HEX = "ab" * 32
 
@@ -97,3 +100,39 @@ def test_a_json_object_is_always_an_object_map() -> None:
 
 def test_a_one_line_json_lines_body_is_one_entry() -> None:
     assert bulk_entries(b'{"id": "solo", "data": 1}\n', JSON_LINES) == [("solo", 1)]
+
+
+def test_a_packed_write_unpacks_to_the_same_changes() -> None:
+    """What a worker process sends back: the changes ``plan`` made, ids (lone surrogates
+    too, refused later by the commit with its usual message), encoded values, deletions,
+    links."""
+    link = "hash://sha256/" + "cd" * 32 + "?type=text%2Fplain"
+    body = {"a": {"x": 1}, "gone": None, "\ud800odd": [1, 2], "linked": {"f": link}, "é": "v"}
+    raw = json.dumps(body).encode()
+    write = plan(RawBody(raw, JSON), None, None, overwrite=False)
+    unpacked = PackedWrite.of(write).unpack()
+    assert unpacked.links == write.links == {link: "cd" * 32}
+    assert len(unpacked.changes) == len(write.changes) == 5
+    for mine, theirs in zip(unpacked.changes, write.changes, strict=True):
+        assert type(mine) is type(theirs)
+        if isinstance(theirs, DeleteRecord):
+            assert mine == theirs
+            continue
+        assert isinstance(mine, PutRecord) and isinstance(theirs, PutRecord)
+        assert (mine.record_id, mine.encoded, mine.metadata, mine.attachments) == (
+            theirs.record_id,
+            theirs.encoded,
+            theirs.metadata,
+            theirs.attachments,
+        )
+
+
+def test_planning_in_a_worker_reads_the_body_from_its_file(tmp_path: Path) -> None:
+    raw = json.dumps({"a": 1, "b": None}).encode()
+    path = tmp_path / "body"
+    path.write_bytes(raw)
+    packed = plan_in_worker(str(path), "application/json", None, None, False)
+    assert (
+        packed.unpack().changes[1]
+        == plan(RawBody(raw, JSON), None, None, overwrite=False).changes[1]
+    )

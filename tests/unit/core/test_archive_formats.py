@@ -1,4 +1,4 @@
-"""dataloft.core.archive: zip and tar streams, read back with the standard library."""
+"""dataloft.core.archive_formats: zip and tar streams, read back with the standard library."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from dataloft.core.archive import FORMATS, TAR_RECORD, Member, tar_stream, zip_stream
+from dataloft.core.archive_formats import FORMATS, TAR_RECORD, Member, tar_stream, zip_stream
 
 MTIME = 1_700_000_000  # even: zip keeps time in 2-second steps
 LONG_NAME = "deep/" + "d" * 60 + "/" + "n" * 70 + "/file-with-a-long-name.bin"

@@ -4,6 +4,10 @@ Nothing is held whole in memory: a member's bytes are read from the blob store a
 written out. Zip members use data descriptors (their CRC is only known after streaming) and
 zip64 where sizes need it; tar members get PAX headers (long UTF-8 names, sizes over 8 GiB).
 Member names come from validated dataset paths, so they are relative and free of ``..``.
+
+An archive stream is ``Chunks``: closing it early (a client that went away) closes the
+member reader it is in the middle of and the iterator of members it was given, so an open
+blob or a records spool is let go at once rather than at the next garbage collection.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+
+from dataloft.storage.chunks import Chunks, closing_iterator
 
 TAR_BLOCK = 512
 TAR_RECORD = 20 * TAR_BLOCK
@@ -64,11 +70,14 @@ def _zip_time(epoch: float) -> tuple[int, int, int, int, int, int]:
     return moment[:6]
 
 
-def zip_stream(members: Iterable[Member], *, comment: str = "") -> Iterator[bytes]:
+def zip_stream(members: Iterable[Member], *, comment: str = "") -> Chunks:
     sink = _Sink()
-    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+    with (
+        closing_iterator(members) as listed,
+        zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf,
+    ):
         zf.comment = comment.encode()[:65535]  # the most a zip comment can hold
-        for member in members:
+        for member in listed:
             info = zipfile.ZipInfo(member.name, _zip_time(member.modified))
             info.create_system = 3  # unix, so that the mode bits below mean something
             if member.symlink_target is not None:
@@ -77,8 +86,12 @@ def zip_stream(members: Iterable[Member], *, comment: str = "") -> Iterator[byte
             else:
                 info.external_attr = 0o100644 << 16
                 info.file_size = member.size
-                with zf.open(info, mode="w", force_zip64=member.size > zipfile.ZIP64_LIMIT) as out:
-                    for chunk in member.chunks():
+                zip64 = member.size > zipfile.ZIP64_LIMIT
+                with (
+                    zf.open(info, mode="w", force_zip64=zip64) as out,
+                    closing_iterator(member.chunks()) as chunks,
+                ):
+                    for chunk in chunks:
                         out.write(chunk)
                         if sink.pending:
                             yield sink.drain()
@@ -101,41 +114,44 @@ def _tar_header(member: Member) -> bytes:
     return info.tobuf(format=tarfile.PAX_FORMAT, encoding="utf-8", errors="strict")
 
 
-def _tar_blocks(members: Iterable[Member]) -> Iterator[bytes]:
+def _tar_blocks(members: Iterable[Member]) -> Chunks:
     total = 0
-    for member in members:
-        header = _tar_header(member)
-        total += len(header)
-        yield header
-        if member.symlink_target is not None:
-            continue
-        written = 0
-        for chunk in member.chunks():
-            written += len(chunk)
-            yield chunk
-        if written != member.size:
-            raise OSError(f"{member.name}: expected {member.size} bytes, read {written}")
-        padding = -written % TAR_BLOCK
-        total += written + padding
-        yield b"\0" * padding
+    with closing_iterator(members) as listed:
+        for member in listed:
+            header = _tar_header(member)
+            total += len(header)
+            yield header
+            if member.symlink_target is not None:
+                continue
+            written = 0
+            with closing_iterator(member.chunks()) as chunks:
+                for chunk in chunks:
+                    written += len(chunk)
+                    yield chunk
+            if written != member.size:
+                raise OSError(f"{member.name}: expected {member.size} bytes, read {written}")
+            padding = -written % TAR_BLOCK
+            total += written + padding
+            yield b"\0" * padding
     end = 2 * TAR_BLOCK
     end += -(total + end) % TAR_RECORD
     yield b"\0" * end
 
 
-def tar_stream(members: Iterable[Member], *, gzip: bool = False) -> Iterator[bytes]:
+def tar_stream(members: Iterable[Member], *, gzip: bool = False) -> Chunks:
     if not gzip:
-        yield from _tar_blocks(members)
+        yield from _tar_blocks(members)  # closing this stream closes the blocks' too
         return
     compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # 31: gzip framing
-    for block in _tar_blocks(members):
-        compressed = compressor.compress(block)
-        if compressed:
-            yield compressed
+    with closing_iterator(_tar_blocks(members)) as blocks:
+        for block in blocks:
+            compressed = compressor.compress(block)
+            if compressed:
+                yield compressed
     yield compressor.flush()
 
 
-ArchiveWriter = Callable[[Iterable[Member]], Iterator[bytes]]
+ArchiveWriter = Callable[[Iterable[Member]], Chunks]
 
 FORMATS: dict[str, tuple[ArchiveWriter, str]] = {
     "zip": (zip_stream, "application/zip"),

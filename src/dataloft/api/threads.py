@@ -1,0 +1,22 @@
+"""Running blocking work away from the event loop: the one place that decides how.
+
+Core services block (SQL, file I/O, hashing, decoding). The request pipeline runs whole
+handlers in the threadpool; what remains on the event loop (streaming handlers, SSE
+feeds, upload pumps) hands each blocking step to ``in_thread``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import ParamSpec, TypeVar
+
+import anyio.to_thread
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+async def in_thread(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run blocking code in the worker thread pool and wait for it."""
+    return await anyio.to_thread.run_sync(partial(function, *args, **kwargs))
