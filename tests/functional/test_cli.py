@@ -30,6 +30,7 @@ from typer.testing import CliRunner
 
 from dataloft.cli.main import app
 from dataloft.config import Settings
+from dataloft.core.access import SYSTEM
 from dataloft.core.loft import Loft
 from dataloft.db.models import Blob
 from dataloft.db.types import utcnow
@@ -312,7 +313,7 @@ def test_gc_removes_unreferenced_blobs_and_orphan_files(
     # An unreferenced blob (too big to live inline) that nobody has touched for two days...
     data = os.urandom(settings.inline_blob_limit + 1000)
     digest = hashlib.sha256(data).hexdigest()
-    assert loft.blobs.save(loft.blobs.from_bytes(data))
+    assert loft.blobs.save(SYSTEM, loft.blobs.from_bytes(data))
     with loft.db.write() as session:
         session.execute(
             update(Blob).where(Blob.digest == digest).values(touched=utcnow() - timedelta(days=2))
@@ -335,7 +336,7 @@ def test_gc_removes_unreferenced_blobs_and_orphan_files(
     env = {**cli_env, "DATALOFT_BLOB_URL": settings.blob_url}
     result = ok("gc", "--scan-store", env=env)
     assert result.stdout.strip() == f"removed 1 blobs ({len(data)} bytes), 1 orphan files"
-    assert not loft.blobs.has(digest)
+    assert not loft.blobs.has(SYSTEM, digest)
     assert not store.exists(digest)
     assert not store.exists(orphan)
 
@@ -348,7 +349,7 @@ def test_gc_grace_defaults_to_the_setting(cli_env: Env, loft: Loft, settings: Se
     overrides the setting."""
     data = os.urandom(settings.inline_blob_limit + 1000)
     digest = hashlib.sha256(data).hexdigest()
-    assert loft.blobs.save(loft.blobs.from_bytes(data))
+    assert loft.blobs.save(SYSTEM, loft.blobs.from_bytes(data))
     with loft.db.write() as session:  # untouched for two hours, row and file
         session.execute(
             update(Blob).where(Blob.digest == digest).values(touched=utcnow() - timedelta(hours=2))
@@ -361,7 +362,7 @@ def test_gc_grace_defaults_to_the_setting(cli_env: Env, loft: Loft, settings: Se
     env = {**cli_env, "DATALOFT_BLOB_URL": settings.blob_url}
 
     ok("gc", env=env)  # the default grace is a day
-    assert store.exists(digest) and loft.blobs.has(digest)
+    assert store.exists(digest) and loft.blobs.has(SYSTEM, digest)
     with loft.db.write() as session:  # has() touched it: age the row again
         session.execute(
             update(Blob).where(Blob.digest == digest).values(touched=utcnow() - timedelta(hours=2))
@@ -370,7 +371,7 @@ def test_gc_grace_defaults_to_the_setting(cli_env: Env, loft: Loft, settings: Se
     assert store.exists(digest)
     ok("gc", env={**env, "DATALOFT_GC_GRACE_SECONDS": "3600"})
     assert not store.exists(digest)
-    assert not loft.blobs.has(digest)
+    assert not loft.blobs.has(SYSTEM, digest)
 
 
 # --- serve -----------------------------------------------------------------------------------

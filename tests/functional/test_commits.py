@@ -35,6 +35,9 @@ def file_paths(client: httpx.Client, dataset: str) -> dict[str, str]:
 
 
 def test_put_blob_new_then_existing(alice: User, bob: User) -> None:
+    """``created`` says whether the bytes are new to the caller. Whether the server held
+    them for somebody else is nobody's business (knowing a digest is not owning the bytes:
+    see tests/functional/test_possession.py)."""
     data = os.urandom(10_000)
     digest = sha(data)
     assert alice.client.head(f"/blobs/{digest}").status_code == 404
@@ -42,9 +45,14 @@ def test_put_blob_new_then_existing(alice: User, bob: User) -> None:
     assert first.status_code == 201, first.text
     assert first.json() == {"sha256": digest, "size": len(data), "created": True}
     assert alice.client.head(f"/blobs/{digest}").status_code == 200
-    again = bob.client.put(f"/blobs/{digest}", content=data)
+    again = alice.client.put(f"/blobs/{digest}", content=data)
     assert again.status_code == 200, again.text
     assert again.json() == {"sha256": digest, "size": len(data), "created": False}
+    assert bob.client.head(f"/blobs/{digest}").status_code == 404
+    bobs = bob.client.put(f"/blobs/{digest}", content=data)
+    assert bobs.status_code == 201, bobs.text
+    assert bobs.json() == {"sha256": digest, "size": len(data), "created": True}
+    assert bob.client.head(f"/blobs/{digest}").status_code == 200
 
 
 def test_small_blob_upload(alice: User) -> None:

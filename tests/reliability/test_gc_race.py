@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import update
 
 from dataloft.config import Settings
+from dataloft.core.access import SYSTEM
 from dataloft.core.loft import Loft
 from dataloft.db.models import Blob
 from dataloft.db.types import utcnow
@@ -59,7 +60,8 @@ def test_upload_between_row_and_file_deletion_keeps_the_bytes(
     # A stored (not inline) blob that nothing references and nobody touched for two days.
     data = os.urandom(settings.inline_blob_limit + 1000)
     digest = sha(data)
-    assert loft.blobs.save(loft.blobs.from_bytes(data))
+    uploader = loft.auth.authenticate_token(alice.token)  # alice commits it below
+    assert loft.blobs.save(uploader, loft.blobs.from_bytes(data))
     with loft.db.write() as session:
         session.execute(
             update(Blob)
@@ -74,14 +76,14 @@ def test_upload_between_row_and_file_deletion_keeps_the_bytes(
 
     def upload_the_same_bytes() -> None:
         # The row is gone (committed), the file is still there: the racy moment.
-        assert not loft.blobs.has(digest)
+        assert not loft.blobs.has(SYSTEM, digest)
         assert path.exists()
-        uploaded.append(loft.blobs.save(loft.blobs.from_bytes(data)))
+        uploaded.append(loft.blobs.save(uploader, loft.blobs.from_bytes(data)))
 
     report = loft.blobs.collect_garbage(GRACE, between_phases=upload_the_same_bytes)
     assert uploaded == [True]  # the upload registered a new row...
     assert report.blobs_removed >= 1
-    assert loft.blobs.has(digest)
+    assert loft.blobs.has(SYSTEM, digest)
     assert path.read_bytes() == data  # ...and its bytes are still stored
 
     # A commit may reference the blob, and the bytes are served.
@@ -104,7 +106,7 @@ def test_upload_that_never_commits_is_collected_later(loft: Loft, settings: Sett
     grace period (the upload never committed), the next collection removes both."""
     data = os.urandom(settings.inline_blob_limit + 1000)
     digest = sha(data)
-    assert loft.blobs.save(loft.blobs.from_bytes(data))
+    assert loft.blobs.save(SYSTEM, loft.blobs.from_bytes(data))
 
     def backdate() -> None:
         with loft.db.write() as session:
@@ -118,14 +120,14 @@ def test_upload_that_never_commits_is_collected_later(loft: Loft, settings: Sett
         age_file(path, TWO_DAYS)
 
     def reupload() -> None:
-        loft.blobs.save(loft.blobs.from_bytes(data))
+        loft.blobs.save(SYSTEM, loft.blobs.from_bytes(data))
 
     backdate()
     loft.blobs.collect_garbage(GRACE, between_phases=reupload)
     assert loft.blobs.store.exists(digest)
     backdate()
     loft.blobs.collect_garbage(GRACE)
-    assert not loft.blobs.has(digest)
+    assert not loft.blobs.has(SYSTEM, digest)
     assert not loft.blobs.store.exists(digest)
 
 

@@ -21,8 +21,10 @@ from pathlib import Path
 from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
+from dataloft.core.access import Principal
 from dataloft.core.errors import BlobLost, DigestMismatch, StorageFull, TooLarge
 from dataloft.core.names import validate_digest
+from dataloft.core.possession import possessed, record_uploads
 from dataloft.db import Database
 from dataloft.db.batches import BATCH_ROWS, batches
 from dataloft.db.models import Blob, Entry, EntryAttachment
@@ -206,20 +208,24 @@ class BlobService:
             ["digest"],
         )
 
-    def save(self, blob: StoredBlob) -> bool:
-        """Register one uploaded blob on its own; True if it was new to the server."""
+    def save(self, actor: Principal, blob: StoredBlob) -> bool:
+        """Register one blob the actor uploaded on its own. True if it is new *to them*:
+        whether the server held the bytes already (someone else's) stays private."""
         with self.db.write() as session:
-            existed = self._touch(session, blob.digest)
-            if not existed:
+            had = bool(possessed(session, actor, [blob.digest]))
+            if not self._touch(session, blob.digest):
                 self.register(session, [blob])
-            return not existed
+            record_uploads(session, actor, [blob.digest])
+            return not had
 
-    def has(self, digest: str) -> bool:
-        """Whether the server holds this blob. A hit counts as use: the blob survives garbage
-        collection for the grace period, long enough to commit a reference to it."""
+    def has(self, actor: Principal, digest: str) -> bool:
+        """Whether the actor may name this blob (see ``dataloft.core.possession``): the
+        bytes are on the server and the actor sent them or can read them. A hit counts as
+        use: the blob survives garbage collection for the grace period, long enough to
+        commit a reference to it."""
         validate_digest(digest)
         with self.db.write() as session:
-            return self._touch(session, digest)
+            return bool(possessed(session, actor, [digest])) and self._touch(session, digest)
 
     def claim(self, session: Session, digests: Iterable[str]) -> set[str]:
         """Those of ``digests`` the server holds, marked as used in the caller's

@@ -49,6 +49,7 @@ from dataloft.core.names import (
     prefix_upper_bound,
 )
 from dataloft.core.plan import Planner, Step
+from dataloft.core.possession import possessed, record_uploads
 from dataloft.core.results import EntryView, VersionView
 from dataloft.db import Database
 from dataloft.db.batches import batches, execute_batched
@@ -135,9 +136,11 @@ class CommitService:
                 raise PreconditionFailed(
                     f"dataset {located.address} is at version {head}, not {parent}"
                 )
-            self.blobs.register(session, [*new_blobs, *uploads])
-            self._fill_sizes(session, steps)
-            self._claim_attachments(session, steps)
+            received = [*new_blobs, *uploads]
+            self.blobs.register(session, received)
+            record_uploads(session, actor, (blob.digest for blob in received))
+            self._fill_sizes(session, actor, steps)
+            self._claim_attachments(session, actor, steps)
             current = self._current_rows(session, located.row.id, [s.key for s in steps])
             self._check_guards(steps, current, head)
             self._check_tree(session, located.row.id, steps, current)
@@ -148,12 +151,15 @@ class CommitService:
 
     # --- under the lock --------------------------------------------------------------------
 
-    def _fill_sizes(self, session: Session, steps: list[Step]) -> None:
-        """Files that reference an earlier upload by digest: the blob must exist."""
+    def _fill_sizes(self, session: Session, actor: Principal, steps: list[Step]) -> None:
+        """Files that reference an earlier upload by digest: the blob must exist and the
+        actor possess it (``dataloft.core.possession``); one they do not is as unknown as
+        one the server never had."""
         wanted = [s for s in steps if s.kind == "file" and not s.delete and s.size < 0]
         if not wanted:
             return
-        sizes = self.blobs.sizes(session, (s.digest or "" for s in wanted))
+        named = possessed(session, actor, (s.digest or "" for s in wanted))
+        sizes = self.blobs.sizes(session, named)
         for step in wanted:
             size = sizes.get(step.digest or "")
             if size is None:
@@ -163,14 +169,16 @@ class CommitService:
                 )
             step.size = size
 
-    def _claim_attachments(self, session: Session, steps: list[Step]) -> None:
-        """Every attachment must be a blob the server holds. Claiming marks them as used
-        in this transaction, so garbage collection cannot take one before the references
-        are committed (it re-checks a row this transaction changed)."""
+    def _claim_attachments(self, session: Session, actor: Principal, steps: list[Step]) -> None:
+        """Every attachment must be a blob the server holds and the actor possesses (sent
+        with this commit, or before, or readable elsewhere); the others count as missing,
+        whether or not the server has them. Claiming marks them as used in this
+        transaction, so garbage collection cannot take one before the references are
+        committed (it re-checks a row this transaction changed)."""
         wanted = list(dict.fromkeys(d for s in steps for d in s.attachments))
         if not wanted:
             return
-        held = self.blobs.claim(session, wanted)
+        held = self.blobs.claim(session, possessed(session, actor, wanted))
         missing = [digest for digest in wanted if digest not in held]
         if missing:
             raise MissingBlobs(

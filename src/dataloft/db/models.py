@@ -187,6 +187,22 @@ class Blob(Base):
     touched: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class BlobUpload(Base):
+    """A user sent these bytes (or had the server make them from a value they sent): from
+    then on they may name the blob by its digest (see ``dataloft.core.possession``). The
+    row lives as long as the blob."""
+
+    __tablename__ = "blob_uploads"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    digest: Mapped[str] = mapped_column(
+        ForeignKey("blobs.digest", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Entry(Base):
     """One entry of a dataset, valid from version ``since`` up to (excluding) ``until``.
 

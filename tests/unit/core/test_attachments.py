@@ -60,7 +60,7 @@ def test_a_missing_attachment_fails_the_commit_and_names_it(
 ) -> None:
     name = make_dataset()
     have, have_digest = fresh()
-    loft.blobs.save(loft.blobs.from_bytes(have))
+    loft.blobs.save(owner[0], loft.blobs.from_bytes(have))
     _, lack_one = fresh()
     _, lack_two = fresh()
     changes = [
@@ -93,7 +93,7 @@ def test_attachments_are_part_of_a_records_content(
     one, one_digest = fresh()
     two, two_digest = fresh()
     for data in (one, two):
-        loft.blobs.save(loft.blobs.from_bytes(data))
+        loft.blobs.save(owner[0], loft.blobs.from_bytes(data))
 
     def write(*attachments: str) -> str:
         change = PutRecord("r", {"same": "value"}, attachments=attachments)
@@ -156,7 +156,7 @@ def test_claiming_renews_a_blob(loft: Loft) -> None:
     """A commit that links an old, untouched blob renews it: a collection that runs right
     after cannot take it from the commit that has just linked it."""
     data, digest = fresh(10_000)
-    loft.blobs.save(loft.blobs.from_bytes(data))
+    loft.blobs.save(SYSTEM, loft.blobs.from_bytes(data))
 
     def age() -> None:
         with loft.db.write() as session:

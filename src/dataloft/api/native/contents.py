@@ -321,20 +321,23 @@ def _check_uploader(actor: Principal) -> None:
 
 async def put_blob(sha256: str, call: NativeCall) -> Response:
     """Upload bytes whose sha256 you announce; a mismatch is a 400 and nothing is kept.
-    201 when the blob is new to the server, 200 when it already had it."""
+    201 when the bytes are new to you (you could not name them before), 200 when you could
+    already: whether the server held them for someone else is not told."""
     _check_uploader(call.actor)
     validate_digest(sha256)
     blobs = call.loft.blobs
     stored = await receive_blob(call.request, blobs, expected=sha256)
-    created = await call.in_thread(blobs.save, stored)
+    created = await call.in_thread(blobs.save, call.actor, stored)
     body = BlobOut(sha256=stored.digest, size=stored.size, created=created)
     return JSONResponse(body.model_dump(), status_code=201 if created else 200)
 
 
 def head_blob(sha256: str, call: NativeCall) -> Response:
-    """200 if the server has these bytes (send only what it lacks), else 404."""
+    """200 if you may name these bytes in a commit (you uploaded them, or can read a
+    dataset that holds them), else 404: send them. Bytes only others hold are a 404 too:
+    knowing a digest is not owning the bytes."""
     _check_uploader(call.actor)
-    return Response(status_code=200 if call.loft.blobs.has(sha256) else 404)
+    return Response(status_code=200 if call.loft.blobs.has(call.actor, sha256) else 404)
 
 
 # --- the routes ------------------------------------------------------------------------------

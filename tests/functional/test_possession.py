@@ -1,0 +1,112 @@
+"""Knowing a digest is not owning the bytes (the possession rule, ``core/possession.py``).
+
+A caller may name a blob by its sha256 only if they sent those bytes themselves or may read
+a live dataset holding them. Every other digest is as unknown as one the server never saw:
+a commit naming it fails with the same message, the probe says 404, and nothing tells the
+caller whether the server holds the bytes for somebody else."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from tests.conftest import User
+from tests.support import sha, unique
+
+SIZES = {"inline": 100, "stored": 50_000}  # under and over the inline limit (4 KiB)
+
+
+def new_dataset(user: User, **body: object) -> str:
+    response = user.client.post("/datasets", json={"name": unique("ds"), **body})
+    assert response.status_code == 201, response.text
+    return f"/datasets/{user.username}/{response.json()['name']}"
+
+
+def put_file(user: User, dataset: str, path: str, data: bytes) -> str:
+    response = user.client.put(f"{dataset}/files/{path}", content=data)
+    assert response.status_code == 201, response.text
+    digest: str = response.json()["entry"]["sha256"]
+    return digest
+
+
+def commit_by_digest(user: User, dataset: str, path: str, digest: str) -> httpx.Response:
+    change = {"op": "put_file", "path": path, "sha256": digest}
+    return user.client.post(f"{dataset}/commits", json={"changes": [change]})
+
+
+def refusal(response: httpx.Response, digest: str) -> str:
+    """The 400 for an unknown blob, with the digest replaced: to compare two refusals."""
+    assert response.status_code == 400, response.text
+    message: str = response.json()["error"]["message"]
+    assert digest in message
+    return message.replace(digest, "<digest>")
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_a_commit_cannot_claim_someone_elses_private_file(
+    alice: User, bob: User, size: str
+) -> None:
+    secret = os.urandom(SIZES[size])
+    digest = put_file(bob, new_dataset(bob), "secret.bin", secret)
+    mine = new_dataset(alice)
+    stolen = commit_by_digest(alice, mine, "stolen.bin", digest)
+    never = sha(os.urandom(32))
+    unknown = commit_by_digest(alice, mine, "stolen.bin", never)
+    assert refusal(stolen, digest) == refusal(unknown, never)  # no hint the bytes exist
+    assert alice.client.get(f"{mine}/files/stolen.bin").status_code == 404
+    assert alice.client.get(mine).json()["version"] == 0
+
+
+def test_a_record_value_cannot_be_claimed_as_a_file(alice: User, bob: User) -> None:
+    theirs = new_dataset(bob)
+    written = bob.client.put(f"{theirs}/records/r", json={"secret": unique()})
+    assert written.status_code == 201, written.text
+    digest = written.json()["entry"]["sha256"]
+    refusal(commit_by_digest(alice, new_dataset(alice), "value.cbor", digest), digest)
+
+
+def test_the_probe_does_not_tell_who_holds_what(alice: User, bob: User) -> None:
+    data = os.urandom(20_000)
+    theirs = new_dataset(bob)
+    digest = put_file(bob, theirs, "f.bin", data)
+    assert bob.client.head(f"/blobs/{digest}").status_code == 200
+    assert alice.client.head(f"/blobs/{digest}").status_code == 404  # "send it"
+    # Readable bytes are possessed: once the dataset is public, alice may name them too.
+    made_public = bob.client.patch(theirs, json={"visibility": "public"})
+    assert made_public.status_code == 200, made_public.text
+    assert alice.client.head(f"/blobs/{digest}").status_code == 200
+    mine = new_dataset(alice)
+    copied = commit_by_digest(alice, mine, "copy.bin", digest)
+    assert copied.status_code == 201, copied.text
+    assert alice.client.get(f"{mine}/files/copy.bin").content == data
+
+
+def test_sending_the_bytes_gives_the_right_to_name_them(alice: User, bob: User) -> None:
+    data = os.urandom(20_000)
+    digest = put_file(bob, new_dataset(bob), "f.bin", data)
+    uploaded = alice.client.put(f"/blobs/{digest}", content=data)
+    assert uploaded.status_code == 201, uploaded.text  # new to alice, whoever else has it
+    assert uploaded.json()["created"] is True
+    mine = new_dataset(alice)
+    assert commit_by_digest(alice, mine, "mine.bin", digest).status_code == 201
+
+
+def test_team_members_possess_what_their_team_reads(
+    alice: User, bob: User, make_user: Callable[..., User]
+) -> None:
+    carol = make_user("carol")
+    team, project = unique("team"), unique("proj")
+    assert alice.client.post("/teams", json={"name": team}).status_code == 201
+    made = alice.client.post(f"/teams/{team}/projects", json={"name": project})
+    assert made.status_code == 201, made.text
+    joined = alice.client.put(f"/teams/{team}/members/{bob.username}", json={"level": "R"})
+    assert joined.status_code == 200, joined.text
+    shared = new_dataset(alice, project=f"{team}/{project}")
+    digest = put_file(alice, shared, "team.bin", os.urandom(10_000))
+    assert bob.client.head(f"/blobs/{digest}").status_code == 200
+    assert commit_by_digest(bob, new_dataset(bob), "copy.bin", digest).status_code == 201
+    assert carol.client.head(f"/blobs/{digest}").status_code == 404
+    refusal(commit_by_digest(carol, new_dataset(carol), "copy.bin", digest), digest)
