@@ -17,7 +17,7 @@ import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     # An open event stream re-checks its caller's credentials and rights before every
     # batch of events and at least this often, and ends once they no longer hold.
     stream_recheck_seconds: Interval = 15.0
+    # Whether login cookies carry Secure: "auto" when the client reached the server over
+    # HTTPS (directly, or per X-Forwarded-Proto from a TLS-terminating proxy).
+    secure_cookies: Literal["auto", "always", "never"] = "auto"
     # Processes that decode and encode large request bodies (a 20 MiB bulk write), so that
     # the interpreter lock of the serving process stays free for other requests.
     worker_processes: Limit = 2

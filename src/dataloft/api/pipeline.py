@@ -5,7 +5,8 @@ turns that table into one endpoint which, for each request,
 
 1. picks the handler for the method the dialect reads from the request (``Dialect.
    method_of``: Pigeon Optics lets an HTML form's ``POST ?_method=PUT`` mean PUT), or
-   answers 405 with ``Allow``;
+   answers 405 with ``Allow``; refuses a state change another site made a browser send
+   (``api/csrf.py``);
 2. builds the ``Call``: the ``Loft``, the request, and the caller, authenticated once by
    the dialect's own rule (``Dialect.authenticate``) before the handler runs (``public``
    handlers, such as a login form, skip that);
@@ -35,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dataloft.api.csrf import check_same_site
 from dataloft.api.errors import MethodNotAllowed
 from dataloft.api.processes import ProcessPool
 from dataloft.api.registry import Dialect, request_method
@@ -216,6 +218,7 @@ class Pipeline:
             handler = table.get(method)
             if handler is None:
                 raise MethodNotAllowed(f"{method} is not allowed here", allowed)
+            check_same_site(request, method)
             call = Call(request, dialect)
             if handler.streaming:
                 if not handler.public:

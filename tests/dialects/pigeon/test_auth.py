@@ -1,5 +1,5 @@
 """Pigeon Optics accounts and sessions, pinned with raw HTTP: ``POST /auth`` (register or
-log in, the ``dataloft_session`` cookie, the 303 to a local ``return``), ``GET
+log in, the ``dataloft_session`` cookie, the 303 to a local ``return``), ``POST
 /auth/logout`` revoking the session, HTTP Basic on any request (a wrong password is a 400
 in this system), the 401 challenge, and CORS on every response."""
 
@@ -98,7 +98,7 @@ def test_the_session_cookie_alone_authorises_writes_until_logout(raw: RawClient)
     assert written.status_code == 204, written.text
     assert raw().get(f"/datasets/{name}:{dataset}/records/r").json() == {"by": "cookie"}
 
-    logout = browser.get("/auth/logout", params={"return": "/datasets/"})
+    logout = browser.post("/auth/logout", params={"return": "/datasets/"})
     assert logout.status_code == 303
     assert logout.headers["location"] == "/datasets/"
     cors(logout)
@@ -114,7 +114,7 @@ def test_the_session_cookie_alone_authorises_writes_until_logout(raw: RawClient)
 
 
 def test_logout_without_a_session_redirects_home(raw: RawClient) -> None:
-    response = raw().get("/auth/logout")
+    response = raw().post("/auth/logout")
     assert response.status_code == 303
     assert response.headers["location"] == "/"
     cors(response)
@@ -122,7 +122,7 @@ def test_logout_without_a_session_redirects_home(raw: RawClient) -> None:
 
 @pytest.mark.parametrize("return_to", ["https://evil.example/", "//evil.example"])
 def test_logout_never_redirects_to_another_site(raw: RawClient, return_to: str) -> None:
-    response = raw().get("/auth/logout", params={"return": return_to})
+    response = raw().post("/auth/logout", params={"return": return_to})
     assert response.status_code == 303
     assert response.headers["location"] == "/"
 
@@ -242,7 +242,7 @@ def test_every_response_allows_any_origin(
         client.delete(ds.url + "/", auth=basic(bob)),  # 403
         client.post(ds.record("x")),  # 405
         client.get("/datasets/create"),  # 405
-        client.get("/auth/logout"),  # 303
+        client.post("/auth/logout"),  # 303
         raw(accept=None).get(ds.url + "/"),  # HTML
     ]
     for response in responses:

@@ -61,7 +61,7 @@ def test_logging_out_ends_the_sessions_open_stream(raw: RawClient, alice: User) 
         assert next_event(lines)[1]["version"] == 0
         other_tab = raw()
         other_tab.headers["Cookie"] = f"{SESSION}={cookie}"
-        assert other_tab.get("/auth/logout").status_code == 303
+        assert other_tab.post("/auth/logout").status_code == 303
         assert "revoked" in closed(lines)
 
 

@@ -12,16 +12,18 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from dataloft.api.csrf import check_same_site
 from dataloft.api.native import DIALECT
 from dataloft.api.pipeline import Call
 
 
 async def public_call(request: Request) -> Call:
+    check_same_site(request, request.method)
     return Call(request, DIALECT)
 
 
 async def native_call(request: Request) -> Call:
-    call = Call(request, DIALECT)
+    call = await public_call(request)
     if call.loft.db.local:
         call.authenticate_now()
     else:

@@ -9,11 +9,11 @@ import binascii
 
 from starlette.requests import Request
 
+from dataloft.api.cookies import SESSION_COOKIE
 from dataloft.core.access import ANONYMOUS, Principal
 from dataloft.core.errors import Invalid, Unauthenticated
 from dataloft.core.loft import Loft
 
-SESSION_COOKIE = "dataloft_session"
 # Names nobody may register here (the original's forbiddenAuthorNames): some would pass for
 # the server itself ("system" is the author of what the server does on its own).
 RESERVED_AUTHORS = frozenset(

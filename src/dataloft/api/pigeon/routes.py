@@ -22,7 +22,7 @@ DATASET_ROUTES: Mapping[str, PlainHandler | Handler] = {
 
 ROUTES: list[tuple[str, Mapping[str, PlainHandler | Handler]]] = [
     ("/auth", {"GET": public(sessions.login_form), "POST": public(sessions.login)}),
-    ("/auth/logout", {"GET": public(sessions.logout)}),
+    ("/auth/logout", {"GET": public(sessions.logout_form), "POST": public(sessions.logout)}),
     ("/authors/", {"GET": datasets.list_authors}),
     ("/authors/{author}/", {"GET": datasets.show_author}),
     ("/datasets/", {"GET": datasets.list_datasets}),

@@ -1,14 +1,22 @@
-"""Pigeon Optics sessions: ``POST /auth`` registers and logs in, ``/auth/logout`` ends it.
+"""Pigeon Optics sessions: ``POST /auth`` registers and logs in, ``POST /auth/logout`` ends
+it.
 
-The session cookie holds a dataloft login token (see ``auth``). A failed login answers
-with a 4xx error in the negotiated codec (the original re-renders its HTML form with
-status 200, which tells an API client nothing)."""
+The session cookie holds a dataloft login token (see ``auth``; cookies are set by
+``api/cookies.py``). A failed login answers with a 4xx error in the negotiated codec (the
+original re-renders its HTML form with status 200, which tells an API client nothing).
+Logging out changes state, so it is a POST, like every write refused when another site makes
+a browser send it (``api/csrf.py``); ``GET /auth/logout``, the original's link, shows a page
+with the button that posts it (a link another site embeds must not log anyone out)."""
 
 from __future__ import annotations
 
+import html
+from urllib.parse import quote
+
 from starlette.responses import RedirectResponse, Response
 
-from dataloft.api.pigeon.auth import RESERVED_AUTHORS, SESSION_COOKIE
+from dataloft.api.cookies import SESSION_COOKIE, clear_session, set_session
+from dataloft.api.pigeon.auth import RESERVED_AUTHORS
 from dataloft.api.pigeon.common import decoded_body
 from dataloft.api.pipeline import Call
 from dataloft.core.errors import Invalid
@@ -21,6 +29,10 @@ LOGIN_FORM = (
     "<input name=password type=password placeholder=password> "
     "<label><input type=checkbox name=register value=1> register</label> "
     "<button>Log in</button></form>"
+)
+LOGOUT_FORM = (
+    "<!doctype html><title>Log out</title>"
+    '<form method=post action="{action}"><button>Log out</button></form>'
 )
 
 
@@ -44,9 +56,7 @@ def login(call: Call) -> Response:
         loft.accounts.register(name, password)
     made = loft.auth.login(name, password, "pigeon-optics session")
     response = RedirectResponse(_local(body.get("return")), status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE, made.secret, httponly=True, samesite="lax", max_age=SESSION_SECONDS
-    )
+    set_session(response, call.request, call.settings, made.secret, SESSION_SECONDS)
     return response
 
 
@@ -58,10 +68,16 @@ def _local(target: object) -> str:
     return "/"
 
 
+def logout_form(call: Call) -> Response:
+    target = html.escape(quote(_local(call.query("return")), safe="/"), quote=True)
+    page = LOGOUT_FORM.format(action=f"/auth/logout?return={target}")
+    return Response(page, media_type="text/html")
+
+
 def logout(call: Call) -> Response:
     session = call.request.cookies.get(SESSION_COOKIE)
     if session:
         call.loft.auth.revoke_secret(session)
     response = RedirectResponse(_local(call.query("return")), status_code=303)
-    response.delete_cookie(SESSION_COOKIE)
+    clear_session(response)
     return response
