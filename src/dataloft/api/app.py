@@ -24,6 +24,7 @@ from dataloft.api.limits import BodyLimitMiddleware
 from dataloft.api.pipeline import PipelineRoute
 from dataloft.api.processes import ProcessPool
 from dataloft.api.registry import Dialect
+from dataloft.api.transfer import NoSniff
 from dataloft.config import Settings
 from dataloft.core.errors import LoftError
 from dataloft.core.loft import Loft
@@ -155,4 +156,5 @@ def create_app(settings: Settings | None = None, loft: Loft | None = None) -> Fa
         dialect.mount(app)
     app.openapi = partial(_openapi, app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_json_body)
+    app.add_middleware(NoSniff)  # outermost: every response our code answers
     return app
