@@ -20,7 +20,7 @@ from starlette.responses import Response
 from dataloft import __version__
 from dataloft.api.convertors import register_convertors
 from dataloft.api.errors import INTERNAL_MESSAGE, headers_for, status_for
-from dataloft.api.limits import BodyLimitMiddleware
+from dataloft.api.limits import BodyLimitMiddleware, StrictUrlDecoding
 from dataloft.api.pipeline import PipelineRoute
 from dataloft.api.processes import ProcessPool
 from dataloft.api.registry import Dialect
@@ -151,7 +151,13 @@ def create_app(settings: Settings | None = None, loft: Loft | None = None) -> Fa
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return renderer_for(request).render_error(request, 500, INTERNAL_MESSAGE)
 
+    def render_error(request: Request, status: int, message: str) -> Response:
+        return renderer_for(request).render_error(request, status, message)
+
     register_convertors()
+    # Added first, so innermost: a dialect's own middleware (Pigeon Optics' CORS headers)
+    # still wraps the 400 it answers.
+    app.add_middleware(StrictUrlDecoding, render=render_error)
     for dialect in enabled:
         dialect.mount(app)
     app.openapi = partial(_openapi, app)  # type: ignore[method-assign]
