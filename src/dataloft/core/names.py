@@ -124,6 +124,61 @@ def validate_media_type(media_type: str) -> str:
     return media_type
 
 
+# --- paths as file names on every system -------------------------------------------------------
+#
+# A valid dataset path is a valid POSIX path, but not every one is a file name Windows can
+# hold (nor a FAT, exFAT or SMB volume on any system; macOS's Finder shows ":" as "/").
+# Windows refuses the characters < > : " | ? * \ and control characters, drops a trailing
+# dot or space, and reads CON, PRN, AUX, NUL, COM0-9, LPT0-9 (and COM/LPT with a
+# superscript 1-3, CONIN$, CONOUT$) as devices, with any extension and in any case
+# ("con.txt", "Nul .tar.gz"). Extracting an archive holding such a name fails, silently
+# renames the file, or writes to a device.
+#
+# Those paths are not refused: they are ordinary names on Linux, in S3, and in the systems
+# whose APIs dataloft speaks (a log named "12:30:00.log", a C file "aux.c"); data already
+# stored holds them; and a path becomes a local file name in one place only, an archive
+# (single downloads are named by Content-Disposition, which browsers sanitise themselves).
+# So archives encode them, reversibly: ``portable_segment`` replaces each offending
+# character by %XX (its UTF-8 bytes, upper-case hex), escapes a "%" that is followed by two
+# hex digits (so that an encoded name never collides with a stored one), and escapes the
+# last character of a device name or of a name ending in a dot or space. Everything else is
+# kept as it is. Decoding is percent-decoding (``urllib.parse.unquote``) of each segment.
+
+_NOT_PORTABLE = frozenset('<>:"|?*\\' + "".join(chr(code) for code in range(32)))
+_ESCAPE_LIKE = re.compile(r"%[0-9A-Fa-f]{2}")
+_DEVICES = frozenset(
+    ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
+    + [f"{port}{digit}" for port in ("COM", "LPT") for digit in "0123456789\u00b9\u00b2\u00b3"]
+)
+
+
+def _percent(character: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in character.encode())
+
+
+def portable_segment(segment: str) -> str:
+    """``segment`` (one path segment, not empty) as a file name every system can hold,
+    encoded as the comment above says; unchanged when it already is one."""
+    name = "".join(
+        _percent(ch)
+        if ch in _NOT_PORTABLE or (ch == "%" and _ESCAPE_LIKE.match(segment, index))
+        else ch
+        for index, ch in enumerate(segment)
+    )
+    if name.endswith((".", " ")):
+        name = name[:-1] + _percent(name[-1])
+    device = name.partition(".")[0].rstrip(" ")
+    if device.upper() in _DEVICES:
+        last = len(device) - 1
+        name = name[:last] + _percent(name[last]) + name[last + 1 :]
+    return name
+
+
+def portable_path(path: str) -> str:
+    """A valid dataset path with each segment made portable (``portable_segment``)."""
+    return "/".join(portable_segment(segment) for segment in path.split("/"))
+
+
 def ancestors(path: str) -> list[str]:
     """``a/b/c`` -> ``['a', 'a/b']``: the folders a file path implies."""
     parts = path.split("/")
