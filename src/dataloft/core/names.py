@@ -17,8 +17,48 @@ SEGMENT_MAX_BYTES = 255
 # prefixes). Dialects with folders (Algorithmia) create and hide it; the native API shows it.
 FOLDER_MARKER = ".dataloft-folder"
 
-# Matched with fullmatch: "$" would also accept a trailing newline.
-_USERNAME = re.compile(r"[^\W_][\w.-]*")
+# Matched with fullmatch: "$" would also accept a trailing newline. ASCII only: "\w" would
+# admit every script's letters, and with them names that look like others: "alice" with a
+# Cyrillic U+0430 for its "a", in fullwidth letters (U+FF41...), or followed by a combining
+# mark.
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# Owner names nobody may take, in any case: they would pass for the server itself, its
+# staff, or a route (Pigeon Optics' forbiddenAuthorNames among them). The one exception is
+# FIRST_ADMIN, the site admin a new server's first start creates (``Loft.bootstrap_admin``),
+# as the first account only.
+FIRST_ADMIN = "admin"
+RESERVED_NAMES = frozenset(
+    [
+        "admin",
+        "administrator",
+        "root",
+        "system",
+        "support",
+        "security",
+        "api",
+        "www",
+        "owner",
+        "user",
+        "author",
+        "creator",
+        "test",
+        "guest",
+        "operator",
+        "debug",
+        "dev",
+        "staff",
+        "moderator",
+        "anonymous",
+        "nobody",
+        "dataloft",
+        "abuse",
+        "postmaster",
+        "hostmaster",
+        "webmaster",
+        "noreply",
+        "no-reply",
+    ]
+)
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _MEDIA_TYPE = re.compile(r"[\w!#$&^.+-]+/[\w!#$&^.+-]+(\s*;\s*[\w!#$&^.+-]+=\S+)*")
 # Control and format characters, line/paragraph separators, and lone surrogates (which no
@@ -46,17 +86,32 @@ def check_text(value: object, field: str, limit: int) -> str:
 
 
 def validate_username(name: str) -> str:
-    """Letters, digits, ``.``, ``_`` and ``-``; starts with a letter or digit (so that
-    Algorithmia's ``.my`` alias and other dot-names can never be an account)."""
+    """ASCII letters, digits, ``.``, ``_`` and ``-``; starts with a letter or digit (so that
+    Algorithmia's ``.my`` alias and other dot-names can never be an account). The rule for
+    names of users, teams and projects that are made or renamed from now on; names stored
+    before it stay as they are."""
     if not 1 <= len(name) <= USERNAME_MAX or not _USERNAME.fullmatch(name):
         raise Invalid(
-            f"invalid name {name!r}: use 1-{USERNAME_MAX} letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
+            f"invalid name {name!r}: use 1-{USERNAME_MAX} ASCII letters, digits, '.', '_' or "
+            "'-', starting with a letter or digit"
         )
     return name
 
 
 validate_team_name = validate_username
+
+
+def owner_key(name: str) -> str:
+    """The form in which user and team names are compared: names that differ only in case
+    are one name (``Alice`` is ``alice``)."""
+    return name.lower()
+
+
+def check_not_reserved(name: str) -> str:
+    """Refuse a name in ``RESERVED_NAMES``, in any case, for a new user or team."""
+    if owner_key(name) in RESERVED_NAMES:
+        raise Invalid(f"{name!r} is a reserved name; choose another")
+    return name
 
 
 def validate_dataset_name(name: str, max_length: int = 250) -> str:
