@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -51,6 +52,13 @@ GiB = 1024 * MiB
 
 log = logging.getLogger("dataloft.config")
 
+# A host name (labels of letters, digits and hyphens), an IPv4 address or a bracketed IPv6
+# one, and an optional port: what a Host header holds.
+_HOST = re.compile(
+    r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*"
+    r"|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?"
+)
+
 # A size or count limit: zero or less would refuse everything (or, for a pool, hang).
 Limit = Annotated[int, Field(gt=0)]
 # A period in seconds: zero would spin, infinity would never fire.
@@ -79,6 +87,10 @@ class Settings(BaseSettings):
     # Where ``dataloft serve`` listens unless given --host / --port.
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    # A second host name under which the operator exposes this same server for user content
+    # only: requests for it may get HTML, SVG and other active types inline (sandboxed).
+    # Unset: those are always attachments. See dataloft.api.transfer.user_content_headers.
+    user_content_host: str | None = None
     # NoDecode: from the environment this is a string, which _split_dialects reads as a
     # JSON list or a comma list (pydantic-settings alone would insist on JSON).
     dialects: Annotated[tuple[str, ...], NoDecode] = ALL_DIALECTS
@@ -137,6 +149,21 @@ class Settings(BaseSettings):
             value = f"file://{(data_dir / 'blobs').resolve()}"
         check_blob_url(value)  # BlobConfigError is a ValueError: pydantic reports it
         return value
+
+    @field_validator("user_content_host")
+    @classmethod
+    def _host_name(cls, value: str | None) -> str | None:
+        """A host name or address, with a port or without, as a ``Host`` header carries it;
+        kept in lower case (host names are not case-sensitive). Empty means unset."""
+        if value is None or not value.strip():
+            return None
+        host = value.strip().lower().removesuffix(".")
+        if not _HOST.fullmatch(host):
+            raise ValueError(
+                f"not a host name {value!r}: give a name such as usercontent.example.net, "
+                "with :port when the port is not the default one"
+            )
+        return host
 
     @field_validator("dialects", mode="before")
     @classmethod

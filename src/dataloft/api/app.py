@@ -20,10 +20,11 @@ from starlette.responses import Response
 from dataloft import __version__
 from dataloft.api.convertors import register_convertors
 from dataloft.api.errors import INTERNAL_MESSAGE, headers_for, status_for
-from dataloft.api.limits import BodyLimitMiddleware
+from dataloft.api.limits import BodyLimitMiddleware, StrictUrlDecoding
 from dataloft.api.pipeline import PipelineRoute
 from dataloft.api.processes import ProcessPool
 from dataloft.api.registry import Dialect
+from dataloft.api.transfer import NoSniff
 from dataloft.config import Settings
 from dataloft.core.errors import LoftError
 from dataloft.core.loft import Loft
@@ -150,9 +151,16 @@ def create_app(settings: Settings | None = None, loft: Loft | None = None) -> Fa
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return renderer_for(request).render_error(request, 500, INTERNAL_MESSAGE)
 
+    def render_error(request: Request, status: int, message: str) -> Response:
+        return renderer_for(request).render_error(request, status, message)
+
     register_convertors()
+    # Added first, so innermost: a dialect's own middleware (Pigeon Optics' CORS headers)
+    # still wraps the 400 it answers.
+    app.add_middleware(StrictUrlDecoding, render=render_error)
     for dialect in enabled:
         dialect.mount(app)
     app.openapi = partial(_openapi, app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_json_body)
+    app.add_middleware(NoSniff)  # outermost: every response our code answers
     return app

@@ -1,14 +1,20 @@
-"""Request body limits for every route, enforced while the body streams in.
+"""What every request must satisfy before a route sees it, for every dialect.
 
-JSON endpoints get ``max_json_body``; endpoints that stream uploads raise the limit for
-their request with ``allow_body``. A declared ``Content-Length`` over the limit is refused
-before a byte is read, and a chunked body is cut off as soon as it passes the limit.
+- Body limits, enforced while the body streams in. JSON endpoints get ``max_json_body``;
+  endpoints that stream uploads raise the limit for their request with ``allow_body``. A
+  declared ``Content-Length`` over the limit is refused before a byte is read, and a
+  chunked body is cut off as soon as it passes the limit.
+- A URL that is UTF-8 once percent-decoded (``StrictUrlDecoding``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from urllib.parse import unquote_to_bytes
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dataloft.core.errors import TooLarge
@@ -61,3 +67,55 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+# --- percent-encoding ------------------------------------------------------------------------
+
+ErrorRenderer = Callable[[Request, int, str], Response]
+
+
+def undecodable(raw: bytes, part: str) -> str | None:
+    """Why ``raw`` (a URL's path or query, as sent) is not UTF-8 once percent-decoded, or
+    None when it is."""
+    decoded = unquote_to_bytes(raw)
+    try:
+        decoded.decode("utf-8")
+    except UnicodeDecodeError as error:
+        bad = "".join(f"%{byte:02X}" for byte in decoded[error.start : error.end])
+        return (
+            f"invalid percent-encoded UTF-8 in the URL {part}: {bad} at byte {error.start} "
+            "of the decoded text is not UTF-8"
+        )
+    return None
+
+
+class StrictUrlDecoding:
+    """Refuses, with a 400 in the dialect's error shape, a request whose path or query
+    does not decode as UTF-8 (``/files/%ff%fe``), instead of letting it reach a route as
+    something else.
+
+    The ASGI server percent-decodes the path before any of our code sees it, with
+    ``urllib.parse.unquote``, whose ``errors="replace"`` turns each bad byte into U+FFFD
+    (uvicorn's HTTP protocols; Starlette's ``TestClient`` does the same); Starlette decodes
+    the query string the same way. A bad escape would then name another file, quietly:
+    ``%ff`` and ``%fe`` both become ``\ufffd``, and a real U+FFFD (``%EF%BF%BD``) would be
+    indistinguishable. By the time a convertor or a handler sees the path it is too late
+    to tell, so the check reads what the client sent (the scope's ``raw_path`` and
+    ``query_string``), once, for every dialect. A server that gives no ``raw_path`` leaves
+    the path unchecked."""
+
+    def __init__(self, app: ASGIApp, render: ErrorRenderer) -> None:
+        self.app = app
+        self.render = render
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raw_path: bytes | None = scope.get("raw_path")
+            problem = (undecodable(raw_path, "path") if raw_path is not None else None) or (
+                undecodable(scope.get("query_string", b""), "query")
+            )
+            if problem is not None:
+                response = self.render(Request(scope, receive), 400, problem)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -1,7 +1,9 @@
 """Moving bytes over HTTP, for every dialect: streamed uploads into the blob store and
-downloads with ``ETag``, ``If-None-Match``, ``Range`` and ``HEAD``; and
-``ClosingStreamingResponse``, the one way the API streams a body from a sync iterator
-(downloads, archives, exports), which closes the iterator however the response ends."""
+downloads with ``ETag``, ``If-None-Match``, ``Range`` and ``HEAD``; the one rule for how
+user bytes may be shown by a browser (``user_content_headers``, with ``NoSniff`` for
+every response); and ``ClosingStreamingResponse``, the one way the API streams a body from
+a sync iterator (downloads, archives, exports), which closes the iterator however the
+response ends."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from urllib.parse import quote
 import anyio
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dataloft.api.limits import allow_body
 from dataloft.api.threads import in_thread
@@ -150,6 +152,113 @@ def attachment_disposition(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
+# --- what a browser may do with user bytes ---------------------------------------------------
+#
+# Files, attachments and record values come from users, and are served from the app's own
+# origin: HTML or SVG rendered there could run script with the rights of whoever views it
+# (a session cookie, tokens a page keeps). So every response carrying user bytes is:
+#
+# - typed only as we say: ``X-Content-Type-Options: nosniff`` (``NoSniff`` sets it on every
+#   response, ours and users' alike), so no browser turns ``text/plain`` into HTML;
+# - sandboxed: ``Content-Security-Policy: sandbox`` gives the document a unique, opaque
+#   origin with no script, forms or plugins, even if it is rendered;
+# - and, unless its type is known to be passive, an attachment: a download, never
+#   rendered in a tab. That covers what is active by design (HTML, XHTML, SVG, any XML, which
+#   can carry XHTML or XSLT, JavaScript and its relatives), types a browser hands to a
+#   plugin or viewer that may script (PDF, Flash, multipart/x-mixed-replace, MHTML), and
+#   every type we cannot vouch for: ``application/octet-stream``, missing or unparsable
+#   types, lists (a browser reads ``text/plain, text/html`` as HTML). An allowlist, because
+#   a list of the dangerous types would always be one short.
+#
+# When the operator exposes the server under a second host name that serves nothing but
+# user content (``settings.user_content_host``), a request for that host may render active
+# types inline, still sandboxed and unsniffed: script there could only reach that origin,
+# which holds no cookies and no tokens of ours (see docs/operations.md).
+
+USER_CONTENT_CSP = "sandbox"
+_MEDIA_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")
+# Substrings of a subtype that make it active whatever its top-level type: */xml, *+xml,
+# xml-dtd, xslt, (x)html, javascript, ecmascript, jscript, livescript, vbscript, and SVG.
+_ACTIVE_SUBTYPE = ("xml", "xsl", "html", "script", "svg")
+# Old text types some browser ran (Internet Explorer's components, WAP's WML).
+_ACTIVE_TEXT = frozenset(["x-component", "vnd.wap.wml", "vnd.wap.wmlscript"])
+_PASSIVE_TOP = frozenset(["text", "image", "audio", "video"])
+# Data browsers only display or download: our own record encodings among them.
+_PASSIVE_DATA = frozenset(["application/json", "application/cbor"])
+
+
+def is_passive(media_type: str) -> bool:
+    """Whether a browser may render bytes of this type inline without running anything
+    (given ``nosniff``): text other than markup and scripts, images other than SVG, audio,
+    video, JSON and CBOR. Everything else is active or unknown (see above)."""
+    if "," in media_type:
+        return False
+    essence = media_type.split(";", 1)[0].strip().lower()
+    if not _MEDIA_TYPE.fullmatch(essence):
+        return False
+    top, _, subtype = essence.partition("/")
+    if any(marker in subtype for marker in _ACTIVE_SUBTYPE):
+        return False
+    if top in _PASSIVE_TOP:
+        return subtype not in _ACTIVE_TEXT
+    return essence in _PASSIVE_DATA or subtype.endswith("+json")
+
+
+def _host_name(host: str) -> str:
+    """``Host`` without its port (``[::1]:8080`` -> ``[::1]``)."""
+    if host.startswith("["):
+        return host.partition("]")[0] + "]"
+    return host.partition(":")[0]
+
+
+def on_user_content_host(request: Request) -> bool:
+    """Whether the request came in under the configured user-content host name (with its
+    port, when the setting names one)."""
+    configured: str | None = request.app.state.loft.settings.user_content_host
+    if configured is None:
+        return False
+    host = request.headers.get("host", "").strip().lower().removesuffix(".")
+    if _host_name(configured) != configured:  # the setting names a port: match it too
+        return host == configured
+    return _host_name(host).removesuffix(".") == configured
+
+
+def user_content_headers(request: Request, media_type: str, filename: str) -> dict[str, str]:
+    """The headers every response carrying user bytes gets (see above): the sandbox, and
+    ``Content-Disposition: attachment`` for a type that is not passive, unless the
+    request came in under the user-content host. ``filename`` names the download."""
+    headers = {"Content-Security-Policy": USER_CONTENT_CSP}
+    if not is_passive(media_type) and not on_user_content_host(request):
+        headers["Content-Disposition"] = attachment_disposition(filename)
+    return headers
+
+
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+
+
+class NoSniff:
+    """Every response says ``X-Content-Type-Options: nosniff``: a browser must take the
+    ``Content-Type`` we send and never guess one from the bytes. For user bytes that is
+    half of what keeps them from running (``user_content_headers`` is the other half); for
+    our own encodings (record JSON and CBOR, listings, errors) it costs nothing and keeps a
+    record value that happens to look like HTML from ever being read as such."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_nosniff(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), NOSNIFF]}
+            await send(message)
+
+        await self.app(scope, receive, send_nosniff)
+
+
 def etag_matches(header: str, etag: str) -> bool:
     candidates = [c.strip().removeprefix("W/") for c in header.split(",")]
     return "*" in candidates or etag in candidates
@@ -203,7 +312,8 @@ def blob_response(
     media_type: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """Serve an entry's bytes honouring HEAD, If-None-Match, Range and If-Range."""
+    """Serve an entry's bytes honouring HEAD, If-None-Match, Range and If-Range; a
+    download is named after the entry's last path segment."""
     assert found.blob is not None
     return serve_blob(
         request,
@@ -212,6 +322,7 @@ def blob_response(
         etag=found.entry.etag,
         modified=found.modified,
         media_type=media_type or found.entry.media_type,
+        filename=found.entry.path.rpartition("/")[2],
         headers={"X-Loft-Version": str(found.version), **(headers or {})},
     )
 
@@ -224,9 +335,12 @@ def serve_blob(
     etag: str,
     modified: datetime,
     media_type: str,
+    filename: str,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """Serve a blob's bytes honouring HEAD, If-None-Match, Range and If-Range."""
+    """Serve a blob's bytes honouring HEAD, If-None-Match, Range and If-Range, as user
+    bytes (``user_content_headers``) on every answer, 304 and 416 included. ``filename``
+    names the file when it goes out as an attachment."""
     # Set as a header, not media_type=: Starlette would append "; charset=utf-8" to text/*
     # types, which is wrong for files in other encodings.
     base = {
@@ -235,6 +349,8 @@ def serve_blob(
         "Last-Modified": format_datetime(modified, usegmt=True),
         "Accept-Ranges": "bytes",
         **(headers or {}),
+        # Last: no caller can loosen it.
+        **user_content_headers(request, media_type, filename),
     }
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None and etag_matches(if_none_match, etag):

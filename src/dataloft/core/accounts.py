@@ -1,27 +1,41 @@
 """Users, teams, memberships, projects and licences.
 
 Users and teams share one namespace of owner names, so that ``owner/name`` addresses stay
-unambiguous if teams ever own datasets. Team members hold a level R < X < W < A; team admins
-(A) manage members, writers (W) manage projects. Site admins may do everything.
+unambiguous if teams ever own datasets. Names that differ only in case are one name, and
+reserved names (``RESERVED_NAMES``) are nobody's, so that no account passes for another or
+for the server: the ``owner_names`` table holds each owner's name in lower case under one
+primary key, which settles concurrent claims too. These rules, and the ASCII-only syntax of
+``validate_username``, apply to names being made or renamed; older names stay as they are.
+Team members hold a level R < X < W < A; team admins (A) manage members, writers (W) manage
+projects. Site admins may do everything.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dataloft.core.access import Level, Principal
 from dataloft.core.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from dataloft.core.events import EventLog
-from dataloft.core.names import check_text, validate_team_name, validate_username
+from dataloft.core.names import (
+    FIRST_ADMIN,
+    check_not_reserved,
+    check_text,
+    owner_key,
+    validate_team_name,
+    validate_username,
+)
 from dataloft.core.pagination import MAX_LIMIT, clamp_limit, decode_cursor, encode_cursor, every
 from dataloft.core.passwords import Passwords
 from dataloft.core.results import LicenceView, MemberView, Page, ProjectView, TeamView, UserView
 from dataloft.db import Database
-from dataloft.db.models import Dataset, Licence, Membership, Project, Team, User
+from dataloft.db.models import Dataset, Licence, Membership, OwnerName, Project, Team, User
 from dataloft.db.types import utcnow
 
 _SELF_EDITABLE = {"email", "full_name", "password"}
@@ -78,6 +92,19 @@ def licence_view(licence: Licence) -> LicenceView:
         limitations=list(licence.limitations),
         domains=list(licence.domains),
     )
+
+
+_TAKEN = "the name {name!r} is already taken by a user or team (case does not count)"
+
+
+@contextmanager
+def _claiming(name: str) -> Iterator[None]:
+    """Where an owner's rows and name claim are flushed: a unique index refusing them means
+    a concurrent request has just taken the name (the check before could not see it)."""
+    try:
+        yield
+    except IntegrityError:
+        raise Conflict(_TAKEN.format(name=name)) from None
 
 
 def _describe_and_rename(
@@ -152,6 +179,8 @@ class AccountService:
             check_text(full_name, "full_name", 200)
         password_hash = self.passwords.hash(password) if password is not None else None
         with self.db.write() as session:
+            if username != FIRST_ADMIN or session.scalar(select(User.id).limit(1)) is not None:
+                check_not_reserved(username)
             self._ensure_owner_name_free(session, username)
             user = User(
                 username=username,
@@ -161,8 +190,11 @@ class AccountService:
                 is_admin=is_admin,
                 is_active=True,
             )
-            session.add(user)
-            session.flush()
+            with _claiming(username):
+                session.add(user)
+                session.flush()
+                session.add(OwnerName(name=owner_key(username), user_id=user.id))
+                session.flush()
             self.events.append(session, "user.create", {"username": username}, actor_id=user.id)
             return user_view(user)
 
@@ -260,7 +292,7 @@ class AccountService:
         the team and its first admin are made in one transaction, so no failure (an
         unknown or deactivated user, a taken name) leaves a team without an admin."""
         _require_full_token(actor)
-        validate_team_name(name)
+        check_not_reserved(validate_team_name(name))
         check_text(description, "description", 10_000)
         if admin is not None and admin != actor.username and not actor.is_admin:
             raise Forbidden("only site admins make someone else a team's first admin")
@@ -272,8 +304,11 @@ class AccountService:
                     raise Invalid(f"user {admin!r} is deactivated")
             self._ensure_owner_name_free(session, name)
             team = Team(name=name, description=description, created_by=actor.user_id)
-            session.add(team)
-            session.flush()
+            with _claiming(name):
+                session.add(team)
+                session.flush()
+                session.add(OwnerName(name=owner_key(name), team_id=team.id))
+                session.flush()
             self.events.append(session, "team.create", {"team": name}, actor_id=actor.user_id)
             if first_admin is not None:
                 session.add(Membership(team_id=team.id, user_id=first_admin.id, level="A"))
@@ -322,9 +357,7 @@ class AccountService:
         _check_renaming(changes, "team")
         with self.db.write() as session:
             team = self._team_for(session, actor, name, Level.ADMIN)
-            _describe_and_rename(
-                team, changes, lambda new: self._ensure_owner_name_free(session, new)
-            )
+            _describe_and_rename(team, changes, lambda new: self._rename_team(session, team, new))
             session.flush()
             return self._team_view(session, team)
 
@@ -540,11 +573,22 @@ class AccountService:
             raise Conflict(f"team {team.name!r} already has a project {name!r}")
 
     @staticmethod
-    def _ensure_owner_name_free(session: Session, name: str) -> None:
-        if session.scalar(select(User.id).where(User.username == name)) or session.scalar(
-            select(Team.id).where(Team.name == name)
-        ):
-            raise Conflict(f"the name {name!r} is already taken by a user or team")
+    def _ensure_owner_name_free(session: Session, name: str, team: Team | None = None) -> None:
+        """Refuse a name a user or team (other than ``team``) holds in any case. The
+        primary key of ``owner_names`` enforces the same when two claims race."""
+        holder = session.get(OwnerName, owner_key(name))
+        if holder is not None and (team is None or holder.team_id != team.id):
+            raise Conflict(_TAKEN.format(name=name))
+
+    def _rename_team(self, session: Session, team: Team, new_name: str) -> None:
+        """Move the team's claim to ``new_name`` (another case of its own name included).
+        A team made before names ignored case may hold no claim: it gets one now."""
+        check_not_reserved(new_name)
+        self._ensure_owner_name_free(session, new_name, team)
+        with _claiming(new_name):
+            session.execute(delete(OwnerName).where(OwnerName.team_id == team.id))
+            session.add(OwnerName(name=owner_key(new_name), team_id=team.id))
+            session.flush()
 
     @staticmethod
     def _team_view(session: Session, team: Team) -> TeamView:

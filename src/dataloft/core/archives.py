@@ -5,9 +5,17 @@ any string up to 10,000 characters and so cannot be file names, go to a sibling 
 file ``<name>-v<N>.records.jsonl`` (one ``{"id", "version", "sha256", "value"}`` per line,
 values in tagged JSON), which can never collide with a file path.
 
-The records are collected in a spool while the files stream, and appended last. The
-archive's ``chunks`` are ``Chunks``: closing them early (a client that went away) closes
-the member being read and the spool, which otherwise stay open until a garbage collection.
+Names are made portable: a path segment (or a dataset name) that Windows cannot hold as a
+file name (``CON``, ``a:b``, ``trailing.``) is percent-encoded, reversibly, by
+``dataloft.core.names.portable_segment``, which says why paths are encoded here rather than
+refused at commit. When any path was encoded, a sibling ``<root>.paths.jsonl`` maps each
+such member back to its path (one ``{"name", "path"}`` per line, ``name`` relative to the
+root folder), so nobody has to know the encoding to restore the originals.
+
+The records, and the names of encoded paths, are collected in spools while the files
+stream, and appended last. The archive's ``chunks`` are ``Chunks``: closing them early (a
+client that went away) closes the member being read and the spools, which otherwise stay
+open until a garbage collection.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from dataloft.core.archive_formats import FORMATS, Member
 from dataloft.core.blobs import BlobRef, BlobService
 from dataloft.core.browse import BrowseService
 from dataloft.core.errors import Invalid
+from dataloft.core.names import portable_path, portable_segment
 from dataloft.core.results import DatasetView, EntryView
 from dataloft.core.values import decode_record, to_jsonable
 from dataloft.storage.chunks import Chunks, closing_iterator
@@ -71,7 +80,7 @@ class ArchiveService:
             raise Invalid(f"unknown archive format {fmt!r}; use one of {', '.join(FORMATS)}")
         writer, media_type = FORMATS[fmt]
         dataset, at, entries = self.browse.iter_contents(actor, owner, name, version)
-        root = f"{dataset.name}-v{at}"
+        root = portable_segment(f"{dataset.name}-v{at}")
         members = self._members(root, entries)
         chunks = _without_empty(writer(members))
         return Archive(dataset, at, f"{dataset.owner}-{root}.{fmt}", media_type, chunks)
@@ -79,33 +88,33 @@ class ArchiveService:
     def _members(
         self, root: str, entries: Iterator[tuple[EntryView, BlobRef | None, datetime]]
     ) -> Iterator[Member]:
-        """The archive's members: the files as they come, then the records' spool. The
-        spool belongs to this generator: it is closed once the archive asks for the member
-        after it, or when the archive closes this generator early."""
-        spool: IO[bytes] | None = None
-        newest = 0.0
+        """The archive's members: the files as they come, then the records' spool and the
+        spool of encoded names. The spools belong to this generator: they are closed once
+        the archive asks for the member after the last, or when the archive closes this
+        generator early."""
+        records = _Spool(f"{root}.records.jsonl")
+        renamed = _Spool(f"{root}.paths.jsonl")
         try:
             for entry, blob, modified in entries:
                 stamp = modified.timestamp()
                 if entry.kind == "record":
                     assert blob is not None
-                    if spool is None:
-                        # Closed in the finally below, however the archive ends.
-                        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
-                    spool.write(self._record_line(entry, blob))
-                    newest = max(newest, stamp)
-                elif entry.kind == "symlink":
-                    yield Member(f"{root}/{entry.path}", 0, stamp, _no_chunks, entry.target)
+                    records.add(self._record_line(entry, blob), stamp)
+                    continue
+                name = portable_path(entry.path)
+                if name != entry.path:
+                    renamed.add(_json_line({"name": name, "path": entry.path}), stamp)
+                if entry.kind == "symlink":
+                    yield Member(f"{root}/{name}", 0, stamp, _no_chunks, entry.target)
                 else:
                     assert blob is not None
-                    path = f"{root}/{entry.path}"
-                    yield Member(path, entry.size, stamp, partial(self.blobs.read, blob))
-            if spool is not None:
-                size = spool.tell()
-                yield Member(f"{root}.records.jsonl", size, newest, partial(_spool_chunks, spool))
+                    read = partial(self.blobs.read, blob)
+                    yield Member(f"{root}/{name}", entry.size, stamp, read)
+            yield from records.member()
+            yield from renamed.member()
         finally:
-            if spool is not None:
-                spool.close()
+            records.close()
+            renamed.close()
 
     def _record_line(self, entry: EntryView, blob: BlobRef) -> bytes:
         value = decode_record(self.blobs.read_all(blob))
@@ -115,4 +124,36 @@ class ArchiveService:
             "sha256": entry.sha256,
             "value": to_jsonable(value),
         }
-        return json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        return _json_line(line)
+
+
+def _json_line(value: dict[str, object]) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+class _Spool:
+    """A JSON Lines member collected while the files stream (in memory up to
+    SPOOL_IN_MEMORY bytes, then in a temporary file), appended after them if anything was
+    written to it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.newest = 0.0
+        self._file: IO[bytes] | None = None
+
+    def add(self, line: bytes, stamp: float) -> None:
+        if self._file is None:
+            # Closed by close(), which _members calls however the archive ends.
+            self._file = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
+        self._file.write(line)
+        self.newest = max(self.newest, stamp)
+
+    def member(self) -> Iterator[Member]:
+        """The member, if there is one (the spool stays open: its owner closes it)."""
+        if self._file is not None:
+            chunks = partial(_spool_chunks, self._file)
+            yield Member(self.name, self._file.tell(), self.newest, chunks)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()

@@ -17,8 +17,48 @@ SEGMENT_MAX_BYTES = 255
 # prefixes). Dialects with folders (Algorithmia) create and hide it; the native API shows it.
 FOLDER_MARKER = ".dataloft-folder"
 
-# Matched with fullmatch: "$" would also accept a trailing newline.
-_USERNAME = re.compile(r"[^\W_][\w.-]*")
+# Matched with fullmatch: "$" would also accept a trailing newline. ASCII only: "\w" would
+# admit every script's letters, and with them names that look like others: "alice" with a
+# Cyrillic U+0430 for its "a", in fullwidth letters (U+FF41...), or followed by a combining
+# mark.
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# Owner names nobody may take, in any case: they would pass for the server itself, its
+# staff, or a route (Pigeon Optics' forbiddenAuthorNames among them). The one exception is
+# FIRST_ADMIN, the site admin a new server's first start creates (``Loft.bootstrap_admin``),
+# as the first account only.
+FIRST_ADMIN = "admin"
+RESERVED_NAMES = frozenset(
+    [
+        "admin",
+        "administrator",
+        "root",
+        "system",
+        "support",
+        "security",
+        "api",
+        "www",
+        "owner",
+        "user",
+        "author",
+        "creator",
+        "test",
+        "guest",
+        "operator",
+        "debug",
+        "dev",
+        "staff",
+        "moderator",
+        "anonymous",
+        "nobody",
+        "dataloft",
+        "abuse",
+        "postmaster",
+        "hostmaster",
+        "webmaster",
+        "noreply",
+        "no-reply",
+    ]
+)
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _MEDIA_TYPE = re.compile(r"[\w!#$&^.+-]+/[\w!#$&^.+-]+(\s*;\s*[\w!#$&^.+-]+=\S+)*")
 # Control and format characters, line/paragraph separators, and lone surrogates (which no
@@ -46,17 +86,32 @@ def check_text(value: object, field: str, limit: int) -> str:
 
 
 def validate_username(name: str) -> str:
-    """Letters, digits, ``.``, ``_`` and ``-``; starts with a letter or digit (so that
-    Algorithmia's ``.my`` alias and other dot-names can never be an account)."""
+    """ASCII letters, digits, ``.``, ``_`` and ``-``; starts with a letter or digit (so that
+    Algorithmia's ``.my`` alias and other dot-names can never be an account). The rule for
+    names of users, teams and projects that are made or renamed from now on; names stored
+    before it stay as they are."""
     if not 1 <= len(name) <= USERNAME_MAX or not _USERNAME.fullmatch(name):
         raise Invalid(
-            f"invalid name {name!r}: use 1-{USERNAME_MAX} letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
+            f"invalid name {name!r}: use 1-{USERNAME_MAX} ASCII letters, digits, '.', '_' or "
+            "'-', starting with a letter or digit"
         )
     return name
 
 
 validate_team_name = validate_username
+
+
+def owner_key(name: str) -> str:
+    """The form in which user and team names are compared: names that differ only in case
+    are one name (``Alice`` is ``alice``)."""
+    return name.lower()
+
+
+def check_not_reserved(name: str) -> str:
+    """Refuse a name in ``RESERVED_NAMES``, in any case, for a new user or team."""
+    if owner_key(name) in RESERVED_NAMES:
+        raise Invalid(f"{name!r} is a reserved name; choose another")
+    return name
 
 
 def validate_dataset_name(name: str, max_length: int = 250) -> str:
@@ -122,6 +177,61 @@ def validate_media_type(media_type: str) -> str:
     if len(media_type) > 255 or not _MEDIA_TYPE.fullmatch(media_type):
         raise Invalid(f"invalid media type {media_type!r}")
     return media_type
+
+
+# --- paths as file names on every system -------------------------------------------------------
+#
+# A valid dataset path is a valid POSIX path, but not every one is a file name Windows can
+# hold (nor a FAT, exFAT or SMB volume on any system; macOS's Finder shows ":" as "/").
+# Windows refuses the characters < > : " | ? * \ and control characters, drops a trailing
+# dot or space, and reads CON, PRN, AUX, NUL, COM0-9, LPT0-9 (and COM/LPT with a
+# superscript 1-3, CONIN$, CONOUT$) as devices, with any extension and in any case
+# ("con.txt", "Nul .tar.gz"). Extracting an archive holding such a name fails, silently
+# renames the file, or writes to a device.
+#
+# Those paths are not refused: they are ordinary names on Linux, in S3, and in the systems
+# whose APIs dataloft speaks (a log named "12:30:00.log", a C file "aux.c"); data already
+# stored holds them; and a path becomes a local file name in one place only, an archive
+# (single downloads are named by Content-Disposition, which browsers sanitise themselves).
+# So archives encode them, reversibly: ``portable_segment`` replaces each offending
+# character by %XX (its UTF-8 bytes, upper-case hex), escapes a "%" that is followed by two
+# hex digits (so that an encoded name never collides with a stored one), and escapes the
+# last character of a device name or of a name ending in a dot or space. Everything else is
+# kept as it is. Decoding is percent-decoding (``urllib.parse.unquote``) of each segment.
+
+_NOT_PORTABLE = frozenset('<>:"|?*\\' + "".join(chr(code) for code in range(32)))
+_ESCAPE_LIKE = re.compile(r"%[0-9A-Fa-f]{2}")
+_DEVICES = frozenset(
+    ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
+    + [f"{port}{digit}" for port in ("COM", "LPT") for digit in "0123456789\u00b9\u00b2\u00b3"]
+)
+
+
+def _percent(character: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in character.encode())
+
+
+def portable_segment(segment: str) -> str:
+    """``segment`` (one path segment, not empty) as a file name every system can hold,
+    encoded as the comment above says; unchanged when it already is one."""
+    name = "".join(
+        _percent(ch)
+        if ch in _NOT_PORTABLE or (ch == "%" and _ESCAPE_LIKE.match(segment, index))
+        else ch
+        for index, ch in enumerate(segment)
+    )
+    if name.endswith((".", " ")):
+        name = name[:-1] + _percent(name[-1])
+    device = name.partition(".")[0].rstrip(" ")
+    if device.upper() in _DEVICES:
+        last = len(device) - 1
+        name = name[:last] + _percent(name[last]) + name[last + 1 :]
+    return name
+
+
+def portable_path(path: str) -> str:
+    """A valid dataset path with each segment made portable (``portable_segment``)."""
+    return "/".join(portable_segment(segment) for segment in path.split("/"))
 
 
 def ancestors(path: str) -> list[str]:

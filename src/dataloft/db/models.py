@@ -81,6 +81,26 @@ class Team(Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
+class OwnerName(Base):
+    """The one namespace users and teams share, in lower case: a row per owner, so that
+    names differing only in case are one name. A unique index on ``lower(username)`` could
+    not keep a user and a team apart (no index spans two tables), and SQLite cannot reflect
+    expression indexes; one primary key over both kinds can, and refuses the second of two
+    concurrent claims however the transactions interleave. Written by ``AccountService``
+    only (users are never deleted; a team's row goes with the team)."""
+
+    __tablename__ = "owner_names"
+    __table_args__ = (CheckConstraint("(user_id IS NULL) <> (team_id IS NULL)", name="one_owner"),)
+
+    name: Mapped[str] = mapped_column(name_column(100), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), unique=True
+    )
+    team_id: Mapped[int | None] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), unique=True
+    )
+
+
 class Membership(Base):
     __tablename__ = "memberships"
     __table_args__ = (CheckConstraint("level IN ('R', 'X', 'W', 'A')", name="level"),)

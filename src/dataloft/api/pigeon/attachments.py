@@ -97,7 +97,10 @@ def _map_strings(value: Any, rewrite: Any) -> Any:
 
 def attachment(call: Call) -> Response:
     """``GET /attachments/<sha256>?type=<media type>``: the bytes, with ``Range``, cached
-    for a year (they can never change) and sandboxed (they are other people's content)."""
+    for a year (they can never change). They are other people's content, served as the
+    one rule for user bytes says (``dataloft.api.transfer.user_content_headers``): a
+    ``type`` the caller picks decides the ``Content-Type``, but an active one (HTML, SVG,
+    ...) only ever makes an attachment named after the digest, and all are sandboxed."""
     loft = call.loft
     digest = call.param("digest")  # lower case: the hex64 convertor sees to it
     found = loft.attachments.get(call.actor, digest)
@@ -105,7 +108,6 @@ def attachment(call: Call) -> Response:
     # It becomes a header: printable ASCII only (no line breaks to smuggle headers in).
     if len(media_type) > MAX_TYPE_LENGTH or not (media_type.isascii() and media_type.isprintable()):
         raise Invalid("type must be a media type")
-    headers = {"Cache-Control": IMMUTABLE, "Content-Security-Policy": "sandbox"}
     return serve_blob(
         call.request,
         loft.blobs,
@@ -113,7 +115,8 @@ def attachment(call: Call) -> Response:
         etag=f'"{digest}"',
         modified=found.created,
         media_type=media_type,
-        headers=headers,
+        filename=digest,
+        headers={"Cache-Control": IMMUTABLE},
     )
 
 

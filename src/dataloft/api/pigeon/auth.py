@@ -13,28 +13,11 @@ from dataloft.api.cookies import SESSION_COOKIE
 from dataloft.core.access import ANONYMOUS, Principal
 from dataloft.core.errors import Invalid, Unauthenticated
 from dataloft.core.loft import Loft
+from dataloft.core.names import RESERVED_NAMES
 
-# Names nobody may register here (the original's forbiddenAuthorNames): some would pass for
-# the server itself ("system" is the author of what the server does on its own).
-RESERVED_AUTHORS = frozenset(
-    [
-        "system",
-        "admin",
-        "owner",
-        "root",
-        "user",
-        "author",
-        "creator",
-        "test",
-        "support",
-        "guest",
-        "operator",
-        "debug",
-        "dev",
-        "..",
-        ".",
-    ]
-)
+# Names nobody may register here: the original's forbiddenAuthorNames are among the core's
+# reserved names, which every API and the CLI refuse for new accounts and teams.
+RESERVED_AUTHORS = RESERVED_NAMES
 REALM = 'Basic realm="PigeonOptics", charset="UTF-8"'
 
 

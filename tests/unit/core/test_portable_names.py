@@ -1,0 +1,117 @@
+"""dataloft.core.names.portable_segment: a path segment as a file name Windows, macOS and
+Linux can all hold, reversibly (percent-decoding gives the segment back)."""
+
+from __future__ import annotations
+
+import random
+from urllib.parse import unquote
+
+import pytest
+
+from dataloft.core.names import portable_path, portable_segment
+
+# The rules as Microsoft documents them ("Naming Files, Paths, and Namespaces"), written out
+# here independently of the code under test.
+WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"} | {
+    f"{port}{n}" for port in ("COM", "LPT") for n in [*"0123456789", "¹", "²", "³"]
+}
+WINDOWS_FORBIDDEN = set('<>:"|?*\\/') | {chr(c) for c in range(32)}
+
+
+def windows_problem(name: str) -> str | None:
+    """Why Windows would not store a file under ``name``, or None."""
+    if not name or name in (".", ".."):
+        return "empty or a dot name"
+    if WINDOWS_FORBIDDEN & set(name):
+        return "a forbidden character"
+    if name[-1] in ". ":
+        return "a trailing dot or space"
+    if name.partition(".")[0].rstrip(" ").upper() in WINDOWS_DEVICES:
+        return "a device name"
+    return None
+
+
+ENCODED = [
+    ("CON", "CO%4E"),
+    ("con", "co%6E"),
+    ("con.txt", "co%6E.txt"),
+    ("Aux.tar.gz", "Au%78.tar.gz"),
+    ("nul .txt", "nu%6C .txt"),
+    ("PRN", "PR%4E"),
+    ("com1", "com%31"),
+    ("COM0", "COM%30"),
+    ("LPT9.log", "LPT%39.log"),
+    ("COM\u00b9", "COM%C2%B9"),
+    ("lpt\u00b3.txt", "lpt%C2%B3.txt"),
+    ("CONIN$", "CONIN%24"),
+    ("conout$.x", "conout%24.x"),
+    ("notes.", "notes%2E"),
+    ("notes ", "notes%20"),
+    ("...", "..%2E"),
+    (" ", "%20"),
+    ("CON.", "CON%2E"),
+    ("12:30:00.log", "12%3A30%3A00.log"),
+    ('say "hi"', "say %22hi%22"),
+    ("a|b", "a%7Cb"),
+    ("why?", "why%3F"),
+    ("star*", "star%2A"),
+    ("<tag>", "%3Ctag%3E"),
+    ("back\\slash", "back%5Cslash"),
+    ("tab\there", "tab%09here"),
+    ("a%3Ab", "a%253Ab"),
+    ("%41%", "%2541%"),
+]
+UNCHANGED = [
+    "plain.txt",
+    "100%.txt",
+    "%",
+    "%4",
+    "%zz",
+    "café ✓ 日本.txt",
+    "CONSOLE",
+    "CONFIG.SYS",
+    "COM10",
+    "LPT",
+    "com",
+    "aux_file.c",
+    "xCON",
+    ".hidden",
+    " leading space",
+    "a.b.c",
+    "-",
+]
+
+
+@pytest.mark.parametrize(("segment", "encoded"), ENCODED)
+def test_names_windows_cannot_hold_are_encoded(segment: str, encoded: str) -> None:
+    assert windows_problem(segment) is not None or "%" in segment
+    assert portable_segment(segment) == encoded
+    assert windows_problem(encoded) is None
+    assert unquote(encoded) == segment
+
+
+@pytest.mark.parametrize("segment", UNCHANGED)
+def test_portable_names_are_unchanged(segment: str) -> None:
+    assert windows_problem(segment) is None
+    assert portable_segment(segment) == segment
+
+
+def test_paths_are_encoded_segment_by_segment() -> None:
+    assert portable_path("CON/logs/12:00.log") == "CO%4E/logs/12%3A00.log"
+    assert portable_path("a/b/c.txt") == "a/b/c.txt"
+
+
+def test_the_encoding_is_reversible_and_always_portable() -> None:
+    # Random segments over an alphabet dense in what needs care: every decodes back to
+    # itself (so no two segments share an encoding), and none is a problem for Windows.
+    alphabet = 'aAcCoOnNuUlLxXpPrRmMtT0123456789.%:*?"<>|\\ \t$¹²³é✓日'
+    pick = random.Random(20261201)
+    seen: dict[str, str] = {}
+    for _ in range(20_000):
+        segment = "".join(pick.choices(alphabet, k=pick.randint(1, 8)))
+        if segment in (".", ".."):
+            continue
+        encoded = portable_segment(segment)
+        assert unquote(encoded, errors="strict") == segment, (segment, encoded)
+        assert windows_problem(encoded) is None, (segment, encoded)
+        assert seen.setdefault(encoded, segment) == segment
