@@ -49,6 +49,9 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         sse_keepalive_seconds=1.0,
         pigeon_keepalive_seconds=1.0,
         stream_recheck_seconds=0.5,
+        # Every test's client is 127.0.0.1: the per-address limit has its own server in
+        # tests/functional/test_login_throttle.py.
+        login_failures_per_address=1_000_000,
         **FAST_HASHING,
     )
 

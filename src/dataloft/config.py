@@ -124,6 +124,13 @@ class Settings(BaseSettings):
     # An open event stream re-checks its caller's credentials and rights before every
     # batch of events and at least this often, and ends once they no longer hold.
     stream_recheck_seconds: Interval = 15.0
+    # Failed password checks of one account, and from one client address, within a minute
+    # before the next attempt must wait (429, Retry-After); see dataloft.core.throttle.
+    login_failures_per_account: Limit = 10
+    login_failures_per_address: Limit = 100
+    # A password verified for HTTP Basic is trusted again for this long without argon2 (the
+    # account must still be active with the same password); 0 checks every request.
+    basic_cache_seconds: float = Field(default=60.0, ge=0, allow_inf_nan=False)
     # Whether login cookies carry Secure: "auto" when the client reached the server over
     # HTTPS (directly, or per X-Forwarded-Proto from a TLS-terminating proxy).
     secure_cookies: Literal["auto", "always", "never"] = "auto"

@@ -22,6 +22,7 @@ from dataloft.core.errors import (
     ServerFault,
     StorageFull,
     TooLarge,
+    TooManyRequests,
     Unauthenticated,
 )
 
@@ -57,6 +58,7 @@ STATUS: dict[type[LoftError], int] = {
     Conflict: 409,
     PreconditionFailed: 412,
     TooLarge: 413,
+    TooManyRequests: 429,
     ServerFault: 500,
     StorageFull: 507,
 }
@@ -72,6 +74,7 @@ CODES: dict[int, str] = {
     412: "precondition_failed",
     413: "too_large",
     415: "unsupported_media_type",
+    429: "too_many_requests",
     416: "range_not_satisfiable",
     500: "internal",
     507: "insufficient_storage",
@@ -91,4 +94,6 @@ def status_for(error: LoftError) -> int | None:
 
 
 def headers_for(error: LoftError) -> Mapping[str, str]:
+    if isinstance(error, TooManyRequests):
+        return {"Retry-After": str(error.retry_after)}
     return error.headers if isinstance(error, ProtocolError) else {}

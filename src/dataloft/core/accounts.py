@@ -35,10 +35,19 @@ from dataloft.core.pagination import MAX_LIMIT, clamp_limit, decode_cursor, enco
 from dataloft.core.passwords import Passwords
 from dataloft.core.results import LicenceView, MemberView, Page, ProjectView, TeamView, UserView
 from dataloft.db import Database
-from dataloft.db.models import Dataset, Licence, Membership, OwnerName, Project, Team, User
+from dataloft.db.models import (
+    ApiToken,
+    Dataset,
+    Licence,
+    Membership,
+    OwnerName,
+    Project,
+    Team,
+    User,
+)
 from dataloft.db.types import utcnow
 
-_SELF_EDITABLE = {"email", "full_name", "password"}
+_SELF_EDITABLE = {"email", "full_name", "password", "revoke_tokens"}
 _ADMIN_EDITABLE = _SELF_EDITABLE | {"is_admin", "is_active"}
 
 
@@ -251,6 +260,15 @@ class AccountService:
         for key, value in changes.items():
             if key == "password":
                 user.password_hash = self.passwords.hash(check_text(value, "password", 1024))
+                # Whoever logged in with the old password logs in again.
+                session.execute(
+                    delete(ApiToken).where(ApiToken.user_id == user.id, ApiToken.session)
+                )
+            elif key == "revoke_tokens":
+                if not isinstance(value, bool):
+                    raise Invalid("revoke_tokens must be true or false")
+                if value:
+                    session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
             elif key in ("email", "full_name"):
                 limit = 320 if key == "email" else 200
                 setattr(user, key, None if value is None else check_text(value, key, limit))

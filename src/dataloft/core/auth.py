@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -26,6 +27,7 @@ from dataloft.core.access import (
 from dataloft.core.errors import Forbidden, Invalid, NotFound, Unauthenticated
 from dataloft.core.passwords import Passwords
 from dataloft.core.results import NewToken, TokenView
+from dataloft.core.throttle import LoginThrottle
 from dataloft.db import Database
 from dataloft.db.models import ApiToken, Membership, User, table_of
 from dataloft.db.prepared import Prepared
@@ -99,14 +101,57 @@ def _token_view(token: ApiToken, username: str) -> TokenView:
     )
 
 
+class _RecentlyVerified:
+    """Passwords verified in the last ``seconds``, so that a client sending HTTP Basic with
+    every request costs one argon2 check per interval, not one per request (tens of
+    milliseconds of CPU each). Keyed by a fast hash of the credentials; a hit is only a
+    hint: the account must still be active with the same password hash."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._entries: dict[str, tuple[float, int, str]] = {}
+
+    @staticmethod
+    def key(username: str, password: str) -> str:
+        raw = f"{username}\0{password}".encode("utf-8", "surrogatepass")
+        return hashlib.sha256(raw).hexdigest()
+
+    def get(self, key: str) -> tuple[int, str] | None:
+        found = self._entries.get(key)
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1], found[2]
+
+    def put(self, key: str, user_id: int, proof: str) -> None:
+        if self.seconds <= 0:
+            return
+        if len(self._entries) >= self.MAX_ENTRIES:  # oldest first: dicts keep order
+            for stale in list(self._entries)[: self.MAX_ENTRIES // 10]:
+                self._entries.pop(stale, None)
+        self._entries[key] = (time.monotonic() + self.seconds, user_id, proof)
+
+    def drop(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+
 class AuthService:
     def __init__(
-        self, db: Database, passwords: Passwords, clock: Callable[[], datetime] = utcnow
+        self,
+        db: Database,
+        passwords: Passwords,
+        clock: Callable[[], datetime] = utcnow,
+        *,
+        throttle: LoginThrottle | None = None,
+        basic_cache_seconds: float = 0,
     ) -> None:
         self.db = db
         self.passwords = passwords
         # What time it is, for token expiry (tests move it forward instead of waiting).
         self.clock = clock
+        self.throttle = throttle
+        self._verified = _RecentlyVerified(basic_cache_seconds)
 
     # --- credentials -> principal ----------------------------------------------------------
 
@@ -126,15 +171,35 @@ class AuthService:
         credential = Credential(TOKEN, digest)
         return make_principal(self.db, user_id, username, is_admin, scope, credential)
 
-    def authenticate_password(self, username: str, password: str) -> Principal:
-        """Check a username and password (HTTP Basic, login forms)."""
+    def authenticate_password(
+        self, username: str, password: str, address: str | None = None
+    ) -> Principal:
+        """Check a username and password (HTTP Basic, login forms), from a client at
+        ``address``: too many failures for the account or the address are
+        ``TooManyRequests`` (see ``dataloft.core.throttle``)."""
+        key = self._verified.key(username, password)
+        recent = self._verified.get(key)
+        if recent is not None:
+            user_id, checked = recent
+            known = Principal(user_id=user_id, credential=Credential(PASSWORD, checked))
+            try:
+                return self.reauthenticate(known)
+            except Unauthenticated:
+                self._verified.drop(key)  # changed since: check it all again
+        if self.throttle is not None:
+            self.throttle.check(username, address)
         with self.db.read() as session:
             user = session.scalar(select(User).where(User.username == username))
             stored_hash = user.password_hash if user else None
-            if not self.passwords.verify(stored_hash, password) or not user:
-                raise Unauthenticated("wrong username or password")
-            if not user.is_active:
-                raise Unauthenticated("account is deactivated")
+            right = self.passwords.verify(stored_hash, password) and user is not None
+        if not right or user is None:
+            if self.throttle is not None:
+                self.throttle.failed(username, address)
+            raise Unauthenticated("wrong username or password")
+        if not user.is_active:
+            raise Unauthenticated("account is deactivated")
+        if self.throttle is not None:
+            self.throttle.succeeded(username)
         proof = user.password_hash
         if proof and self.passwords.needs_rehash(proof):
             proof = self.passwords.hash(password)
@@ -143,6 +208,7 @@ class AuthService:
                 if stored is not None:
                     stored.password_hash = proof
         credential = Credential(PASSWORD, proof or "")
+        self._verified.put(key, user.id, credential.proof)
         return make_principal(self.db, user.id, user.username, user.is_admin, None, credential)
 
     def reauthenticate(self, principal: Principal) -> Principal:
@@ -166,11 +232,14 @@ class AuthService:
                 raise Unauthenticated("the password was changed: log in again")
             return make_principal(self.db, user.id, user.username, user.is_admin, None, credential)
 
-    def login(self, username: str, password: str, name: str = "login") -> NewToken:
-        """Exchange a password for a new API token that expires after a while."""
-        principal = self.authenticate_password(username, password)
+    def login(
+        self, username: str, password: str, name: str = "login", address: str | None = None
+    ) -> NewToken:
+        """Exchange a password for a login session: an API token that expires after a
+        while and is revoked when the password changes."""
+        principal = self.authenticate_password(username, password, address)
         expires = self.clock() + timedelta(days=LOGIN_TOKEN_DAYS)
-        return self.create_token(principal, name=name, expires_at=expires)
+        return self.create_token(principal, name=name, expires_at=expires, session=True)
 
     # --- token management ------------------------------------------------------------------
 
@@ -182,9 +251,11 @@ class AuthService:
         name: str = "",
         expires_at: datetime | None = None,
         scope: str | None = None,
+        session: bool = False,
     ) -> NewToken:
         """Make a token for ``username`` (default: the actor). Only admins make tokens for
-        others; a read-scoped token cannot make tokens."""
+        others; a read-scoped token cannot make tokens. A ``session`` (what logging in
+        makes) goes when the password changes."""
         if actor.scope is not None:
             raise Forbidden("a scoped token cannot create tokens")
         if scope is not None and scope not in SCOPES:
@@ -194,8 +265,8 @@ class AuthService:
         if len(name) > 200:
             raise Invalid("token name must be at most 200 characters")
         secret = new_secret()
-        with self.db.write() as session:
-            user = self._user_for(session, actor, username)
+        with self.db.write() as transaction:
+            user = self._user_for(transaction, actor, username)
             token = ApiToken(
                 user_id=user.id,
                 name=name,
@@ -203,9 +274,10 @@ class AuthService:
                 prefix=secret[: len(TOKEN_PREFIX) + 6],
                 scope=scope,
                 expires_at=expires_at,
+                session=session,
             )
-            session.add(token)
-            session.flush()
+            transaction.add(token)
+            transaction.flush()
             return NewToken(secret=secret, token=_token_view(token, user.username))
 
     def list_tokens(self, actor: Principal, username: str | None = None) -> list[TokenView]:

@@ -13,6 +13,7 @@ class below a status).
     ├── Unauthenticated
     ├── Forbidden
     ├── TooLarge
+    ├── TooManyRequests
     └── ServerFault
         ├── BlobLost
         └── StorageFull
@@ -60,6 +61,14 @@ class Forbidden(LoftError):
 
 class TooLarge(LoftError):
     """A body, file or record exceeds a configured limit."""
+
+
+class TooManyRequests(LoftError):
+    """The caller must wait ``retry_after`` seconds before trying again (failed logins)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class DigestMismatch(Invalid):

@@ -24,6 +24,7 @@ from dataloft.core.commits import CommitService
 from dataloft.core.datasets import DatasetService
 from dataloft.core.events import EventLog
 from dataloft.core.passwords import Passwords
+from dataloft.core.throttle import LoginThrottle
 from dataloft.core.tree import TreeService
 from dataloft.db import Database
 from dataloft.db.migrate import upgrade
@@ -66,7 +67,19 @@ class Loft:
         self.passwords = Passwords(
             memory_kib=settings.password_hash_memory_kib, passes=settings.password_hash_passes
         )
-        self.auth = AuthService(self.db, self.passwords, clock)
+        throttle = LoginThrottle(
+            self.db,
+            clock,
+            per_account=settings.login_failures_per_account,
+            per_address=settings.login_failures_per_address,
+        )
+        self.auth = AuthService(
+            self.db,
+            self.passwords,
+            clock,
+            throttle=throttle,
+            basic_cache_seconds=settings.basic_cache_seconds,
+        )
         self.accounts = AccountService(self.db, self.events, self.passwords)
         self.datasets = DatasetService(
             self.db, self.events, self.accounts, max_name_length=settings.max_name_length

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -69,6 +70,23 @@ class ApiToken(Base):
     scope: Mapped[str | None] = mapped_column(String(20))
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A login session (made by logging in with a password): revoked when the password
+    # changes. API tokens made on purpose stay.
+    session: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class LoginFailures(Base):
+    """Failed logins of one account (``account:<name>``) or from one client address
+    (``address:<ip>``), in the database so that every server process counts them."""
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    # How many times this key was blocked lately: each block lasts longer.
+    strikes: Mapped[int] = mapped_column(Integer, default=0)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Team(Base):

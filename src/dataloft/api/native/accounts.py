@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Query, Response
 
+from dataloft.api.clients import client_address
 from dataloft.api.native.deps import NativeCall, PublicCall
 from dataloft.api.native.schemas import (
     LoginBody,
@@ -53,7 +54,8 @@ def _new_token_out(made: NewToken) -> NewTokenOut:
 def login(body: LoginBody, call: PublicCall) -> NewTokenOut:
     """Exchange a username and password for an API token (valid 30 days). Use it as
     ``Authorization: Bearer <token>`` here, and as the key of every other dialect."""
-    return _new_token_out(call.loft.auth.login(body.username, body.password, body.name))
+    address = client_address(call.request)
+    return _new_token_out(call.loft.auth.login(body.username, body.password, body.name, address))
 
 
 @router.get("/me", tags=["auth"], response_model=MeOut)

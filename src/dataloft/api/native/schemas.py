@@ -66,7 +66,10 @@ class UserCreateBody(Body):
 class UserPatchBody(Body):
     email: str | None = None
     full_name: str | None = None
-    password: str | None = None
+    password: str | None = Field(
+        None, description="A new password; logs out every login session of the account"
+    )
+    revoke_tokens: bool | None = Field(None, description="true: revoke all its API tokens too")
     is_admin: bool | None = None
     is_active: bool | None = None
 

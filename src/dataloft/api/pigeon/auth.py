@@ -9,6 +9,7 @@ import binascii
 
 from starlette.requests import Request
 
+from dataloft.api.clients import client_address
 from dataloft.api.cookies import SESSION_COOKIE
 from dataloft.core.access import ANONYMOUS, Principal
 from dataloft.core.errors import Invalid, Unauthenticated
@@ -46,8 +47,8 @@ def authenticate(loft: Loft, request: Request) -> Principal:
     credentials = basic_credentials(request)
     if credentials is not None:
         try:
-            return loft.auth.authenticate_password(*credentials)
-        except Unauthenticated as error:
+            return loft.auth.authenticate_password(*credentials, client_address(request))
+        except Unauthenticated as error:  # (TooManyRequests passes: a 429 with Retry-After)
             raise BadCredentials(
                 f"Invalid credentials supplied with Basic HTTP authentication: {error.message}"
             ) from None

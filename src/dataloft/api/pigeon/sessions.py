@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from starlette.responses import RedirectResponse, Response
 
+from dataloft.api.clients import client_address
 from dataloft.api.cookies import SESSION_COOKIE, clear_session, set_session
 from dataloft.api.pigeon.auth import RESERVED_AUTHORS
 from dataloft.api.pigeon.common import decoded_body
@@ -54,7 +55,7 @@ def login(call: Call) -> Response:
         if name.casefold() in RESERVED_AUTHORS:
             raise Invalid(f"{name!r} is a reserved name; choose another")
         loft.accounts.register(name, password)
-    made = loft.auth.login(name, password, "pigeon-optics session")
+    made = loft.auth.login(name, password, "pigeon-optics session", client_address(call.request))
     response = RedirectResponse(_local(body.get("return")), status_code=303)
     set_session(response, call.request, call.settings, made.secret, SESSION_SECONDS)
     return response
