@@ -236,7 +236,7 @@ def test_the_cli_refuses_them_too(
 
 def test_names_made_before_the_rules_stay_usable(loft: Loft, server: LiveServer) -> None:
     """An account named before names were ASCII-only (written straight to the database,
-    as an older dataloft would have) still logs in and owns datasets."""
+    as an older dataloft would have) still logs in, owns datasets and is found by name."""
     from dataloft.db.models import User as UserRow
 
     name = "\u00e9lise" + unique()
@@ -249,3 +249,9 @@ def test_names_made_before_the_rules_stay_usable(loft: Loft, server: LiveServer)
         created = client.post("/datasets", json={"name": "notes"})
         assert created.status_code == 201, created.text
         assert client.get(f"/datasets/{name}/notes").status_code == 200
+    # Dialects that spell the owner in the path look it up, not make it.
+    algorithmia = {"Authorization": f"Simple {token}"}
+    with httpx.Client(base_url=server.url, headers=algorithmia) as client:
+        listed = client.get(f"/v1/data/{name}/notes")
+        assert listed.status_code == 200, listed.text
+        assert client.get(f"/v1/data/{name}").status_code == 200

@@ -22,6 +22,9 @@ FOLDER_MARKER = ".dataloft-folder"
 # Cyrillic U+0430 for its "a", in fullwidth letters (U+FF41...), or followed by a combining
 # mark.
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# The rule before names were ASCII-only: any letters and digits. Accounts named then still
+# exist, so a path that *looks up* an owner accepts it (see ``validate_owner_lookup``).
+_STORED_USERNAME = re.compile(r"[^\W_][\w.-]*")
 # Owner names nobody may take, in any case: they would pass for the server itself, its
 # staff, or a route (Pigeon Optics' forbiddenAuthorNames among them). The one exception is
 # FIRST_ADMIN, the site admin a new server's first start creates (``Loft.bootstrap_admin``),
@@ -99,6 +102,18 @@ def validate_username(name: str) -> str:
 
 
 validate_team_name = validate_username
+
+
+def validate_owner_lookup(name: str) -> str:
+    """An owner name a request looks up rather than makes: anything ``validate_username``
+    ever allowed, so that accounts named before names were ASCII-only stay addressable. It
+    still starts with a letter or digit, which keeps ``.my`` and other dot-names out."""
+    if not 1 <= len(name) <= USERNAME_MAX or not _STORED_USERNAME.fullmatch(name):
+        raise Invalid(
+            f"invalid name {name!r}: names are 1-{USERNAME_MAX} letters, digits, '.', '_' or "
+            "'-', starting with a letter or digit"
+        )
+    return name
 
 
 def owner_key(name: str) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from dataloft.core.access import Principal
 from dataloft.core.errors import Invalid, Unauthenticated
-from dataloft.core.names import validate_dataset_name, validate_username
+from dataloft.core.names import validate_dataset_name, validate_owner_lookup
 
 MY = ".my"
 
@@ -60,7 +60,7 @@ def parse_data_path(raw: str, caller: Principal) -> DataPath:
         if caller.username is None:
             raise Unauthenticated("log in to use .my")
         owner = caller.username
-    validate_username(owner)
+    validate_owner_lookup(owner)
     if len(segments) == 1:
         return DataPath(spelled, owner)
     collection = validate_dataset_name(segments[1])
