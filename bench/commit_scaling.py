@@ -10,12 +10,11 @@ Run: ``.venv/bin/python bench/commit_scaling.py [--entries 100000] [--commits 20
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import httpx
 
-from common import dataloft_server, report
+from common import dataloft_server, report_medians
 
 TARGET = 2.0
 BATCH = 10_000
@@ -61,15 +60,7 @@ def main() -> None:
         for index in range(args.commits):
             big.append(commit_seconds(client, "big", index))
             small.append(commit_seconds(client, "small", index))
-    big_ms, small_ms = statistics.median(big) * 1000, statistics.median(small) * 1000
-    ratio = big_ms / small_ms
-    report(
-        "commit_100k_vs_10_entries",
-        {"big_median_ms": round(big_ms, 2), "small_median_ms": round(small_ms, 2)},
-        ratio,
-        f"<= {TARGET}",
-        ratio <= TARGET,
-    )
+    report_medians("commit_100k_vs_10_entries", {"big": big, "small": small}, TARGET)
 
 
 if __name__ == "__main__":

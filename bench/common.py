@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -182,6 +183,20 @@ def report(name: str, figures: dict[str, float | str], ratio: float, target: str
     RESULTS.mkdir(exist_ok=True)
     with (RESULTS / "latest.jsonl").open("a") as log:
         log.write(json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), **line}) + "\n")
+
+
+def report_medians(name: str, measured: dict[str, list[float]], target: float) -> None:
+    """Report two series of latencies (seconds) by their medians, and the ratio of the
+    first series' median over the second's, which must be at most ``target``."""
+    (label, series), (base_label, base_series) = measured.items()
+    median_ms = statistics.median(series) * 1000
+    base_ms = statistics.median(base_series) * 1000
+    figures: dict[str, float | str] = {
+        f"{label}_median_ms": round(median_ms, 2),
+        f"{base_label}_median_ms": round(base_ms, 2),
+    }
+    ratio = median_ms / base_ms
+    report(name, figures, ratio, f"<= {target}", ratio <= target)
 
 
 # --- big transfers against dd and nginx -------------------------------------------------------
