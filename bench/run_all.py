@@ -14,6 +14,7 @@ HERE = Path(__file__).parent
 SCRIPTS = (
     "transfer.py",
     "commit_scaling.py",
+    "symlink_commits.py",
     "record_get.py",
     "algorithmia_listing.py",
     "pigeon_attachments.py",

@@ -9,14 +9,17 @@ Everything that can be checked or stored before taking the dataset's write lock 
 ``dataloft.core.plan``): record values are encoded and stored, paths validated. Then one
 transaction locks the dataset,
 checks the caller's preconditions (parent version, ETags), checks that the file tree stays a
-tree (no file where a folder is needed and vice versa) and applies the changes.
+tree (no file where a folder is needed and vice versa; nothing beneath a symlink), checks
+that no symlink the commit affects leaves the dataset (``dataloft.core.symlinks``: a commit
+that changes symlinks also reads the dataset's symlinks, and only those) and applies the
+changes.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, insert, select, update
@@ -51,6 +54,7 @@ from dataloft.core.names import (
 from dataloft.core.plan import Planner, Step
 from dataloft.core.possession import possessed, record_uploads
 from dataloft.core.results import EntryView, VersionView
+from dataloft.core.symlinks import check_links
 from dataloft.db import Database
 from dataloft.db.batches import batches, execute_batched
 from dataloft.db.models import Entry, EntryAttachment, Version, table_of
@@ -145,6 +149,7 @@ class CommitService:
             self._check_guards(steps, current, head)
             self._check_tree(session, located.row.id, steps, current)
             removal = self._delete_folders(session, located.row.id, head, steps)
+            check_links(session, located.row.id, steps, current, removal.emptied)
             if replace_records:
                 self._delete_other_records(session, located.row.id, head, steps, removal)
             return self._apply(session, actor, located, steps, current, message, removal)
@@ -253,21 +258,23 @@ class CommitService:
         current: dict[tuple[str, str], Entry],
     ) -> None:
         """Files and folders must not collide: no file may sit where another file's path
-        needs a folder (``a`` vs ``a/b``), within the commit or against the dataset."""
+        needs a folder (``a`` vs ``a/b``), within the commit or against the dataset. A
+        symlink is a file here: nothing is written beneath one (``l/x`` through ``l``), so
+        a path names the same entry with or without following links."""
         file_steps = [s for s in steps if s.space == FILES and s.kind != "folder"]
         deleted = {s.path for s in file_steps if s.delete}
-        written = {s.path for s in file_steps if not s.delete}
+        written = {s.path: s.kind for s in file_steps if not s.delete}
         new_paths = [p for p in written if (FILES, p) not in current]
         if not new_paths:
             return
         folders = {a for p in new_paths for a in ancestors(p)}
-        clash = folders & written
+        clash = folders & written.keys()
         if clash:
             name = min(clash)
-            raise Conflict(f"{name!r} cannot be both a file and a folder in one commit")
+            raise Conflict(f"{name!r} cannot be both a {written[name]} and a folder in one commit")
         for chunk in batches(sorted(folders - deleted)):
-            existing = session.scalar(
-                select(Entry.path)
+            existing = session.execute(
+                select(Entry.path, Entry.kind)
                 .where(
                     Entry.dataset_id == dataset_id,
                     Entry.space == FILES,
@@ -275,9 +282,10 @@ class CommitService:
                     Entry.path.in_(chunk),
                 )
                 .limit(1)
-            )
+            ).first()
             if existing is not None:
-                raise Conflict(f"{existing!r} is a file, so it cannot also be a folder")
+                path, kind = existing
+                raise Conflict(f"{path!r} is a {kind}, so it cannot also be a folder")
         gone = sorted(deleted)
         for path in new_paths:
             lower = path + "/"
@@ -288,7 +296,7 @@ class CommitService:
             )
             inside = session.scalars(select(Entry.path).where(condition).limit(going + 1)).all()
             if any(p not in deleted for p in inside):
-                raise Conflict(f"{path!r} is a folder, so it cannot also be a file")
+                raise Conflict(f"{path!r} is a folder, so it cannot also be a {written[path]}")
 
     @staticmethod
     def _delete_folders(
@@ -301,11 +309,12 @@ class CommitService:
             if step.kind != "folder":
                 continue
             inside = files_under(dataset_id, step.path + "/")
-            rows, size, markers = session.execute(
+            rows, size, markers, links = session.execute(
                 select(
                     func.count(),
                     func.coalesce(func.sum(Entry.size), 0),
                     func.count().filter(Entry.path.endswith("/" + FOLDER_MARKER)),
+                    func.count().filter(Entry.kind == "symlink"),
                 ).where(inside)
             ).one()
             if rows == 0:
@@ -321,6 +330,8 @@ class CommitService:
             removal.rows += rows
             removal.bytes += size
             removal.files += rows - markers
+            if links:
+                removal.emptied.append(step.path)
         return removal
 
     @staticmethod
@@ -515,6 +526,7 @@ class _Removal:
     bytes: int = 0
     files: int = 0  # file entries closed that are not folder markers
     records: int = 0  # record entries closed
+    emptied: list[str] = field(default_factory=list)  # deleted folders that held symlinks
 
 
 def path_range(

@@ -3,7 +3,6 @@ same bad input gets the same clear message everywhere."""
 
 from __future__ import annotations
 
-import posixpath
 import re
 import unicodedata
 
@@ -69,7 +68,7 @@ _MEDIA_TYPE = re.compile(r"[\w!#$&^.+-]+/[\w!#$&^.+-]+(\s*;\s*[\w!#$&^.+-]+=\S+)
 _UNPRINTABLE = ("Cc", "Cf", "Cs", "Zl", "Zp")
 
 
-def _has_control(text: str) -> bool:
+def has_control(text: str) -> bool:
     return any(unicodedata.category(ch) in _UNPRINTABLE for ch in text)
 
 
@@ -136,7 +135,7 @@ def validate_dataset_name(name: str, max_length: int = 250) -> str:
         raise Invalid(f"dataset name must be 1-{max_length} characters long")
     if name in (".", "..") or "/" in name or "\\" in name:
         raise Invalid(f"invalid dataset name {name!r}: no '/', '\\', '.' or '..'")
-    if _has_control(name) or name != name.strip():
+    if has_control(name) or name != name.strip():
         raise Invalid(f"invalid dataset name {name!r}: no control characters or surrounding spaces")
     return name
 
@@ -146,7 +145,7 @@ def validate_path(path: str, max_length: int = 1024) -> str:
     segments, no backslashes or control characters (NUL included)."""
     if not path:
         raise Invalid("path must not be empty")
-    if _has_control(path):
+    if has_control(path):
         raise Invalid(f"path {path!r} contains control characters")
     if len(path.encode()) > max_length:
         raise Invalid(f"path is longer than {max_length} bytes")
@@ -170,16 +169,6 @@ def validate_record_id(record_id: str) -> str:
     if _has_surrogate(record_id):
         raise Invalid("record id contains an unpaired surrogate")
     return record_id
-
-
-def validate_symlink_target(link_path: str, target: str) -> str:
-    """A symlink target must stay inside the dataset once resolved from the link's folder."""
-    if not target or _has_control(target) or target.startswith("/"):
-        raise Invalid(f"symlink target {target!r} must be a non-empty relative path")
-    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(link_path), target))
-    if resolved == ".." or resolved.startswith("../") or resolved.startswith("/"):
-        raise Invalid(f"symlink {link_path!r} -> {target!r} points outside the dataset")
-    return target
 
 
 def validate_digest(digest: str) -> str:

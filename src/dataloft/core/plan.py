@@ -37,8 +37,8 @@ from dataloft.core.names import (
     validate_media_type,
     validate_path,
     validate_record_id,
-    validate_symlink_target,
 )
+from dataloft.core.symlinks import validate_symlink_target
 from dataloft.core.values import encode_record
 from dataloft.db.models import Entry
 

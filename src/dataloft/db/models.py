@@ -259,6 +259,20 @@ class Entry(Base):
             sqlite_where=text("until IS NULL"),
             postgresql_where=text("until IS NULL"),
         ),
+        # The live symlinks of a dataset, which a commit that changes symlinks resolves
+        # (core/symlinks.py) without reading the rest of the tree. ``until`` and ``kind``
+        # are the same in every row, but let the index match all three equalities of that
+        # query: matching only ``dataset_id``, SQLite's planner preferred ix_entries_until
+        # (all the live rows) even after ANALYZE: 9 ms instead of 0.04 ms for 100 links
+        # among 100,000 files.
+        Index(
+            "ix_entries_live_links",
+            "dataset_id",
+            "until",
+            "kind",
+            sqlite_where=text("until IS NULL AND kind = 'symlink'"),
+            postgresql_where=text("until IS NULL AND kind = 'symlink'"),
+        ),
         Index("ix_entries_history", "dataset_id", "space", "path", "since"),
         Index("ix_entries_since", "dataset_id", "since"),
         Index("ix_entries_until", "dataset_id", "until"),

@@ -15,7 +15,6 @@ from dataloft.core.names import (
     validate_digest,
     validate_path,
     validate_record_id,
-    validate_symlink_target,
     validate_username,
 )
 
@@ -221,52 +220,6 @@ def test_validate_record_id_accepts(record_id: str) -> None:
 def test_validate_record_id_rejects(record_id: str, problem: str) -> None:
     with pytest.raises(Invalid) as caught:
         validate_record_id(record_id)
-    assert problem in caught.value.message
-
-
-# --- validate_symlink_target -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("link", "target"),
-    [
-        ("a/b", "../c"),
-        ("link", "c"),
-        ("link", "x/y/z"),
-        ("link", "a/../b"),
-        ("link", "."),
-        ("a/link", ".."),
-        ("a/link", "./x"),
-        ("a/b/link", "../../c"),
-        ("a/b/link", "../../a/b/c"),
-        ("a/b/c/link", "../x/../../y"),
-        ("link", "name with spaces/ü"),
-    ],
-)
-def test_validate_symlink_target_accepts(link: str, target: str) -> None:
-    assert validate_symlink_target(link, target) == target
-
-
-@pytest.mark.parametrize(
-    ("link", "target", "problem"),
-    [
-        ("link", "../x", "points outside the dataset"),
-        ("link", "..", "points outside the dataset"),
-        ("link", "a/../../x", "points outside the dataset"),
-        ("link", "x/../..", "points outside the dataset"),
-        ("a/link", "../../x", "points outside the dataset"),
-        ("a/b/link", "../../../a", "points outside the dataset"),
-        ("a/b/link", "c/../../../../x", "points outside the dataset"),
-        ("link", "/etc/passwd", "must be a non-empty relative path"),
-        ("a/link", "/a/b", "must be a non-empty relative path"),
-        ("link", "//x", "must be a non-empty relative path"),
-        ("link", "", "must be a non-empty relative path"),
-        ("link", "a\x00b", "must be a non-empty relative path"),
-    ],
-)
-def test_validate_symlink_target_rejects(link: str, target: str, problem: str) -> None:
-    with pytest.raises(Invalid) as caught:
-        validate_symlink_target(link, target)
     assert problem in caught.value.message
 
 
