@@ -195,8 +195,9 @@ def validate_media_type(media_type: str) -> str:
 #
 # Those paths are not refused: they are ordinary names on Linux, in S3, and in the systems
 # whose APIs dataloft speaks (a log named "12:30:00.log", a C file "aux.c"); data already
-# stored holds them; and a path becomes a local file name in one place only, an archive
-# (single downloads are named by Content-Disposition, which browsers sanitise themselves).
+# stored holds them; and a path (or a record id) becomes a local file name in archives
+# only: native archives and Pigeon Optics' zip exports (single downloads are named by
+# Content-Disposition, which browsers sanitise themselves).
 # So archives encode them, reversibly: ``portable_segment`` replaces each offending
 # character by %XX (its UTF-8 bytes, upper-case hex), escapes a "%" that is followed by two
 # hex digits (so that an encoded name never collides with a stored one), and escapes the
@@ -215,12 +216,15 @@ def _percent(character: str) -> str:
     return "".join(f"%{byte:02X}" for byte in character.encode())
 
 
-def portable_segment(segment: str) -> str:
+def portable_segment(segment: str, *, escaped: bool = False) -> str:
     """``segment`` (one path segment, not empty) as a file name every system can hold,
-    encoded as the comment above says; unchanged when it already is one."""
+    encoded as the comment above says; unchanged when it already is one. ``escaped``: the
+    segment is percent-encoded already (Pigeon Optics names export members by the
+    URL-encoded record id), so its escapes are kept as they are, and the name still
+    percent-decodes to what the segment encodes."""
     name = "".join(
         _percent(ch)
-        if ch in _NOT_PORTABLE or (ch == "%" and _ESCAPE_LIKE.match(segment, index))
+        if ch in _NOT_PORTABLE or (ch == "%" and not escaped and _ESCAPE_LIKE.match(segment, index))
         else ch
         for index, ch in enumerate(segment)
     )

@@ -9,6 +9,7 @@ import io
 import json
 import zipfile
 from typing import Any
+from urllib.parse import unquote
 
 import cbor2
 import httpx
@@ -26,6 +27,7 @@ from tests.dialects.pigeon.conftest import (
     put_record,
 )
 from tests.support import unique
+from tests.unit.core.test_portable_names import windows_problem
 
 
 @pytest.fixture
@@ -162,6 +164,36 @@ def test_zip_export_of_many_records_streams_every_one(
     archive = _zip(po.get(f"{ds.url}/export/archive.jsonl.zip"))
     assert len(archive.namelist()) == 2500
     assert json.loads(archive.read("records/r01234.jsonl")) == records["r01234"]
+
+
+# Record ids that are no file name on Windows once URL-encoded as the reference says
+# (encodeURIComponent keeps "*", and device names), and others that are.
+ODD_IDS = ["CON", "con.txt", "AUX ", "a:b", "x.", "y ", "star*", "LPT1", "%41", "ok"]
+
+
+@pytest.mark.parametrize("url", ["export/archive.json.zip", "zip"])
+def test_zip_export_member_names_are_portable(
+    po: httpx.Client, alice: User, ds: Dataset, url: str
+) -> None:
+    """Every member is a name Windows can hold, still the URL-encoded id: URL-decoding a
+    member's name gives the id back (a ``*`` and a device name's last letter are encoded
+    further, as native archives encode them; the rest is as the reference has it)."""
+    assert bulk(po, alice, ds, {rid: {"id": rid} for rid in ODD_IDS}).status_code == 204
+    archive = _zip(po.get(f"{ds.url}/{url}"))
+    found: dict[str, str] = {}
+    for member in archive.namelist():
+        folder, _, name = member.partition("/")
+        assert windows_problem(name) is None, member
+        stem, _, _ = name.rpartition(".")
+        decode = cbor2.loads if folder == "cbor" else json.loads
+        assert decode(archive.read(member)) == {"id": unquote(stem)}, member
+        found[unquote(stem)] = stem
+    assert sorted(found) == sorted(ODD_IDS)
+    assert found["CON"] == "CO%4E"
+    assert found["star*"] == "star%2A"
+    assert found["a:b"] == "a%3Ab"  # as encodeURIComponent gives it, not encoded again
+    assert found["x."] == "x."  # ".json" follows: no trailing dot
+    assert found["ok"] == "ok"
 
 
 # --- the documented older forms --------------------------------------------------------------

@@ -4,7 +4,7 @@ Linux can all hold, reversibly (percent-decoding gives the segment back)."""
 from __future__ import annotations
 
 import random
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import pytest
 
@@ -115,3 +115,31 @@ def test_the_encoding_is_reversible_and_always_portable() -> None:
         assert unquote(encoded, errors="strict") == segment, (segment, encoded)
         assert windows_problem(encoded) is None, (segment, encoded)
         assert seen.setdefault(encoded, segment) == segment
+
+
+@pytest.mark.parametrize(
+    ("escaped", "portable"),
+    [
+        ("CON.json", "CO%4E.json"),
+        ("con.txt.cbor", "co%6E.txt.cbor"),
+        ("a%3Ab.json", "a%3Ab.json"),
+        ("star*.json", "star%2A.json"),
+        ("y%20.json", "y%20.json"),
+        ("x..json", "x..json"),
+    ],
+)
+def test_an_escaped_segment_keeps_its_escapes(escaped: str, portable: str) -> None:
+    assert portable_segment(escaped, escaped=True) == portable
+
+
+def test_url_encoded_ids_made_portable_still_decode_to_the_id() -> None:
+    """Pigeon Optics' export members: a record id URL-encoded as ``encodeURIComponent``
+    does, plus an extension, made portable, decodes to the id and the extension."""
+    alphabet = "aAcCoOnNuUlLxXpPrRmMtT0123456789.%:*?\"<>|\\ /$¹²³é✓日!'()~-_"
+    pick = random.Random(20261206)
+    for _ in range(20_000):
+        record_id = "".join(pick.choices(alphabet, k=pick.randint(1, 8)))
+        stem = quote(record_id, safe="!'()*-._~")
+        name = portable_segment(f"{stem}.json", escaped=True)
+        assert unquote(name, errors="strict") == f"{record_id}.json", (record_id, name)
+        assert windows_problem(name) is None, (record_id, name)

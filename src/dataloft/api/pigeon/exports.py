@@ -4,7 +4,8 @@
   ``at``, records whose version is below it are stubs without ``data``, so a client that
   has version ``at - 1`` learns every id (deletions by absence) and only new values.
 - ``export/archive.<ext>.zip[?attachments=true]``: ``records/<encoded id>.<ext>``, and with
-  attachments ``attachments/<sha256>``, each blob once.
+  attachments ``attachments/<sha256>``, each blob once. The encoded id is the URL-encoded
+  id, with what Windows cannot hold in a file name encoded further (``portable_segment``).
 - ``export?encoding=cbor|json|json-lines&after=<v>|at=<v>`` and ``zip``: the older
   documented forms, ``[id, value]`` pairs (or one ``{id: value}`` object) of the records
   changed since, and ``undefined`` for those deleted since.
@@ -50,6 +51,7 @@ from dataloft.core.blobs import BlobRef
 from dataloft.core.changes import RECORDS
 from dataloft.core.errors import Invalid, NotFound
 from dataloft.core.loft import Loft
+from dataloft.core.names import portable_segment
 from dataloft.core.results import DatasetView, EntryView
 from dataloft.core.values import UNDEFINED
 
@@ -149,13 +151,16 @@ def _record_members(
     records: Iterator[tuple[EntryView, BlobRef]],
     folders: dict[str, Codec],
 ) -> Iterator[Member]:
-    """Each record as a file of every folder (its encoded id, the codec's extension)."""
+    """Each record as a file of every folder: its id URL-encoded as the reference says
+    (``encodeURIComponent``), then made a name Windows can hold as native archives' are
+    (the ``*`` that encoding keeps, device names such as ``CON.json``), with escapes that
+    URL-decode to the id all the same."""
     for entry, blob in records:
         value = source.value(blob)
         stem = quote(entry.path, safe="!'()*-._~")
         for folder, codec in folders.items():
             data = encode_value(value, codec)
-            name = f"{folder}/{stem}.{codec.extensions[0]}"
+            name = f"{folder}/{portable_segment(f'{stem}.{codec.extensions[0]}', escaped=True)}"
             yield Member(name, len(data), view.updated.timestamp(), partial(iter, [data]))
 
 
