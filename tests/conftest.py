@@ -16,12 +16,16 @@ from dataloft.api.app import create_app
 from dataloft.config import Settings
 from dataloft.core.access import SYSTEM
 from dataloft.core.loft import Loft
-from tests.support import Clock, LiveServer, postgres_database, test_databases, unique
+from tests.support import (
+    FAST_HASHING,
+    Clock,
+    LiveServer,
+    postgres_database,
+    test_databases,
+    unique,
+)
 
 ADMIN_PASSWORD = "admin-password"
-# The cheapest password hashes argon2 makes: the suite logs in thousands of times, and the
-# default cost (7 MiB, 5 passes) is the server's business, not the tests'.
-FAST_HASHING: dict[str, int] = {"password_hash_memory_kib": 8, "password_hash_passes": 1}
 
 
 @pytest.fixture(scope="session", params=test_databases())

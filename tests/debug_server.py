@@ -1,7 +1,9 @@
 """``python -m tests.debug_server <settings JSON> <port>``: the real application under
 uvicorn, in a process of its own, with asyncio's debug mode on and
 ``slow_callback_duration`` at 50 ms, so that asyncio logs every callback that holds the
-event loop longer ("Executing <Handle ...> took 0.123 seconds") on stderr.
+event loop longer ("Executing <Handle ...> took 0.123 seconds") on stderr. On an empty
+database it first creates the admin account, as ``dataloft serve`` does. Tests start it with
+``tests.support.ServerProcess``.
 
 A process of its own, not a thread of the test's: the interpreter lock of the process that
 serves must be contended by the server's own work only, as in production."""
@@ -18,6 +20,7 @@ from fastapi import FastAPI
 
 from dataloft.api.app import create_app
 from dataloft.config import Settings
+from dataloft.core.loft import Loft
 
 SLOW_CALLBACK_SECONDS = 0.05
 
@@ -40,8 +43,11 @@ def main() -> None:
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(created).6f %(message)s"
     )
+    settings = Settings(**json.loads(sys.argv[1]))
+    with Loft(settings) as loft:
+        loft.bootstrap_admin()
     # Built before the loop runs: start-up (migrations, ...) is not what is measured.
-    app = create_app(Settings(**json.loads(sys.argv[1])))
+    app = create_app(settings)
     asyncio.run(serve(app, int(sys.argv[2])), debug=True)
 
 

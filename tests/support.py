@@ -1,4 +1,5 @@
-"""Test helpers: a real uvicorn server on a free 127.0.0.1 port, test databases, names."""
+"""Test helpers: a real uvicorn server on a free 127.0.0.1 port (in a thread of the test's
+process, or in a process of its own), test databases, names."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import contextlib
 import hashlib
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,13 @@ import psycopg
 import uvicorn
 from sqlalchemy.engine import make_url
 
+from dataloft.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+# The cheapest password hashes argon2 makes: the suite logs in thousands of times, and the
+# default cost (7 MiB, 5 passes) is the server's business, not the tests'. (Values typed Any:
+# mypy checks a ``**`` argument against every keyword ``Settings`` takes.)
+FAST_HASHING: dict[str, Any] = {"password_hash_memory_kib": 8, "password_hash_passes": 1}
 PG_ADMIN_URL = os.environ.get(
     "DATALOFT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -117,6 +127,64 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+class ServerProcess:
+    """The real application under uvicorn in a process of its own (``tests/debug_server.py``:
+    asyncio's debug mode on, the first admin created as ``dataloft serve`` does), its
+    standard output and error in ``log``. ``prefix`` is a command that runs it (``unshare
+    ...``, to give it a file system of its own). A process of its own when the test needs
+    what a thread cannot give: an interpreter lock that only the server's work contends
+    for, or a mount namespace."""
+
+    STARTUP_SECONDS = 60.0
+
+    def __init__(self, settings: Settings, log: Path, prefix: Sequence[str] = ()) -> None:
+        self.settings = settings
+        self.log = log
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._command = [
+            *prefix,
+            *(sys.executable, "-m", "tests.debug_server"),
+            *(settings.model_dump_json(), str(self.port)),
+        ]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "not started"
+        return self.process.pid
+
+    def start(self) -> ServerProcess:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                self._command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + self.STARTUP_SECONDS
+        while True:
+            try:
+                httpx.get(self.url + "/loft/v1/licences", timeout=1)
+                return self
+            except httpx.TransportError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError("the server did not start: " + self.stop()) from None
+                time.sleep(0.05)
+
+    def output(self) -> str:
+        """What the server logged so far."""
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> str:
+        """End the server (SIGTERM: uvicorn shuts down gracefully); what it logged."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.output()
 
 
 # --- native API helpers shared by test modules ------------------------------------------------

@@ -17,8 +17,8 @@ from dataloft.api.app import create_app
 from dataloft.config import Settings
 from dataloft.core.access import SYSTEM
 from dataloft.core.loft import Loft
-from tests.conftest import FAST_HASHING, User
-from tests.support import LiveServer, unique
+from tests.conftest import User
+from tests.support import FAST_HASHING, LiveServer, unique
 
 MiB = 1024 * 1024
 

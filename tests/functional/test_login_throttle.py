@@ -20,8 +20,8 @@ from dataloft.core.access import SYSTEM
 from dataloft.core.auth import AuthService
 from dataloft.core.loft import Loft
 from dataloft.core.passwords import Passwords
-from tests.conftest import FAST_HASHING, User
-from tests.support import Clock, LiveServer, postgres_database, unique
+from tests.conftest import User
+from tests.support import FAST_HASHING, Clock, LiveServer, postgres_database, unique
 
 
 def login(client: httpx.Client, username: str, password: str) -> httpx.Response:

@@ -13,12 +13,8 @@ import base64
 import json
 import multiprocessing
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import cbor2
@@ -28,11 +24,10 @@ import pytest
 
 from dataloft.config import Settings
 from tests.conftest import User
-from tests.support import free_port, unique
+from tests.support import ServerProcess, unique
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 BULK_BYTES = 20 * 1024 * 1024
 ATTACHMENT_BYTES = 1024 * 1024 * 1024
 SMALL_GET_LIMIT = 0.150
@@ -40,40 +35,13 @@ SMALL_GET_LIMIT = 0.150
 SLOW_CALLBACK = re.compile(r"^([0-9.]+) (Executing .* took [0-9.]+ seconds)", re.MULTILINE)
 
 
-@dataclass
-class DebugServer:
-    url: str
-    process: subprocess.Popen[str]
-    stderr: list[str] = field(default_factory=list)
-
-    def stop(self) -> str:
-        self.process.terminate()
-        _, err = self.process.communicate(timeout=30)
-        return err
-
-
 @pytest.fixture(scope="module")
-def debug_server(settings: Settings) -> Iterator[DebugServer]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.debug_server", settings.model_dump_json(), str(port)],
-        cwd=ROOT,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    server = DebugServer(f"http://127.0.0.1:{port}", process)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(server.url + "/loft/v1/licences", timeout=1)
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the debug server did not start: " + server.stop()) from None
-            time.sleep(0.05)
-    yield server
-    if process.poll() is None:
-        server.stop()
+def debug_server(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    server = ServerProcess(settings, tmp_path_factory.mktemp("debug-server") / "server.log")
+    yield server.start()
+    server.stop()
 
 
 def _probe(url: str, headers: dict[str, str], stop: Any, samples: Any) -> None:
@@ -162,7 +130,7 @@ def _multipart(boundary: str, size: int) -> Iterator[bytes]:
     yield f"\r\n--{boundary}--\r\n".encode()
 
 
-def test_big_writes_leave_the_event_loop_free(debug_server: DebugServer, alice: User) -> None:
+def test_big_writes_leave_the_event_loop_free(debug_server: ServerProcess, alice: User) -> None:
     auth = {**_basic(alice), "Accept": "application/json"}
     with httpx.Client(base_url=debug_server.url, headers=auth, timeout=600) as po:
 

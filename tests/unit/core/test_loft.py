@@ -10,8 +10,7 @@ import pytest
 from dataloft.config import Settings
 from dataloft.core.errors import Unauthenticated
 from dataloft.core.loft import Loft
-from tests.conftest import FAST_HASHING
-from tests.support import open_files
+from tests.support import FAST_HASHING, open_files
 
 
 def test_a_loft_closes_its_connections_when_the_block_ends(tmp_path: Path) -> None:
