@@ -16,6 +16,7 @@ from dataloft.api.app import create_app
 from dataloft.config import Settings
 from dataloft.core.access import SYSTEM
 from dataloft.core.loft import Loft
+from tests.full_disk import FullDiskServer, full_disk_server
 from tests.support import (
     FAST_HASHING,
     Clock,
@@ -152,3 +153,14 @@ def dataset(alice: User) -> str:
 @pytest.fixture(scope="session")
 def blob_dir(settings: Settings) -> Path:
     return settings.data_dir / "blobs"
+
+
+@pytest.fixture(scope="module")
+def full_disk(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FullDiskServer]:
+    """A server of its own whose data directory is a small disk that tests fill (see
+    ``tests/full_disk.py``), on a fresh database of the session's kind."""
+    kind = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    with full_disk_server(kind, tmp_path_factory.mktemp("full-disk")) as server:
+        yield server

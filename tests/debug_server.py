@@ -6,7 +6,8 @@ database it first creates the admin account, as ``dataloft serve`` does. Tests s
 ``tests.support.ServerProcess``.
 
 A process of its own, not a thread of the test's: the interpreter lock of the process that
-serves must be contended by the server's own work only, as in production."""
+serves must be contended by the server's own work only, as in production; and it can run
+in a mount namespace of its own (``tests/full_disk.py``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import asyncio
 import json
 import logging
 import sys
+import tempfile
 
 import uvicorn
 from fastapi import FastAPI
@@ -43,6 +45,9 @@ def main() -> None:
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(created).6f %(message)s"
     )
+    # Python settles on its temporary directory when first asked, passing over one that
+    # is full at that moment: settle it now, while the disk a test fills has room.
+    tempfile.gettempdir()
     settings = Settings(**json.loads(sys.argv[1]))
     with Loft(settings) as loft:
         loft.bootstrap_admin()

@@ -26,7 +26,7 @@ from dataloft.api.processes import ProcessPool
 from dataloft.api.registry import Dialect
 from dataloft.api.transfer import NoSniff
 from dataloft.config import Settings
-from dataloft.core.errors import LoftError
+from dataloft.core.errors import LoftError, StorageFull
 from dataloft.core.loft import Loft
 
 log = logging.getLogger("dataloft")
@@ -47,6 +47,14 @@ def _validation_message(error: RequestValidationError) -> str:
         where = ".".join(str(p) for p in problem.get("loc", ()) if p != "body")
         parts.append(f"{where}: {problem.get('msg')}" if where else str(problem.get("msg")))
     return "invalid request: " + "; ".join(parts)
+
+
+def _cause(error: BaseException) -> str:
+    """What the system said about the error that ``error`` was raised from: the first line
+    of the driver's own message (a SQLAlchemy error's ``orig``), or of the ``OSError``."""
+    cause = error.__cause__
+    cause = getattr(cause, "orig", None) or cause
+    return str(cause).partition("\n")[0] if cause is not None else "no detail"
 
 
 def tune_for_serving() -> None:
@@ -121,7 +129,19 @@ def create_app(settings: Settings | None = None, loft: Loft | None = None) -> Fa
                 exc_info=error,
             )
             return renderer_for(request).render_error(request, 500, INTERNAL_MESSAGE)
-        if status >= 500:
+        if isinstance(error, StorageFull):
+            # The operator's to fix, not a bug: one line that says which store ran out
+            # (with the system's words for it), not a traceback per refused write, written
+            # perhaps to the very disk that is full.
+            log.error(
+                "%s on %s %s: %s (%s)",
+                type(error).__name__,
+                request.method,
+                request.url.path,
+                error.message,
+                _cause(error),
+            )
+        elif status >= 500:
             log.error(
                 "%s on %s %s: %s",
                 type(error).__name__,
