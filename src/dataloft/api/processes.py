@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from dataloft.api.threads import in_thread
-from dataloft.core.errors import ServerFault
+from dataloft.core.errors import ServerFault, space_checked
 
 T = TypeVar("T")
 P = ParamSpec("P")
 
+
+TEMPORARY_SPACE = "temporary space"  # what a full TMPDIR is called in its StorageFull message
 
 # Workers yield the CPU to the serving process: on a busy machine a request waiting for an
 # answer matters more than a bulk write's decoding finishing a little sooner.
@@ -36,9 +38,18 @@ WORKER_NICENESS = 10
 
 
 def _spill(data: bytes) -> Path:
-    with tempfile.NamedTemporaryFile(prefix="dataloft-input-", delete=False) as spool:
-        spool.write(data)
-    return Path(spool.name)
+    """``data`` in a new file of the temporary directory. One that has no room for it is
+    ``StorageFull``, with nothing left behind."""
+    with space_checked(TEMPORARY_SPACE):
+        fd, name = tempfile.mkstemp(prefix="dataloft-input-")
+        path = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as spool:
+                spool.write(data)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+    return path
 
 
 class ProcessPool:

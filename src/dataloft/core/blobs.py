@@ -9,10 +9,9 @@ reference, and the entries' foreign key keeps referenced blobs from being collec
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from dataloft.core.access import Principal
-from dataloft.core.errors import BlobLost, DigestMismatch, StorageFull, TooLarge
+from dataloft.core.errors import BlobLost, DigestMismatch, TooLarge, space_checked
 from dataloft.core.names import validate_digest
 from dataloft.core.possession import possessed, record_uploads
 from dataloft.db import Database
@@ -34,8 +33,7 @@ from dataloft.storage import BlobMissing, BlobStore, StagedBlob
 from dataloft.storage.base import DEFAULT_CHUNK
 from dataloft.storage.chunks import Chunks, closing_iterator, memory_chunks
 
-# What a full file system (or a user's exhausted quota) says when written to.
-_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+BLOB_STORE = "storage"  # what a full blob store is called in its StorageFull message
 # hashlib releases the GIL on large buffers, so hashing here runs in parallel with writing.
 _HASHER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="blob-hash")
 
@@ -73,17 +71,6 @@ def _human(size: int) -> str:
     raise AssertionError("unreachable")
 
 
-@contextlib.contextmanager
-def _space_checked() -> Iterator[None]:
-    """Report a full disk as ``StorageFull`` (507), not as a server crash."""
-    try:
-        yield
-    except OSError as error:
-        if error.errno in _NO_SPACE:
-            raise StorageFull("the server's storage is full: nothing was saved") from error
-        raise
-
-
 class Upload:
     """One blob arriving in pieces. ``finish`` verifies the digest (if one was announced)
     and makes the bytes durable; ``abort`` throws them away."""
@@ -107,7 +94,7 @@ class Upload:
             self.abort()
             raise TooLarge(f"upload exceeds the limit of {_human(self._max_size)}")
         try:
-            with _space_checked():
+            with space_checked(BLOB_STORE):
                 self._write(chunk)
         except BaseException:
             self.abort()
@@ -146,7 +133,7 @@ class Upload:
             self.abort()
             raise DigestMismatch(f"content has sha256 {digest}, not the announced {self._expected}")
         if self._staged is not None:
-            with _space_checked():
+            with space_checked(BLOB_STORE):
                 self._staged.publish(digest)
             return StoredBlob(digest, self.size)
         assert self._buffer is not None

@@ -21,6 +21,13 @@ class below a status).
 
 from __future__ import annotations
 
+import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+# What a full file system (or a user's exhausted quota) says when written to.
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
 
 class LoftError(Exception):
     """Base of every error the core raises on purpose. ``message`` is safe to show users."""
@@ -96,3 +103,18 @@ class BlobLost(ServerFault):
 
 class StorageFull(ServerFault):
     """The blob store or the database has no room left: nothing was saved."""
+
+
+@contextmanager
+def space_checked(what: str) -> Iterator[None]:
+    """Report a file system with no room left (ENOSPC, or EDQUOT for an exhausted quota) as
+    ``StorageFull`` (507) saying that the server's ``what`` is full, not as a server crash.
+    Whoever writes files for a request writes them inside this block and removes what it
+    wrote when the block fails. (A full database is told by its driver's error codes:
+    ``dataloft.db.engine``.)"""
+    try:
+        yield
+    except OSError as error:
+        if error.errno in NO_SPACE:
+            raise StorageFull(f"the server's {what} is full: nothing was saved") from error
+        raise
