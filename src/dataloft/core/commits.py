@@ -18,7 +18,7 @@ changes.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -124,17 +124,23 @@ class CommitService:
         message: str = "",
         replace_records: bool = False,
         uploads: Sequence[StoredBlob] = (),
+        dataset_changes: Mapping[str, Any] | None = None,
     ) -> CommitResult:
         """Apply ``changes`` as version N+1. ``replace_records`` also deletes every record
         this commit does not write (a whole-collection overwrite). ``uploads`` are blobs
         received with the commit that its records' attachments may name; they are
-        registered in its transaction."""
+        registered in its transaction. ``dataset_changes`` (fields of the dataset, as for
+        ``DatasetService.update``) are made in the same transaction: a new description
+        that is a version of its own, say, is both or neither."""
         if len(changes) > self.max_changes:
             raise TooLarge(f"a commit may hold at most {self.max_changes} changes")
         check_text(message, "message", MAX_MESSAGE_LENGTH)
+        needed = self.datasets.action_for(dataset_changes) if dataset_changes else Action.WRITE
         steps, new_blobs = self.planner.plan(changes)
         with self.db.write() as session:
-            located = self.datasets.locate(actor, owner, name, Action.WRITE, lock=True)
+            located = self.datasets.locate(actor, owner, name, needed, lock=True)
+            if dataset_changes:
+                located = self.datasets.apply_update(session, actor, located, dataset_changes)
             head = located.row.head
             if parent is not None and parent != head:
                 raise PreconditionFailed(

@@ -421,17 +421,31 @@ class DatasetService:
     def update(
         self, actor: Principal, owner: str, name: str, changes: Mapping[str, Any]
     ) -> DatasetView:
+        needed = self.action_for(changes)
+        with self.db.write() as session:
+            located = self.locate(actor, owner, name, needed, lock=True)
+            return self.apply_update(session, actor, located, changes).view()
+
+    @staticmethod
+    def action_for(changes: Mapping[str, Any]) -> Action:
+        """What the caller must be allowed to do to make these changes; unknown fields are
+        ``Invalid``."""
         unknown = set(changes) - _WRITE_FIELDS - _ADMIN_FIELDS
         if unknown:
             raise Invalid(f"unknown dataset fields: {', '.join(sorted(unknown))}")
-        needed = Action.ADMIN if set(changes) & _ADMIN_FIELDS else Action.WRITE
-        with self.db.write() as session:
-            located = self.locate(actor, owner, name, needed, lock=True)
-            values = self._new_values(session, actor, located, changes)
-            self.save(session, located, **values, updated=utcnow())
-            located = self._reload(session, located.row.id)
-            self._event(session, actor, "dataset.update", located, {"changed": sorted(changes)})
-            return located.view()
+        return Action.ADMIN if set(changes) & _ADMIN_FIELDS else Action.WRITE
+
+    def apply_update(
+        self, session: Session, actor: Principal, located: Located, changes: Mapping[str, Any]
+    ) -> Located:
+        """Make ``changes`` to a dataset located (and locked) for ``action_for(changes)``,
+        in the caller's transaction, so that they stand or fall with the rest of it (a
+        commit's, see ``CommitService.commit``); the dataset as it is now."""
+        values = self._new_values(session, actor, located, changes)
+        self.save(session, located, **values, updated=utcnow())
+        located = self._reload(session, located.row.id)
+        self._event(session, actor, "dataset.update", located, {"changed": sorted(changes)})
+        return located
 
     def _new_values(
         self, session: Session, actor: Principal, located: Located, changes: Mapping[str, Any]

@@ -160,8 +160,9 @@ def set_configuration(call: Call) -> Response:
     memo = body.get("memo", "")
 
     def change(actor: Principal, author: str, name: str) -> None:
-        loft.datasets.update(actor, author, name, {"description": memo})
-        loft.commits.commit(actor, author, name, [], message="memo changed")
+        loft.commits.commit(
+            actor, author, name, [], message="memo changed", dataset_changes={"description": memo}
+        )
 
     owner_action(change, call.actor, author, name)
     return Response(status_code=204)
