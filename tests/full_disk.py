@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cbor2
 import httpx
 from sqlalchemy import create_engine, text
 
@@ -266,9 +267,53 @@ def _ok(response: httpx.Response) -> Any:
     return response.json()
 
 
-# --- the check every dialect's tests make ----------------------------------------------------
+# --- each dialect's error, and the checks every dialect's tests make -------------------------
 
 Write = Callable[[], httpx.Response]
+DATABASE_FULL = "the server's database is full: nothing was saved"
+
+
+def native_message(response: httpx.Response) -> str:
+    """The message of a native API error: ``{"error": {"code", "message"}}``."""
+    error = response.json()["error"]
+    assert error["code"] == "insufficient_storage", error
+    message: str = error["message"]
+    return message
+
+
+def algorithmia_message(response: httpx.Response) -> str:
+    """The message of an Algorithmia error: ``{"error": {"message"}}``, and the header."""
+    message: str = response.json()["error"]["message"]
+    assert response.headers["X-Error-Message"] == message
+    return message
+
+
+def pigeon_message(response: httpx.Response) -> str:
+    """The message of a Pigeon Optics error, ``{"error", "stack": false}``, in the codec
+    the client asked for (JSON or CBOR), with the CORS header every answer carries."""
+    if response.headers["content-type"].startswith("application/cbor"):
+        body = cbor2.loads(response.content)
+    else:
+        body = response.json()
+    assert set(body) == {"error", "stack"} and body["stack"] is False, body
+    assert response.headers["access-control-allow-origin"] == "*"
+    message: str = body["error"]
+    return message
+
+
+def needs_room_only_for_rows(
+    full: FullDiskServer, write: Write, message_of: Callable[[httpx.Response], str], made: int
+) -> None:
+    """``write`` makes rows and stores no bytes (a dataset, a folder): on the full disk it
+    is refused with 507 where the database lives on that disk (SQLite here), and done
+    (status ``made``) where it does not (PostgreSQL)."""
+    with full.disk.full():
+        response = write()
+    if full.disk.sqlite:
+        assert response.status_code == 507, f"{response.status_code}: {response.text}"
+        assert message_of(response) == DATABASE_FULL
+    else:
+        assert response.status_code == made, f"{response.status_code}: {response.text}"
 
 
 def refused_for_want_of_space(

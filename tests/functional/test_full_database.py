@@ -21,7 +21,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.full_disk import PAGE, STORED, FullDiskServer, full_disk_server
+from tests.full_disk import (
+    DATABASE_FULL,
+    PAGE,
+    STORED,
+    FullDiskServer,
+    algorithmia_message,
+    full_disk_server,
+    native_message,
+    pigeon_message,
+)
 from tests.support import unique
 
 # The write's answer; and what a reader sees of the state it changes, before and after.
@@ -79,26 +88,6 @@ def clients(full_sqlite: FullDiskServer) -> Iterator[Clients]:
         yield Clients(native, pigeon, algorithmia, writer.username, name)
 
 
-def _native_error(response: httpx.Response) -> str:
-    error = response.json()["error"]
-    assert error["code"] == "insufficient_storage"
-    message: str = error["message"]
-    return message
-
-
-def _pigeon_error(response: httpx.Response) -> str:
-    body = response.json()
-    assert body["stack"] is False
-    message: str = body["error"]
-    return message
-
-
-def _algorithmia_error(response: httpx.Response) -> str:
-    message: str = response.json()["error"]["message"]
-    assert response.headers["X-Error-Message"] == message
-    return message
-
-
 @dataclass(frozen=True)
 class Case:
     """A write, what it changes, how its dialect words errors, and the room (in pages) it
@@ -113,17 +102,17 @@ class Case:
 def _file(c: Clients) -> Case:
     data = os.urandom(STORED)
     url = f"/datasets/{c.owner}/{c.name}/files/new.bin"
-    return Case(lambda: c.native.put(url, content=data), c.dataset, _native_error)
+    return Case(lambda: c.native.put(url, content=data), c.dataset, native_message)
 
 
 def _native_dataset(c: Clients) -> Case:
     name = unique("ds")
-    return Case(lambda: c.native.post("/datasets", json={"name": name}), c.datasets, _native_error)
+    return Case(lambda: c.native.post("/datasets", json={"name": name}), c.datasets, native_message)
 
 
 def _memo(c: Clients) -> Case:
     url = f"/datasets/{c.owner}:{c.name}/configuration"
-    return Case(lambda: c.pigeon.put(url, json={"memo": "new memo"}), c.dataset, _pigeon_error)
+    return Case(lambda: c.pigeon.put(url, json={"memo": "new memo"}), c.dataset, pigeon_message)
 
 
 def _attachment(c: Clients) -> Case:
@@ -132,20 +121,20 @@ def _attachment(c: Clients) -> Case:
         ("attachment", ("clip.mp4", os.urandom(STORED), "video/mp4")),
     ]
     url = f"/datasets/{c.owner}:{c.name}/records/new"
-    return Case(lambda: c.pigeon.put(url, files=files), c.dataset, _pigeon_error)
+    return Case(lambda: c.pigeon.put(url, files=files), c.dataset, pigeon_message)
 
 
 def _small_records(c: Clients) -> Case:
     """Many small records (kept inline, in their rows): one big transaction, no blob file."""
     body = {f"r{n:04}": {"n": n} for n in range(1000)}
     url = f"/datasets/{c.owner}:{c.name}/records/"
-    return Case(lambda: c.pigeon.post(url, json=body), c.dataset, _pigeon_error, step=16)
+    return Case(lambda: c.pigeon.post(url, json=body), c.dataset, pigeon_message, step=16)
 
 
 def _folder(c: Clients) -> Case:
     url = f"/{c.owner}/{c.name}"
     return Case(
-        lambda: c.algorithmia.post(url, json={"name": "docs"}), c.dataset, _algorithmia_error
+        lambda: c.algorithmia.post(url, json={"name": "docs"}), c.dataset, algorithmia_message
     )
 
 
@@ -186,7 +175,7 @@ def test_a_write_is_whole_or_absent_at_every_fill_level(
         pytest.fail(f"the write did not fit in {MOST_PAGES} pages: {refusals}")
     assert case.state() != state
     # Its rows found no room even when there was room for its bytes.
-    assert "the server's database is full: nothing was saved" in refusals
+    assert DATABASE_FULL in refusals
     assert full_sqlite.errors_logged(since=logged) == []
 
 
@@ -200,7 +189,7 @@ def test_bytes_whose_rows_found_no_room_are_not_the_uploaders(
     with full_sqlite.disk.full(room=len(data)):  # room for the bytes, none for the rows
         response = clients.native.put(f"/blobs/{digest}", content=data)
         assert response.status_code == 507, response.text
-        assert _native_error(response) == "the server's database is full: nothing was saved"
+        assert native_message(response) == DATABASE_FULL
     assert clients.native.head(f"/blobs/{digest}").status_code == 404
     change = {"op": "put_file", "path": "named.bin", "sha256": digest}
     url = f"/datasets/{clients.owner}/{clients.name}/commits"

@@ -14,17 +14,16 @@ import cbor2
 import httpx
 import pytest
 
-from tests.full_disk import STORED, FullDiskServer, refused_for_want_of_space
+from tests.full_disk import (
+    STORED,
+    FullDiskServer,
+    native_message,
+    needs_room_only_for_rows,
+    refused_for_want_of_space,
+)
 from tests.support import unique
 
 ROOM = 1024 * 1024
-
-
-def _message(response: httpx.Response) -> str:
-    error = response.json()["error"]
-    assert error["code"] == "insufficient_storage"
-    message: str = error["message"]
-    return message
 
 
 def _value(size: int = STORED) -> dict[str, str]:
@@ -125,7 +124,7 @@ def test_a_write_that_stores_bytes_on_a_full_disk_is_507_and_keeps_nothing(
     full_disk: FullDiskServer, existing: Existing, kind: str
 ) -> None:
     make, room = WRITES[kind]
-    refused_for_want_of_space(full_disk, make(existing), _message, existing.reads, room=room)
+    refused_for_want_of_space(full_disk, make(existing), native_message, existing.reads, room=room)
 
 
 def test_a_blob_refused_for_want_of_space_is_not_the_uploaders(
@@ -149,12 +148,8 @@ def test_a_blob_refused_for_want_of_space_is_not_the_uploaders(
 def test_creating_a_dataset_needs_room_only_where_the_database_is(
     full_disk: FullDiskServer,
 ) -> None:
-    """A dataset is rows, no bytes: on a full disk it is refused with 507 when the
-    database lives on that disk (SQLite here), and made when it does not (PostgreSQL)."""
-    with full_disk.native() as client, full_disk.disk.full():
-        response = client.post("/datasets", json={"name": unique("ds")})
-    if full_disk.disk.sqlite:
-        assert response.status_code == 507, response.text
-        assert "database is full" in _message(response)
-    else:
-        assert response.status_code == 201, response.text
+    with full_disk.native() as client:
+        create = {"name": unique("ds")}
+        needs_room_only_for_rows(
+            full_disk, lambda: client.post("/datasets", json=create), native_message, 201
+        )
