@@ -1,18 +1,21 @@
 """A server whose data directory is a small disk of its own, and the means to fill it.
 
-The server (``tests.support.ServerProcess``) runs in a mount namespace of its own, made by
-``unshare``, in which a tmpfs of ``DISK_BYTES`` is mounted on its data directory: the blobs
-live there, and for SQLite the database too. It is a user namespace as well
-(``--map-root-user``), so that an unprivileged user may mount: the command is the same as
-root or not, and the path CI takes is the one every run takes. The mount lives exactly as
-long as the namespace's processes, so nothing stays mounted whatever becomes of the test
-(even a SIGKILLed pytest). The test reaches the files through ``/proc/<server pid>/root``,
-the server's own view of the file system.
+``SmallDisk`` mounts a tmpfs of ``DISK_BYTES`` on a directory in mount and user
+namespaces of its own, made by ``unshare`` and kept by a holder process (``cat``, reading
+a pipe from the test). The user namespace (``--map-root-user``) lets an unprivileged user
+mount: the commands are the same as root or not, so the path CI takes is the one every run
+takes. The mount lives exactly as long as the namespaces' processes: once the test closes
+the pipe (or dies, which closes it too) and the servers in it have stopped, nothing stays
+mounted. Commands join the namespaces with ``nsenter`` (``SmallDisk.command``): the server
+(``tests.support.ServerProcess``), whose blobs, temporary files and, for SQLite, database
+live on the small disk, and the ``dataloft`` command line. The disk outlives the servers
+run on it, so a server can be stopped and another started on the same full disk. The test
+reaches the files through ``/proc/<holder pid>/root``, the namespaces' view of the file
+system.
 
 SQLite is the exception: it resolves symbolic links in a database's path itself, and
 ``/proc/<pid>/root`` reads as a link to ``/``, so the test's queries would open a file of the
-same name outside the mount. They run in a small Python joined to the server's namespaces
-(``nsenter``) instead.
+same name outside the mount. They run in a small Python joined to the namespaces instead.
 
 ``SmallDisk.full()`` fills the disk with a file of zeros until the kernel says ENOSPC, and
 removes it afterwards. On SQLite it first checkpoints the write-ahead log and truncates it
@@ -40,7 +43,7 @@ from sqlalchemy import create_engine, text
 
 from dataloft.config import Settings
 from dataloft.db.models import Base
-from tests.support import FAST_HASHING, ServerProcess, postgres_database, unique
+from tests.support import FAST_HASHING, ROOT, ServerProcess, postgres_database, unique
 
 DISK_BYTES = 32 * 1024 * 1024
 PAGE = 4096  # tmpfs allocates whole pages
@@ -50,11 +53,8 @@ ADMIN_PASSWORD = "full-disk-admin-password"
 STORED = 64 * 1024
 SQLITE_FILE = "dataloft.sqlite3"
 
-# Runs the rest of the command line with a tmpfs of "$1" bytes mounted on "$2", which is
-# its temporary directory too.
-_MOUNT_THEN_RUN = (
-    'mount -t tmpfs -o "size=$1" tmpfs "$2" && export TMPDIR="$2" && shift 2 && exec "$@"'
-)
+# Mounts a tmpfs of "$1" bytes on "$2", says so, and keeps the namespaces until stdin ends.
+_MOUNT_AND_HOLD = 'mount -t tmpfs -o "size=$1" tmpfs "$2" && echo mounted && exec cat'
 # Runs SQL statements (argv[2:]) on the SQLite file argv[1]; prints each one's first row.
 _SQLITE_QUERIES = """
 import contextlib, json, sqlite3, sys
@@ -63,28 +63,56 @@ with contextlib.closing(sqlite3.connect(sys.argv[1])) as db:
 """
 
 
-def on_small_disk(directory: Path, size: int) -> list[str]:
-    """A command prefix: what follows runs in mount and user namespaces of its own, with
-    a tmpfs of ``size`` bytes mounted on ``directory`` (which must exist). That is its
-    ``TMPDIR`` as well, so that everything the server writes, its scratch files included,
-    goes to the one small disk, as on a machine with one disk."""
-    return [
-        *("unshare", "--user", "--map-root-user", "--mount", "--"),
-        *("sh", "-c", _MOUNT_THEN_RUN, "sh", str(size), str(directory)),
-    ]
-
-
 class SmallDisk:
-    """The server's data directory, a tmpfs seen through the server's root."""
+    """A tmpfs of ``size`` bytes on ``directory`` (which must exist), in namespaces of its
+    own for as long as the ``with`` block lasts (see the module docstring)."""
 
-    def __init__(self, server: ServerProcess, directory: Path, *, sqlite: bool) -> None:
-        self.server = server
+    def __init__(self, directory: Path, size: int, *, sqlite: bool) -> None:
         self.directory = directory
+        self.size = size
         self.sqlite = sqlite
+        self._holder: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> SmallDisk:
+        self._holder = subprocess.Popen(
+            [
+                *("unshare", "--user", "--map-root-user", "--mount", "--"),
+                *("sh", "-c", _MOUNT_AND_HOLD, "sh", str(self.size), str(self.directory)),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self._holder.stdout is not None
+        if self._holder.stdout.readline() != "mounted\n":
+            _, error = self._holder.communicate(timeout=30)
+            raise RuntimeError(f"could not mount a small disk: {error}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._holder is not None:
+            self._holder.communicate(timeout=30)  # closes stdin: cat ends, and the mount
+
+    @property
+    def pid(self) -> int:
+        assert self._holder is not None, "not mounted"
+        return self._holder.pid
+
+    def command(self, *args: str) -> list[str]:
+        """``args`` as a command run on the small disk: in its namespaces, in the checkout
+        (``tests`` imports from there), with the disk as its temporary directory, so that
+        everything a server writes goes to the one small disk, as on a machine with one
+        disk. Without ``args``, the prefix that runs a command so."""
+        return [
+            *("nsenter", "--target", str(self.pid), "--user", "--mount"),
+            *("--preserve-credentials", f"--wdns={ROOT}", "--"),
+            *("env", f"TMPDIR={self.directory}", *args),
+        ]
 
     @property
     def root(self) -> Path:
-        return Path(f"/proc/{self.server.pid}/root") / self.directory.relative_to("/")
+        return Path(f"/proc/{self.pid}/root") / self.directory.relative_to("/")
 
     def free(self) -> int:
         stat = os.statvfs(self.root)
@@ -111,16 +139,14 @@ class SmallDisk:
     def _empty_log(self) -> None:
         [(busy, _, _)] = self.sqlite_queries(["PRAGMA wal_checkpoint(TRUNCATE)"])
         assert busy == 0, "a reader kept the write-ahead log from being emptied"
-        assert (self.root / f"{SQLITE_FILE}-wal").stat().st_size == 0
+        log = self.root / f"{SQLITE_FILE}-wal"  # gone if no server holds the database open
+        assert not log.exists() or log.stat().st_size == 0
 
     def sqlite_queries(self, statements: Sequence[str]) -> list[Any]:
         """The first row of each statement, run on the SQLite database in the server's
         mount namespace (see the module docstring)."""
-        command = [
-            *("nsenter", "--target", str(self.server.pid), "--user", "--mount"),
-            *("--preserve-credentials", "--", sys.executable, "-I", "-c", _SQLITE_QUERIES),
-            *(str(self.directory / SQLITE_FILE), *statements),
-        ]
+        database = str(self.directory / SQLITE_FILE)
+        command = self.command(sys.executable, "-I", "-c", _SQLITE_QUERIES, database, *statements)
         ran = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
         assert ran.returncode == 0, ran.stderr
         rows: list[Any] = json.loads(ran.stdout)
@@ -243,10 +269,9 @@ def full_disk_server(kind: str, workspace: Path) -> Iterator[FullDiskServer]:
             worker_processes=1,
             **FAST_HASHING,
         )
-        prefix = on_small_disk(data_dir, DISK_BYTES)
-        server = ServerProcess(settings, workspace / "server.log", prefix).start()
+        disk = stack.enter_context(SmallDisk(data_dir, DISK_BYTES, sqlite=kind == "sqlite"))
+        server = ServerProcess(settings, workspace / "server.log", disk.command()).start()
         stack.callback(server.stop)
-        disk = SmallDisk(server, data_dir, sqlite=kind == "sqlite")
         yield FullDiskServer(server, disk, database_url, _writer(server.url))
 
 
