@@ -7,6 +7,8 @@ shape, the dataset reads as before and no row was added (nor a half-written file
 fits, it succeeds. Along the way the write's bytes fit and its rows do not, so the
 database's own "disk is full" is met as well as the blob store's. This needs the database
 on the small disk: SQLite, whatever database the rest of the suite runs on.
+
+And a server started on a full disk says in one line why it cannot open its database.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,15 +27,18 @@ import pytest
 
 from tests.full_disk import (
     DATABASE_FULL,
+    DISK_BYTES,
     PAGE,
     STORED,
     FullDiskServer,
+    SmallDisk,
     algorithmia_message,
     full_disk_server,
     native_message,
     pigeon_message,
 )
-from tests.support import unique
+from tests.functional.test_cli import DATALOFT, base_env
+from tests.support import free_port, unique
 
 # The write's answer; and what a reader sees of the state it changes, before and after.
 Write = Callable[[], httpx.Response]
@@ -196,3 +203,32 @@ def test_bytes_whose_rows_found_no_room_are_not_the_uploaders(
     assert clients.native.post(url, json={"changes": [change]}).status_code == 400
     assert clients.native.put(f"/blobs/{digest}", content=data).status_code == 201
     assert clients.native.post(url, json={"changes": [change]}).status_code == 201
+
+
+def test_a_server_started_on_a_full_disk_says_in_one_line_that_it_cannot_open_the_database(
+    tmp_path: Path,
+) -> None:
+    """The last user of a SQLite database removes its write-ahead log and shared-memory
+    files; on a full disk the next cannot make them again, so it cannot even read. The
+    server refuses to start with one line saying so (not a traceback of a "disk I/O
+    error"), and starts once there is room."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    env = base_env(DATALOFT_DATA_DIR=str(data_dir))
+
+    def dataloft(disk: SmallDisk, *args: str) -> subprocess.CompletedProcess[str]:
+        command = disk.command(str(DATALOFT), *args)
+        return subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    with SmallDisk(data_dir, DISK_BYTES, sqlite=True) as disk:
+        assert dataloft(disk, "db", "upgrade").returncode == 0
+        with disk.full():
+            refused = dataloft(disk, "serve", "--port", str(free_port()))
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert refused.stderr.splitlines() == [
+            "error: the server's database is full: make room on its disk to open it"
+        ]
+        upgraded = dataloft(disk, "db", "upgrade")
+        assert upgraded.returncode == 0, upgraded.stderr

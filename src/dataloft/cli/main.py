@@ -80,7 +80,14 @@ def _show_secret(secret: str) -> None:
 
 def _open(data_dir: Path | None) -> Loft:
     """The core on the settings' database, for a ``with`` block that closes it."""
-    return Loft(_settings(data_dir))
+    return _loft(_settings(data_dir))
+
+
+def _loft(settings: Settings) -> Loft:
+    """The core on ``settings``; a database it cannot open (one on a full disk, say) ends
+    the command with one line saying why."""
+    with _reported():
+        return Loft(settings)
 
 
 @contextlib.contextmanager
@@ -124,7 +131,7 @@ def serve(
 
     from dataloft.api.app import create_app
 
-    with Loft(settings) as loft:
+    with _loft(settings) as loft:
         with _reported():
             password = loft.bootstrap_admin()
         if password is not None:

@@ -28,6 +28,10 @@ T = TypeVar("T")
 
 SQLITE_BUSY_MS = 60_000
 SQLITE_FULL = 13  # "database or disk is full"
+# "disk I/O error" growing the -shm file: SQLite writes its new pages to keep a full disk
+# from killing it with SIGBUS later, so this too means no room. Opening a database whose
+# last user removed its -wal and -shm files (see room_to_open) fails so on a full disk.
+SQLITE_IOERR_SHMSIZE = 4874
 POSTGRES_DISK_FULL = "53100"
 _AFTER_COMMIT = "after_commit"
 
@@ -89,9 +93,25 @@ def _refused_values() -> Iterator[None]:
 
 def _is_full(error: BaseException | None) -> bool:
     return (
-        getattr(error, "sqlite_errorcode", None) == SQLITE_FULL
+        getattr(error, "sqlite_errorcode", None) in (SQLITE_FULL, SQLITE_IOERR_SHMSIZE)
         or getattr(error, "sqlstate", None) == POSTGRES_DISK_FULL
     )
+
+
+@contextmanager
+def room_to_open() -> Iterator[None]:
+    """For the first connection of a process (migrations, at start): SQLite in WAL mode
+    makes its -wal and -shm files again if the database's last user removed them, which it
+    cannot do on a full disk, and without them it cannot even read. ``StorageFull`` saying
+    so, rather than a "disk I/O error" traceback."""
+    try:
+        yield
+    except OperationalError as error:
+        if _is_full(error.orig):
+            raise StorageFull(
+                "the server's database is full: make room on its disk to open it"
+            ) from error
+        raise
 
 
 def after_commit(session: Session, key: str, callback: Callable[[], None]) -> None:

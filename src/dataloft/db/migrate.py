@@ -10,6 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
+from dataloft.db.engine import room_to_open
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any constant will do: it only has to be the same in every dataloft process.
 _PG_MIGRATION_LOCK = 0x6461746C6F6674
@@ -26,7 +28,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision``. Safe when several processes start at once: on
     PostgreSQL they queue on an advisory lock; SQLite's write lock does the same job."""
     config = alembic_config(engine)
-    with engine.connect() as connection:
+    with room_to_open(), engine.connect() as connection:
         if engine.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
             connection.commit()
