@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,7 +177,9 @@ def best_of(runs: int, measure: object) -> float:
     return min(float(measure()) for _ in range(runs))
 
 
-def report(name: str, figures: dict[str, float | str], ratio: float, target: str, ok: bool) -> None:
+def report(
+    name: str, figures: Mapping[str, float | str], ratio: float, target: str, ok: bool
+) -> None:
     line = {"benchmark": name, **figures, "ratio": round(ratio, 3), "target": target, "ok": ok}
     print(json.dumps(line))
     RESULTS.mkdir(exist_ok=True)

@@ -49,7 +49,7 @@ def tricky(alice: User) -> tuple[str, str]:
     created = alice.client.post("/datasets", json={"name": name})
     assert created.status_code == 201, created.text
     dataset = f"/datasets/{alice.username}/{quote(name, safe='')}"
-    changes = [
+    changes: list[dict[str, object]] = [
         {"op": "put_file", "path": path, "sha256": upload(alice.client, path.encode())}
         for path in [*TRICKY, *PLAIN]
     ]
@@ -126,7 +126,7 @@ def test_tar_of_tricky_paths_extracts_safely(
 
 
 def test_archives_of_portable_paths_have_no_paths_sidecar(alice: User, dataset: str) -> None:
-    changes = [
+    changes: list[dict[str, object]] = [
         {"op": "put_file", "path": path, "sha256": upload(alice.client, path.encode())}
         for path in PLAIN
     ]

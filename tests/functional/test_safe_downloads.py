@@ -218,7 +218,10 @@ def pigeon_attachment(server: LiveServer, alice: User) -> Iterator[tuple[httpx.C
         created = client.put("/datasets/create", json={"name": name}, auth=auth)
         assert created.status_code == 303, created.text
         body = json.dumps({"page": "cid:page.html"}).encode()
-        parts = [("body", ("body", body, "application/json")), ("a", ("page.html", data))]
+        parts: list[tuple[str, tuple[str, bytes] | tuple[str, bytes, str]]] = [
+            ("body", ("body", body, "application/json")),
+            ("a", ("page.html", data)),
+        ]
         url = f"/datasets/{alice.username}:{name}/records/r"
         written = client.put(url, files=parts, auth=auth)
         assert written.status_code == 204, written.text
