@@ -151,3 +151,37 @@ def test_symlinks_keep_their_targets(alice: User, dataset: str) -> None:
         assert link.issym()
         assert link.linkname == "aux"  # as stored: targets are not rewritten
         assert archive.getmember(f"{root}/au%78").isfile()
+
+
+@pytest.mark.parametrize("suffix", ["zip", "tar.gz"])
+def test_names_too_long_once_encoded_are_shortened_and_mapped_back(
+    alice: User, tmp_path: Path, suffix: str
+) -> None:
+    """A dataset name of 250 characters (750 bytes in UTF-8) and path segments of 255
+    bytes that escaping would make 765: the archive extracts on this file system (255 bytes
+    per name) and ``<root>.paths.jsonl`` still gives every path back."""
+    name = "\u65e5" * 239 + unique()
+    assert alice.client.post("/datasets", json={"name": name}).status_code == 201
+    dataset = f"/datasets/{alice.username}/{quote(name, safe='')}"
+    paths = [":" * 251 + ".log", "deep/" + "?" * 255, "\u00e9" * 127]
+    changes = [
+        {"op": "put_file", "path": path, "sha256": upload(alice.client, path.encode())}
+        for path in paths
+    ]
+    assert alice.client.post(f"{dataset}/commits", json={"changes": changes}).status_code == 201
+    response = alice.client.get(f"{dataset}/archive.{suffix}")
+    assert response.status_code == 200, response.text
+    if suffix == "zip":
+        with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+            archive.extractall(tmp_path)
+    else:
+        with tarfile.open(fileobj=io.BytesIO(response.content), mode="r:gz") as archive:
+            archive.extractall(tmp_path, filter="data")
+    files = extracted(tmp_path)
+    (sidecar,) = [member for member in files if member.endswith(".paths.jsonl")]
+    root = sidecar.removesuffix(".paths.jsonl")
+    assert root.startswith("\u65e5" * 70) and len(root.encode()) <= 255 - len(".records.jsonl")
+    lines = [json.loads(line) for line in files.pop(sidecar).splitlines()]
+    restored = {line["path"]: files[f"{root}/{line['name']}"] for line in lines}
+    assert restored == {path: path.encode() for path in paths[:2]}
+    assert files[f"{root}/{paths[2]}"] == paths[2].encode()  # 254 bytes: kept as it is

@@ -8,9 +8,11 @@ values in tagged JSON), which can never collide with a file path.
 Names are made portable: a path segment (or a dataset name) that Windows cannot hold as a
 file name (``CON``, ``a:b``, ``trailing.``) is percent-encoded, reversibly, by
 ``dataloft.core.names.portable_segment``, which says why paths are encoded here rather than
-refused at commit. When any path was encoded, a sibling ``<root>.paths.jsonl`` maps each
-such member back to its path (one ``{"name", "path"}`` per line, ``name`` relative to the
-root folder), so nobody has to know the encoding to restore the originals.
+refused at commit; a name too long for a file system (escapes make names longer) is
+shortened (``fitting_segment``). When any path was encoded, a sibling
+``<root>.paths.jsonl`` maps each such member back to its path (one ``{"name", "path"}`` per
+line, ``name`` relative to the root folder), so nobody has to know the encoding to restore
+the originals.
 
 The records, and the names of encoded paths, are collected in spools while the files
 stream, and appended last. The archive's ``chunks`` are ``Chunks``: closing them early (a
@@ -33,12 +35,15 @@ from dataloft.core.archive_formats import FORMATS, Member
 from dataloft.core.blobs import BlobRef, BlobService
 from dataloft.core.browse import BrowseService
 from dataloft.core.errors import Invalid
-from dataloft.core.names import portable_path, portable_segment
+from dataloft.core.names import SEGMENT_MAX_BYTES, fitting_segment, portable_path
 from dataloft.core.results import DatasetView, EntryView
 from dataloft.core.values import decode_record, to_jsonable
 from dataloft.storage.chunks import Chunks, closing_iterator
 
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
+RECORDS_SUFFIX, PATHS_SUFFIX = ".records.jsonl", ".paths.jsonl"
+# The root folder's name leaves room for the longest sibling named after it.
+_LONGEST_SIBLING = max(RECORDS_SUFFIX, PATHS_SUFFIX, key=len)
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ class ArchiveService:
             raise Invalid(f"unknown archive format {fmt!r}; use one of {', '.join(FORMATS)}")
         writer, media_type = FORMATS[fmt]
         dataset, at, entries = self.browse.iter_contents(actor, owner, name, version)
-        root = portable_segment(f"{dataset.name}-v{at}")
+        root = fitting_segment(f"{dataset.name}-v{at}", SEGMENT_MAX_BYTES - len(_LONGEST_SIBLING))
         members = self._members(root, entries)
         chunks = _without_empty(writer(members))
         return Archive(dataset, at, f"{dataset.owner}-{root}.{fmt}", media_type, chunks)
@@ -92,8 +97,8 @@ class ArchiveService:
         spool of encoded names. The spools belong to this generator: they are closed once
         the archive asks for the member after the last, or when the archive closes this
         generator early."""
-        records = _Spool(f"{root}.records.jsonl")
-        renamed = _Spool(f"{root}.paths.jsonl")
+        records = _Spool(root + RECORDS_SUFFIX)
+        renamed = _Spool(root + PATHS_SUFFIX)
         try:
             for entry, blob, modified in entries:
                 stamp = modified.timestamp()

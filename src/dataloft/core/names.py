@@ -3,6 +3,7 @@ same bad input gets the same clear message everywhere."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 
@@ -237,9 +238,41 @@ def portable_segment(segment: str, *, escaped: bool = False) -> str:
     return name
 
 
+# A stored segment may be SEGMENT_MAX_BYTES long, and escaping makes it longer (three
+# bytes for each byte escaped), past the 255 bytes a file name may have on every common
+# file system. Such a name is shortened: as much of its portable form as fits, cut between
+# characters and escapes, then "%7E" and 16 hex digits of the segment's sha256, then its
+# extension if it has a short one. "%7E" (an escaped "~") is never in an unshortened
+# portable name ("~" is never escaped, and a stored "%7E" becomes "%257E"), so a shortened
+# name is never another segment's name; archives list what each one stands for.
+_SHORTENED = "%7E"
+_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,16}\Z")
+_DIGEST_CHARS = 16
+
+
+def fitting_segment(segment: str, limit: int = SEGMENT_MAX_BYTES) -> str:
+    """``portable_segment(segment)``, shortened as the comment above says when it is longer
+    than ``limit`` bytes (less, for a name that others extend: ``<root>.paths.jsonl``)."""
+    name = portable_segment(segment)
+    if len(name.encode()) <= limit:
+        return name
+    extension = _EXTENSION.search(name)
+    suffix = _SHORTENED + hashlib.sha256(segment.encode()).hexdigest()[:_DIGEST_CHARS]
+    suffix += extension.group() if extension else ""
+    room = limit - len(suffix)
+    kept, used = [], 0
+    for piece in re.findall(r"%[0-9A-F]{2}|.", name, flags=re.DOTALL):
+        used += len(piece.encode())
+        if used > room:
+            break
+        kept.append(piece)
+    return "".join(kept) + suffix
+
+
 def portable_path(path: str) -> str:
-    """A valid dataset path with each segment made portable (``portable_segment``)."""
-    return "/".join(portable_segment(segment) for segment in path.split("/"))
+    """A valid dataset path with each segment made portable and short enough for every
+    file system (``fitting_segment``)."""
+    return "/".join(fitting_segment(segment) for segment in path.split("/"))
 
 
 def ancestors(path: str) -> list[str]:

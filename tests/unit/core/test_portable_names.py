@@ -4,11 +4,12 @@ Linux can all hold, reversibly (percent-decoding gives the segment back)."""
 from __future__ import annotations
 
 import random
+import re
 from urllib.parse import quote, unquote
 
 import pytest
 
-from dataloft.core.names import portable_path, portable_segment
+from dataloft.core.names import fitting_segment, portable_path, portable_segment
 
 # The rules as Microsoft documents them ("Naming Files, Paths, and Namespaces"), written out
 # here independently of the code under test.
@@ -143,3 +144,32 @@ def test_url_encoded_ids_made_portable_still_decode_to_the_id() -> None:
         name = portable_segment(f"{stem}.json", escaped=True)
         assert unquote(name, errors="strict") == f"{record_id}.json", (record_id, name)
         assert windows_problem(name) is None, (record_id, name)
+
+
+def test_names_too_long_for_a_file_system_are_shortened_distinctly() -> None:
+    """Escapes make a name longer; past 255 bytes (what ext4, APFS and NTFS hold) it is
+    shortened and keeps a short extension; no two segments share a name, and a shortened
+    name is never another segment's unshortened one (those never hold "%7E")."""
+    pick = random.Random(20261207)
+    seen: dict[str, str] = {}
+    shortened = 0
+    for _ in range(3_000):
+        body = "".join(pick.choices(":é日a.%7E~", k=pick.randint(1, 250)))
+        segment = body + pick.choice(["", ".csv", ".tar.gz", "."])
+        name = fitting_segment(segment)
+        assert len(name.encode()) <= 255, segment
+        assert windows_problem(name) is None, (segment, name)
+        assert seen.setdefault(name, segment) == segment
+        if name == portable_segment(segment):
+            assert "%7E" not in name, segment
+            continue
+        shortened += 1
+        assert re.search(r"%7E[0-9a-f]{16}(\.[A-Za-z0-9]{1,16})?\Z", name), name
+        assert name.endswith(".csv") == segment.endswith(".csv"), name
+    assert 500 < shortened < 2_500  # both kinds were tried
+
+
+def test_a_shortened_name_leaves_room_for_what_extends_it() -> None:
+    name = fitting_segment("\u65e5" * 250 + "-v1", limit=255 - len(".records.jsonl"))
+    assert len((name + ".records.jsonl").encode()) <= 255
+    assert name.startswith("\u65e5" * 70)
