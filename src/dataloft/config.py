@@ -29,6 +29,13 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from dataloft.core.decoding import (
+    DEFAULT_ELEMENTS,
+    DEFAULT_MEMBERS,
+    DEFAULT_STRING_LENGTH,
+    MAX_DEPTH,
+    DecodeLimits,
+)
 from dataloft.core.errors import Invalid
 from dataloft.core.passwords import (
     DEFAULT_MEMORY_KIB,
@@ -109,6 +116,17 @@ class Settings(BaseSettings):
     max_commit_changes: Limit = 100_000
     max_path_length: Limit = 1024
     max_name_length: Limit = 250
+    # What one decoded body (JSON, CBOR, MessagePack, YAML, a form) may hold: see
+    # dataloft.core.decoding, which says why each is there. Integers and dates have fixed
+    # bounds (every later read must be able to write them), not settings.
+    max_decoded_elements: Limit = DEFAULT_ELEMENTS
+    max_container_members: Limit = DEFAULT_MEMBERS
+    max_string_length: Limit = DEFAULT_STRING_LENGTH
+    # Deeper than MAX_DEPTH, the writers of a value refuse it: a value stored deeper could
+    # not be read back.
+    max_value_depth: int = Field(default=MAX_DEPTH, ge=1, le=MAX_DEPTH)
+    # Parts of one multipart/form-data body (fields and files together).
+    max_multipart_parts: Limit = 1000
     # Blobs up to this size live inline in the database: one query serves a small record.
     inline_blob_limit: int = Field(default=4 * KiB, ge=0)
     # Unreferenced blobs younger than this survive garbage collection, so a client can upload
@@ -230,6 +248,16 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def decode_limits(self) -> DecodeLimits:
+        """The limits every decoder of a client's body keeps to."""
+        return DecodeLimits(
+            depth=self.max_value_depth,
+            elements=self.max_decoded_elements,
+            members=self.max_container_members,
+            string_length=self.max_string_length,
+        )
 
 
 def variable(setting: str) -> str:

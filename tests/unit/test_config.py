@@ -25,6 +25,7 @@ from dataloft.config import (
     load_settings,
     variable,
 )
+from dataloft.core.decoding import DecodeLimits
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -36,6 +37,10 @@ LIMITS = [
     "max_commit_changes",
     "max_path_length",
     "max_name_length",
+    "max_decoded_elements",
+    "max_container_members",
+    "max_string_length",
+    "max_multipart_parts",
     "db_pool_size",
 ]
 INTERVALS = [
@@ -155,6 +160,20 @@ def test_inline_limit_and_gc_grace_may_be_zero(setting: str, env: Env) -> None:
     env(**{setting: "0"})
     assert getattr(load_settings(), setting) == 0
     assert "greater than or equal to 0" in refused(setting, "-1", env)
+
+
+def test_value_depth_is_at_most_what_every_writer_handles(env: Env) -> None:
+    env(max_value_depth="50")
+    assert load_settings().decode_limits == DecodeLimits(depth=50)
+    assert "less than or equal to 200 (got '201')" in refused("max_value_depth", "201", env)
+    assert "greater than or equal to 1 (got '0')" in refused("max_value_depth", "0", env)
+
+
+def test_decoding_limits_come_from_their_settings(env: Env) -> None:
+    assert load_settings().decode_limits == DecodeLimits()
+    env(max_decoded_elements="10", max_container_members="5", max_string_length="7")
+    limits = load_settings().decode_limits
+    assert (limits.elements, limits.members, limits.string_length) == (10, 5, 7)
 
 
 def test_stream_recheck_seconds_defaults_to_15(env: Env) -> None:

@@ -158,7 +158,8 @@ def create_app(settings: Settings | None = None, loft: Loft | None = None) -> Fa
     async def _invalid(request: Request, error: RequestValidationError) -> Response:
         return renderer_for(request).render_error(request, 400, _validation_message(error))
 
-    # Raised by the framework itself (no route matches the path), never by our code.
+    # Raised by the framework itself (no route matches the path), and for a body that
+    # FastAPI reads for a route and our decoder refuses (api/limits.py: RefusedBody).
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, error: HTTPException) -> Response:
         response = renderer_for(request).render_error(request, error.status_code, str(error.detail))

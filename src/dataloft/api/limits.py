@@ -4,20 +4,27 @@
   endpoints that stream uploads raise the limit for their request with ``allow_body``. A
   declared ``Content-Length`` over the limit is refused before a byte is read, and a
   chunked body is cut off as soon as it passes the limit.
+- JSON bodies that FastAPI decodes for a route (the native API's) are decoded within the
+  server's decoding limits (``BoundedJsonRoute``), like every other body.
 - A URL that is UTF-8 once percent-decoded (``StrictUrlDecoding``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dataloft.core.errors import TooLarge
+from dataloft.api.errors import status_for
+from dataloft.api.threads import in_thread
+from dataloft.core.errors import LoftError, TooLarge
+from dataloft.core.values import parse_plain_json
 
 BODY_LIMIT_KEY = "dataloft.body_limit"
 
@@ -67,6 +74,52 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+# --- JSON bodies FastAPI decodes -------------------------------------------------------------
+
+# Bodies up to this size are decoded on the event loop (a hop to a thread would cost more);
+# larger ones in a worker thread.
+INLINE_JSON_BYTES = 64 * 1024
+
+
+class RefusedBody(HTTPException):
+    """A body FastAPI read for a route, refused by our decoder. An ``HTTPException`` so that
+    FastAPI lets it through (it answers any other error while reading a body with a 400
+    "There was an error parsing the body"); the app renders it in the dialect's shape, with
+    the status and message of the refusal."""
+
+    def __init__(self, error: LoftError) -> None:
+        super().__init__(status_for(error) or 400, error.message)
+
+
+class _BoundedJsonRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            limits = self.app.state.settings.decode_limits
+            try:
+                if len(body) <= INLINE_JSON_BYTES:
+                    self._json = parse_plain_json(body, limits)
+                else:
+                    self._json = await in_thread(parse_plain_json, body, limits)
+            except LoftError as error:
+                raise RefusedBody(error) from None
+        return self._json
+
+
+class BoundedJsonRoute(APIRoute):
+    """A FastAPI route whose JSON body is decoded by ``parse_plain_json``, within the
+    server's decoding limits, instead of by ``json.loads`` (which would build any value,
+    however many elements, before a model could refuse it)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def bounded(request: Request) -> Response:
+            return await handler(_BoundedJsonRequest(request.scope, request.receive))
+
+        return bounded
 
 
 # --- percent-encoding ------------------------------------------------------------------------

@@ -3,7 +3,10 @@
 File parts are hashed while they stream into the blob store's staging area, and are not
 published: once the whole body is read the caller decides which uploads to keep
 (``MultipartForm.keep``) and the rest are thrown away, so bytes nobody refers to never
-reach the store. Every limit is checked while the body streams, before more is read.
+reach the store. Every limit is checked while the body streams, before more is read: the
+number of parts, the headers of each (by the parser: at most ``MAX_PART_HEADERS`` lines of
+``MAX_HEADER_SIZE`` bytes), the bytes kept in memory (each field, and all of them
+together), and each file.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dataloft.core.blobs import BlobService, StoredBlob, Upload
 from dataloft.core.errors import Invalid, TooLarge
 
 MAX_HEADER_SIZE = 8 * 1024
+MAX_PART_HEADERS = 8
 
 
 @dataclass
@@ -110,6 +114,7 @@ class _Collector:
         self.max_file_size = max_file_size
         self.max_parts = max_parts
         self.parts: list[Part] = []
+        self.in_memory_bytes = 0  # of every part kept in memory, together
         self.ended = False
         self._headers: dict[str, str] = {}
         self._field = bytearray()
@@ -133,8 +138,6 @@ class _Collector:
         self._headers = {}
 
     def _header_end(self) -> None:
-        if len(self._field) + len(self._value) > MAX_HEADER_SIZE:
-            raise Invalid("a multipart part header is too long")
         self._headers[_header_text(bytes(self._field)).strip().lower()] = _header_text(
             bytes(self._value)
         ).strip()
@@ -153,10 +156,17 @@ class _Collector:
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         part = self.parts[-1]
         part.size += end - start
-        if not part.is_file and part.size > self.max_field_size:
-            raise TooLarge(
-                f"multipart part {part.name!r} exceeds the limit of {self.max_field_size} bytes"
-            )
+        if not part.is_file:
+            self.in_memory_bytes += end - start
+            if part.size > self.max_field_size:
+                raise TooLarge(
+                    f"multipart part {part.name!r} exceeds the limit of {self.max_field_size} bytes"
+                )
+            if self.in_memory_bytes > self.max_field_size:
+                raise TooLarge(
+                    f"the fields of a multipart body exceed the limit of {self.max_field_size} "
+                    "bytes together"
+                )
         part.data += memoryview(data)[start:end]
 
     def _part_end(self) -> None:
@@ -218,11 +228,12 @@ async def read_multipart(
     max_body: int,
     max_field_size: int,
     max_file_size: int,
-    max_parts: int = 1000,
+    max_parts: int,
 ) -> MultipartForm:
-    """Read a whole ``multipart/form-data`` body. Parts without a file name, and files for
-    which ``in_memory(name, filename)`` is true, are kept in memory (``Part.data``, at most
-    ``max_field_size`` bytes each); other files stream into blob uploads of at most
+    """Read a whole ``multipart/form-data`` body of at most ``max_parts`` parts. Parts
+    without a file name, and files for which ``in_memory(name, filename)`` is true, are
+    kept in memory (``Part.data``, at most ``max_field_size`` bytes all together); other
+    files stream into blob uploads of at most
     ``max_file_size`` bytes, hashed but not yet published."""
     boundary = boundary_of(request.headers.get("content-type", ""))
     allow_body(request, max_body)
@@ -233,7 +244,12 @@ async def read_multipart(
         max_file_size=max_file_size,
         max_parts=max_parts,
     )
-    parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
+    parser = MultipartParser(
+        boundary,
+        collector.callbacks(),  # type: ignore[arg-type]
+        max_header_count=MAX_PART_HEADERS,
+        max_header_size=MAX_HEADER_SIZE,
+    )
     try:
         async for chunk in request.stream():
             parser.write(chunk)

@@ -34,10 +34,11 @@ from dataloft.core.access import Principal
 from dataloft.core.archive_formats import FORMATS, Member
 from dataloft.core.blobs import BlobRef, BlobService
 from dataloft.core.browse import BrowseService
+from dataloft.core.cbor import read_stored
 from dataloft.core.errors import Invalid
 from dataloft.core.names import SEGMENT_MAX_BYTES, fitting_segment, portable_path
 from dataloft.core.results import DatasetView, EntryView
-from dataloft.core.values import decode_record, to_jsonable
+from dataloft.core.values import to_jsonable
 from dataloft.storage.chunks import Chunks, closing_iterator
 
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
@@ -122,7 +123,7 @@ class ArchiveService:
             renamed.close()
 
     def _record_line(self, entry: EntryView, blob: BlobRef) -> bytes:
-        value = decode_record(self.blobs.read_all(blob))
+        value = read_stored(self.blobs.read_all(blob))
         line = {
             "id": entry.path,
             "version": entry.version,

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from dataloft.core.access import Action, Principal, Target, require
 from dataloft.core.blobs import BlobRef, BlobService
+from dataloft.core.cbor import RenderCache, read_stored
 from dataloft.core.changes import FILES, RECORDS
 from dataloft.core.commits import entry_view, path_range, version_view
 from dataloft.core.datasets import (
@@ -42,7 +43,7 @@ from dataloft.core.pagination import (
     every,
 )
 from dataloft.core.results import DatasetView, DiffItem, EntryView, Page, VersionView
-from dataloft.core.values import RenderCache, decode_record, render_json
+from dataloft.core.values import render_json
 from dataloft.db import Database
 from dataloft.db.models import Blob, Entry, User, Version, table_of
 from dataloft.db.prepared import Prepared
@@ -238,11 +239,11 @@ class BrowseService:
         """A record's value as tagged JSON."""
         if blob.inline is not None:
             return self._rendered.json(blob.digest, blob.inline)
-        return render_json(decode_record(self.blobs.read_all(blob)))
+        return render_json(read_stored(self.blobs.read_all(blob)))
 
     def record_value(self, blob: BlobRef) -> Any:
         """A record's value, from the blob of its entry."""
-        return decode_record(self.blobs.read_all(blob))
+        return read_stored(self.blobs.read_all(blob))
 
     def read_record(
         self, actor: Principal, owner: str, name: str, record_id: str, version: int | None = None

@@ -212,11 +212,13 @@ def _check_tags(tags: Any) -> list[str]:
 
 
 def check_json_document(document: Any, field: str, limit: int) -> dict[str, Any]:
-    """A JSON object of bounded size that both databases store alike (no NUL anywhere)."""
+    """A JSON object of bounded size that both databases store alike (no NUL anywhere) and
+    every read can write back as JSON (no NaN or Infinity, which PostgreSQL refuses and
+    JSON has not)."""
     if not isinstance(document, dict):
         raise Invalid(f"{field} must be a JSON object")
     try:
-        text = json.dumps(document, ensure_ascii=True)
+        text = json.dumps(document, ensure_ascii=True, allow_nan=False)
     except (TypeError, ValueError):
         raise Invalid(f"{field} must be plain JSON") from None
     if len(text) > limit:

@@ -8,14 +8,19 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from dataloft.core.errors import Invalid
+from dataloft.core.decoding import DecodeLimits
+from dataloft.core.errors import Invalid, LoftError
 from dataloft.core.results import Page
+from dataloft.core.values import parse_plain_json
 
 T = TypeVar("T")
 
 MAX_LIMIT = 1000
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 DEFAULT_LIMIT = 100
+# A cursor is a short flat list (a key of a path or id and a number or two); anything else
+# a client sends as one is refused before json.loads sees it.
+_CURSOR = DecodeLimits(depth=1, elements=16, members=8, string_length=64 * 1024)
 
 
 def encode_cursor(*key: Any) -> str:
@@ -27,8 +32,8 @@ def decode_cursor(cursor: str, *types: type) -> list[Any]:
     """Decode a cursor made by ``encode_cursor``; its items must have the given types."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        key = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeError):
+        key = parse_plain_json(base64.urlsafe_b64decode(padded.encode("ascii")), _CURSOR)
+    except (LoftError, ValueError, binascii.Error, UnicodeError):
         raise Invalid(f"invalid cursor {cursor!r}") from None
     if not isinstance(key, list) or len(key) != len(types):
         raise Invalid(f"invalid cursor {cursor!r}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dataloft.core.blobs import BlobService, StoredBlob
+from dataloft.core.cbor import encode_record
 from dataloft.core.changes import (
     FILES,
     FOLDERS,
@@ -39,7 +40,6 @@ from dataloft.core.names import (
     validate_record_id,
 )
 from dataloft.core.symlinks import validate_symlink_target
-from dataloft.core.values import encode_record
 from dataloft.db.models import Entry
 
 

@@ -1,12 +1,13 @@
-"""Record values: tagged JSON on the wire, canonical CBOR at rest.
+"""Record values: the types they are made of, and their tagged JSON wire format.
 
-Records are stored as canonical CBOR so that binary buffers, Sets, Maps with non-string
-keys, Dates and ``undefined`` survive, and so that equal values always hash alike (the
-record's sha256 is its ETag and Pigeon Optics' ``hash``). On the JSON wire those types travel
-as objects with exactly the keys ``type`` and ``data``, the convention Pigeon Optics clients
-use: ``{"type": "Buffer", "data": [1, 2]}``, ``{"type": "Set", "data": [...]}``,
-``{"type": "Map", "data": [[k, v], ...]}``, ``{"type": "Date", "data": <epoch ms>}``,
-``{"type": "URL", "data": "..."}``, ``{"type": "BigInteger", "data": "123"}`` and
+Records are stored as canonical CBOR (``dataloft.core.cbor``) so that binary buffers,
+Sets, Maps with non-string keys, Dates and ``undefined`` survive, and so that equal values
+always hash alike (the record's sha256 is its ETag and Pigeon Optics' ``hash``). On the
+JSON wire those types travel as objects with exactly the keys ``type`` and ``data``, the
+convention Pigeon Optics clients use: ``{"type": "Buffer", "data": [1, 2]}``,
+``{"type": "Set", "data": [...]}``, ``{"type": "Map", "data": [[k, v], ...]}``,
+``{"type": "Date", "data": <epoch ms>}``, ``{"type": "URL", "data": "..."}``,
+``{"type": "BigInteger", "data": "123"}`` and
 ``{"type": "constant", "data": "undefined" | "infinity" | "-infinity" | "NaN"}``.
 
 A ``BigInteger`` tag is read as an integer. Integers are written as plain JSON numbers
@@ -14,32 +15,36 @@ unless the caller asks for ``exact_integers``: then one of magnitude over 2**53,
 JavaScript client's ``JSON.parse`` may round to a nearby double, is written as the tag.
 The Pigeon Optics dialect asks for it (its clients are JavaScript); the native API keeps
 plain numbers, as it documents.
+
+Every decoder of client bytes keeps to ``dataloft.core.decoding``'s limits while it
+decodes, and ends with ``check_value``: a value that passes can be stored, and read back
+in every format.
 """
 
 from __future__ import annotations
 
-import calendar
-import datetime
-import io
 import json
 import math
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator
+from itertools import chain
 from typing import Any
 
 import cbor2
 
+from dataloft.core.decoding import (
+    INTEGER_BOUND,
+    MAX_DATE_MS,
+    MAX_DEPTH,
+    MAX_INTEGER_DIGITS,
+    DecodeLimits,
+    integer_too_large,
+    loads_json,
+    scan_json,
+)
 from dataloft.core.errors import Invalid
 
 UNDEFINED = cbor2.undefined
-MAX_DEPTH = 200
-
-_TAG_EPOCH = 1
-_TAG_URI = 32
-_TAG_SET = 258
-_TAG_MAP = 259
 
 
 class JSSet:
@@ -76,6 +81,11 @@ def _same_value_key(item: Any) -> tuple[str, Any] | None:
         return ("constant", repr(item))
     if isinstance(item, bool):
         return ("boolean", item)
+    if isinstance(item, int) and not -_EXACT_IN_DOUBLE <= item <= _EXACT_IN_DOUBLE:
+        # A BigInt to JavaScript, never equal to a Number. Keyed by its bytes: Python hashes
+        # an int modulo 2**61 - 1, so a client could send a Set of big integers whose hashes
+        # all collide, and deduplicating n of them would take n**2 / 2 comparisons.
+        return ("bigint", item.to_bytes(item.bit_length() // 8 + 1, "big", signed=True))
     if isinstance(item, int | float):
         return (
             ("number", "NaN") if isinstance(item, float) and math.isnan(item) else ("number", item)
@@ -120,6 +130,16 @@ class JSDate:
         return f"JSDate({self.ms!r})"
 
 
+def js_date(ms: Any) -> JSDate:
+    """A Date from a client: milliseconds since the epoch, finite and within JavaScript's
+    range (every encoder of a Date can write it, and no hash of one collides)."""
+    if isinstance(ms, bool) or not isinstance(ms, int | float):
+        raise Invalid("a Date holds a number of milliseconds")
+    if not -MAX_DATE_MS <= ms <= MAX_DATE_MS:  # NaN fails this test too
+        raise Invalid(f"a Date lies within {MAX_DATE_MS} ms of 1970-01-01, as in JavaScript")
+    return JSDate(ms)
+
+
 class JSURL(str):
     """A string that is a URL (kept distinct so that it round-trips as a URL)."""
 
@@ -157,11 +177,12 @@ def untag(obj: dict[Any, Any], *, hex_buffers: bool = False) -> Any:
         if all(isinstance(pair, list) and len(pair) == 2 for pair in data):
             return JSMap((k, v) for k, v in data)
     elif kind == "Date" and isinstance(data, int | float) and not isinstance(data, bool):
-        if math.isfinite(data):
-            return JSDate(data)
+        return js_date(data)
     elif kind == "URL" and isinstance(data, str):
         return JSURL(data)
     elif kind == "BigInteger" and isinstance(data, str) and _BIG_INTEGER.fullmatch(data):
+        if len(data.lstrip("-")) > MAX_INTEGER_DIGITS:
+            raise integer_too_large()
         return int(data)
     elif kind == "constant" and data in _CONSTANTS:
         return _CONSTANTS[data]
@@ -179,41 +200,94 @@ def from_jsonable(data: Any, depth: int = 0) -> Any:
     return data
 
 
-def _reject_constant(name: str) -> Any:
-    raise Invalid(f"malformed JSON: {name} is not a JSON value")
-
-
-def parse_json(raw: bytes | str) -> Any:
-    """Parse strict JSON text (UTF-8 when bytes) into a record value, undoing the
-    ``{type, data}`` tags. NaN and Infinity, which are not JSON, are refused."""
-    try:
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        value = json.loads(text, object_hook=untag, parse_constant=_reject_constant)
-    except RecursionError:
-        raise Invalid(f"JSON nested deeper than {MAX_DEPTH} levels") from None
-    except UnicodeDecodeError:
-        raise Invalid("JSON body is not valid UTF-8") from None
-    except ValueError as exc:
-        raise Invalid(f"malformed JSON: {exc}") from None
-    check_depth(value)
+def parse_json(raw: bytes, limits: DecodeLimits) -> Any:
+    """A record value from strict JSON text (UTF-8), ``{type, data}`` tags undone, within
+    ``limits``. NaN and Infinity, which are not JSON, are refused."""
+    scan_json(raw, limits)
+    value = loads_json(raw, untag)
+    check_value(value, limits)
     return value
 
 
-def check_depth(value: Any) -> None:
-    """Refuse values nested deeper than ``MAX_DEPTH`` (without recursing ourselves)."""
-    stack = [(value, 0)]
+def parse_plain_json(raw: bytes, limits: DecodeLimits) -> Any:
+    """A JSON document (a request body, a cursor) as plain data, within ``limits``."""
+    scan_json(raw, limits)
+    value = loads_json(raw)
+    check_value(value, limits)
+    return value
+
+
+def parse_json_lines(raw: bytes, limits: DecodeLimits) -> Iterator[Any]:
+    """The record values of JSON Lines text, one per non-blank line; the lines together are
+    one body to ``limits``."""
+    lines = raw.split(b"\n")
+    scan_json(raw, limits, documents=sum(1 for line in lines if line.strip()))
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            try:
+                value = loads_json(line, untag)
+                check_value(value, limits)
+            except Invalid as error:
+                raise Invalid(f"line {number}: {error.message}") from None
+            yield value
+
+
+def check_value(value: Any, limits: DecodeLimits) -> None:
+    """Refuse a decoded value that breaks ``limits`` in what only the value shows: how deep
+    it nests once written as JSON (a Buffer, Date or URL is an object, a Set an object
+    holding an array, a Map or a map with other keys than strings an object holding an
+    array of pairs), how many members each container holds, how long each string is, how
+    large each integer. Every decoder calls it last. It walks with a stack of iterators, one
+    per open container: no recursion, and no more memory than the value is deep."""
+    max_depth, max_length = limits.depth, limits.string_length
+    stack: list[tuple[Iterator[Any], int]] = [(iter((value,)), 0)]
     while stack:
-        item, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise Invalid(f"value nested deeper than {MAX_DEPTH} levels")
-        if isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
-        elif isinstance(item, dict):
-            stack.extend((child, depth + 1) for child in item.values())
-        elif isinstance(item, JSSet):
-            stack.extend((child, depth + 1) for child in item.items)
-        elif isinstance(item, JSMap):
-            stack.extend((part, depth + 1) for pair in item.pairs for part in pair)
+        members, depth = stack[-1]
+        item: Any = next(members, _DONE)
+        if item is _DONE:
+            stack.pop()
+            continue
+        kind = type(item)
+        if kind is str or kind is bytes or kind is JSURL:
+            if len(item) > max_length:
+                raise limits.too_long()
+            if kind is not str and depth + (2 if kind is bytes else 1) > max_depth:
+                raise limits.too_deep()
+        elif kind is int:
+            if not -INTEGER_BOUND < item < INTEGER_BOUND:
+                raise integer_too_large()
+        elif kind is list or kind is tuple:
+            _open(stack, iter(item), len(item), depth + 1, limits)
+        elif kind is dict:
+            if all(type(key) is str for key in item):
+                _open(stack, chain(item, item.values()), len(item), depth + 1, limits)
+            else:  # written as a Map
+                _open(stack, chain.from_iterable(item.items()), len(item), depth + 3, limits)
+        elif kind is JSSet:
+            _open(stack, iter(item.items), len(item.items), depth + 2, limits)
+        elif kind is JSMap:
+            _open(stack, chain.from_iterable(item.pairs), len(item.pairs), depth + 3, limits)
+        elif (kind is JSDate or item is UNDEFINED) and depth + 1 > max_depth:
+            raise limits.too_deep()
+
+
+_DONE = object()
+
+
+def _open(
+    stack: list[tuple[Iterator[Any], int]],
+    members: Iterator[Any],
+    size: int,
+    depth: int,
+    limits: DecodeLimits,
+) -> None:
+    """``check_value`` enters a container of ``size`` members, whose members nest at
+    ``depth``."""
+    if depth > limits.depth:
+        raise limits.too_deep()
+    if size > limits.members:
+        raise limits.too_many_members()
+    stack.append((members, depth))
 
 
 def _float_to_json(value: float) -> Any:
@@ -332,183 +406,3 @@ def _pieces(value: dict[str, Any] | list[Any]) -> Iterator[bytes]:
 
 def _separators(indent: int | None) -> tuple[str, str]:
     return (",", ": ") if indent is not None else (",", ":")
-
-
-# --- CBOR storage format ---------------------------------------------------------------------
-
-
-def _encode_custom(encoder: Any, value: Any) -> None:
-    if isinstance(value, JSSet):
-        encoder.encode(cbor2.CBORTag(_TAG_SET, value.items))
-    elif isinstance(value, JSMap):
-        encoder.encode(cbor2.CBORTag(_TAG_MAP, [[k, v] for k, v in value.pairs]))
-    elif isinstance(value, JSDate):
-        encoder.encode(cbor2.CBORTag(_TAG_EPOCH, value.ms / 1000))
-    else:
-        raise Invalid(f"cannot store a {type(value).__name__} in a record")
-
-
-def encode_record(value: Any) -> bytes:
-    """The canonical CBOR bytes of a record value: equal values give equal bytes."""
-    try:
-        return bytes(cbor2.dumps(_prepare(value, 0), canonical=True, default=_encode_custom))
-    except RecursionError:
-        raise Invalid(f"value nested deeper than {MAX_DEPTH} levels") from None
-    except UnicodeEncodeError:
-        raise Invalid("text contains an unpaired surrogate") from None
-    except cbor2.CBOREncodeError as exc:
-        if isinstance(exc.__cause__, UnicodeEncodeError):
-            raise Invalid("text contains an unpaired surrogate") from None
-        raise Invalid(f"cannot encode record: {exc}") from None
-
-
-def _prepare(value: Any, depth: int) -> Any:
-    """Replace the types cbor2 would encode in a way we do not want (URLs, sets)."""
-    if depth > MAX_DEPTH:
-        raise Invalid(f"value nested deeper than {MAX_DEPTH} levels")
-    deeper = depth + 1
-    if isinstance(value, JSURL):
-        return cbor2.CBORTag(_TAG_URI, str(value))
-    if isinstance(value, list | tuple):
-        return [_prepare(v, deeper) for v in value]
-    if isinstance(value, dict):
-        # A plain map stays a CBOR map whatever its keys: canonical encoding sorts the keys,
-        # so equal maps hash alike. (Map-tagged values are JSMap: ordered, as in JavaScript.)
-        return {_prepare(k, deeper): _prepare(v, deeper) for k, v in value.items()}
-    if isinstance(value, set | frozenset):
-        return JSSet(_prepare(v, deeper) for v in value)
-    if isinstance(value, JSSet):
-        return JSSet(_prepare(v, deeper) for v in value.items)
-    if isinstance(value, JSMap):
-        return JSMap((_prepare(k, deeper), _prepare(v, deeper)) for k, v in value.pairs)
-    return value
-
-
-def _set_from_cbor(value: Any, _immutable: bool) -> JSSet:
-    return JSSet(value)
-
-
-def _map_from_cbor(value: Any, _immutable: bool) -> JSMap:
-    if isinstance(value, list) and all(isinstance(p, list) and len(p) == 2 for p in value):
-        return JSMap((k, v) for k, v in value)
-    if isinstance(value, dict):
-        return JSMap(value.items())
-    raise Invalid("CBOR tag 259 (Map) must hold a map or a list of pairs")
-
-
-def _date_from_cbor(value: Any, _immutable: bool) -> JSDate:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise Invalid("CBOR tag 1 (epoch date) must hold a finite number")
-    return JSDate(round(value * 1000, 3))
-
-
-def _url_from_cbor(value: Any, _immutable: bool) -> JSURL:
-    if not isinstance(value, str):
-        raise Invalid("CBOR tag 32 (URI) must hold a string")
-    return JSURL(value)
-
-
-def _unknown_tag(tag: Any, _immutable: bool) -> Any:
-    raise Invalid(f"unsupported CBOR tag {tag.tag}")
-
-
-_SEMANTIC = {
-    _TAG_EPOCH: _date_from_cbor,
-    _TAG_URI: _url_from_cbor,
-    _TAG_SET: _set_from_cbor,
-    _TAG_MAP: _map_from_cbor,
-}
-
-
-def decode_record(raw: bytes) -> Any:
-    """Decode one CBOR item (ours or a client's) into a record value. Trailing bytes, and
-    types a record cannot hold (UUIDs, decimals, regular expressions, ...), are refused."""
-    stream = io.BytesIO(raw)
-    value = _decode_one(_decoder(stream))
-    if stream.read(1):
-        raise Invalid("malformed CBOR: bytes left over after the first item")
-    return value
-
-
-def decode_sequence(raw: bytes) -> Iterator[Any]:
-    """Decode a CBOR sequence (RFC 8742: items one after another) into record values."""
-    stream = io.BytesIO(raw)
-    decoder = _decoder(stream)
-    while stream.tell() < len(raw):
-        yield _decode_one(decoder)
-
-
-def _decoder(stream: io.BytesIO) -> cbor2.CBORDecoder:
-    return cbor2.CBORDecoder(
-        stream,
-        semantic_decoders=_SEMANTIC,
-        tag_hook=_unknown_tag,
-        max_depth=MAX_DEPTH,
-        allow_duplicate_keys=False,
-    )
-
-
-def _decode_one(decoder: cbor2.CBORDecoder) -> Any:
-    try:
-        value = decoder.decode()
-    except Invalid:
-        raise
-    except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError) as exc:
-        cause = exc.__cause__
-        if isinstance(cause, Invalid):
-            raise cause from None
-        raise Invalid(f"malformed CBOR: {exc}") from None
-    return _storable(value)
-
-
-_PLAIN = (type(None), bool, int, float, str, bytes, JSDate, JSURL)
-
-
-def _storable(value: Any) -> Any:
-    """Check a decoded CBOR value holds only what a record can: dates of any CBOR form
-    become JSDate, anything else unknown is refused."""
-    if isinstance(value, _PLAIN) or value is UNDEFINED:
-        return value
-    if isinstance(value, datetime.datetime):
-        stamp = value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
-        return JSDate(round(stamp.timestamp() * 1000, 3))
-    if isinstance(value, datetime.date):
-        return JSDate(calendar.timegm(value.timetuple()) * 1000)
-    if isinstance(value, list | tuple):
-        return [_storable(item) for item in value]
-    if isinstance(value, dict):
-        return {_storable(k): _storable(v) for k, v in value.items()}
-    if isinstance(value, set | frozenset):
-        return JSSet(_storable(item) for item in value)
-    if isinstance(value, JSSet):
-        return JSSet(_storable(item) for item in value.items)
-    if isinstance(value, JSMap):
-        return JSMap((_storable(k), _storable(v)) for k, v in value.pairs)
-    raise Invalid(f"records cannot hold a CBOR {type(value).__name__}")
-
-
-class RenderCache:
-    """Rendered JSON of small records by sha256. Records never change (a new value is a new
-    digest), so an entry can never be stale; the cache only bounds how much it keeps."""
-
-    def __init__(self, max_bytes: int = 8 * 1024 * 1024) -> None:
-        self._max_bytes = max_bytes
-        self._bytes = 0
-        self._rendered: OrderedDict[str, bytes] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def json(self, digest: str, cbor: bytes) -> bytes:
-        with self._lock:
-            found = self._rendered.get(digest)
-            if found is not None:
-                self._rendered.move_to_end(digest)
-                return found
-        rendered = render_json(decode_record(cbor))
-        with self._lock:
-            if digest not in self._rendered:
-                self._rendered[digest] = rendered
-                self._bytes += len(rendered)
-                while self._bytes > self._max_bytes:
-                    _, dropped = self._rendered.popitem(last=False)
-                    self._bytes -= len(dropped)
-        return rendered

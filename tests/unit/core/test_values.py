@@ -1,4 +1,5 @@
-"""dataloft.core.values: tagged JSON on the wire, canonical CBOR at rest."""
+"""dataloft.core.values and dataloft.core.cbor: tagged JSON on the wire, canonical CBOR at
+rest."""
 
 from __future__ import annotations
 
@@ -9,22 +10,33 @@ from typing import Any
 import cbor2
 import pytest
 
+from dataloft.core.cbor import decode_record, encode_record, read_stored
+from dataloft.core.decoding import MAX_DEPTH, DecodeLimits
 from dataloft.core.errors import Invalid
 from dataloft.core.values import (
     JSURL,
-    MAX_DEPTH,
     PIECEWISE_MEMBERS,
     UNDEFINED,
     JSDate,
     JSMap,
     JSSet,
-    decode_record,
-    encode_record,
     from_jsonable,
     parse_json,
     render_json,
     to_jsonable,
 )
+
+LIMITS = DecodeLimits()
+
+
+def _parse(text: str | bytes) -> Any:
+    """A client's JSON, within the default limits."""
+    return parse_json(text.encode() if isinstance(text, str) else text, LIMITS)
+
+
+def _decode(raw: bytes) -> Any:
+    """A client's CBOR, within the default limits."""
+    return decode_record(raw, LIMITS)
 
 
 def _strict_loads(raw: bytes) -> Any:
@@ -37,7 +49,7 @@ def _strict_loads(raw: bytes) -> Any:
 
 
 def _round_trip(value: Any) -> Any:
-    return decode_record(encode_record(value))
+    return read_stored(encode_record(value))
 
 
 def _nest(depth: int) -> str:
@@ -78,20 +90,20 @@ def _nest(depth: int) -> str:
     ],
 )
 def test_parse_json_untags(text: str, expected: Any) -> None:
-    value = parse_json(text)
+    value = _parse(text)
     assert type(value) is type(expected)
     assert value == expected
 
 
 def test_parse_json_undefined_and_nan() -> None:
-    assert parse_json('{"type":"constant","data":"undefined"}') is UNDEFINED
-    nan = parse_json('{"type":"constant","data":"NaN"}')
+    assert _parse('{"type":"constant","data":"undefined"}') is UNDEFINED
+    nan = _parse('{"type":"constant","data":"NaN"}')
     assert isinstance(nan, float)
     assert math.isnan(nan)
 
 
 def test_parse_json_untags_nested_values() -> None:
-    value = parse_json(
+    value = _parse(
         '{"outer":[{"type":"Set","data":[{"type":"Buffer","data":[9]}]},'
         '{"type":"Map","data":[[{"type":"Date","data":5},{"type":"URL","data":"u:x"}]]}]}'
     )
@@ -100,12 +112,12 @@ def test_parse_json_untags_nested_values() -> None:
 
 
 def test_date_keeps_integer_milliseconds_as_int() -> None:
-    assert type(parse_json('{"type":"Date","data":1700000000000.0}').ms) is int
+    assert type(_parse('{"type":"Date","data":1700000000000.0}').ms) is int
 
 
 def test_set_keeps_distinct_members_of_different_types() -> None:
     # JavaScript's Set holds 1 and true (and 0 and false) as different members.
-    value = parse_json('{"type":"Set","data":[1,true,0,false]}')
+    value = _parse('{"type":"Set","data":[1,true,0,false]}')
     assert isinstance(value, JSSet)
     assert [(type(v), v) for v in value.items] == [(int, 1), (bool, True), (int, 0), (bool, False)]
 
@@ -146,7 +158,7 @@ def test_set_keeps_distinct_members_of_different_types() -> None:
 )
 def test_invalid_tags_stay_plain_objects(text: str) -> None:
     expected = json.loads(text)
-    value = parse_json(text)
+    value = _parse(text)
     assert type(value) is dict
     assert value == expected
     assert _round_trip(value) == expected
@@ -158,7 +170,7 @@ def test_biginteger_accepts_only_plain_decimal_digits(digits: str) -> None:
     # Python's int() also takes '_' separators and non-ASCII digits; BigInt() in JavaScript
     # rejects both, so these are not BigIntegers and must stay plain objects.
     text = json.dumps({"type": "BigInteger", "data": digits})
-    assert parse_json(text) == {"type": "BigInteger", "data": digits}
+    assert _parse(text) == {"type": "BigInteger", "data": digits}
 
 
 # --- JSON -> CBOR -> JSON ----------------------------------------------------------------------
@@ -190,18 +202,18 @@ ROUND_TRIP_DOCS = [
 
 @pytest.mark.parametrize("text", ROUND_TRIP_DOCS)
 def test_json_cbor_json_round_trip(text: str) -> None:
-    value = parse_json(text)
-    rendered = render_json(decode_record(encode_record(value)))
+    value = _parse(text)
+    rendered = render_json(_decode(encode_record(value)))
     assert _strict_loads(rendered) == json.loads(text)
     # and once more: a second pass changes nothing, byte for byte
-    again = parse_json(rendered)
+    again = _parse(rendered)
     assert encode_record(again) == encode_record(value)
-    assert render_json(decode_record(encode_record(again))) == rendered
+    assert render_json(_decode(encode_record(again))) == rendered
 
 
 def test_biginteger_round_trips_its_value() -> None:
     big = 2**100 + 7
-    value = parse_json(json.dumps({"n": {"type": "BigInteger", "data": str(big)}}))
+    value = _parse(json.dumps({"n": {"type": "BigInteger", "data": str(big)}}))
     assert _round_trip(value) == {"n": big}
     assert json.loads(render_json(_round_trip(value)))["n"] == big
 
@@ -222,7 +234,7 @@ def test_biginteger_round_trips_its_value() -> None:
 def test_exact_integers_tags_what_a_double_cannot_hold(number: int, tagged: bool) -> None:
     rendered = json.loads(render_json(number, exact_integers=True))
     assert rendered == ({"type": "BigInteger", "data": str(number)} if tagged else number)
-    assert parse_json(render_json(number, exact_integers=True)) == number
+    assert _parse(render_json(number, exact_integers=True)) == number
     # Without the option (the native API) every integer stays a number.
     assert json.loads(render_json(number)) == number
 
@@ -248,9 +260,7 @@ def test_exact_integers_reaches_every_nested_place() -> None:
     }
     # (A dict with an integer key comes back as a JSMap, so it is left out here.)
     plain = {key: item for key, item in value.items() if key != "int-keys"}
-    assert encode_record(parse_json(render_json(plain, exact_integers=True))) == (
-        encode_record(plain)
-    )
+    assert encode_record(_parse(render_json(plain, exact_integers=True))) == (encode_record(plain))
 
 
 @pytest.mark.parametrize(
@@ -269,7 +279,7 @@ def test_url_round_trips_as_url() -> None:
 
 
 def test_render_json_format() -> None:
-    value = parse_json('{"b":[1,{"type":"Buffer","data":[7]}],"a":"é"}')
+    value = _parse('{"b":[1,{"type":"Buffer","data":[7]}],"a":"é"}')
     assert render_json(value) == '{"b":[1,{"type":"Buffer","data":[7]}],"a":"é"}'.encode()
     assert render_json([1], indent=2) == b"[\n  1\n]"
 
@@ -278,8 +288,8 @@ def test_render_json_format() -> None:
 
 
 def test_equal_values_encode_identically_regardless_of_key_order() -> None:
-    one = parse_json('{"a":1,"b":{"x":[1,2],"y":{"p":true,"q":null}},"c":"z"}')
-    two = parse_json('{"c":"z","b":{"y":{"q":null,"p":true},"x":[1,2]},"a":1}')
+    one = _parse('{"a":1,"b":{"x":[1,2],"y":{"p":true,"q":null}},"c":"z"}')
+    two = _parse('{"c":"z","b":{"y":{"q":null,"p":true},"x":[1,2]},"a":1}')
     assert list(one) != list(two)
     assert encode_record(one) == encode_record(two)
 
@@ -317,7 +327,7 @@ def test_encode_record_is_canonical_cbor() -> None:
     ],
 )
 def test_from_jsonable_matches_parse_json(text: str) -> None:
-    assert encode_record(from_jsonable(json.loads(text))) == encode_record(parse_json(text))
+    assert encode_record(from_jsonable(json.loads(text))) == encode_record(_parse(text))
 
 
 def test_from_jsonable_and_parse_json_agree_on_depth() -> None:
@@ -325,13 +335,13 @@ def test_from_jsonable_and_parse_json_agree_on_depth() -> None:
     with pytest.raises(Invalid, match=f"deeper than {MAX_DEPTH} levels"):
         from_jsonable(json.loads(too_deep))
     with pytest.raises(Invalid, match=f"deeper than {MAX_DEPTH} levels"):
-        parse_json(too_deep)
+        _parse(too_deep)
 
 
 def test_moderate_nesting_is_fine() -> None:
     text = _nest(100)
-    assert render_json(_round_trip(parse_json(text))) == text.encode()
-    assert encode_record(from_jsonable(json.loads(text))) == encode_record(parse_json(text))
+    assert render_json(_round_trip(_parse(text))) == text.encode()
+    assert encode_record(from_jsonable(json.loads(text))) == encode_record(_parse(text))
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -343,27 +353,27 @@ def test_moderate_nesting_is_fine() -> None:
 )
 def test_malformed_json_is_invalid(raw: str | bytes) -> None:
     with pytest.raises(Invalid, match="malformed JSON"):
-        parse_json(raw)
+        _parse(raw)
 
 
 @pytest.mark.parametrize("raw", ["NaN", "[Infinity]", '{"a":-Infinity}'])
 def test_non_standard_json_constants_are_invalid(raw: str) -> None:
     # RFC 8259 has no NaN/Infinity literals; they travel as {"type":"constant"} tags.
     with pytest.raises(Invalid):
-        parse_json(raw)
+        _parse(raw)
 
 
 @pytest.mark.parametrize("raw", [b'["\xff"]', b'{"a":"\xc3\x28"}', b'"\xed\xa0\x80"'])
 def test_invalid_utf8_json_is_invalid(raw: bytes) -> None:
     with pytest.raises(Invalid, match="not valid UTF-8"):
-        parse_json(raw)
+        _parse(raw)
 
 
 def test_very_deep_json_is_invalid() -> None:
     with pytest.raises(Invalid, match="nested deeper"):
-        parse_json(_nest(100_000))
+        _parse(_nest(100_000))
     with pytest.raises(Invalid, match="nested deeper"):
-        parse_json('{"a":' * 100_000 + "1" + "}" * 100_000)
+        _parse('{"a":' * 100_000 + "1" + "}" * 100_000)
 
 
 def test_deep_values_are_invalid_to_encode_and_render() -> None:
@@ -379,7 +389,7 @@ def test_deep_values_are_invalid_to_encode_and_render() -> None:
 def test_deep_cbor_is_invalid() -> None:
     raw = b"\x81" * (MAX_DEPTH + 50) + b"\x80"
     with pytest.raises(Invalid):
-        decode_record(raw)
+        _decode(raw)
 
 
 @pytest.mark.parametrize(
@@ -397,22 +407,20 @@ def test_deep_cbor_is_invalid() -> None:
 )
 def test_malformed_cbor_is_invalid(raw: bytes) -> None:
     with pytest.raises(Invalid):
-        decode_record(raw)
+        _decode(raw)
 
 
 @pytest.mark.parametrize("tag", [6, 99, 1000, 9999, 65535])
 def test_unknown_cbor_tags_are_invalid(tag: int) -> None:
     with pytest.raises(Invalid, match=f"unsupported CBOR tag {tag}"):
-        decode_record(cbor2.dumps(cbor2.CBORTag(tag, 1)))
+        _decode(cbor2.dumps(cbor2.CBORTag(tag, 1)))
     with pytest.raises(Invalid, match=f"unsupported CBOR tag {tag}"):
-        decode_record(cbor2.dumps({"deep": [cbor2.CBORTag(tag, "x")]}))
+        _decode(cbor2.dumps({"deep": [cbor2.CBORTag(tag, "x")]}))
 
 
 def test_cbor_date_strings_become_dates() -> None:
     # Tag 0 (RFC 3339 text) is a date like tag 1: it is kept as a Date, not refused.
-    assert decode_record(cbor2.dumps(cbor2.CBORTag(0, "2020-01-01T00:00:00Z"))) == JSDate(
-        1577836800000
-    )
+    assert _decode(cbor2.dumps(cbor2.CBORTag(0, "2020-01-01T00:00:00Z"))) == JSDate(1577836800000)
 
 
 @pytest.mark.parametrize(
@@ -428,7 +436,7 @@ def test_cbor_tags_without_a_json_form_are_invalid(obj: cbor2.CBORTag) -> None:
     # Whatever decode_record accepts is stored as a record and must render as JSON later;
     # a value that cannot is an unsupported tag and has to be refused up front.
     with pytest.raises(Invalid):
-        decode_record(cbor2.dumps(obj))
+        _decode(cbor2.dumps(obj))
 
 
 @pytest.mark.parametrize(
@@ -442,14 +450,14 @@ def test_cbor_tags_without_a_json_form_are_invalid(obj: cbor2.CBORTag) -> None:
 )
 def test_malformed_known_tags_are_invalid(obj: cbor2.CBORTag) -> None:
     with pytest.raises(Invalid):
-        decode_record(cbor2.dumps(obj))
+        _decode(cbor2.dumps(obj))
 
 
 @pytest.mark.parametrize("number", [math.inf, -math.inf, math.nan])
 def test_decoded_values_render_as_strict_json(number: float) -> None:
     # An epoch date that is not finite: either refuse it or render standard JSON.
     try:
-        value = decode_record(cbor2.dumps(cbor2.CBORTag(1, number)))
+        value = _decode(cbor2.dumps(cbor2.CBORTag(1, number)))
         rendered = render_json(value)
     except Invalid:
         return
@@ -472,14 +480,14 @@ def test_lone_surrogates_from_json_escapes_are_invalid(text: str) -> None:
     # Valid JSON syntax, but not Unicode text: refusing it must be an Invalid (a 400),
     # not a UnicodeEncodeError escaping from the encoder (a 500).
     with pytest.raises(Invalid):
-        encode_record(parse_json(text))
+        encode_record(_parse(text))
 
 
 # --- CBOR from clients -------------------------------------------------------------------------
 
 
 def test_client_cbor_dict_with_int_keys_renders_as_map_tag() -> None:
-    value = decode_record(cbor2.dumps({1: "one", 2: [b"\x05"]}))
+    value = _decode(cbor2.dumps({1: "one", 2: [b"\x05"]}))
     expected = {"type": "Map", "data": [[1, "one"], [2, [{"type": "Buffer", "data": [5]}]]]}
     assert json.loads(render_json(value)) == expected
     # once stored, it comes back as the same Map
@@ -487,7 +495,7 @@ def test_client_cbor_dict_with_int_keys_renders_as_map_tag() -> None:
 
 
 def test_client_cbor_nested_dict_with_mixed_keys_renders_as_map_tag() -> None:
-    value = decode_record(cbor2.dumps({"outer": {"s": 1, 2: "x"}}))
+    value = _decode(cbor2.dumps({"outer": {"s": 1, 2: "x"}}))
     assert json.loads(render_json(value)) == {
         "outer": {"type": "Map", "data": [["s", 1], [2, "x"]]}
     }
@@ -507,7 +515,7 @@ def test_client_cbor_native_types() -> None:
             "url": cbor2.CBORTag(32, "https://x/"),
         }
     )
-    value = decode_record(raw)
+    value = _decode(raw)
     assert value == {
         "bytes": b"\x00\xff",
         "undef": UNDEFINED,
@@ -523,7 +531,7 @@ def test_client_cbor_native_types() -> None:
 
 
 def test_non_canonical_client_cbor_is_stored_canonically() -> None:
-    value = decode_record(cbor2.dumps({"b": 1, "a": 2}))
+    value = _decode(cbor2.dumps({"b": 1, "a": 2}))
     assert encode_record(value) == encode_record({"a": 2, "b": 1})
     assert encode_record(value) == bytes.fromhex("a2616102616201")
 

@@ -9,7 +9,6 @@ one commit, so the native API sees each upload as a new version.
 from __future__ import annotations
 
 import codecs
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +26,7 @@ from dataloft.core.loft import Loft
 from dataloft.core.names import validate_path
 from dataloft.core.pagination import MAX_LIMIT
 from dataloft.core.tree import FolderPage
+from dataloft.core.values import parse_plain_json
 
 DIRECTORY = {"X-Data-Type": "directory"}
 FILE = {"X-Data-Type": "file"}
@@ -233,7 +233,7 @@ def _create_body(call: Call) -> tuple[str, Any]:
     raw = call.read_body(MAX_CREATE_BODY)
     content_type = call.header("content-type") or ""
     if "json" in content_type or raw.lstrip().startswith(b"{"):
-        body = _json(raw)
+        body = _json(call, raw)
         if not isinstance(body, dict) or not isinstance(body.get("name"), str):
             raise Invalid('expected a JSON object like {"name": "robots"}')
         name, acl = body["name"], body.get("acl")
@@ -244,11 +244,8 @@ def _create_body(call: Call) -> tuple[str, Any]:
     return name, acl
 
 
-def _json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):
-        raise Invalid("the body is not valid JSON") from None
+def _json(call: Call, raw: bytes) -> Any:
+    return parse_plain_json(raw, call.settings.decode_limits)
 
 
 def patch(call: Call) -> Response:
@@ -256,7 +253,7 @@ def patch(call: Call) -> Response:
     data = _Data(call)
     if data.path.depth != 2:
         raise Invalid("only collections have ACLs (folders inside one share its ACL)")
-    body = _json(call.read_body(MAX_CREATE_BODY))
+    body = _json(call, call.read_body(MAX_CREATE_BODY))
     if not isinstance(body, dict) or "acl" not in body:
         raise Invalid('expected a JSON object like {"acl": {"read": ["user://*"]}}')
     read = parse_acl(body["acl"])

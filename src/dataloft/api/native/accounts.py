@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 
 from dataloft.api.clients import client_address
-from dataloft.api.native.deps import NativeCall, PublicCall
+from dataloft.api.native.deps import NativeCall, PublicCall, native_router
 from dataloft.api.native.schemas import (
     LoginBody,
     MemberBody,
@@ -34,7 +34,7 @@ from dataloft.core.results import (
 )
 from dataloft.db.types import utcnow
 
-router = APIRouter()
+router = native_router()
 
 
 def _new_token_out(made: NewToken) -> NewTokenOut:

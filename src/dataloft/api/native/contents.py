@@ -12,13 +12,14 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Respons
 from fastapi.responses import JSONResponse
 
 from dataloft.api.native import DIALECT, PREFIX
-from dataloft.api.native.deps import NativeCall
+from dataloft.api.native.deps import NativeCall, native_router
 from dataloft.api.native.openapi import FILE_TYPES, RECORD_TYPES, read_operations
 from dataloft.api.native.schemas import BlobOut, CommitBody, CommitOut, EntryPage, WriteOut
 from dataloft.api.pipeline import Call, InThread, Pipeline, quick
 from dataloft.api.transfer import blob_response, etag_matches, receive_blob
 from dataloft.core.access import Action, Principal
 from dataloft.core.browse import EntryRead
+from dataloft.core.cbor import decode_record
 from dataloft.core.changes import (
     FILES,
     RECORDS,
@@ -31,9 +32,10 @@ from dataloft.core.changes import (
     PutRecord,
     PutSymlink,
 )
+from dataloft.core.decoding import DecodeLimits
 from dataloft.core.errors import Forbidden, Invalid, Unauthenticated
 from dataloft.core.names import validate_digest, validate_path
-from dataloft.core.values import decode_record, from_jsonable, parse_json
+from dataloft.core.values import from_jsonable, parse_json
 
 DATASET = "/datasets/{owner}/{name}"
 CBOR = "application/cbor"
@@ -90,10 +92,10 @@ def _write_response(result: CommitResult, location: str | None = None) -> JSONRe
     return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
 
 
-def _metadata_header(value: str | None) -> dict[str, Any] | None:
+def _metadata_header(value: str | None, limits: DecodeLimits) -> dict[str, Any] | None:
     if value is None:
         return None
-    metadata = parse_json(value)
+    metadata = parse_json(value.encode("latin-1"), limits)  # the header's bytes, as sent
     if not isinstance(metadata, dict):
         raise Invalid("X-Loft-Metadata must hold a JSON object")
     return metadata
@@ -220,7 +222,7 @@ async def put_file(
     loft, request = call.loft, call.request
     validate_path(path, loft.settings.max_path_length)
     guard = guard_from(request)
-    metadata = _metadata_header(x_loft_metadata)
+    metadata = _metadata_header(x_loft_metadata, call.settings.decode_limits)
     await call.in_thread(  # before the upload
         loft.datasets.get, call.actor, target.owner, target.name, Action.WRITE
     )
@@ -263,10 +265,11 @@ def put_record(record_id: str, target: WriteTarget, call: NativeCall) -> Respons
     # Media types are case-insensitive (RFC 9110), as for files.
     content_type = (call.header("content-type") or "application/json").split(";")[0]
     content_type = content_type.strip().lower()
+    limits = call.settings.decode_limits
     if content_type == CBOR:
-        value = decode_record(raw)
+        value = decode_record(raw, limits)
     elif content_type in ("application/json", "text/json", "") or content_type.endswith("+json"):
-        value = parse_json(raw)
+        value = parse_json(raw, limits)
     else:
         raise Invalid(f"records are JSON or CBOR, not {content_type!r}")
     change = PutRecord(record_id, value, guard=guard_from(call.request))
@@ -346,7 +349,7 @@ def head_blob(sha256: str, call: NativeCall) -> Response:
 def writes() -> APIRouter:
     """Every other route of this module. Built when the app is, after the ``anypath``
     convertor is registered (see ``dataloft.api.convertors``)."""
-    router = APIRouter()
+    router = native_router()
     for noun, (space, description) in LISTINGS.items():
         router.add_api_route(
             f"{DATASET}/{noun}",

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 from starlette.responses import StreamingResponse
 
-from dataloft.api.native.deps import NativeCall
+from dataloft.api.native.deps import NativeCall, native_router
 from dataloft.api.native.schemas import (
     DatasetCreateBody,
     DatasetPage,
@@ -21,7 +21,7 @@ from dataloft.api.transfer import ClosingStreamingResponse, attachment_dispositi
 from dataloft.core.errors import Unauthenticated
 from dataloft.core.results import DatasetView, VersionView
 
-router = APIRouter(tags=["datasets"])
+router = native_router(tags=["datasets"])
 
 DATASET = "/datasets/{owner}/{name}"
 

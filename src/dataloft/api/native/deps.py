@@ -1,4 +1,5 @@
-"""How native API routes (FastAPI) enter the request pipeline: a ``Call`` as a dependency.
+"""How native API routes (FastAPI) enter the request pipeline: a ``Call`` as a dependency,
+and routers whose JSON bodies are decoded within the server's decoding limits.
 
 ``NativeCall`` authenticates the caller before the handler runs: inline on an embedded
 database (one indexed lookup), in the threadpool otherwise. FastAPI runs the plain
@@ -8,11 +9,12 @@ blocking steps to ``Call.in_thread``. ``PublicCall`` does not authenticate: for 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
 
 from dataloft.api.csrf import check_same_site
+from dataloft.api.limits import BoundedJsonRoute
 from dataloft.api.native import DIALECT
 from dataloft.api.pipeline import Call
 
@@ -33,3 +35,8 @@ async def native_call(request: Request) -> Call:
 
 NativeCall = Annotated[Call, Depends(native_call)]
 PublicCall = Annotated[Call, Depends(public_call)]
+
+
+def native_router(**options: Any) -> APIRouter:
+    """A router of native API routes: every one decodes its JSON body within limits."""
+    return APIRouter(route_class=BoundedJsonRoute, **options)

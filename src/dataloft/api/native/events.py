@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import Header, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import TypeAdapter
 from starlette.responses import Response
 
-from dataloft.api.native.deps import NativeCall
+from dataloft.api.native.deps import NativeCall, native_router
 from dataloft.api.native.schemas import EventPage
 from dataloft.api.sse import Feed, check_seq, follow, parse_last_event_id
 from dataloft.core.access import Action, Principal
@@ -23,7 +23,7 @@ from dataloft.core.errors import Invalid
 from dataloft.core.loft import Loft
 from dataloft.core.results import EventView
 
-router = APIRouter(tags=["events"])
+router = native_router(tags=["events"])
 KEEPALIVE = b": keep-alive\n\n"
 
 

@@ -31,9 +31,11 @@ from dataloft.api.pigeon.codecs import (
 )
 from dataloft.api.pigeon.common import form_fields
 from dataloft.api.pigeon.links import hash_links
+from dataloft.core.cbor import encode_record
 from dataloft.core.changes import Change, DeleteRecord, PutRecord
+from dataloft.core.decoding import DecodeLimits
 from dataloft.core.errors import Invalid
-from dataloft.core.values import UNDEFINED, encode_record
+from dataloft.core.values import UNDEFINED
 
 BODY_PART = "body"
 FORM_RECORD_FIELD = "recordData"  # what the original's HTML record form sends
@@ -44,7 +46,7 @@ IN_PROCESS_BYTES = 1024 * 1024
 # --- shapes ----------------------------------------------------------------------------------
 
 
-def bulk_entries(raw: bytes, codec: Codec) -> list[tuple[str, Any]]:
+def bulk_entries(raw: bytes, codec: Codec, limits: DecodeLimits) -> list[tuple[str, Any]]:
     """``(record id, value)`` pairs from a bulk body: an object map ``{recordID: value}``,
     or a list of entries, each an ``[id, value]`` pair or an ``{"id", "data"}`` object. In
     JSON (and in a YAML body of one document) the list is an array; in JSON Lines, CBOR,
@@ -55,7 +57,7 @@ def bulk_entries(raw: bytes, codec: Codec) -> list[tuple[str, Any]]:
     ``"id"`` is a string (as the same entry alone in JSON Lines always was); any other
     single map is an object map. (To write records named ``id`` and ``data`` from one map,
     send pairs instead.)"""
-    items = list(decode_items(raw, codec))
+    items = list(decode_items(raw, codec, limits))
     if codec.framing == "document" or (codec.framing == "documents" and len(items) == 1):
         body = items[0] if items else None
         if isinstance(body, dict):
@@ -98,15 +100,16 @@ def is_deletion(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class RawBody:
-    """Bytes in one of the codecs."""
+    """Bytes in one of the codecs, and the limits to decode them within."""
 
     raw: bytes
     codec: Codec
+    limits: DecodeLimits
 
     def entries(self, record_id: str | None) -> list[tuple[str, Any]]:
         if record_id is None:
-            return bulk_entries(self.raw, self.codec)
-        return [(record_id, decode_value(self.raw, self.codec))]
+            return bulk_entries(self.raw, self.codec, self.limits)
+        return [(record_id, decode_value(self.raw, self.codec, self.limits))]
 
 
 @dataclass(frozen=True)
@@ -126,20 +129,22 @@ class DecodedBody:
 Body = RawBody | DecodedBody
 
 
-def form_body(raw: bytes, record_id: str | None) -> DecodedBody:
+def form_body(raw: bytes, record_id: str | None, limits: DecodeLimits) -> DecodedBody:
     """An HTML form: a record's value is the JSON text in ``recordData``; without it (and
     for bulk writes) the fields are a flat object of strings."""
-    return _fields_value(form_fields(raw), record_id)
+    return _fields_value(form_fields(raw, limits), record_id, limits)
 
 
-def _fields_value(fields: dict[str, Any], record_id: str | None) -> DecodedBody:
+def _fields_value(
+    fields: dict[str, Any], record_id: str | None, limits: DecodeLimits
+) -> DecodedBody:
     text = fields.get(FORM_RECORD_FIELD)
     if record_id is not None and isinstance(text, str):
-        return DecodedBody(decode_value(text.encode(), JSON))
+        return DecodedBody(decode_value(text.encode(), JSON, limits))
     return DecodedBody(fields)
 
 
-def multipart_body(form: MultipartForm, record_id: str | None) -> Body:
+def multipart_body(form: MultipartForm, record_id: str | None, limits: DecodeLimits) -> Body:
     """The ``body`` part, decoded by its own Content-Type; without one, the other
     non-file parts make an object (strings, or decoded when their type is a codec's)."""
     bodies = [part for part in form.parts if part.name == BODY_PART]
@@ -148,14 +153,15 @@ def multipart_body(form: MultipartForm, record_id: str | None) -> Body:
     if bodies:
         part = bodies[0]
         codec = codec_for_body(part.media_type) if part.media_type else JSON
-        return RawBody(bytes(part.data), codec)
-    return _fields_value({part.name: _field_value(part) for part in form.fields()}, record_id)
+        return RawBody(bytes(part.data), codec, limits)
+    fields = {part.name: _field_value(part, limits) for part in form.fields()}
+    return _fields_value(fields, record_id, limits)
 
 
-def _field_value(part: Part) -> Any:
+def _field_value(part: Part, limits: DecodeLimits) -> Any:
     if part.media_type is None or part.media_type == "text/plain":
         return bytes(part.data).decode("utf-8", "replace")
-    return decode_value(bytes(part.data), codec_for_body(part.media_type))
+    return decode_value(bytes(part.data), codec_for_body(part.media_type), limits)
 
 
 # --- changes ---------------------------------------------------------------------------------
@@ -208,13 +214,14 @@ def plan(
 def plan_in_worker(
     path: str,
     media_type: str,
+    limits: DecodeLimits,
     cids: dict[str, str] | None,
     record_id: str | None,
     overwrite: bool,
 ) -> PackedWrite:
     """``plan`` for a raw body in the file at ``path``, run in a worker process: what it
     sends back."""
-    body = RawBody(Path(path).read_bytes(), codec_for_body(media_type))
+    body = RawBody(Path(path).read_bytes(), codec_for_body(media_type), limits)
     return PackedWrite.of(plan(body, cids, record_id, overwrite=overwrite))
 
 

@@ -15,14 +15,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from dataloft.api.pigeon import msgpack_format, yaml_format
+from dataloft.core.cbor import decode_record, decode_sequence, encode_record
+from dataloft.core.decoding import DecodeLimits
 from dataloft.core.errors import Invalid
-from dataloft.core.values import (
-    decode_record,
-    decode_sequence,
-    encode_record,
-    parse_json,
-    render_json,
-)
+from dataloft.core.values import parse_json, parse_json_lines, render_json
 
 Framing = Literal["document", "sequence", "documents"]
 
@@ -33,13 +29,14 @@ class Codec:
 
     ``framing`` says how a bulk body is laid out: one document holding the object map or
     the list of entries (JSON); a sequence of entries (JSON Lines, CBOR, MessagePack); or
-    YAML's documents, where one document is read like JSON's and several like a sequence."""
+    YAML's documents, where one document is read like JSON's and several like a sequence.
+    Readers take the limits of one body (``dataloft.core.decoding``)."""
 
     name: str
     media_types: tuple[str, ...]
     extensions: tuple[str, ...]
-    load: Callable[[bytes], Any]
-    load_all: Callable[[bytes], Iterator[Any]]
+    load: Callable[[bytes, DecodeLimits], Any]
+    load_all: Callable[[bytes, DecodeLimits], Iterator[Any]]
     dump: Callable[[Any], bytes]
     dump_item: Callable[[Any], bytes]  # one value as an item of a stream
     framing: Framing = "sequence"
@@ -60,20 +57,14 @@ def _json_text(value: Any) -> bytes:
     return render_json(value, exact_integers=True)
 
 
-def _json_lines(raw: bytes) -> Iterator[Any]:
-    for number, line in enumerate(raw.split(b"\n"), start=1):
-        if line.strip():
-            try:
-                yield parse_json(line)
-            except Invalid as error:
-                raise Invalid(f"line {number}: {error.message}") from None
+Loader = Callable[[bytes, DecodeLimits], Iterator[Any]]
 
 
-def _exactly_one(load_all: Callable[[bytes], Iterator[Any]], what: str) -> Callable[[bytes], Any]:
+def _exactly_one(load_all: Loader, what: str) -> Callable[[bytes, DecodeLimits], Any]:
     """A reader of one value, for a stream format: the stream must hold exactly one."""
 
-    def load(raw: bytes) -> Any:
-        items = list(load_all(raw))
+    def load(raw: bytes, limits: DecodeLimits) -> Any:
+        items = list(load_all(raw, limits))
         if len(items) != 1:
             raise Invalid(f"expected one {what}, found {len(items)}")
         return items[0]
@@ -81,8 +72,8 @@ def _exactly_one(load_all: Callable[[bytes], Iterator[Any]], what: str) -> Calla
     return load
 
 
-def _one_json_document(raw: bytes) -> Iterator[Any]:
-    yield parse_json(raw)
+def _one_json_document(raw: bytes, limits: DecodeLimits) -> Iterator[Any]:
+    yield parse_json(raw, limits)
 
 
 JSON = Codec(
@@ -122,8 +113,8 @@ JSON_LINES = Codec(
         "application/nljson",
     ),
     ("jsonl", "ndjson"),
-    load=_exactly_one(_json_lines, "JSON Lines item"),
-    load_all=_json_lines,
+    load=_exactly_one(parse_json_lines, "JSON Lines item"),
+    load_all=parse_json_lines,
     dump=lambda value: _json_text(value) + b"\n",
     dump_item=lambda value: _json_text(value) + b"\n",
 )
@@ -214,14 +205,15 @@ def _quality(params: list[str]) -> float:
 # --- reading and writing -------------------------------------------------------------------
 
 
-def decode_value(raw: bytes, codec: Codec) -> Any:
+def decode_value(raw: bytes, codec: Codec, limits: DecodeLimits) -> Any:
     """One value."""
-    return codec.load(raw)
+    return codec.load(raw, limits)
 
 
-def decode_items(raw: bytes, codec: Codec) -> Iterator[Any]:
-    """The values of a stream: JSON Lines, a CBOR or MessagePack sequence, YAML documents."""
-    return codec.load_all(raw)
+def decode_items(raw: bytes, codec: Codec, limits: DecodeLimits) -> Iterator[Any]:
+    """The values of a stream: JSON Lines, a CBOR or MessagePack sequence, YAML documents,
+    all within the limits of one body."""
+    return codec.load_all(raw, limits)
 
 
 def encode_value(value: Any, codec: Codec) -> bytes:

@@ -22,7 +22,8 @@ from dataloft.api.pigeon.codecs import (
 )
 from dataloft.api.pipeline import Call
 from dataloft.core.access import Action, Principal
-from dataloft.core.errors import Forbidden, Invalid, NotFound, Unauthenticated
+from dataloft.core.decoding import DecodeLimits
+from dataloft.core.errors import Forbidden, Invalid, NotFound, TooLarge, Unauthenticated
 from dataloft.core.loft import Loft
 
 PAGE = 1000
@@ -118,15 +119,24 @@ def is_form(call: Call) -> bool:
     return (call.header("content-type") or "").lower().startswith(FORM)
 
 
-def form_fields(raw: bytes) -> dict[str, str]:
-    """An HTML form's fields (``application/x-www-form-urlencoded``), as strings."""
-    return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+def form_fields(raw: bytes, limits: DecodeLimits) -> dict[str, str]:
+    """An HTML form's fields (``application/x-www-form-urlencoded``), as strings: at most
+    as many as a map may hold members (each field is two strings, a name and a value)."""
+    fields = min(limits.members, limits.elements // 2)
+    try:
+        pairs = parse_qsl(
+            raw.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=fields
+        )
+    except ValueError:  # counted before any field is split off
+        raise TooLarge(f"an HTML form may hold at most {fields} fields") from None
+    return dict(pairs)
 
 
 def decoded_body(call: Call, limit: int) -> Any:
     """A small body in any codec, or an HTML form's fields as strings."""
     raw = call.read_body(limit)
+    limits = call.settings.decode_limits
     if is_form(call):
-        return form_fields(raw)
+        return form_fields(raw, limits)
     content_type = call.header("content-type")
-    return decode_value(raw, codec_for_body(content_type) if content_type else JSON)
+    return decode_value(raw, codec_for_body(content_type) if content_type else JSON, limits)

@@ -113,6 +113,7 @@ async def _write(call: Call, record_id: str | None, *, overwrite: bool) -> None:
     # stage uploads nor learn which attachments the server holds.
     await call.in_thread(require_record_writer, loft, actor, author, name)
     settings = loft.settings
+    limits = settings.decode_limits
     limit = settings.max_json_body if record_id is None else settings.max_record_size
     form: MultipartForm | None = None
     content_type = (call.header("content-type") or "").lower()
@@ -125,12 +126,13 @@ async def _write(call: Call, record_id: str | None, *, overwrite: bool) -> None:
                 max_body=settings.max_file_size,
                 max_field_size=limit,
                 max_file_size=settings.max_attachment_size,
+                max_parts=settings.max_multipart_parts,
             )
-            body: Body = multipart_body(form, record_id)
+            body: Body = multipart_body(form, record_id, limits)
         elif is_form(call):
-            body = form_body(await read_body(request, limit), record_id)
+            body = form_body(await read_body(request, limit), record_id, limits)
         else:
-            body = RawBody(await read_body(request, limit), codec_for_body(content_type))
+            body = RawBody(await read_body(request, limit), codec_for_body(content_type), limits)
         write = await _plan(call, body, form, record_id, overwrite=overwrite)
         uploads = await call.in_thread(form.keep, write.links.values()) if form else []
         form = None  # kept or discarded: nothing left to clean up
@@ -150,7 +152,7 @@ async def _plan(
     if isinstance(body, RawBody) and len(body.raw) >= IN_PROCESS_BYTES:
         media_type = body.codec.media_types[0]
         packed = await call.processes.run_on_file(
-            plan_in_worker, body.raw, media_type, cids, record_id, overwrite
+            plan_in_worker, body.raw, media_type, body.limits, cids, record_id, overwrite
         )
         return await call.in_thread(packed.unpack)
     return await call.in_thread(plan, body, cids, record_id, overwrite=overwrite)

@@ -4,8 +4,17 @@ each between ``---`` and ``...``.
 
 Reading follows YAML 1.2's core schema, as JavaScript's YAML libraries do: ``yes``, ``on``
 and ``2021-07-02`` stay strings (PyYAML's default, YAML 1.1, would turn them into booleans
-and dates), and ``012`` is twelve. Aliases are refused: a few bytes of them can stand for
-a value too large to store (the "billion laughs").
+and dates), and ``012`` is twelve. Explicit tags give ``!!timestamp`` as a Date, ``!!set``
+as a Set, ``!!binary`` as a Buffer, and ``!!omap``/``!!pairs`` as lists of pairs.
+
+Values are built straight from the parser's events (``_Builder``), counted against
+``dataloft.core.decoding``'s limits as they arrive. PyYAML's own loader first builds a tree
+of nodes for the whole document, each with two source positions: 650 bytes and 20
+microseconds a node in pure Python (350 bytes and 3 with libyaml), so 300 KB of ``[],``
+took 2 s and 64 MB before it had made a single value, and a limit checked on the value
+would come too late. Events come one at a time from libyaml's parser, which keeps
+nothing. Aliases are refused: a few bytes of them can stand for a value too large to store
+(the "billion laughs").
 """
 
 from __future__ import annotations
@@ -17,32 +26,41 @@ from typing import Any
 
 import yaml
 
+from dataloft.core.decoding import (
+    MAX_INTEGER_DIGITS,
+    DecodeLimits,
+    bad_key,
+    check_integer,
+    integer_too_large,
+)
 from dataloft.core.errors import Invalid
 from dataloft.core.values import (
-    MAX_DEPTH,
     JSDate,
     JSSet,
-    check_depth,
+    check_value,
     to_jsonable,
     untag,
 )
 
-
-class _Loader(yaml.SafeLoader):
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            raise Invalid("YAML aliases (*name) are not accepted")
-        return super().compose_node(parent, index)
+# libyaml's parser when PyYAML was built with it (the wheels are), else PyYAML's own. Both
+# give the same events; only the parser is used (see _Builder), with SafeLoader's resolver
+# and scalar constructors.
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _int(loader: _Loader, node: yaml.ScalarNode) -> int:
-    text = str(loader.construct_scalar(node))
+class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]
+    """The parser, the core schema's resolver and SafeLoader's scalar constructors."""
+
+
+def _integer(text: str) -> int:
     sign = -1 if text.startswith("-") else 1
     digits = text.lstrip("+-")
     if digits.startswith("0x"):
-        return sign * int(digits[2:], 16)
+        return check_integer(sign * int(digits[2:], 16))
     if digits.startswith("0o"):
-        return sign * int(digits[2:], 8)
+        return check_integer(sign * int(digits[2:], 8))
+    if len(digits) > MAX_INTEGER_DIGITS:  # int() would refuse it with a ValueError
+        raise integer_too_large()
     return sign * int(digits, 10)
 
 
@@ -62,50 +80,166 @@ _CORE_SCALARS = [
 ]
 for _tag, _pattern, _first in _CORE_SCALARS:
     _Loader.add_implicit_resolver(_tag, re.compile(f"^(?:{_pattern})$"), _first)
-_Loader.add_constructor("tag:yaml.org,2002:int", _int)
+
+_YAML = "tag:yaml.org,2002:"
+_SCALAR_TAGS = frozenset(
+    _YAML + name for name in ("null", "bool", "int", "float", "str", "binary", "timestamp")
+)
+_STR, _INT = _YAML + "str", _YAML + "int"
+_SEQ, _OMAP, _PAIRS = _YAML + "seq", _YAML + "omap", _YAML + "pairs"
+_MAP, _SET = _YAML + "map", _YAML + "set"
+# A key may be an integer only within 64 bits (see dataloft.core.decoding: bigger ones can
+# be chosen to collide in Python's hash).
+_KEY_INTEGERS = range(-(2**63), 2**64)
 
 
-def _restore(value: Any, depth: int = 0) -> Any:
-    """YAML's values as record values: tags undone, ``!!timestamp`` as a Date, ``!!set``
-    as a Set, ``!!omap``/``!!pairs`` tuples as lists."""
-    if depth > MAX_DEPTH:
-        raise Invalid(f"value nested deeper than {MAX_DEPTH} levels")
-    deeper = depth + 1
-    if isinstance(value, list | tuple):
-        return [_restore(item, deeper) for item in value]
-    if isinstance(value, dict):
-        restored = {_restore(k, deeper): _restore(v, deeper) for k, v in value.items()}
-        return untag(restored, hex_buffers=True)
-    if isinstance(value, set):
-        return JSSet(_restore(item, deeper) for item in value)
-    if isinstance(value, datetime.datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
-        return JSDate(round(moment.timestamp() * 1000, 3))
-    if isinstance(value, datetime.date):
-        return JSDate(
-            datetime.datetime(value.year, value.month, value.day, tzinfo=datetime.UTC).timestamp()
-            * 1000
-        )
+def _date(moment: datetime.date) -> JSDate:
+    """A ``!!timestamp`` as a Date (a date alone is its midnight, UTC)."""
+    if not isinstance(moment, datetime.datetime):
+        moment = datetime.datetime(moment.year, moment.month, moment.day)
+    stamp = moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+    return JSDate(round(stamp.timestamp() * 1000, 3))
+
+
+_NO_KEY = object()
+_EVENT_COST = 2  # elements per parser event (see _Builder)
+
+
+class _Builder:
+    """Values from a YAML stream's events, one document at a time, within ``limits``.
+
+    Every event costs two elements: a scalar, a collection's start, and its end. A bomb
+    is refused only once it has been parsed up to the limit, and YAML is slow to parse:
+    libyaml alone takes half a microsecond an event, and an empty collection is two
+    events, where a JSON or CBOR decoder takes a tenth of that for one element. Counted so,
+    the default limit refuses 2 MB of ``[],`` in 0.9 s; counting each ``[]`` once took
+    four times that, while a 20 MB body of records still fits. Written for speed for the
+    same reason: the open collections are three parallel stacks, not objects, and the
+    common scalars are read without a node or a constructor call."""
+
+    def __init__(self, loader: _Loader, limits: DecodeLimits) -> None:
+        self.loader = loader
+        self.limits = limits
+        self.elements = 0
+
+    def documents(self) -> Iterator[Any]:
+        loader = self.loader
+        loader.get_event()  # the stream's start
+        while not loader.check_event(yaml.StreamEndEvent):
+            loader.get_event()  # the document's start
+            value = self._document()
+            loader.get_event()  # the document's end
+            check_value(value, self.limits)
+            yield value
+
+    def _document(self) -> Any:
+        limits, get_event = self.limits, self.loader.get_event
+        max_elements, max_members = limits.elements, limits.members
+        elements = self.elements
+        collections: list[Any] = []  # the open sequences (lists) and mappings (dicts)
+        tags: list[str] = []
+        keys: list[Any] = []  # of each open mapping, the key awaiting its value
+        while True:
+            event = get_event()
+            kind = event.__class__
+            if kind is yaml.ScalarEvent:
+                elements += _EVENT_COST
+                if elements > max_elements:
+                    raise limits.too_many_elements()
+                value, scalar = self._scalar(event), True
+            elif kind is yaml.SequenceStartEvent or kind is yaml.MappingStartEvent:
+                elements += _EVENT_COST
+                if elements > max_elements:
+                    raise limits.too_many_elements()
+                keyed = kind is yaml.MappingStartEvent
+                collections.append({} if keyed else [])
+                tags.append(_collection_tag(event.tag, keyed))
+                keys.append(_NO_KEY)
+                if len(collections) > limits.depth:
+                    raise limits.too_deep()
+                continue
+            elif kind is yaml.SequenceEndEvent or kind is yaml.MappingEndEvent:
+                elements += _EVENT_COST
+                if elements > max_elements:
+                    raise limits.too_many_elements()
+                keys.pop()
+                value, scalar = _close(collections.pop(), tags.pop()), False
+            elif kind is yaml.AliasEvent:
+                raise Invalid("YAML aliases (*name) are not accepted")
+            else:
+                raise Invalid(f"malformed YAML: unexpected {kind.__name__}")
+            if not collections:
+                self.elements = elements
+                return value
+            into = collections[-1]
+            if len(into) >= max_members and (into.__class__ is list or keys[-1] not in into):
+                raise limits.too_many_members()
+            if into.__class__ is list:
+                into.append(value)
+            elif keys[-1] is _NO_KEY:
+                keys[-1] = _key(value, scalar)
+            else:
+                into[keys[-1]] = value  # a repeated key: the last value wins, as in JavaScript
+                keys[-1] = _NO_KEY
+
+    def _scalar(self, event: yaml.ScalarEvent) -> Any:
+        text, limits, loader = event.value, self.limits, self.loader
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = loader.resolve(yaml.ScalarNode, text, event.implicit)
+        if tag == _STR:
+            if len(text) > limits.string_length:
+                raise limits.too_long()
+            return text
+        if tag == _INT:
+            return _integer(text)
+        if tag not in _SCALAR_TAGS:
+            raise Invalid(f"unsupported YAML tag {tag} on a scalar")
+        value = loader.yaml_constructors[tag](loader, yaml.ScalarNode(tag, text, style=event.style))
+        if isinstance(value, bytes) and len(value) > limits.string_length:
+            raise limits.too_long()
+        return _date(value) if isinstance(value, datetime.date) else value
+
+
+def _collection_tag(tag: str | None, keyed: bool) -> str:
+    if tag is None or tag == "!":  # no tag: the default (there are no path resolvers)
+        return _MAP if keyed else _SEQ
+    if tag not in ((_MAP, _SET) if keyed else (_SEQ, _OMAP, _PAIRS)):
+        raise Invalid(f"unsupported YAML tag {tag} on a {'mapping' if keyed else 'sequence'}")
+    return tag
+
+
+def _close(collection: list[Any] | dict[Any, Any], tag: str) -> Any:
+    """A collection's value, once its end event has come."""
+    if isinstance(collection, dict):
+        return JSSet(collection) if tag == _SET else untag(collection, hex_buffers=True)
+    if tag == _SEQ:
+        return collection
+    # !!omap and !!pairs: mappings of one key each, read as [key, value] pairs.
+    if not all(isinstance(item, dict) and len(item) == 1 for item in collection):
+        raise Invalid(f"YAML {tag} holds mappings of one key each")
+    return [list(next(iter(item.items()))) for item in collection]
+
+
+def _key(value: Any, scalar: bool) -> Any:
+    if not scalar:
+        raise bad_key("an array or a map")
+    if isinstance(value, int) and value not in _KEY_INTEGERS:
+        raise bad_key("an integer beyond 64 bits")
     return value
 
 
-def _documents(raw: bytes) -> Iterator[Any]:
+def load_all(raw: bytes, limits: DecodeLimits) -> Iterator[Any]:
+    """The documents of a YAML stream, within one body's ``limits``."""
+    loader = _Loader(raw)
     try:
-        # _Loader is a SafeLoader: it builds plain data only, never Python objects.
-        for document in yaml.load_all(raw, Loader=_Loader):
-            value = _restore(document)
-            check_depth(value)
-            yield value
-    except RecursionError:
-        raise Invalid(f"YAML nested deeper than {MAX_DEPTH} levels") from None
-    except (yaml.YAMLError, UnicodeDecodeError, TypeError, ValueError) as error:
-        # TypeError: a mapping key YAML allows but Python cannot hash (a list, a map).
+        yield from _Builder(loader, limits).documents()
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError) as error:
+        # ValueError: a scalar its constructor cannot read (a bad !!binary, a date
+        # out of range).
         raise Invalid(f"malformed YAML: {error}") from None
-
-
-def load_all(raw: bytes) -> Iterator[Any]:
-    """The documents of a YAML stream."""
-    return _documents(raw)
+    finally:
+        loader.dispose()
 
 
 def _text(value: Any, *, framed: bool) -> bytes:

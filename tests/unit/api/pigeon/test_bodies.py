@@ -13,8 +13,10 @@ from dataloft.api.pigeon.bodies import PackedWrite, RawBody, bulk_entries, plan,
 from dataloft.api.pigeon.codecs import CBOR, JSON, JSON_LINES
 from dataloft.api.pigeon.links import normalise_link
 from dataloft.core.changes import DeleteRecord, PutRecord
+from dataloft.core.decoding import DecodeLimits
 
 HEX = "ab" * 32
+LIMITS = DecodeLimits()
 
 # (query as written, query as URLSearchParams re-serialises it). The expected sides were
 # taken from a browser-grade URLSearchParams, not from the code under test.
@@ -90,16 +92,16 @@ def cbor_sequence(*items: Any) -> bytes:
     ],
 )
 def test_cbor_bulk_bodies(items: list[Any], entries: list[tuple[str, Any]]) -> None:
-    assert bulk_entries(cbor_sequence(*items), CBOR) == entries
+    assert bulk_entries(cbor_sequence(*items), CBOR, LIMITS) == entries
 
 
 def test_a_json_object_is_always_an_object_map() -> None:
     body = json.dumps({"id": "solo", "data": 1}).encode()
-    assert bulk_entries(body, JSON) == [("id", "solo"), ("data", 1)]
+    assert bulk_entries(body, JSON, LIMITS) == [("id", "solo"), ("data", 1)]
 
 
 def test_a_one_line_json_lines_body_is_one_entry() -> None:
-    assert bulk_entries(b'{"id": "solo", "data": 1}\n', JSON_LINES) == [("solo", 1)]
+    assert bulk_entries(b'{"id": "solo", "data": 1}\n', JSON_LINES, LIMITS) == [("solo", 1)]
 
 
 def test_a_packed_write_unpacks_to_the_same_changes() -> None:
@@ -109,7 +111,7 @@ def test_a_packed_write_unpacks_to_the_same_changes() -> None:
     link = "hash://sha256/" + "cd" * 32 + "?type=text%2Fplain"
     body = {"a": {"x": 1}, "gone": None, "\ud800odd": [1, 2], "linked": {"f": link}, "é": "v"}
     raw = json.dumps(body).encode()
-    write = plan(RawBody(raw, JSON), None, None, overwrite=False)
+    write = plan(RawBody(raw, JSON, LIMITS), None, None, overwrite=False)
     unpacked = PackedWrite.of(write).unpack()
     assert unpacked.links == write.links == {link: "cd" * 32}
     assert len(unpacked.changes) == len(write.changes) == 5
@@ -131,8 +133,8 @@ def test_planning_in_a_worker_reads_the_body_from_its_file(tmp_path: Path) -> No
     raw = json.dumps({"a": 1, "b": None}).encode()
     path = tmp_path / "body"
     path.write_bytes(raw)
-    packed = plan_in_worker(str(path), "application/json", None, None, False)
+    packed = plan_in_worker(str(path), "application/json", LIMITS, None, None, False)
     assert (
         packed.unpack().changes[1]
-        == plan(RawBody(raw, JSON), None, None, overwrite=False).changes[1]
+        == plan(RawBody(raw, JSON, LIMITS), None, None, overwrite=False).changes[1]
     )

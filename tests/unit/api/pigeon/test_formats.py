@@ -9,7 +9,11 @@ from typing import Any
 import pytest
 
 from dataloft.api.pigeon.codecs import CODECS, Codec, decode_items, encode_stream
-from dataloft.core.values import JSURL, UNDEFINED, JSDate, JSMap, JSSet, encode_record
+from dataloft.core.cbor import encode_record
+from dataloft.core.decoding import DecodeLimits
+from dataloft.core.values import JSURL, UNDEFINED, JSDate, JSMap, JSSet
+
+LIMITS = DecodeLimits()
 
 VALUES: list[Any] = [
     None,
@@ -45,13 +49,13 @@ def same(a: Any, b: Any) -> bool:
 @pytest.mark.parametrize("codec", CODECS, ids=lambda codec: codec.name)
 @pytest.mark.parametrize("value", VALUES, ids=repr)
 def test_a_value_round_trips(codec: Codec, value: Any) -> None:
-    assert same(codec.load(codec.dump(value)), value)
+    assert same(codec.load(codec.dump(value), LIMITS), value)
 
 
 @pytest.mark.parametrize("codec", CODECS, ids=lambda codec: codec.name)
 def test_a_stream_round_trips(codec: Codec) -> None:
     streamed = b"".join(encode_stream(VALUES, codec))
-    items = list(decode_items(streamed, codec))
+    items = list(decode_items(streamed, codec, LIMITS))
     if codec.framing == "document":  # JSON: the stream is one array
         (items,) = items
     assert len(items) == len(VALUES)
@@ -61,5 +65,5 @@ def test_a_stream_round_trips(codec: Codec) -> None:
 @pytest.mark.parametrize("codec", CODECS, ids=lambda codec: codec.name)
 def test_an_empty_stream(codec: Codec) -> None:
     streamed = b"".join(encode_stream([], codec))
-    items = list(decode_items(streamed, codec))
+    items = list(decode_items(streamed, codec, LIMITS))
     assert items in ([], [[]])
