@@ -23,6 +23,7 @@ import calendar
 import datetime
 import io
 import math
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -94,6 +95,12 @@ _KEY_KINDS = {
 # (the decoded value is then checked exactly).
 _MAX_BIGNUM_BYTES = (INTEGER_BOUND.bit_length() + 7) // 8
 
+# Items that are one byte, and nothing else: integers 0 to 23 and -1 to -24, empty byte
+# and text strings, empty arrays and maps, false, true, null and undefined.
+_ONE_BYTE_ITEMS = frozenset([*range(0x00, 0x18), *range(0x20, 0x38), 0x40, 0x60, 0x80, 0xA0])
+_ONE_BYTE_ITEMS |= frozenset(range(0xF4, 0xF8))
+_ONE_BYTE_RUN = re.compile(b"[%s]*" % re.escape(bytes(sorted(_ONE_BYTE_ITEMS))))
+
 # What a frame of the scan's stack holds: the items of an array, the keys and values of a
 # map, a tag's one item, or the chunks of a string of indefinite length. A frame is a list:
 # [items left (-1: until a break), items seen, kind, the tag's number or the chunks' major
@@ -122,9 +129,27 @@ def scan_cbor(data: bytes, limits: DecodeLimits, *, sequence: bool) -> int:
         if pos >= end:
             raise _malformed("the data ends inside an item")
         initial = data[pos]
+        frame = stack[-1] if stack else None
+        if initial in _ONE_BYTE_ITEMS and frame is not None and frame[2] == _ITEMS:
+            # A run of one-byte items in an array (small integers, empty strings and
+            # containers, simple values) is counted at once, by a regular expression: an
+            # array of a million small numbers is scanned in C, and so is a bomb of empty
+            # arrays.
+            run = _ONE_BYTE_RUN.match(data, pos)
+            taken = run.end() - pos if run else 0
+            taken = min(taken, frame[0]) if frame[0] > 0 else taken
+            if frame[0] < 0 and frame[1] + taken > max_members:
+                raise limits.too_many_members()
+            elements += taken
+            if elements > max_elements:
+                raise limits.too_many_elements()
+            pos += taken
+            frame[1] += taken
+            if frame[0] > 0:
+                frame[0] -= taken
+            continue
         pos += 1
         major, info = initial >> 5, initial & 0x1F
-        frame = stack[-1] if stack else None
         if initial == 0xFF:  # "break": the end of an indefinite-length item
             if frame is None or frame[0] != -1:
                 raise _malformed("a break outside an indefinite-length item")
@@ -148,7 +173,11 @@ def scan_cbor(data: bytes, limits: DecodeLimits, *, sequence: bool) -> int:
         if elements > max_elements:
             raise limits.too_many_elements()
         if frame is not None:
-            _enter(frame, major, info, argument, limits)
+            if frame[2] == _ITEMS and frame[0] > 0:  # the common case, inline: 2x faster
+                frame[0] -= 1
+                frame[1] += 1
+            else:
+                _enter(frame, major, info, argument, limits)
         if major in (_BYTES, _TEXT):
             if argument == -1:
                 stack.append([-1, 0, _CHUNKS, major, 0])

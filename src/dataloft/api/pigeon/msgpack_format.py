@@ -16,6 +16,7 @@ headers without building anything, Sets' contents included, and holds them to
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -105,6 +106,11 @@ _FIRST_BYTE[0xC4:0xE0] = [
     *[(_MAP, size, 0) for size in (2, 4)],  # de-df: map 16, 32
 ]
 _KEY_KINDS = {_ARRAY: "an array", _MAP: "a map"}
+# Items that are one byte, and nothing else: fixints, nil, false, true, and empty strings,
+# arrays and maps.
+_ONE_BYTE_ITEMS = frozenset([*range(0x00, 0x80), *range(0xE0, 0x100), 0x80, 0x90, 0xA0])
+_ONE_BYTE_ITEMS |= frozenset((0xC0, 0xC2, 0xC3))
+_ONE_BYTE_RUN = re.compile(b"[%s]*" % re.escape(bytes(sorted(_ONE_BYTE_ITEMS))))
 
 
 def _malformed(why: str) -> Invalid:
@@ -128,6 +134,20 @@ def _scan(data: bytes, limits: DecodeLimits) -> None:
             return
         if pos >= end:
             raise _malformed("the last item is cut short")
+        if data[pos] in _ONE_BYTE_ITEMS and stack and stack[-1][2:] == [0, -1]:
+            # A run of one-byte items in an array (not a map, not a Set's payload, which
+            # must be an array) is counted at once, by a regular expression: see
+            # dataloft.core.cbor.
+            frame = stack[-1]
+            run = _ONE_BYTE_RUN.match(data, pos)
+            taken = min(run.end() - pos if run else 0, frame[0])
+            elements += taken
+            if elements > limits.elements:
+                raise limits.too_many_elements()
+            pos += taken
+            frame[0] -= taken
+            frame[1] += taken
+            continue
         kind, field, length = _FIRST_BYTE[data[pos]]
         pos += 1
         elements += 1

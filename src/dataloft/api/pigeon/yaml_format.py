@@ -7,14 +7,14 @@ and ``2021-07-02`` stay strings (PyYAML's default, YAML 1.1, would turn them int
 and dates), and ``012`` is twelve. Explicit tags give ``!!timestamp`` as a Date, ``!!set``
 as a Set, ``!!binary`` as a Buffer, and ``!!omap``/``!!pairs`` as lists of pairs.
 
-Values are built straight from the parser's events (``_Builder``), counted against
-``dataloft.core.decoding``'s limits as they arrive. PyYAML's own loader first builds a tree
-of nodes for the whole document, each with two source positions: 650 bytes and 20
-microseconds a node in pure Python (350 bytes and 3 with libyaml), so 300 KB of ``[],``
-took 2 s and 64 MB before it had made a single value, and a limit checked on the value
-would come too late. Events come one at a time from libyaml's parser, which keeps
-nothing. Aliases are refused: a few bytes of them can stand for a value too large to store
-(the "billion laughs").
+A body is parsed twice: once to count its events against ``dataloft.core.decoding``'s
+limits, building nothing (``_count_events``), then to build its values straight from the
+events (``_Builder``). PyYAML's own loader first builds a tree of nodes for the whole
+document, each with two source positions: 650 bytes and 20 microseconds a node in pure
+Python (350 bytes and 3 with libyaml), so 300 KB of ``[],`` took 2 s and 64 MB before it
+had made a single value, and a limit checked on the value would come too late. Events
+come one at a time from libyaml's parser, which keeps nothing. Aliases are refused: a few
+bytes of them can stand for a value too large to store (the "billion laughs").
 """
 
 from __future__ import annotations
@@ -102,25 +102,52 @@ def _date(moment: datetime.date) -> JSDate:
 
 
 _NO_KEY = object()
-_EVENT_COST = 2  # elements per parser event (see _Builder)
+# Elements each parser event costs (see _count_events).
+_EVENT_COST = 2
+
+
+def _count_events(raw: bytes, limits: DecodeLimits) -> None:
+    """Parse the stream once, building nothing, and refuse it at the first event past a
+    limit: too many events, too deep, an alias. Values are built only from a stream that
+    passed (``_Builder``), because building while counting held up to 60 MB of values by
+    the time a bomb reached the limit (measured: a million events of ``!!set {}``).
+
+    Every event costs two elements: a scalar, a collection's start, and its end. YAML is
+    slow to parse: libyaml alone takes half a microsecond an event, and an empty
+    collection is two events, where a JSON or CBOR scan takes a tenth of that for one
+    element. Counted so, the default limit refuses 2 MB of ``[],`` in half a second, while
+    a 20 MB body of records still fits."""
+    loader = _Loader(raw)
+    try:
+        get_event, events, depth = loader.get_event, 0, 0
+        budget = limits.elements // _EVENT_COST
+        while True:
+            kind = get_event().__class__
+            events += 1
+            if events > budget:
+                raise limits.too_many_elements()
+            if kind is yaml.SequenceStartEvent or kind is yaml.MappingStartEvent:
+                depth += 1
+                if depth > limits.depth:
+                    raise limits.too_deep()
+            elif kind is yaml.SequenceEndEvent or kind is yaml.MappingEndEvent:
+                depth -= 1
+            elif kind is yaml.AliasEvent:
+                raise Invalid("YAML aliases (*name) are not accepted")
+            elif kind is yaml.StreamEndEvent:
+                return
+    finally:
+        loader.dispose()
 
 
 class _Builder:
-    """Values from a YAML stream's events, one document at a time, within ``limits``.
-
-    Every event costs two elements: a scalar, a collection's start, and its end. A bomb
-    is refused only once it has been parsed up to the limit, and YAML is slow to parse:
-    libyaml alone takes half a microsecond an event, and an empty collection is two
-    events, where a JSON or CBOR decoder takes a tenth of that for one element. Counted so,
-    the default limit refuses 2 MB of ``[],`` in 0.9 s; counting each ``[]`` once took
-    four times that, while a 20 MB body of records still fits. Written for speed for the
-    same reason: the open collections are three parallel stacks, not objects, and the
-    common scalars are read without a node or a constructor call."""
+    """Values from the events of a YAML stream that ``_count_events`` passed, one document
+    at a time. Written for speed: the open collections are three parallel stacks, not
+    objects, and the common scalars are read without a node or a constructor call."""
 
     def __init__(self, loader: _Loader, limits: DecodeLimits) -> None:
         self.loader = loader
         self.limits = limits
-        self.elements = 0
 
     def documents(self) -> Iterator[Any]:
         loader = self.loader
@@ -134,8 +161,6 @@ class _Builder:
 
     def _document(self) -> Any:
         limits, get_event = self.limits, self.loader.get_event
-        max_elements, max_members = limits.elements, limits.members
-        elements = self.elements
         collections: list[Any] = []  # the open sequences (lists) and mappings (dicts)
         tags: list[str] = []
         keys: list[Any] = []  # of each open mapping, the key awaiting its value
@@ -143,36 +168,22 @@ class _Builder:
             event = get_event()
             kind = event.__class__
             if kind is yaml.ScalarEvent:
-                elements += _EVENT_COST
-                if elements > max_elements:
-                    raise limits.too_many_elements()
                 value, scalar = self._scalar(event), True
             elif kind is yaml.SequenceStartEvent or kind is yaml.MappingStartEvent:
-                elements += _EVENT_COST
-                if elements > max_elements:
-                    raise limits.too_many_elements()
                 keyed = kind is yaml.MappingStartEvent
                 collections.append({} if keyed else [])
                 tags.append(_collection_tag(event.tag, keyed))
                 keys.append(_NO_KEY)
-                if len(collections) > limits.depth:
-                    raise limits.too_deep()
                 continue
             elif kind is yaml.SequenceEndEvent or kind is yaml.MappingEndEvent:
-                elements += _EVENT_COST
-                if elements > max_elements:
-                    raise limits.too_many_elements()
                 keys.pop()
                 value, scalar = _close(collections.pop(), tags.pop()), False
-            elif kind is yaml.AliasEvent:
-                raise Invalid("YAML aliases (*name) are not accepted")
-            else:
+            else:  # _count_events let no other event through
                 raise Invalid(f"malformed YAML: unexpected {kind.__name__}")
             if not collections:
-                self.elements = elements
                 return value
             into = collections[-1]
-            if len(into) >= max_members and (into.__class__ is list or keys[-1] not in into):
+            if len(into) >= limits.members and (into.__class__ is list or keys[-1] not in into):
                 raise limits.too_many_members()
             if into.__class__ is list:
                 into.append(value)
@@ -233,6 +244,7 @@ def load_all(raw: bytes, limits: DecodeLimits) -> Iterator[Any]:
     """The documents of a YAML stream, within one body's ``limits``."""
     loader = _Loader(raw)
     try:
+        _count_events(raw, limits)
         yield from _Builder(loader, limits).documents()
     except (yaml.YAMLError, UnicodeDecodeError, ValueError) as error:
         # ValueError: a scalar its constructor cannot read (a bad !!binary, a date
