@@ -21,6 +21,7 @@ from tests.support import (
     FAST_HASHING,
     Clock,
     LiveServer,
+    ServerProcess,
     postgres_database,
     test_databases,
     unique,
@@ -85,6 +86,29 @@ def server(loft: Loft, settings: Settings) -> Iterator[LiveServer]:
     live = LiveServer(create_app(settings, loft)).start()
     yield live
     live.stop()
+
+
+@pytest.fixture(scope="session")
+def server_process(
+    settings: Settings, loft: Loft, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """The real app in a process of its own, on the suite's database and blob store: for
+    tests that measure what a request costs the server (its time, its memory). Its one
+    worker process, which decodes large bodies, is started here, before anything is
+    measured (a Pigeon Optics bulk write of over 1 MiB needs it)."""
+    one_worker = settings.model_copy(update={"worker_processes": 1})
+    log = tmp_path_factory.mktemp("server-process") / "server.log"
+    server = ServerProcess(one_worker, log).start()
+    username, password = unique("warm"), "password-" + unique()
+    loft.accounts.create_user(SYSTEM, username, password)
+    with httpx.Client(base_url=server.url, auth=(username, password), timeout=60) as client:
+        made = client.put("/datasets/create", json={"name": "warm-up"})
+        assert made.status_code == 303, made.text
+        body = {f"r{n}": "x" * 1000 for n in range(1100)}  # over 1 MiB of JSON
+        written = client.post(f"/datasets/{username}:warm-up/records/", json=body)
+        assert written.status_code == 204, written.text
+    yield server
+    server.stop()
 
 
 @dataclass

@@ -12,7 +12,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,15 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
+@dataclass
+class Usage:
+    """What a block of a test cost the server: wall-clock seconds, and how far the peak
+    resident memory of its processes rose (bytes, summed over the processes)."""
+
+    seconds: float = 0.0
+    peak_growth: int = 0
+
+
 class ServerProcess:
     """The real application under uvicorn in a process of its own (``tests/debug_server.py``:
     asyncio's debug mode on, the first admin created as ``dataloft serve`` does), its
@@ -185,6 +195,63 @@ class ServerProcess:
                 self.process.kill()
                 self.process.wait()
         return self.output()
+
+    def processes(self) -> list[int]:
+        """The server's process and its children (the worker processes that decode large
+        bodies), by id."""
+        family = [self.pid]
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                # "pid (name) state ppid ...": the name may hold spaces, not ")".
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == self.pid:
+                    family.append(int(stat.parent.name))
+        return family
+
+    @contextlib.contextmanager
+    def usage(self) -> Iterator[Usage]:
+        """Measure the block: its duration, and the growth of each server process's peak
+        resident memory (Linux's VmHWM, reset first through ``clear_refs``), measured
+        from its resident memory when the block starts; a process started meanwhile
+        counts whole."""
+        before: dict[int, int] = {}
+        for pid in self.processes():
+            with contextlib.suppress(OSError):  # (a process that has just ended)
+                Path(f"/proc/{pid}/clear_refs").write_text("5")  # 5: reset the peak to now
+                before[pid] = _memory(pid, "VmRSS")
+        usage = Usage()
+        started = time.monotonic()
+        yield usage
+        usage.seconds = time.monotonic() - started
+        for pid in self.processes():
+            with contextlib.suppress(OSError):
+                usage.peak_growth += max(0, _memory(pid, "VmHWM") - before.get(pid, 0))
+
+
+# What a bomb may cost the server before it is refused (issue 10's acceptance).
+BOMB_SECONDS = 2.0
+BOMB_BYTES = 50 * 1024 * 1024
+
+
+def refused_cheaply(
+    server: ServerProcess, send: Callable[[], httpx.Response], status: int
+) -> httpx.Response:
+    """``send()`` a bomb to ``server``: it must be answered with ``status`` within
+    ``BOMB_SECONDS``, its processes' peak memory growing by less than ``BOMB_BYTES``."""
+    with server.usage() as usage:
+        response = send()
+    assert response.status_code == status, (response.status_code, response.text[:500])
+    assert usage.seconds < BOMB_SECONDS, f"answered in {usage.seconds:.2f} s"
+    assert usage.peak_growth < BOMB_BYTES, f"peak memory grew {usage.peak_growth >> 20} MiB"
+    return response
+
+
+def _memory(pid: int, field: str) -> int:
+    """A memory figure from ``/proc/<pid>/status``, in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024  # always in kB
+    raise FileNotFoundError(field)  # a process that is ending has no memory figures
 
 
 # --- native API helpers shared by test modules ------------------------------------------------

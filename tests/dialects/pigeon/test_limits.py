@@ -98,3 +98,17 @@ def test_an_attachment_over_the_limit_is_413(
 def test_too_many_parts_is_413(small: httpx.Client, alice: User, sds: Dataset) -> None:
     parts = [(f"field{n}", (None, b"1")) for n in range(1001)]
     error(small.put(sds.record("r"), files=parts, auth=basic(alice)), 413)
+
+
+def test_multipart_fields_count_together_against_the_body_limit(
+    small: httpx.Client, alice: User, sds: Dataset
+) -> None:
+    # Three fields (a bulk write's records), each under the body limit, together over it:
+    # every part kept in memory counts, or a thousand parts could each hold a body's worth.
+    before = state(small, alice, sds)
+    each = RECORD_LIMIT - 100
+    assert 3 * each > BODY_LIMIT
+    parts = [(f"r{n}", (None, b"x" * each)) for n in range(3)]
+    response = small.post(sds.records, files=parts, auth=basic(alice))
+    assert str(BODY_LIMIT) in error(response, 413)
+    assert state(small, alice, sds) == before
