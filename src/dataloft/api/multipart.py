@@ -233,8 +233,8 @@ async def read_multipart(
     """Read a whole ``multipart/form-data`` body of at most ``max_parts`` parts. Parts
     without a file name, and files for which ``in_memory(name, filename)`` is true, are
     kept in memory (``Part.data``, at most ``max_field_size`` bytes all together); other
-    files stream into blob uploads of at most
-    ``max_file_size`` bytes, hashed but not yet published."""
+    files stream into blob uploads of at most ``max_file_size`` bytes, hashed but not yet
+    published."""
     boundary = boundary_of(request.headers.get("content-type", ""))
     allow_body(request, max_body)
     collector = _Collector(

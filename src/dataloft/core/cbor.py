@@ -2,19 +2,21 @@
 send, which is scanned before it is decoded.
 
 **Why a scan.** cbor2's C decoder is fast, but it builds whatever the bytes describe, and
-some small inputs describe very large values: 2 MiB of empty arrays (one byte each) make
-130 MB of Python lists, and a map of big integers chosen to collide in Python's hash costs
-minutes to build. Its ``max_depth`` is its only bound, and its ``tag_hook`` never sees the
-tags it resolves itself (value sharing, 28 and 29, and string references, 25 and 256; a
-600-byte body of shared values stood for 2**60 strings and hung the server). So
-``scan_cbor`` first walks the item headers alone, building nothing, and refuses what
-breaks ``dataloft.core.decoding``'s limits: too many elements or members, too deep, too
-long a string or big integer, a declared length longer than the bytes that follow (which
-the decoder would allocate for), a tag outside the few records use, a map key that cannot
-be hashed safely. Only then does cbor2 decode, and it can build nothing the scan did not
-allow. The scan costs about a third of a microsecond per item (0.15 s for 20 MB of
-records, cbor2 itself 0.06 s; 0.7 s for 4 million small items). The reference tags are
-also refused by cbor2 itself (``_SEMANTIC``), which reads stored records unscanned.
+some small inputs describe very large values, or take very long to build: 2 MB of empty
+arrays (one byte each) cost the server 300 MB, and a map of 50,000 big integers chosen
+to collide in Python's hash took it a minute (both measured over HTTP). Its ``max_depth``
+is its only bound, and its ``tag_hook`` never sees the tags it resolves itself (value
+sharing, 28 and 29, and string references, 25 and 256; 600 bytes of shared values stood
+for 2**60 strings). So ``scan_cbor`` first walks the item headers alone, building
+nothing, and refuses what breaks ``dataloft.core.decoding``'s limits: too many elements
+or members, too deep, too long a string or big integer, a declared length longer than
+the bytes that follow (which the decoder would allocate for), a tag outside the few
+records use, a map key that cannot be hashed safely. Only then does cbor2 decode, and it
+can build nothing the scan did not allow. The scan costs about a third of a microsecond
+an item (0.15 s for 20 MB of records, where cbor2 takes 0.06 s), and runs of one-byte
+items are counted by a regular expression (2 ms for those 2 MB of empty arrays). The
+reference tags are also refused by cbor2 itself (``_SEMANTIC``: overridden, its own
+decoders for them are never called), for the stored records it reads unscanned.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ one over a size limit; each message names the limit):
   parser event counts two: see ``api/pigeon/yaml_format.py``). A decoded element costs 50
   to 100 bytes of Python objects however small it is on the wire: an empty CBOR array is
   1 byte and a 64-byte list, so 5 MB of empty MessagePack arrays took 1.1 GB and 9 s
-  before this limit (measured). The default fits a bulk write of 100,000 records of a
-  dozen fields. 413.
+  before this limit (measured). The default fits a bulk write of 100,000 records of nine
+  fields each (YAML, half as many). 413.
 - **members**, per array, map or set. 413.
 - **depth**, counted as the value nests once written as JSON, where a Set is an object
   holding an array and a Map an object holding an array of pairs: every reader and writer
@@ -31,16 +31,16 @@ one over a size limit; each message names the limit):
   100,000 of them). A Map (CBOR tag 259, ``{"type": "Map"}``) holds keys of any kind. 400.
 - **references**: CBOR's value sharing (tags 28 and 29) and string references (tags 25
   and 256) are refused before any decoder resolves them. A 600-byte body of shared values
-  stands for a value of 2**60 strings: expanding it hung the server (measured: no answer
-  within 20 s, memory growing). YAML aliases likewise.
+  stands for a value of 2**60 strings: walking it took the server 47 s to fill the 4 GB
+  its test allowed it, and then a 500. YAML aliases likewise.
 
 How each decoder keeps to them while it decodes: binary formats are scanned first, item
-header by item header, without building a value (``core/cbor_scan.py``, the MessagePack
+header by item header, without building a value (``core/cbor.py``, the MessagePack
 scanner in ``api/pigeon/msgpack_format.py``), and only then decoded by their C decoders,
 which can build nothing the scan did not allow; JSON is counted with C string operations
-before ``json.loads`` (``scan_json``); YAML values are built from parser events, counted
-as they arrive. ``dataloft.core.values.check_value`` then walks the decoded value once for
-what only the value shows (depth as JSON, members, lengths).
+before ``json.loads`` (``scan_json``); a YAML stream's parser events are counted before
+any value is built from them. ``dataloft.core.values.check_value`` then walks the decoded
+value once for what only the value shows (depth as JSON, members, lengths, integers).
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ from dataloft.core.errors import Invalid, TooLarge
 # The deepest any value may nest, in every part of the server: decoders refuse deeper
 # values, and the writers (JSON, CBOR, MessagePack, YAML) check it as they recurse.
 MAX_DEPTH = 200
-# CPython's default bound for converting an int to decimal text (PEP 651's successor,
-# gh-95778): the JSON writer of every read calls str() on each integer.
+# CPython's default bound for converting an int to decimal text (gh-95778, against
+# quadratic conversions): the JSON writer of every read calls str() on each integer.
 MAX_INTEGER_DIGITS = sys.int_info.default_max_str_digits
 INTEGER_BOUND = 10**MAX_INTEGER_DIGITS
 # A JavaScript Date holds at most 100,000,000 days either side of the epoch (ECMA-262

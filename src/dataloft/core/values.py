@@ -27,7 +27,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
 from typing import Any
 
@@ -204,16 +204,19 @@ def from_jsonable(data: Any, depth: int = 0) -> Any:
 def parse_json(raw: bytes, limits: DecodeLimits) -> Any:
     """A record value from strict JSON text (UTF-8), ``{type, data}`` tags undone, within
     ``limits``. NaN and Infinity, which are not JSON, are refused."""
-    scan_json(raw, limits)
-    value = loads_json(raw, untag)
-    check_value(value, limits)
-    return value
+    return _parse_json(raw, limits, untag)
 
 
 def parse_plain_json(raw: bytes, limits: DecodeLimits) -> Any:
     """A JSON document (a request body, a cursor) as plain data, within ``limits``."""
+    return _parse_json(raw, limits, None)
+
+
+def _parse_json(
+    raw: bytes, limits: DecodeLimits, object_hook: Callable[[dict[str, Any]], Any] | None
+) -> Any:
     scan_json(raw, limits)
-    value = loads_json(raw)
+    value = loads_json(raw, object_hook)
     check_value(value, limits)
     return value
 

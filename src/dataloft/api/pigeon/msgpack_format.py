@@ -7,8 +7,8 @@ stream is items one after another.
 A client's bytes are scanned before the C unpacker sees them (``_scan``), for the reasons
 ``dataloft.core.cbor`` gives for CBOR: the unpacker bounds each container by a declared
 length and nothing else, so 5 MB of empty arrays became 1.1 GB of lists in 9 s, a Set
-nested in a Set 3,000 times recursed past every limit (a 500), and a 5-byte header
-declaring 50 million members failed inside the unpacker (a 500). The scan walks the item
+nested in a Set 3,000 times recursed past every limit (a 500), and an array declaring 50
+million members and holding ten failed inside the unpacker (a 500). The scan walks the item
 headers without building anything, Sets' contents included, and holds them to
 ``dataloft.core.decoding``'s limits.
 """
