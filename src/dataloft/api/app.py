@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from dataloft import __version__
 from dataloft.api.convertors import register_convertors
+from dataloft.api.docs import mount_docs
 from dataloft.api.errors import INTERNAL_MESSAGE, headers_for, status_for
 from dataloft.api.limits import BodyLimitMiddleware, StrictUrlDecoding
 from dataloft.api.pipeline import PipelineRoute
@@ -108,6 +109,8 @@ def create_app(settings: Settings | None = None, loft: Loft | None = None) -> Fa
         version=__version__,
         description="Versioned, content-addressed datasets. Native API under /loft/v1.",
         lifespan=lifespan,
+        docs_url=None,  # served by mount_docs, with local assets
+        redoc_url=None,
     )
     app.state.loft = loft or Loft(settings)
     app.state.processes = ProcessPool(settings.worker_processes)
@@ -181,6 +184,7 @@ def create_app(settings: Settings | None = None, loft: Loft | None = None) -> Fa
     app.add_middleware(StrictUrlDecoding, render=render_error)
     for dialect in enabled:
         dialect.mount(app)
+    mount_docs(app)
     app.openapi = partial(_openapi, app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_json_body)
     app.add_middleware(NoSniff)  # outermost: every response our code answers
