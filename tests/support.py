@@ -23,7 +23,9 @@ import psycopg
 import uvicorn
 from sqlalchemy.engine import make_url
 
+from dataloft.api.app import create_app
 from dataloft.config import Settings
+from dataloft.core.loft import Loft
 
 ROOT = Path(__file__).resolve().parents[1]
 # The cheapest password hashes argon2 makes: the suite logs in thousands of times, and the
@@ -97,6 +99,33 @@ def postgres_database() -> Iterator[str]:
     finally:
         with _pg_connect() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def own_server(
+    settings: Settings, directory: Path, **updates: Any
+) -> Iterator[tuple[LiveServer, Loft]]:
+    """A server on a database of its own (a new SQLite file in ``directory``, or a new
+    PostgreSQL database when ``settings`` use PostgreSQL) with ``settings`` changed by
+    ``updates``: for tests whose changes must stay out of the session's database, or that
+    need other settings. Yields the server and its ``Loft``."""
+    with contextlib.ExitStack() as stack:
+        if settings.is_sqlite:
+            url = f"sqlite:///{directory / 'own.sqlite3'}"
+        else:
+            url = stack.enter_context(postgres_database())
+        own = settings.model_copy(
+            update={
+                "data_dir": directory,
+                "database_url": url,
+                "blob_url": f"file://{directory / 'blobs'}",
+                **updates,
+            }
+        )
+        loft = stack.enter_context(Loft(own))
+        live = LiveServer(create_app(own, loft)).start()
+        stack.callback(live.stop)
+        yield live, loft
 
 
 class LiveServer:

@@ -360,7 +360,7 @@ def test_deactivated_user_cannot_join_teams(admin: User, alice: User, bob: User)
     team = new_team(alice)
     assert admin.client.delete(f"/users/{bob.username}").status_code == 200
     response = alice.client.put(f"/teams/{team}/members/{bob.username}", json={"level": "R"})
-    assert_error(response, 400, "invalid")
+    assert_error(response, 409, "conflict")
     assert bob.username not in levels(alice.client, team)
 
 

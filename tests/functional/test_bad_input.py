@@ -416,3 +416,65 @@ def test_bad_limits_give_400(alice: User, dataset: str, limit: str) -> None:
     for url in (f"{dataset}/files", f"{dataset}/records", f"{dataset}/versions", "/datasets"):
         assert_error(alice.client.get(url, params={"limit": limit}), 400)
     assert_error(alice.client.get(f"{dataset}/diff", params={"from": 0, "limit": limit}), 400)
+
+
+def test_numbers_no_row_can_have_name_nothing(alice: User) -> None:
+    """Ids are 32-bit: a larger one (or digits of another script) finds nothing, a 404,
+    and never reaches the database, where SQLite cannot even bind it."""
+    with fresh(alice) as client:
+        for key in (str(2**31), str(2**70), "\u00b2"):
+            assert_error(client.get(f"/licences/{key}"), 404)
+        assert_error(client.delete(f"/tokens/{2**70}"), 404)
+        made = client.post("/datasets", json={"name": unique("lic"), "licence": 2**70})
+        assert_error(made, 404)
+
+
+def test_a_last_event_id_in_digits_of_another_script_is_400(alice: User) -> None:
+    with fresh(alice) as client:
+        # Superscript one, two, three: digits to str.isdigit, not to int(). Headers are
+        # read as latin-1, where these are single bytes.
+        for value in (b"\xb9", b"\xb2", b"7\xb3"):
+            assert_error(client.get("/events", headers={b"Last-Event-ID": value}), 400)
+        assert_error(client.get("/events", params={"after": 2**63}), 400)
+
+
+def test_json_values_are_taken_as_sent_never_coerced(alice: User, dataset: str) -> None:
+    """The schema's types are the whole truth: 0 is not false, "5" not 5; a number with
+    no fraction is an integer, as JSON Schema reads it."""
+    with fresh(alice) as client:
+        patch = client.patch(f"/users/{alice.username}", json={"revoke_tokens": 0})
+        assert_error(patch, 400)
+        assert_error(client.post("/tokens", json={"expires_in_days": "5"}), 400)
+        assert_error(client.post("/tokens", json={"expires_in_days": True}), 400)
+        assert client.post("/tokens", json={"expires_in_days": 5.0}).status_code == 201
+        body: dict[str, Any] = {"parent": "0", "changes": []}
+        assert_error(client.post(f"{dataset}/commits", json=body), 400)
+        body = {"parent": 0.0, "changes": []}
+        assert client.post(f"{dataset}/commits", json=body).status_code == 201
+
+
+def test_token_requests_without_a_token_are_401_whatever_the_body(anon: httpx.Client) -> None:
+    both = {"expires_at": "2099-01-01T00:00:00Z", "expires_in_days": 1}
+    assert anon.post("/tokens", json=both).status_code == 401
+
+
+def test_nul_is_refused_in_passwords_and_token_names(admin: User, alice: User) -> None:
+    with fresh(admin) as client:
+        made = client.post("/users", json={"username": unique("n"), "password": "pass\x00word"})
+        assert_error(made, 400)
+    with fresh(alice) as client:
+        assert_error(client.post("/tokens", json={"name": "a\x00b"}), 400)
+
+
+def test_media_types_are_ascii(alice: User, dataset: str) -> None:
+    """Type, subtype and parameter names are token characters (RFC 9110), which are ASCII:
+    a letter of another script is no part of a media type."""
+    digest = hashlib.sha256(b"mt").hexdigest()
+    with fresh(alice) as client:
+        assert client.put(f"/blobs/{digest}", content=b"mt").status_code in (200, 201)
+        for media_type in ("t\u00e9xt/plain", "text/plain; charset=\u00e9", "text/plain;\x00a=b"):
+            change = {"op": "put_file", "path": "f", "sha256": digest, "media_type": media_type}
+            response = client.post(f"{dataset}/commits", json={"changes": [change]})
+            assert_error(response, 400)
+        headers = {b"Content-Type": b"t\xe9xt/plain"}  # latin-1, as headers are read
+        assert_error(client.put(f"{dataset}/files/g", content=b"g", headers=headers), 400)

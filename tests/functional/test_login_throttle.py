@@ -7,21 +7,19 @@ sessions (its API tokens stay, unless asked)."""
 from __future__ import annotations
 
 import base64
-import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from dataloft.api.app import create_app
 from dataloft.config import Settings
 from dataloft.core.access import SYSTEM
 from dataloft.core.auth import AuthService
 from dataloft.core.loft import Loft
 from dataloft.core.passwords import Passwords
 from tests.conftest import User
-from tests.support import FAST_HASHING, Clock, LiveServer, postgres_database, unique
+from tests.support import FAST_HASHING, Clock, LiveServer, own_server, unique
 
 
 def login(client: httpx.Client, username: str, password: str) -> httpx.Response:
@@ -73,22 +71,7 @@ def strict_server(settings: Settings, tmp_path: Path) -> Iterator[tuple[str, Lof
     """A server whose per-address limit is 3, on a database of its own: the session
     server's limit is out of reach (every test's client is 127.0.0.1), and the counts live
     in the database, where they would block the session's server too."""
-    with contextlib.ExitStack() as stack:
-        if settings.is_sqlite:
-            url = f"sqlite:///{tmp_path / 'strict.sqlite3'}"
-        else:
-            url = stack.enter_context(postgres_database())
-        strict = settings.model_copy(
-            update={
-                "data_dir": tmp_path,
-                "database_url": url,
-                "blob_url": f"file://{tmp_path / 'blobs'}",
-                "login_failures_per_address": 3,
-            }
-        )
-        loft = stack.enter_context(Loft(strict))
-        live = LiveServer(create_app(strict, loft)).start()
-        stack.callback(live.stop)
+    with own_server(settings, tmp_path, login_failures_per_address=3) as (live, loft):
         yield live.url + "/loft/v1", loft
 
 

@@ -1,5 +1,7 @@
-"""The documentation pages, ``/docs`` and ``/redoc``, served whole from this server: they
-name no asset from elsewhere, and the assets they name are served with their real types."""
+"""What ``/openapi.json`` declares beyond FastAPI's defaults (errors in the native shape,
+Bearer tokens per operation, raw upload bodies), and the documentation pages, ``/docs`` and
+``/redoc``, served whole from this server: they name no asset from elsewhere, and the
+assets they name are served with their real types."""
 
 from __future__ import annotations
 
@@ -59,3 +61,75 @@ def test_the_docs_pages_load_nothing_from_elsewhere(server: LiveServer, page: st
             assert media_type in ASSET_TYPES[url[url.rindex(".") :]], (url, media_type)
             assert served.headers["x-content-type-options"] == "nosniff"
         assert client.get("/openapi.json").status_code == 200
+
+
+def test_bearer_tokens_are_declared_and_required_where_login_is(document: dict[str, Any]) -> None:
+    scheme = document["components"]["securitySchemes"]["bearer"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    operations = _operations(document)
+    required: list[dict[str, list[str]]] = [{"bearer": []}]
+    optional: list[dict[str, list[str]]] = [{"bearer": []}, {}]
+    assert operations["me"]["security"] == required
+    assert operations["create_dataset"]["security"] == required
+    assert operations["list_licences"]["security"] == optional
+    assert operations["get_file"]["security"] == optional  # a pipeline route
+    assert operations["put_file"]["security"] == optional  # public datasets answer 401
+    assert "security" not in operations["login"]
+
+
+def test_uploads_are_declared_as_raw_bytes(document: dict[str, Any]) -> None:
+    operations = _operations(document)
+    binary = {"type": "string", "format": "binary"}
+    for operation in ("put_file", "put_blob"):
+        content = operations[operation]["requestBody"]["content"]
+        assert content["application/octet-stream"]["schema"] == binary, operation
+    record = operations["put_record"]["requestBody"]["content"]
+    assert set(record) == {"application/json", "application/cbor"}
+    archive = operations["archive_zip"]["responses"]["200"]["content"]
+    assert archive == {"application/zip": {"schema": binary}}
+
+
+def test_every_operation_documents_its_errors_in_the_native_shape(
+    document: dict[str, Any],
+) -> None:
+    """Bad input is a 400 here, never FastAPI's 422, and every error has the dialect's
+    ``{"error": {"code", "message"}}`` body."""
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    for name, operation in _operations(document).items():
+        responses = operation["responses"]
+        assert "422" not in responses, name
+        assert {"400", "401"} <= set(responses), name
+        for status, response in responses.items():
+            if int(status) >= 400 and "content" in response:
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/Error"}, (name, status)
+
+
+def test_links_lead_from_what_creates_to_what_reads(document: dict[str, Any]) -> None:
+    operations = _operations(document)
+    created = operations["create_dataset"]["responses"]["201"]["links"]["GetDataset"]
+    assert created["operationId"] == "get_dataset"
+    assert created["parameters"] == {
+        "owner": "$response.body#/owner",
+        "name": "$response.body#/name",
+    }
+    put = operations["put_file"]["responses"]["201"]["links"]["GetFile"]
+    assert put["operationId"] == "get_file" and put["parameters"]["path"] == "$request.path.path"
+    committed = operations["commit"]["responses"]["201"]["links"]["GetVersion"]
+    assert committed["parameters"]["number"] == "$response.body#/version/number"
+    for operation in operations.values():  # every link names an operation that exists
+        for response in operation["responses"].values():
+            for target in response.get("links", {}).values():
+                assert target["operationId"] in operations, target
+
+
+def test_a_405_names_every_method_of_the_path(server: LiveServer) -> None:
+    """One path is served by several routes (reads through the pipeline, each write a
+    FastAPI route): ``Allow`` names the methods of them all."""
+    with httpx.Client(base_url=server.url + PREFIX, timeout=30) as client:
+        entry = client.request("OPTIONS", "/datasets/someone/something/files/a.txt")
+        assert entry.status_code == 405
+        assert set(entry.headers["allow"].split(", ")) == {"GET", "HEAD", "PUT", "DELETE"}
+        dataset = client.post("/datasets/someone/something")
+        assert dataset.status_code == 405
+        assert set(dataset.headers["allow"].split(", ")) == {"GET", "PATCH", "DELETE"}

@@ -14,15 +14,17 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Mount
 
 from dataloft import __version__
 from dataloft.api.convertors import register_convertors
 from dataloft.api.docs import mount_docs
 from dataloft.api.errors import INTERNAL_MESSAGE, headers_for, status_for
 from dataloft.api.limits import BodyLimitMiddleware, StrictUrlDecoding
-from dataloft.api.pipeline import PipelineRoute
+from dataloft.api.pipeline import HTTP_METHODS, PipelineRoute
 from dataloft.api.processes import ProcessPool
 from dataloft.api.registry import Dialect
 from dataloft.api.transfer import NoSniff
@@ -75,8 +77,9 @@ def tune_for_serving() -> None:
     gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
 
 
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's schema of its own routes, plus the documented pipeline routes."""
+def _openapi(app: FastAPI, dialects: list[Dialect], settings: Settings) -> dict[str, Any]:
+    """FastAPI's schema of its own routes, plus the documented pipeline routes, completed
+    by each dialect with what FastAPI cannot know (``Dialect.document``)."""
     if app.openapi_schema is None:
         schema = get_openapi(
             title=app.title, version=app.version, description=app.description, routes=app.routes
@@ -86,8 +89,34 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             if isinstance(route, PipelineRoute) and route.openapi:
                 documented = _CONVERTOR.sub(r"{\1}", route.path)
                 paths.setdefault(documented, {}).update(route.openapi)
+        for dialect in dialects:
+            if dialect.document is not None:
+                dialect.document(schema, settings)
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+def _operation_id(route: APIRoute) -> str:
+    """The handler's name (``get_dataset``), not FastAPI's path-derived default: links
+    and clients name operations by it."""
+    return route.name
+
+
+def allowed_methods(routes: list[BaseRoute], request: Request) -> list[str]:
+    """Every method some route of the request's path takes. Starlette's 405 names only
+    those of the first route that matched the path, and the native API serves one path
+    from several routes (reads through the pipeline, each write a FastAPI route). Asked of
+    each route through ``matches``, the one question every kind of route (FastAPI's
+    included routers among them) answers; mounts take every method and say nothing."""
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in routes
+            if not isinstance(route, Mount)
+        )
+    ]
 
 
 def create_app(settings: Settings | None = None, loft: Loft | None = None) -> FastAPI:
@@ -111,6 +140,7 @@ def create_app(settings: Settings | None = None, loft: Loft | None = None) -> Fa
         lifespan=lifespan,
         docs_url=None,  # served by mount_docs, with local assets
         redoc_url=None,
+        generate_unique_id_function=_operation_id,
     )
     app.state.loft = loft or Loft(settings)
     app.state.processes = ProcessPool(settings.worker_processes)
@@ -168,6 +198,9 @@ def create_app(settings: Settings | None = None, loft: Loft | None = None) -> Fa
         response = renderer_for(request).render_error(request, error.status_code, str(error.detail))
         for key, value in (error.headers or {}).items():
             response.headers[key] = value
+        allowed = allowed_methods(app.routes, request) if error.status_code == 405 else []
+        if allowed:
+            response.headers["Allow"] = ", ".join(allowed)
         return response
 
     @app.exception_handler(Exception)
@@ -185,7 +218,7 @@ def create_app(settings: Settings | None = None, loft: Loft | None = None) -> Fa
     for dialect in enabled:
         dialect.mount(app)
     mount_docs(app)
-    app.openapi = partial(_openapi, app)  # type: ignore[method-assign]
+    app.openapi = partial(_openapi, app, enabled, settings)  # type: ignore[method-assign]
     app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_json_body)
     app.add_middleware(NoSniff)  # outermost: every response our code answers
     return app

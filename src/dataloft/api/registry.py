@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
+from dataloft.config import Settings
 from dataloft.core.access import Principal
 from dataloft.core.loft import Loft
 
@@ -22,6 +24,9 @@ ErrorRenderer = Callable[[Request, int, str], Response]
 # The dialect's credentials rule: the caller, or Unauthenticated. Blocking (it may hash a
 # password or query the database); the pipeline calls it off the event loop.
 Authenticator = Callable[[Loft, Request], Principal]
+# Completes the OpenAPI document (a dict, changed in place) for the dialect's routes: what
+# FastAPI cannot learn from them (their errors, their credentials).
+Documenter = Callable[[dict[str, Any], Settings], None]
 
 
 def request_method(request: Request) -> str:
@@ -37,6 +42,7 @@ class Dialect:
     authenticate: Authenticator
     # The method a request means: its own, unless the dialect lets HTML forms say otherwise.
     method_of: Callable[[Request], str] = request_method
+    document: Documenter | None = None
 
     def owns(self, path: str) -> bool:
         return any(path == p.rstrip("/") or path.startswith(p) for p in self.prefixes)

@@ -141,6 +141,9 @@ def parse_last_event_id(value: str | None) -> int | None:
     """The sequence number a reconnecting EventSource sends back, or None."""
     if value is None:
         return None
-    if not value.strip().isdigit():
+    digits = value.strip()
+    # isascii: str.isdigit also takes other scripts' digits and superscripts ("²"), which
+    # int() then refuses.
+    if not (digits.isascii() and digits.isdigit()):
         raise Invalid("Last-Event-ID must be an event sequence number")
-    return check_seq(int(value))
+    return check_seq(int(digits))

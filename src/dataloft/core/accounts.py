@@ -31,7 +31,14 @@ from dataloft.core.names import (
     validate_team_name,
     validate_username,
 )
-from dataloft.core.pagination import MAX_LIMIT, clamp_limit, decode_cursor, encode_cursor, every
+from dataloft.core.pagination import (
+    MAX_LIMIT,
+    clamp_limit,
+    decode_cursor,
+    encode_cursor,
+    every,
+    is_row_id,
+)
 from dataloft.core.passwords import Passwords
 from dataloft.core.results import LicenceView, MemberView, Page, ProjectView, TeamView, UserView
 from dataloft.db import Database
@@ -319,7 +326,7 @@ class AccountService:
             if admin is not None:
                 first_admin = self._user(session, admin)
                 if not first_admin.is_active:
-                    raise Invalid(f"user {admin!r} is deactivated")
+                    raise Conflict(f"user {admin!r} is deactivated")
             self._ensure_owner_name_free(session, name)
             team = Team(name=name, description=description, created_by=actor.user_id)
             with _claiming(name):
@@ -412,8 +419,9 @@ class AccountService:
         with self.db.write() as session:
             team = self._team_for(session, actor, team_name, Level.ADMIN)
             user = self._user(session, username)
+            # The request is well formed; the account's state refuses it.
             if not user.is_active:
-                raise Invalid(f"user {username!r} is deactivated")
+                raise Conflict(f"user {username!r} is deactivated")
             membership = session.get(Membership, (team.id, user.id))
             if membership is None:
                 membership = Membership(team_id=team.id, user_id=user.id, level=new_level.value)
@@ -543,11 +551,13 @@ class AccountService:
     @staticmethod
     def resolve_licence(session: Session, key: str | int) -> Licence:
         query = select(Licence)
-        if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
-            query = query.where(Licence.id == int(key))
+        if isinstance(key, int) or (isinstance(key, str) and key.isascii() and key.isdigit()):
+            number = int(key)
+            licence = (
+                session.scalar(query.where(Licence.id == number)) if is_row_id(number) else None
+            )
         else:
-            query = query.where(func.lower(Licence.name) == key.lower())
-        licence = session.scalar(query)
+            licence = session.scalar(query.where(func.lower(Licence.name) == key.lower()))
         if licence is None:
             raise NotFound(f"licence {key!r} not found")
         return licence

@@ -25,6 +25,8 @@ from dataloft.core.access import (
     TeamLevels,
 )
 from dataloft.core.errors import Forbidden, Invalid, NotFound, Unauthenticated
+from dataloft.core.names import check_text
+from dataloft.core.pagination import is_row_id
 from dataloft.core.passwords import Passwords
 from dataloft.core.results import NewToken, TokenView
 from dataloft.core.throttle import LoginThrottle
@@ -262,8 +264,7 @@ class AuthService:
             raise Invalid(f"unknown token scope {scope!r}; known scopes: {', '.join(SCOPES)}")
         if expires_at is not None and expires_at <= self.clock():
             raise Invalid("expiry must be in the future")
-        if len(name) > 200:
-            raise Invalid("token name must be at most 200 characters")
+        check_text(name, "token name", 200)
         secret = new_secret()
         with self.db.write() as transaction:
             user = self._user_for(transaction, actor, username)
@@ -292,7 +293,7 @@ class AuthService:
         if actor.scope is not None:
             raise Forbidden("a scoped token cannot revoke tokens")
         with self.db.write() as session:
-            token = session.get(ApiToken, token_id)
+            token = session.get(ApiToken, token_id) if is_row_id(token_id) else None
             if token is None or not (actor.is_admin or token.user_id == actor.user_id):
                 raise NotFound(f"token {token_id} not found")
             session.delete(token)

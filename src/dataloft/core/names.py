@@ -21,7 +21,8 @@ FOLDER_MARKER = ".dataloft-folder"
 # admit every script's letters, and with them names that look like others: "alice" with a
 # Cyrillic U+0430 for its "a", in fullwidth letters (U+FF41...), or followed by a combining
 # mark.
-_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+USERNAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+_USERNAME = re.compile(USERNAME_PATTERN)
 # The rule before names were ASCII-only: any letters and digits. Accounts named then still
 # exist, so a path that *looks up* an owner accepts it (see ``validate_owner_lookup``).
 _STORED_USERNAME = re.compile(r"[^\W_][\w.-]*")
@@ -62,15 +63,21 @@ RESERVED_NAMES = frozenset(
         "no-reply",
     ]
 )
-_DIGEST = re.compile(r"[0-9a-f]{64}")
-_MEDIA_TYPE = re.compile(r"[\w!#$&^.+-]+/[\w!#$&^.+-]+(\s*;\s*[\w!#$&^.+-]+=\S+)*")
+DIGEST_PATTERN = r"[0-9a-f]{64}"
+_DIGEST = re.compile(DIGEST_PATTERN)
+# type/subtype and parameters, in ASCII (RFC 9110): a name made of token characters, a
+# parameter value of visible characters.
+_MEDIA_NAME = r"[A-Za-z0-9!#$&^_.+-]+"
+MEDIA_TYPE_PATTERN = rf"{_MEDIA_NAME}/{_MEDIA_NAME}(?:[ \t]*;[ \t]*{_MEDIA_NAME}=[!-~]+)*"
+MEDIA_TYPE_MAX = 255
+_MEDIA_TYPE = re.compile(MEDIA_TYPE_PATTERN)
 # Control and format characters, line/paragraph separators, and lone surrogates (which no
 # database can store and no UTF-8 encoder accepts).
-_UNPRINTABLE = ("Cc", "Cf", "Cs", "Zl", "Zp")
+UNPRINTABLE_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
 
 
 def has_control(text: str) -> bool:
-    return any(unicodedata.category(ch) in _UNPRINTABLE for ch in text)
+    return any(unicodedata.category(ch) in UNPRINTABLE_CATEGORIES for ch in text)
 
 
 def _has_surrogate(text: str) -> bool:
@@ -179,7 +186,7 @@ def validate_digest(digest: str) -> str:
 
 
 def validate_media_type(media_type: str) -> str:
-    if len(media_type) > 255 or not _MEDIA_TYPE.fullmatch(media_type):
+    if len(media_type) > MEDIA_TYPE_MAX or not _MEDIA_TYPE.fullmatch(media_type):
         raise Invalid(f"invalid media type {media_type!r}")
     return media_type
 

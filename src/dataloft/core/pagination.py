@@ -23,6 +23,13 @@ DEFAULT_LIMIT = 100
 _CURSOR = DecodeLimits(depth=1, elements=16, members=8, string_length=64 * 1024)
 
 
+def is_row_id(value: int) -> bool:
+    """Whether a number a client sent can name a row (ids are 32-bit columns). One that
+    cannot names nothing, and must not reach the database: SQLite cannot even bind an
+    integer past 64 bits."""
+    return INT_MIN <= value <= INT_MAX
+
+
 def encode_cursor(*key: Any) -> str:
     raw = json.dumps(list(key), separators=(",", ":"), ensure_ascii=False).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")

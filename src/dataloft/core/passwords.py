@@ -35,6 +35,10 @@ def check_password_rules(password: str) -> str:
         raise Invalid(
             f"password must be {MIN_PASSWORD_LENGTH}-{MAX_PASSWORD_LENGTH} characters long"
         )
+    # One rule for every way a password is set (a new account's, a changed one); no login
+    # form or Basic header carries a NUL anyway.
+    if "\x00" in password:
+        raise Invalid("password must not contain NUL characters")
     return password
 
 

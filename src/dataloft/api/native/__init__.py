@@ -3,6 +3,8 @@ errors as ``{"error": {"code": ..., "message": ...}}``."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
@@ -10,6 +12,7 @@ from starlette.responses import Response
 from dataloft.api.errors import CODES
 from dataloft.api.native.auth import authenticate
 from dataloft.api.registry import Dialect
+from dataloft.config import Settings
 
 PREFIX = "/loft/v1"
 
@@ -33,10 +36,17 @@ def mount(app: FastAPI) -> None:
         app.include_router(module.router, prefix=PREFIX)
 
 
+def document(schema: dict[str, Any], settings: Settings) -> None:
+    from dataloft.api.native.openapi import complete
+
+    complete(schema, settings)
+
+
 DIALECT = Dialect(
     name="native",
     prefixes=("/loft/",),
     mount=mount,
     render_error=render_error,
     authenticate=authenticate,
+    document=document,
 )

@@ -8,12 +8,20 @@ from enum import Enum
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from dataloft.api.native import DIALECT, PREFIX
+from dataloft.api.native.constraints import json_object, rule, text
 from dataloft.api.native.deps import NativeCall, native_router
-from dataloft.api.native.openapi import FILE_TYPES, RECORD_TYPES, read_operations
+from dataloft.api.native.openapi import (
+    ANONYMOUS,
+    FILE_TYPES,
+    RECORD_TYPES,
+    errors,
+    link,
+    read_operations,
+)
 from dataloft.api.native.schemas import BlobOut, CommitBody, CommitOut, EntryPage, WriteOut
 from dataloft.api.pipeline import Call, InThread, Pipeline, quick
 from dataloft.api.transfer import blob_response, etag_matches, receive_blob
@@ -22,6 +30,8 @@ from dataloft.core.browse import EntryRead
 from dataloft.core.cbor import decode_record
 from dataloft.core.changes import (
     FILES,
+    MAX_ENTRY_METADATA_BYTES,
+    MAX_MESSAGE_LENGTH,
     RECORDS,
     Change,
     CommitResult,
@@ -34,7 +44,7 @@ from dataloft.core.changes import (
 )
 from dataloft.core.decoding import DecodeLimits
 from dataloft.core.errors import Forbidden, Invalid, Unauthenticated
-from dataloft.core.names import validate_digest, validate_path
+from dataloft.core.names import RECORD_ID_MAX, validate_digest, validate_path
 from dataloft.core.values import from_jsonable, parse_json
 
 DATASET = "/datasets/{owner}/{name}"
@@ -46,7 +56,21 @@ VersionQuery = Annotated[int | None, Query(ge=0, description="Default: the head"
 ParentQuery = Annotated[
     int | None, Query(ge=0, description="Fail with 412 unless the head is this version")
 ]
-MessageQuery = Annotated[str, Query(max_length=10_000, description="Commit message")]
+MessageQuery = Annotated[
+    str, Query(description="Commit message", json_schema_extra=text(MAX_MESSAGE_LENGTH))
+]
+_PATH_DOC = "The file's path in the dataset: '/'-separated, relative"
+_RECORD_ID_DOC = "The record's id (any text, '/' included)"
+EntryPath = Annotated[str, Path(description=_PATH_DOC, json_schema_extra=rule("path"))]
+RecordId = Annotated[str, Path(description=_RECORD_ID_DOC, json_schema_extra=rule("record_id"))]
+Sha256 = Annotated[str, Path(description="Lowercase hex", json_schema_extra=rule("sha256"))]
+# The same parameters, for the pipeline's reads (documented by hand: see openapi.py).
+_PATH = {"name": "path", "description": _PATH_DOC, "schema": {"type": "string", **rule("path")}}
+_RECORD_ID = {
+    "name": "record_id",
+    "description": _RECORD_ID_DOC,
+    "schema": {"type": "string", **rule("record_id")},
+}
 
 
 @dataclass(frozen=True)
@@ -155,12 +179,12 @@ def mount_reads(app: FastAPI) -> None:
     routes.add(
         prefix + "/records/{record_id:anypath}",
         {"GET": quick(get_record)},
-        openapi=read_operations(get_record, "records", "record_id", RECORD_TYPES),
+        openapi=read_operations(get_record, "records", _RECORD_ID, RECORD_TYPES),
     )
     routes.add(
         prefix + "/files/{path:anypath}",
         {"GET": quick(get_file)},
-        openapi=read_operations(get_file, "files", "path", FILE_TYPES),
+        openapi=read_operations(get_file, "files", _PATH, FILE_TYPES),
     )
 
 
@@ -173,7 +197,7 @@ def _listing(space: str) -> Callable[..., EntryPage]:
         name: str,
         call: NativeCall,
         version: VersionQuery = None,
-        prefix: str | None = None,
+        prefix: str | None = Query(None, json_schema_extra=text(RECORD_ID_MAX)),
         limit: int | None = Query(None, ge=1, le=1000),
         cursor: str | None = None,
     ) -> EntryPage:
@@ -210,19 +234,14 @@ LISTINGS = {
 # --- files -----------------------------------------------------------------------------------
 
 
-async def put_file(
-    path: str,
-    target: WriteTarget,
-    call: NativeCall,
-    x_loft_metadata: Annotated[str | None, Header(description="Entry metadata, JSON")] = None,
-) -> Response:
+async def put_file(path: EntryPath, target: WriteTarget, call: NativeCall) -> Response:
     """Upload a file (the raw body, streamed) as one commit. The Content-Type becomes the
     file's media type (guessed from the name when absent). ``If-None-Match: *`` creates
     only; ``If-Match: "<sha256>"`` replaces only that content."""
     loft, request = call.loft, call.request
     validate_path(path, loft.settings.max_path_length)
     guard = guard_from(request)
-    metadata = _metadata_header(x_loft_metadata, call.settings.decode_limits)
+    metadata = _metadata_header(call.header("x-loft-metadata"), call.settings.decode_limits)
     await call.in_thread(  # before the upload
         loft.datasets.get, call.actor, target.owner, target.name, Action.WRITE
     )
@@ -246,7 +265,7 @@ def _commit(call: Call, target: _Target, changes: list[Change]) -> CommitResult:
     )
 
 
-def delete_file(path: str, target: WriteTarget, call: NativeCall) -> Response:
+def delete_file(path: EntryPath, target: WriteTarget, call: NativeCall) -> Response:
     change = DeleteFile(path, guard=guard_from(call.request))
     return _write_response(_commit(call, target, [change]))
 
@@ -258,7 +277,7 @@ def _wants_cbor(request: Request) -> bool:
     return CBOR in request.headers.get("accept", "").lower()
 
 
-def put_record(record_id: str, target: WriteTarget, call: NativeCall) -> Response:
+def put_record(record_id: RecordId, target: WriteTarget, call: NativeCall) -> Response:
     """Write one record: a JSON body (``{type, data}`` tags allowed) or, with
     ``Content-Type: application/cbor``, CBOR."""
     raw = call.read_body(call.settings.max_json_body)
@@ -277,7 +296,7 @@ def put_record(record_id: str, target: WriteTarget, call: NativeCall) -> Respons
     return _write_response(result, str(call.request.url.path))
 
 
-def delete_record(record_id: str, target: WriteTarget, call: NativeCall) -> Response:
+def delete_record(record_id: RecordId, target: WriteTarget, call: NativeCall) -> Response:
     change = DeleteRecord(record_id, guard=guard_from(call.request))
     return _write_response(_commit(call, target, [change]))
 
@@ -322,7 +341,7 @@ def _check_uploader(actor: Principal) -> None:
         raise Forbidden("this token may only read")
 
 
-async def put_blob(sha256: str, call: NativeCall) -> Response:
+async def put_blob(sha256: Sha256, call: NativeCall) -> Response:
     """Upload bytes whose sha256 you announce; a mismatch is a 400 and nothing is kept.
     201 when the bytes are new to you (you could not name them before), 200 when you could
     already: whether the server held them for someone else is not told."""
@@ -335,7 +354,7 @@ async def put_blob(sha256: str, call: NativeCall) -> Response:
     return JSONResponse(body.model_dump(), status_code=201 if created else 200)
 
 
-def head_blob(sha256: str, call: NativeCall) -> Response:
+def head_blob(sha256: Sha256, call: NativeCall) -> Response:
     """200 if you may name these bytes in a commit (you uploaded them, or can read a
     dataset that holds them), else 404: send them. Bytes only others hold are a 404 too:
     knowing a digest is not owning the bytes."""
@@ -344,6 +363,64 @@ def head_blob(sha256: str, call: NativeCall) -> Response:
 
 
 # --- the routes ------------------------------------------------------------------------------
+
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+# The single-entry writes' conditions, read by ``guard_from``.
+_GUARDS = [
+    {
+        "name": "If-Match",
+        "in": "header",
+        "required": False,
+        "description": 'Only if the entry\'s sha256 is this ("<sha256>", as its ETag), or '
+        "'*': only if it exists",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "If-None-Match",
+        "in": "header",
+        "required": False,
+        "description": "'*': only if the entry does not exist yet",
+        "schema": {"type": "string", "enum": ["*"]},
+    },
+]
+_METADATA_HEADER = {
+    "name": "X-Loft-Metadata",
+    "in": "header",
+    "required": False,
+    "description": "The file's metadata, as JSON",
+    "content": {"application/json": {"schema": json_object(MAX_ENTRY_METADATA_BYTES)}},
+}
+_BODIES = {
+    "files": {
+        "description": "The file's bytes, streamed. Their Content-Type becomes the file's "
+        "media type (guessed from the path when absent or uninformative)",
+        "content": {"application/octet-stream": _BINARY, "*/*": _BINARY},
+    },
+    "records": {
+        "description": "The record's value: JSON ({type, data} tags for Buffers, Sets, Maps, "
+        "Dates) or CBOR",
+        "required": True,
+        "content": {"application/json": {"schema": {}}, "application/cbor": {"schema": {}}},
+    },
+}
+
+
+def _entry_writes(noun: str, key: str) -> tuple[dict[int | str, Any], dict[int | str, Any]]:
+    """The responses of PUT and DELETE of one file or record: the new version, and
+    links to read (or delete) what was written."""
+    singular = noun.removesuffix("s")
+    at = {"owner": "$request.path.owner", "name": "$request.path.name", key: f"$request.path.{key}"}
+    links = {
+        f"Get{singular.title()}": link(f"get_{singular}", **at),
+        f"Delete{singular.title()}": link(f"delete_{singular}", **at),
+    }
+    written = {
+        200: {"description": "Replaced, or unchanged", "links": links},
+        201: {"description": "Added", "model": WriteOut, "links": links},
+        **errors(404, 409, 412),
+    }
+    return written, {200: {"description": "Deleted"}, **errors(404, 409, 412)}
 
 
 def writes() -> APIRouter:
@@ -359,15 +436,38 @@ def writes() -> APIRouter:
             tags=[noun],
             response_model=EntryPage,
             description=description,
+            responses=errors(404),
+            openapi_extra=ANONYMOUS,
         )
-    for noun, put, delete in (
-        ("files/{path:anypath}", put_file, delete_file),
-        ("records/{record_id:anypath}", put_record, delete_record),
+    for noun, key, put, delete in (
+        ("files", "path", put_file, delete_file),
+        ("records", "record_id", put_record, delete_record),
     ):
-        tags: list[str | Enum] = [noun.partition("/")[0]]
-        route = f"{DATASET}/{noun}"
-        router.add_api_route(route, put, methods=["PUT"], tags=tags, response_model=WriteOut)
-        router.add_api_route(route, delete, methods=["DELETE"], tags=tags, response_model=WriteOut)
+        tags: list[str | Enum] = [noun]
+        route = f"{DATASET}/{noun}/{{{key}:anypath}}"
+        put_responses, delete_responses = _entry_writes(noun, key)
+        router.add_api_route(
+            route,
+            put,
+            methods=["PUT"],
+            tags=tags,
+            response_model=WriteOut,
+            responses=put_responses,
+            openapi_extra={
+                "parameters": _GUARDS + ([_METADATA_HEADER] if noun == "files" else []),
+                "requestBody": _BODIES[noun],
+                **ANONYMOUS,
+            },
+        )
+        router.add_api_route(
+            route,
+            delete,
+            methods=["DELETE"],
+            tags=tags,
+            response_model=WriteOut,
+            responses=delete_responses,
+            openapi_extra={"parameters": _GUARDS, **ANONYMOUS},
+        )
     router.add_api_route(
         DATASET + "/commits",
         commit,
@@ -375,9 +475,48 @@ def writes() -> APIRouter:
         tags=["commits"],
         status_code=201,
         response_model=CommitOut,
+        responses={
+            201: {
+                "links": {
+                    "GetVersion": link(
+                        "get_version",
+                        owner="$request.path.owner",
+                        name="$request.path.name",
+                        number="$response.body#/version/number",
+                    )
+                }
+            },
+            **errors(404, 409, 412),
+        },
+        openapi_extra=ANONYMOUS,
     )
     router.add_api_route(
-        "/blobs/{sha256}", put_blob, methods=["PUT"], tags=["blobs"], response_model=BlobOut
+        "/blobs/{sha256}",
+        put_blob,
+        methods=["PUT"],
+        tags=["blobs"],
+        response_model=BlobOut,
+        responses={
+            200: {"description": "You could already name these bytes"},
+            201: {"description": "New to you", "model": BlobOut},
+        },
+        openapi_extra={
+            "requestBody": {
+                "description": "The bytes; they must hash to the sha256 in the path",
+                "content": {"application/octet-stream": _BINARY},
+            }
+        },
     )
-    router.add_api_route("/blobs/{sha256}", head_blob, methods=["HEAD"], tags=["blobs"])
+    router.add_api_route(
+        "/blobs/{sha256}",
+        head_blob,
+        methods=["HEAD"],
+        tags=["blobs"],
+        response_class=Response,
+        responses={
+            200: {"description": "You may name these bytes in a commit"},
+            404: {"description": "You may not: upload them"},
+            **errors(403),
+        },
+    )
     return router

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 from urllib.parse import quote
 
 from fastapi import Query, Response
 from starlette.responses import StreamingResponse
 
+from dataloft.api.native.constraints import text
 from dataloft.api.native.deps import NativeCall, native_router
+from dataloft.api.native.openapi import ANONYMOUS, errors, link
 from dataloft.api.native.schemas import (
     DatasetCreateBody,
     DatasetPage,
@@ -18,15 +21,36 @@ from dataloft.api.native.schemas import (
 )
 from dataloft.api.pipeline import Call
 from dataloft.api.transfer import ClosingStreamingResponse, attachment_disposition
+from dataloft.core.archive_formats import FORMATS
 from dataloft.core.errors import Unauthenticated
+from dataloft.core.names import USERNAME_MAX
 from dataloft.core.results import DatasetView, VersionView
 
 router = native_router(tags=["datasets"])
 
 DATASET = "/datasets/{owner}/{name}"
+# After creating a dataset, a client reads it, writes to it and lists it.
+_DATASET_LINKS = {
+    name: link(operation, owner="$response.body#/owner", name="$response.body#/name")
+    for name, operation in (
+        ("GetDataset", "get_dataset"),
+        ("PutFile", "put_file"),
+        ("PutRecord", "put_record"),
+        ("ListFiles", "list_files"),
+        ("ListVersions", "list_versions"),
+    )
+}
 
 
-@router.post("/datasets", status_code=201, response_model=DatasetView)
+@router.post(
+    "/datasets",
+    status_code=201,
+    response_model=DatasetView,
+    responses={
+        201: {"links": _DATASET_LINKS},
+        **errors(404, 409),
+    },
+)
 def create_dataset(body: DatasetCreateBody, call: NativeCall, response: Response) -> DatasetView:
     """A new, empty dataset at version 0."""
     if call.actor.username is None and body.owner is None:
@@ -46,11 +70,13 @@ def create_dataset(body: DatasetCreateBody, call: NativeCall, response: Response
     return view
 
 
-@router.get("/datasets", response_model=DatasetPage)
+@router.get("/datasets", response_model=DatasetPage, openapi_extra=ANONYMOUS)
 def list_datasets(
     call: NativeCall,
-    owner: str | None = None,
-    q: str | None = Query(None, description="Substring of the name or description"),
+    owner: str | None = Query(None, json_schema_extra=text(USERNAME_MAX)),
+    q: str | None = Query(
+        None, description="Substring of the name or description", json_schema_extra=text(1000)
+    ),
     visibility: Literal["private", "public"] | None = None,
     deleted: bool = Query(False, description="List your soft-deleted datasets instead"),
     limit: int | None = Query(None, ge=1, le=1000),
@@ -69,12 +95,14 @@ def list_datasets(
     return DatasetPage(items=page.items, next_cursor=page.next_cursor)
 
 
-@router.get(DATASET, response_model=DatasetView)
+@router.get(DATASET, response_model=DatasetView, responses=errors(404), openapi_extra=ANONYMOUS)
 def get_dataset(owner: str, name: str, call: NativeCall) -> DatasetView:
     return call.loft.datasets.get(call.actor, owner, name)
 
 
-@router.patch(DATASET, response_model=DatasetView)
+@router.patch(
+    DATASET, response_model=DatasetView, responses=errors(404, 409), openapi_extra=ANONYMOUS
+)
 def update_dataset(owner: str, name: str, body: DatasetPatchBody, call: NativeCall) -> DatasetView:
     """Change settings. ``metadata`` is a JSON merge patch (``null`` removes a key).
     ``name``, ``visibility`` and ``project`` need admin rights on the dataset."""
@@ -83,7 +111,7 @@ def update_dataset(owner: str, name: str, body: DatasetPatchBody, call: NativeCa
     )
 
 
-@router.delete(DATASET, status_code=204)
+@router.delete(DATASET, status_code=204, responses=errors(404), openapi_extra=ANONYMOUS)
 def delete_dataset(
     owner: str,
     name: str,
@@ -98,13 +126,23 @@ def delete_dataset(
     return Response(status_code=204)
 
 
-@router.post(DATASET + "/restore", response_model=DatasetView)
+@router.post(
+    DATASET + "/restore",
+    response_model=DatasetView,
+    responses=errors(404, 409),
+    openapi_extra=ANONYMOUS,
+)
 def restore_dataset(owner: str, name: str, call: NativeCall, uid: str | None = None) -> DatasetView:
     """Undo a soft delete (the most recent one of that name, or the one with ``uid``)."""
     return call.loft.datasets.restore(call.actor, owner, name, uid)
 
 
-@router.get(DATASET + "/versions", response_model=VersionPage)
+@router.get(
+    DATASET + "/versions",
+    response_model=VersionPage,
+    responses=errors(404),
+    openapi_extra=ANONYMOUS,
+)
 def list_versions(
     owner: str,
     name: str,
@@ -117,12 +155,23 @@ def list_versions(
     return VersionPage(items=page.items, next_cursor=page.next_cursor)
 
 
-@router.get(DATASET + "/versions/{number}", response_model=VersionView)
+@router.get(
+    DATASET + "/versions/{number}",
+    response_model=VersionView,
+    responses=errors(404),
+    openapi_extra=ANONYMOUS,
+)
 def get_version(owner: str, name: str, number: int, call: NativeCall) -> VersionView:
     return call.loft.browse.get_version(call.actor, owner, name, number)
 
 
-@router.get(DATASET + "/diff", response_model=DiffOut, response_model_by_alias=True)
+@router.get(
+    DATASET + "/diff",
+    response_model=DiffOut,
+    response_model_by_alias=True,
+    responses=errors(404),
+    openapi_extra=ANONYMOUS,
+)
 def diff(
     owner: str,
     name: str,
@@ -153,24 +202,36 @@ def _archive(fmt: str, owner: str, name: str, call: Call, version: int | None) -
     return ClosingStreamingResponse(archive.chunks, media_type=archive.media_type, headers=headers)
 
 
-@router.get(DATASET + "/archive.zip", response_class=StreamingResponse)
-def archive_zip(
-    owner: str, name: str, call: NativeCall, version: int | None = Query(None, ge=0)
-) -> StreamingResponse:
-    """The files of a version (default: the head) as a streamed zip (STORED); records go
-    to ``<name>-v<N>.records.jsonl`` beside the folder of files."""
-    return _archive("zip", owner, name, call, version)
+def _archive_route(fmt: str) -> Callable[..., StreamingResponse]:
+    def archive(
+        owner: str, name: str, call: NativeCall, version: int | None = Query(None, ge=0)
+    ) -> StreamingResponse:
+        return _archive(fmt, owner, name, call, version)
+
+    return archive
 
 
-@router.get(DATASET + "/archive.tar", response_class=StreamingResponse)
-def archive_tar(
-    owner: str, name: str, call: NativeCall, version: int | None = Query(None, ge=0)
-) -> StreamingResponse:
-    return _archive("tar", owner, name, call, version)
+_ARCHIVE_DOC = (
+    "The files of a version (default: the head) as a streamed {fmt} archive under the folder "
+    "``<name>-v<N>/``; records go to ``<name>-v<N>.records.jsonl`` beside it."
+)
 
 
-@router.get(DATASET + "/archive.tar.gz", response_class=StreamingResponse)
-def archive_tar_gz(
-    owner: str, name: str, call: NativeCall, version: int | None = Query(None, ge=0)
-) -> StreamingResponse:
-    return _archive("tar.gz", owner, name, call, version)
+def _add_archive_routes() -> None:
+    """``archive.zip``, ``archive.tar``, ``archive.tar.gz``: one route per format the core
+    writes, documented with the media type it sends."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    for fmt, (_, media_type) in FORMATS.items():
+        router.add_api_route(
+            f"{DATASET}/archive.{fmt}",
+            _archive_route(fmt),
+            methods=["GET"],
+            name=f"archive_{fmt.replace('.', '_')}",
+            response_class=StreamingResponse,
+            description=_ARCHIVE_DOC.format(fmt=fmt),
+            responses={200: {"content": {media_type: binary}}, **errors(404)},
+            openapi_extra=ANONYMOUS,
+        )
+
+
+_add_archive_routes()

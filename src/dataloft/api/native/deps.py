@@ -2,7 +2,9 @@
 and routers whose JSON bodies are decoded within the server's decoding limits.
 
 ``NativeCall`` authenticates the caller before the handler runs: inline on an embedded
-database (one indexed lookup), in the threadpool otherwise. FastAPI runs the plain
+database (one indexed lookup), in the threadpool otherwise. It depends on ``BEARER`` only
+so that OpenAPI documents the credentials: the token itself is read by the dialect's one
+rule (``auth.authenticate``). FastAPI runs the plain
 (``def``) handlers in the threadpool itself; streaming ones are ``async def`` and hand
 blocking steps to ``Call.in_thread``. ``PublicCall`` does not authenticate: for logging in.
 """
@@ -11,11 +13,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials
 
 from dataloft.api.csrf import check_same_site
 from dataloft.api.limits import BoundedJsonRoute
 from dataloft.api.native import DIALECT
+from dataloft.api.native.openapi import BEARER
 from dataloft.api.pipeline import Call
 
 
@@ -24,7 +28,9 @@ async def public_call(request: Request) -> Call:
     return Call(request, DIALECT)
 
 
-async def native_call(request: Request) -> Call:
+async def native_call(
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
+) -> Call:
     call = await public_call(request)
     if call.loft.db.local:
         call.authenticate_now()

@@ -12,12 +12,13 @@ from typing import Annotated, Any
 
 from fastapi import Header, Query
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, WithJsonSchema
 from starlette.responses import Response
 
 from dataloft.api.native.deps import NativeCall, native_router
+from dataloft.api.native.openapi import ANONYMOUS, errors
 from dataloft.api.native.schemas import EventPage
-from dataloft.api.sse import Feed, check_seq, follow, parse_last_event_id
+from dataloft.api.sse import SEQ_MAX, Feed, check_seq, follow, parse_last_event_id
 from dataloft.core.access import Action, Principal
 from dataloft.core.errors import Invalid
 from dataloft.core.loft import Loft
@@ -64,13 +65,39 @@ def _start_after(
     return loft.events.last_seq() if tail_by_default else 0
 
 
-@router.get("/events", response_model=EventPage)
+# Read by parse_last_event_id, which refuses what this says it may not be.
+_SEQ = {"type": "integer", "minimum": 0, "maximum": SEQ_MAX}
+
+
+@router.get(
+    "/events",
+    response_model=EventPage,
+    responses={
+        200: {
+            "content": {
+                "text/event-stream": {
+                    "schema": {"type": "string"},
+                    "description": "With Accept: text/event-stream: 'id: <seq>', "
+                    "'event: <kind>', 'data: <the event as JSON>' per event",
+                }
+            }
+        },
+        **errors(404),
+    },
+    openapi_extra=ANONYMOUS,
+)
 async def events(
     call: NativeCall,
-    dataset: str | None = Query(None, description="'owner/name': only this dataset's events"),
-    after: int | None = Query(None, ge=0, description="Start after this sequence number"),
+    dataset: str | None = Query(
+        None,
+        description="'owner/name': only this dataset's events",
+        json_schema_extra={"pattern": r"^[^/\x00]+/[^\x00]+$"},
+    ),
+    after: int | None = Query(
+        None, ge=0, le=SEQ_MAX, description="Start after this sequence number"
+    ),
     limit: int = Query(100, ge=1, le=1000, description="JSON form only"),
-    last_event_id: Annotated[str | None, Header()] = None,
+    last_event_id: Annotated[str | None, Header(), WithJsonSchema(_SEQ)] = None,
 ) -> Response:
     """The change feed. With ``Accept: text/event-stream`` (what EventSource sends) a live
     SSE stream that starts after ``Last-Event-ID`` or ``after`` (default: now); otherwise

@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
+from dataloft.api.native.constraints import LOOKUP, json_object, rule, text
+from dataloft.core.changes import MAX_ENTRY_METADATA_BYTES, MAX_MESSAGE_LENGTH
+from dataloft.core.datasets import MAX_METADATA_BYTES, MAX_TAG_LENGTH, MAX_TAGS
 from dataloft.core.results import (
     DatasetView,
     DiffItem,
@@ -22,23 +25,88 @@ from dataloft.core.results import (
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: a value of the type the schema gives, never one coerced into it (0 is not
+    # false, "5" not 5), so that the schema's types are the whole truth.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# Each string field documents the core rule that checks it (``constraints.py``); the core
+# checks, so the message a client gets is the same in every dialect.
+AccountName = Annotated[str, Field(json_schema_extra=rule("account_name"))]
+NewOwnerName = Annotated[str, Field(json_schema_extra=rule("new_owner_name"))]
+DatasetName = Annotated[str, Field(json_schema_extra=rule("dataset_name"))]
+EntryPath = Annotated[str, Field(json_schema_extra=rule("path"))]
+RecordId = Annotated[str, Field(json_schema_extra=rule("record_id"))]
+Password = Annotated[str, Field(json_schema_extra=rule("password"))]
+Sha256 = Annotated[str, Field(json_schema_extra=rule("sha256"))]
+
+
+def _integral(value: object) -> object:
+    """JSON has one kind of number: 5.0 is the integer 5, as JSON Schema reads it."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# (Bounds go before the validator: after it, pydantic leaves them out of the JSON Schema.)
+JsonInt = Annotated[int, BeforeValidator(_integral)]
+Version = Annotated[int, Field(ge=0), BeforeValidator(_integral)]
+Days = Annotated[int, Field(ge=1, le=3650), BeforeValidator(_integral)]
+
+
+def _text(limit: int, default: str | None) -> Any:
+    """A free-text field (``check_text``) of at most ``limit`` characters."""
+    return Field(default, json_schema_extra=text(limit))
+
+
+def _not_null(schema: dict[str, Any]) -> WithJsonSchema:
+    """For a field that may be left out of a PATCH but not sent as null (the core refuses
+    null for it): documents the value's own type, without FastAPI's ``anyOf ... null``."""
+    return WithJsonSchema(schema)
+
+
+Metadata = Annotated[dict[str, Any], WithJsonSchema(json_object(MAX_METADATA_BYTES))]
+EntryMetadata = Annotated[dict[str, Any], WithJsonSchema(json_object(MAX_ENTRY_METADATA_BYTES))]
+TAGS = {
+    "type": "array",
+    "maxItems": MAX_TAGS,
+    "items": {"type": "string", "minLength": 1, **text(MAX_TAG_LENGTH)},
+}
+Tags = Annotated[list[str], WithJsonSchema(TAGS)]
 
 
 # --- auth and accounts -----------------------------------------------------------------------
 
 
 class LoginBody(Body):
-    username: str
+    username: str = Field(json_schema_extra=LOOKUP)
     password: str
-    name: str = Field("login", description="A label for the token this login creates")
+    name: str = Field(
+        "login", description="A label for the token this login creates", json_schema_extra=text(200)
+    )
 
 
 class TokenCreateBody(Body):
-    name: str = ""
-    username: str | None = Field(None, description="Admins may make tokens for other users")
-    expires_at: datetime | None = None
-    expires_in_days: int | None = Field(None, ge=1, le=3650)
+    model_config = ConfigDict(
+        # One expiry or the other (or none).
+        json_schema_extra={
+            "not": {
+                "required": ["expires_at", "expires_in_days"],
+                "properties": {
+                    "expires_at": {"type": "string"},
+                    "expires_in_days": {"type": "integer"},
+                },
+            }
+        }
+    )
+
+    name: str = Field("", json_schema_extra=text(200))
+    username: str | None = Field(
+        None, description="Admins may make tokens for other users", json_schema_extra=LOOKUP
+    )
+    # Not strict: JSON has no datetimes, so this one is read from its RFC 3339 text.
+    expires_at: datetime | None = Field(
+        None, description="In the future, with a timezone", strict=False
+    )
+    expires_in_days: Days | None = None
     scope: Literal["read"] | None = Field(None, description="'read': the token can only read")
 
 
@@ -56,32 +124,34 @@ class MeOut(BaseModel):
 
 
 class UserCreateBody(Body):
-    username: str
-    password: str | None = None
-    email: str | None = None
-    full_name: str | None = None
+    username: NewOwnerName
+    password: Password | None = Field(None, description="None: the user cannot log in")
+    email: str | None = _text(320, None)
+    full_name: str | None = _text(200, None)
     is_admin: bool = False
 
 
 class UserPatchBody(Body):
-    email: str | None = None
-    full_name: str | None = None
-    password: str | None = Field(
+    email: str | None = _text(320, None)
+    full_name: str | None = _text(200, None)
+    password: Annotated[str | None, _not_null({"type": "string", **rule("password")})] = Field(
         None, description="A new password; logs out every login session of the account"
     )
-    revoke_tokens: bool | None = Field(None, description="true: revoke all its API tokens too")
-    is_admin: bool | None = None
-    is_active: bool | None = None
+    revoke_tokens: Annotated[bool | None, _not_null({"type": "boolean"})] = Field(
+        None, description="true: revoke all its API tokens too"
+    )
+    is_admin: Annotated[bool | None, _not_null({"type": "boolean"})] = None
+    is_active: Annotated[bool | None, _not_null({"type": "boolean"})] = None
 
 
 class TeamCreateBody(Body):
-    name: str
-    description: str = ""
+    name: NewOwnerName
+    description: str = _text(10_000, "")
 
 
-class RenameBody(Body):
-    name: str | None = None
-    description: str | None = None
+class TeamPatchBody(Body):
+    name: Annotated[str | None, _not_null({"type": "string", **rule("new_owner_name")})] = None
+    description: Annotated[str | None, _not_null({"type": "string", **text(10_000)})] = None
 
 
 class MemberBody(Body):
@@ -89,8 +159,13 @@ class MemberBody(Body):
 
 
 class ProjectCreateBody(Body):
-    name: str
-    description: str = ""
+    name: AccountName
+    description: str = _text(10_000, "")
+
+
+class ProjectPatchBody(Body):
+    name: Annotated[str | None, _not_null({"type": "string", **rule("account_name")})] = None
+    description: Annotated[str | None, _not_null({"type": "string", **text(10_000)})] = None
 
 
 class UserPage(BaseModel):
@@ -100,26 +175,41 @@ class UserPage(BaseModel):
 
 # --- datasets --------------------------------------------------------------------------------
 
+_PROJECT = "'team/project': share it with that team"
+
 
 class DatasetCreateBody(Body):
-    name: str
-    owner: str | None = Field(None, description="Default: you. Admins may create for others.")
-    description: str = ""
-    tags: list[str] = []
+    name: DatasetName
+    owner: str | None = Field(
+        None, description="Default: you. Admins may create for others.", json_schema_extra=LOOKUP
+    )
+    description: str = _text(100_000, "")
+    tags: Tags = []
     visibility: Literal["private", "public"] = "private"
-    licence: str | int | None = Field(None, description="Licence name or id")
-    project: str | None = Field(None, description="'team/project'")
-    metadata: dict[str, Any] = {}
+    licence: str | JsonInt | None = Field(
+        None, description="Licence name or id", json_schema_extra=LOOKUP
+    )
+    project: str | None = Field(None, description=_PROJECT, json_schema_extra=rule("project"))
+    metadata: Metadata = {}
 
 
 class DatasetPatchBody(Body):
-    name: str | None = None
-    description: str | None = None
-    tags: list[str] | None = None
-    visibility: Literal["private", "public"] | None = None
-    licence: str | int | None = None
-    project: str | None = None
-    metadata: dict[str, Any] | None = Field(None, description="A JSON merge patch")
+    name: Annotated[str | None, _not_null({"type": "string", **rule("dataset_name")})] = None
+    description: Annotated[str | None, _not_null({"type": "string", **text(100_000)})] = None
+    tags: Annotated[list[str] | None, _not_null(TAGS)] = None
+    visibility: Annotated[
+        Literal["private", "public"] | None,
+        _not_null({"type": "string", "enum": ["private", "public"]}),
+    ] = None
+    licence: str | JsonInt | None = Field(
+        None, description="Licence name or id; null: none", json_schema_extra=LOOKUP
+    )
+    project: str | None = Field(
+        None, description=_PROJECT + "; null: none", json_schema_extra=rule("project")
+    )
+    metadata: Annotated[dict[str, Any] | None, _not_null(json_object(MAX_METADATA_BYTES))] = Field(
+        None, description="A JSON merge patch (null removes a key)"
+    )
 
 
 class DatasetPage(BaseModel):
@@ -161,34 +251,40 @@ class _Guarded(Body):
 
 class PutFileOp(_Guarded):
     op: Literal["put_file"]
-    path: str
-    sha256: str = Field(description="A blob uploaded before with PUT /loft/v1/blobs/{sha256}")
-    media_type: str | None = None
-    metadata: dict[str, Any] | None = None
+    path: EntryPath
+    sha256: Sha256 = Field(
+        description="Bytes you may name: uploaded with PUT /loft/v1/blobs/{sha256}, or held "
+        "by a dataset you can read"
+    )
+    media_type: str | None = Field(None, json_schema_extra=rule("media_type"))
+    metadata: EntryMetadata | None = None
 
 
 class DeleteFileOp(_Guarded):
     op: Literal["delete_file"]
-    path: str
+    path: EntryPath
 
 
 class PutSymlinkOp(_Guarded):
     op: Literal["put_symlink"]
-    path: str
-    target: str
-    metadata: dict[str, Any] | None = None
+    path: EntryPath
+    target: str = Field(
+        description="Relative to the link's folder, and staying inside the dataset",
+        json_schema_extra=rule("symlink_target"),
+    )
+    metadata: EntryMetadata | None = None
 
 
 class PutRecordOp(_Guarded):
     op: Literal["put_record"]
-    id: str
+    id: RecordId
     value: Any = Field(description="Any JSON value; {type, data} tags for Buffers, Sets, ...")
-    metadata: dict[str, Any] | None = None
+    metadata: EntryMetadata | None = None
 
 
 class DeleteRecordOp(_Guarded):
     op: Literal["delete_record"]
-    id: str
+    id: RecordId
 
 
 ChangeOp = Annotated[
@@ -198,8 +294,8 @@ ChangeOp = Annotated[
 
 
 class CommitBody(Body):
-    parent: int | None = Field(None, ge=0, description="Fail with 412 unless this is the head")
-    message: str = ""
+    parent: Version | None = Field(None, description="Fail with 412 unless this is the head")
+    message: str = _text(MAX_MESSAGE_LENGTH, "")
     changes: list[ChangeOp]
 
 
