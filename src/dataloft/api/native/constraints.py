@@ -13,11 +13,12 @@ scans the Unicode database, which is work only the first request for ``/openapi.
 should pay for.
 
 Patterns are ECMA-262 as OpenAPI asks, written with the subset Python's ``re`` reads
-alike (``\\uXXXX``, ``\\UXXXXXXXX``, classes, ``(?!...)``); a JSON Schema pattern is a
-search, so each is anchored. Two rules cannot be said exactly: lengths the core counts in
-UTF-8 bytes (paths, segments) are given as the same number of characters, exact for ASCII,
-and unpaired surrogates (refused everywhere) are only mentioned, since no valid UTF-8
-request can carry them except as JSON escapes.
+alike (``\\uXXXX``, ``\\UXXXXXXXX``, classes, groups; no lookarounds, which generators
+cannot draw from); a JSON Schema pattern is a search, so each is anchored. Two rules
+cannot be said exactly: lengths the core counts in UTF-8 bytes (paths, segments) are given
+as the same number of characters, exact for ASCII, and unpaired surrogates (refused
+everywhere) are only mentioned, since no valid UTF-8 request can carry them except as JSON
+escapes.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from dataloft.core.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
 RULE = "x-dataloft-rule"
 NO_NUL = r"^[^\x00]*$"
+_BACKSLASH = r"\\"  # a literal backslash, in a pattern
 # A name the server looks up (an owner, a licence, a user to log in as): nothing stored
 # holds a NUL, so one finds nothing (404, or 400 where PostgreSQL refuses to compare it).
 LOOKUP: dict[str, Any] = {"pattern": NO_NUL}
@@ -119,19 +121,30 @@ def _new_owner_name(settings: Settings) -> dict[str, Any]:
 
 
 def _dataset_name(settings: Settings) -> dict[str, Any]:
-    # Printable, no '/' or '\', not '.' or '..', no space at either end.
-    inner = f"[^/\\\\{_unprintable()}]"
-    edge = f"[^/\\\\{_unprintable()}{_space()}]"
+    # Printable, no '/' or '\', no space at either end, not '.' or '..'. Spelled without
+    # lookarounds, which generators (Hypothesis' from_regex) cannot draw from: one
+    # character that is not '.'; two that are not '..'; or three and more.
+    inner = f"[^/{_BACKSLASH}{_unprintable()}]"
+    edge = f"[^/{_BACKSLASH}{_unprintable()}{_space()}]"
+    undotted = f"[^./{_BACKSLASH}{_unprintable()}{_space()}]"
     return {
         "minLength": 1,
         "maxLength": settings.max_name_length,
-        "pattern": f"^(?!\\.\\.?$){edge}(?:{inner}*{edge})?$",
+        "pattern": f"^(?:{undotted}{edge}?|\\.{undotted}|{edge}{inner}+{edge})$",
     }
 
 
 def _path(settings: Settings) -> dict[str, Any]:
-    # Relative; '/'-separated segments, none empty, '.' or '..'; no '\' or control characters.
-    segment = f"(?!\\.\\.?(?:/|$))[^/\\\\{_unprintable()}]{{1,{SEGMENT_MAX_BYTES}}}"
+    # Relative; '/'-separated segments, none empty, '.' or '..'; no '\' or control
+    # characters. A segment, without lookarounds: it starts with a character that is not a
+    # dot, or with one dot and then one that is not, or with two dots and then anything.
+    char = f"[^/{_BACKSLASH}{_unprintable()}]"
+    undotted = f"[^./{_BACKSLASH}{_unprintable()}]"
+    most = SEGMENT_MAX_BYTES
+    segment = (
+        f"(?:{undotted}{char}{{0,{most - 1}}}|\\.{undotted}{char}{{0,{most - 2}}}"
+        f"|\\.\\.{char}{{1,{most - 2}}})"
+    )
     return {
         "minLength": 1,
         "maxLength": settings.max_path_length,
@@ -164,7 +177,7 @@ def _media_type(_: Settings) -> dict[str, Any]:
 def _symlink_target(_: Settings) -> dict[str, Any]:
     # Where it may point (not out of the dataset) depends on the link's own path, which a
     # pattern of the target alone cannot say: the field's description does.
-    return {"minLength": 1, "pattern": f"^(?!/)[^{_unprintable()}]+$"}
+    return {"minLength": 1, "pattern": f"^[^/{_unprintable()}][^{_unprintable()}]*$"}
 
 
 def _project(_: Settings) -> dict[str, Any]:
