@@ -6,11 +6,14 @@ assets they name are served with their real types."""
 from __future__ import annotations
 
 import re
+from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from dataloft.api.docs import ASSETS
 from tests.support import LiveServer
 
 PREFIX = "/loft/v1"
@@ -133,3 +136,13 @@ def test_a_405_names_every_method_of_the_path(server: LiveServer) -> None:
         dataset = client.post("/datasets/someone/something")
         assert dataset.status_code == 405
         assert set(dataset.headers["allow"].split(", ")) == {"GET", "PATCH", "DELETE"}
+
+
+def test_the_third_party_manifest_names_the_assets_served() -> None:
+    """docs/third-party.md records the package the docs assets come from, at the version
+    installed, and names every file served from it."""
+    manifest = (Path(__file__).resolve().parents[2] / "docs" / "third-party.md").read_text()
+    assert f"`fastapi-offline` {version('fastapi-offline')}" in manifest
+    for asset in ASSETS.iterdir():
+        if asset.is_file():
+            assert asset.name in manifest, asset.name
