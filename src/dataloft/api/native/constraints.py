@@ -43,6 +43,7 @@ from dataloft.core.names import (
     USERNAME_PATTERN,
 )
 from dataloft.core.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from dataloft.core.symlinks import TARGET_MAX_BYTES
 
 RULE = "x-dataloft-rule"
 NO_NUL = r"^[^\x00]*$"
@@ -176,8 +177,13 @@ def _media_type(_: Settings) -> dict[str, Any]:
 
 def _symlink_target(_: Settings) -> dict[str, Any]:
     # Where it may point (not out of the dataset) depends on the link's own path, which a
-    # pattern of the target alone cannot say: the field's description does.
-    return {"minLength": 1, "pattern": f"^[^/{_unprintable()}][^{_unprintable()}]*$"}
+    # pattern of the target alone cannot say: the field's description does. The length is
+    # in UTF-8 bytes, as for paths.
+    return {
+        "minLength": 1,
+        "maxLength": TARGET_MAX_BYTES,
+        "pattern": f"^[^/{_unprintable()}][^{_unprintable()}]*$",
+    }
 
 
 def _project(_: Settings) -> dict[str, Any]:
