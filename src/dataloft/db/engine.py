@@ -182,7 +182,18 @@ class Database:
         self._current: ContextVar[Session | Lookup | None] = ContextVar(
             f"session-{id(self)}", default=None
         )
-        self._reader = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        # A read is one snapshot, however many statements it runs: a listing reads the head
+        # and then the rows live at it, and under PostgreSQL's default READ COMMITTED a
+        # commit landing between the two made the rows of the next version pass for the
+        # head's (a record deleted in version 3 missing from version 2's index). SQLite's
+        # deferred transactions are snapshots already; a read-only REPEATABLE READ
+        # transaction is one on PostgreSQL, and never fails to serialize.
+        readers = (
+            self.engine.execution_options(isolation_level="REPEATABLE READ")
+            if self.dialect == "postgresql"
+            else self.engine
+        )
+        self._reader = sessionmaker(readers, expire_on_commit=False, autoflush=False)
         self._writer = sessionmaker(
             self.engine.execution_options(sqlite_begin="IMMEDIATE"),
             expire_on_commit=False,
