@@ -149,6 +149,9 @@ class Settings(BaseSettings):
     # A password verified for HTTP Basic is trusted again for this long without argon2 (the
     # account must still be active with the same password); 0 checks every request.
     basic_cache_seconds: float = Field(default=60.0, ge=0, allow_inf_nan=False)
+    # Encoded record indexes (immutable at a version) kept in memory per process, in bytes;
+    # the least recently used go first. 0 keeps none.
+    index_cache_bytes: int = Field(default=64 * MiB, ge=0)
     # Whether login cookies carry Secure: "auto" when the client reached the server over
     # HTTPS (directly, or per X-Forwarded-Proto from a TLS-terminating proxy).
     secure_cookies: Literal["auto", "always", "never"] = "auto"

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dataloft.api.body_cache import BodyCache
 from dataloft.api.pigeon.auth import REALM, authenticate
 from dataloft.api.pigeon.codecs import JSON, encode_value, negotiate
 from dataloft.api.pigeon.common import method_of
@@ -79,6 +80,7 @@ def _is_preflight(scope: Scope) -> bool:
 
 
 def mount(app: FastAPI) -> None:
+    app.state.pigeon_indexes = BodyCache(app.state.settings.index_cache_bytes)
     routes = Pipeline(app, DIALECT)
     for path, handlers in ROUTES:
         routes.add(path, handlers)

@@ -129,10 +129,16 @@ def snapshot(
 ) -> tuple[DatasetView, int, dict[str, Any]]:
     """The dataset, a version (the head by default) and its record index at that version."""
     view = loft.datasets.get(actor, author, name)
-    at, entries = loft.browse.iter_entries(
-        actor, author, name, RECORDS, view.version if version is None else version
-    )
-    return view, at, {entry.path: record_meta(entry) for entry in entries}
+    at, records = record_index(loft, actor, view, view.version if version is None else version)
+    return view, at, records
+
+
+def record_index(
+    loft: Loft, actor: Principal, view: DatasetView, version: int
+) -> tuple[int, dict[str, Any]]:
+    """A dataset's record index at a version (one indexed query over its entries)."""
+    at, entries = loft.browse.iter_entries(actor, view.owner, view.name, RECORDS, version)
+    return at, {entry.path: record_meta(entry) for entry in entries}
 
 
 def record_meta(entry: EntryView) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import json
 
 from starlette.responses import Response
 
+from dataloft.api.body_cache import BodyCache, accepts_gzip, gzipped
 from dataloft.api.errors import ProtocolError
 from dataloft.api.multipart import MultipartForm, read_multipart
 from dataloft.api.pigeon.attachments import cid_table
@@ -32,22 +33,24 @@ from dataloft.api.pigeon.bodies import (
     plan,
     plan_in_worker,
 )
-from dataloft.api.pigeon.codecs import codec_for_body
+from dataloft.api.pigeon.codecs import HTML_TYPE, Codec, codec_for_body, negotiate
 from dataloft.api.pigeon.common import (
     answer,
     as_record_writer,
+    encode_answer,
     is_form,
     require_record_writer,
     split_spec,
 )
-from dataloft.api.pigeon.datasets import snapshot
+from dataloft.api.pigeon.datasets import record_index
 from dataloft.api.pipeline import Call
-from dataloft.api.transfer import read_body
+from dataloft.api.transfer import etag_matches, read_body
 from dataloft.core.access import Principal
 from dataloft.core.blobs import StoredBlob
 from dataloft.core.changes import DeleteRecord
 from dataloft.core.errors import EntryNotFound, Invalid, MissingBlobs, NotFound
 from dataloft.core.loft import Loft
+from dataloft.core.results import DatasetView
 
 RESEND_HEADER = "X-Pigeon-Optics-Resend-With-Attachments"
 
@@ -60,10 +63,45 @@ class MissingAttachments(ProtocolError, Invalid):
 
 
 def show_index(call: Call) -> Response:
+    """The record index at the head version. The index at a version never changes, so its
+    encoded bytes (and their gzip form) are cached, and the strong ``ETag`` names what
+    the bytes depend on; only the access check, which must see every request, runs each
+    time. Who reads does not change the bytes: any reader sees every record."""
     author, name = split_spec(call)
-    _, version, records = snapshot(call.loft, call.actor, author, name)
-    headers = {"X-Version": str(version), "ETag": f'"{version}"'}
-    return answer(call, records, f"{author}:{name} records", headers)
+    view = call.loft.datasets.get(call.actor, author, name)
+    codec = negotiate(call.header("accept"))
+    compress = accepts_gzip(call.header("accept-encoding"))
+    etag = f'"{view.version}-{view.id}-{_representation(codec, compress)}"'
+    headers = {"X-Version": str(view.version), "ETag": etag, "Vary": "Accept, Accept-Encoding"}
+    if compress:
+        headers["Content-Encoding"] = "gzip"
+    if_none_match = call.header("if-none-match")
+    if if_none_match is not None and etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    body = _index_body(call, view, codec, compress)
+    return Response(body, media_type=codec.media_type if codec else HTML_TYPE, headers=headers)
+
+
+def _representation(codec: Codec | None, compress: bool) -> str:
+    return (codec.name if codec else "html") + ("-gzip" if compress else "")
+
+
+def _index_body(call: Call, view: DatasetView, codec: Codec | None, compress: bool) -> bytes:
+    """The encoded index, from the cache when it holds it. The key names all the bytes
+    depend on: the dataset (a deleted and re-created one has a new id), its version, its
+    address (the HTML page's title shows it) and the representation. The gzip form is
+    made from the identity form, which is cached on the way."""
+    cache: BodyCache = call.request.app.state.pigeon_indexes
+    key = (view.id, view.version, view.owner, view.name, _representation(codec, compress))
+    body = cache.get(key)
+    if body is None:
+        if compress:
+            body = gzipped(_index_body(call, view, codec, False))
+        else:
+            _, records = record_index(call.loft, call.actor, view, view.version)
+            body, _ = encode_answer(codec, records, f"{view.owner}:{view.name} records")
+        cache.put(key, body)
+    return body
 
 
 def show_record(call: Call) -> Response:

@@ -1,0 +1,151 @@
+"""The record index served from the cache of encoded indexes: a strong ``ETag`` naming
+the dataset, version and representation, ``If-None-Match`` answered with 304, gzip for
+clients that accept it, the same bytes cached or not, and the access check on every
+request (a private dataset stays 404 to others after its owner's reads filled the cache)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import cbor2
+import httpx
+import pytest
+
+from dataloft.api.pigeon.codecs import CODECS, encode_value
+from tests.conftest import User
+from tests.dialects.pigeon.conftest import (
+    Dataset,
+    RawClient,
+    basic,
+    bulk,
+    error,
+    put_record,
+)
+from tests.support import LiveServer, unique
+
+IDENTITY = {"Accept-Encoding": "identity"}
+GZIP = {"Accept-Encoding": "gzip"}
+
+
+@pytest.fixture
+def filled(po: httpx.Client, alice: User, ds: Dataset) -> Dataset:
+    bulk(po, alice, ds, {f"r{n}": {"n": n, "text": "some words " * 5} for n in range(50)})
+    return ds
+
+
+def test_an_unchanged_index_answers_304_to_its_etag(po: httpx.Client, filled: Dataset) -> None:
+    first = po.get(filled.records, headers=IDENTITY)
+    assert first.status_code == 200
+    etag = first.headers["etag"]
+    again = po.get(filled.records, headers={**IDENTITY, "If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == etag
+    assert again.headers["x-version"] == first.headers["x-version"]
+    weak = po.get(filled.records, headers={**IDENTITY, "If-None-Match": f'"x", W/{etag}'})
+    assert weak.status_code == 304
+
+
+def test_a_write_makes_a_new_etag_and_new_content(
+    po: httpx.Client, alice: User, filled: Dataset
+) -> None:
+    before = po.get(filled.records, headers=IDENTITY)
+    put_record(po, alice, filled, "new", {"fresh": True})
+    after = po.get(filled.records, headers={**IDENTITY, "If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200
+    assert after.headers["etag"] != before.headers["etag"]
+    assert int(after.headers["x-version"]) == int(before.headers["x-version"]) + 1
+    assert "new" in after.json() and "new" not in before.json()
+
+
+def test_each_representation_has_its_own_etag(raw: RawClient, filled: Dataset) -> None:
+    etags = {
+        raw(codec.media_type).get(filled.records, headers=encoding).headers["etag"]
+        for codec in CODECS
+        for encoding in (IDENTITY, GZIP)
+    }
+    assert len(etags) == 2 * len(CODECS)
+
+
+def test_a_recreated_dataset_does_not_match_the_old_etag(po: httpx.Client, alice: User) -> None:
+    """Deleted and made again, a dataset is back at version 0 with a new id: a client's
+    old ETag must not get a 304 for what may be different records."""
+    name = unique("again")
+    ds = Dataset(alice.username, name)
+    created = po.put("/datasets/create", json={"name": name}, auth=basic(alice))
+    assert created.status_code == 303, created.text
+    old = po.get(ds.records, headers=IDENTITY).headers["etag"]
+    assert po.delete(ds.url + "/", auth=basic(alice)).status_code == 204
+    created = po.put("/datasets/create", json={"name": name}, auth=basic(alice))
+    assert created.status_code == 303, created.text
+    again = po.get(ds.records, headers={**IDENTITY, "If-None-Match": old})
+    assert again.status_code == 200
+    assert again.headers["x-version"] == "0"
+    assert again.headers["etag"] != old
+
+
+def test_gzip_is_the_identity_body_compressed(raw: RawClient, filled: Dataset) -> None:
+    for codec in CODECS:
+        client = raw(codec.media_type)
+        plain = client.get(filled.records, headers=IDENTITY)
+        assert "content-encoding" not in plain.headers
+        with client.stream("GET", filled.records, headers=GZIP) as packed:
+            assert packed.headers["content-encoding"] == "gzip"
+            assert "Accept-Encoding" in packed.headers["vary"]
+            wire = packed.read()  # decoded by httpx; the raw bytes are checked below
+            raw_bytes = packed.num_bytes_downloaded
+        assert wire == plain.content
+        assert raw_bytes < len(plain.content)
+    refused = raw().get(filled.records, headers={"Accept-Encoding": "gzip;q=0, *"})
+    assert "content-encoding" not in refused.headers
+
+
+def test_the_gzip_bytes_decompress_to_the_identity_bytes(
+    server: LiveServer, filled: Dataset
+) -> None:
+    # The bytes on the wire, undecoded, as a shared cache would store them.
+    headers = {"Accept": "application/json", **GZIP}
+    with httpx.Client(base_url=server.url) as client:
+        with client.stream("GET", filled.records, headers=headers) as response:
+            packed = b"".join(response.iter_raw())
+        plain = client.get(filled.records, headers={"Accept": "application/json", **IDENTITY})
+    assert gzip.decompress(packed) == plain.content
+
+
+def test_cached_bytes_are_the_bytes_of_the_index_as_encoded_before(
+    raw: RawClient, po: httpx.Client, filled: Dataset
+) -> None:
+    """The first GET builds the body, the second comes from the cache: both are what
+    encoding the dataset's ``records`` member in the codec gives, as before the cache."""
+    records = po.get(filled.url + "/").json()["records"]
+    for codec in CODECS:
+        client = raw(codec.media_type)
+        built, cached = (client.get(filled.records, headers=IDENTITY) for _ in range(2))
+        assert built.content == cached.content == encode_value(records, codec)
+    page = raw(None).get(filled.records, headers=IDENTITY)
+    assert page.headers["content-type"].startswith("text/html")
+    assert page.content == raw(None).get(filled.records, headers=IDENTITY).content
+    assert cbor2.loads(raw("application/cbor").get(filled.records).content) == records
+    assert json.loads(po.get(filled.records, headers=GZIP).content) == records
+
+
+def test_a_private_index_stays_404_to_others_once_cached(
+    po: httpx.Client, alice: User, bob: User
+) -> None:
+    name = unique("priv")
+    created = alice.client.post("/datasets", json={"name": name})
+    assert created.status_code == 201, created.text
+    ds = Dataset(alice.username, name)
+    put_record(po, alice, ds, "secret", {"keep": "out"})
+    for encoding in (IDENTITY, GZIP):
+        mine = po.get(ds.records, headers=encoding, auth=basic(alice))
+        assert mine.status_code == 200
+        assert "secret" in mine.json()
+        etag = mine.headers["etag"]
+        for auth in (None, basic(bob)):
+            for extra in ({}, {"If-None-Match": etag}):
+                response = po.get(ds.records, headers={**encoding, **extra}, auth=auth)
+                assert response.status_code == 404
+                assert "secret" not in response.text
+                error(response, 404)
