@@ -18,6 +18,7 @@ SCRIPTS = (
     "record_get.py",
     "algorithmia_listing.py",
     "pigeon_attachments.py",
+    "pigeon_index.py",
 )
 
 
