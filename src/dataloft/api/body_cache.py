@@ -19,6 +19,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 
+from dataloft.api.qvalues import weighted
+
 # Level 6 is zlib's default: on a 1.2 MB JSON index it takes ~25 ms once (then the result
 # is cached) and shrinks it about eightfold; higher levels cost more for little gain.
 GZIP_LEVEL = 6
@@ -65,22 +67,10 @@ class BodyCache:
 def accepts_gzip(accept_encoding: str | None) -> bool:
     """Whether ``Accept-Encoding`` admits gzip with a q-value above zero: gzip's own entry
     decides when present (``gzip;q=0`` refuses it), otherwise a ``*`` entry."""
-    qualities: dict[str, float] = {}
-    for part in (accept_encoding or "").split(","):
-        coding, *params = (piece.strip() for piece in part.split(";"))
-        quality = 1.0
-        for param in params:
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        coding = coding.lower()
-        qualities["gzip" if coding == "x-gzip" else coding] = quality
-    quality = qualities.get("gzip", qualities.get("*", 0.0))
-    # NaN fails this test too.
-    return 0 < quality <= 1
+    weights = {
+        "gzip" if coding == "x-gzip" else coding: q for coding, q in weighted(accept_encoding)
+    }
+    return weights.get("gzip", weights.get("*", 0.0)) > 0
 
 
 def gzipped(body: bytes) -> bytes:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from dataloft.api.pigeon import msgpack_format, yaml_format
+from dataloft.api.qvalues import weighted
 from dataloft.core.cbor import decode_record, decode_sequence, encode_record
 from dataloft.core.decoding import DecodeLimits
 from dataloft.core.errors import Invalid
@@ -172,34 +173,17 @@ def negotiate(accept: str | None) -> Codec | None:
     the highest q-value among the API types and HTML (``text/html``, ``text/*``, ``*/*``),
     the earlier-listed type on a tie. No ``Accept``, or one naming neither, means HTML."""
     best: tuple[float, Codec | None] | None = None  # (q-value, codec; None is HTML)
-    for part in (accept or "").split(","):
-        media_type, *params = (piece.strip() for piece in part.split(";"))
-        media_type = media_type.lower()
+    for media_type, quality in weighted(accept):
         if media_type in _HTML_TYPES:
             codec = None
         elif media_type in _BY_TYPE:
             codec = _BY_TYPE[media_type]
         else:
             continue
-        quality = _quality(params)
         # Strictly greater: on a tie the type listed first keeps its place.
         if quality > 0 and (best is None or quality > best[0]):
             best = (quality, codec)
     return None if best is None else best[1]
-
-
-def _quality(params: list[str]) -> float:
-    """The ``q`` parameter (1 when absent); a malformed one is 0, not acceptable."""
-    for param in params:
-        key, _, value = param.partition("=")
-        if key.strip().lower() == "q":
-            try:
-                quality = float(value)
-            except ValueError:
-                return 0.0
-            # NaN fails this test too; without it a "q=nan" type could never be beaten.
-            return quality if 0 <= quality <= 1 else 0.0
-    return 1.0
 
 
 # --- reading and writing -------------------------------------------------------------------
