@@ -42,7 +42,14 @@ from dataloft.core.pagination import (
     encode_cursor,
     every,
 )
-from dataloft.core.results import DatasetView, DiffItem, EntryView, Page, VersionView
+from dataloft.core.results import (
+    DatasetView,
+    DiffItem,
+    EntrySummary,
+    EntryView,
+    Page,
+    VersionView,
+)
 from dataloft.core.values import render_json
 from dataloft.db import Database
 from dataloft.db.models import Blob, Entry, User, Version, table_of
@@ -70,10 +77,12 @@ class DiffPage:
     next_cursor: str | None
 
 
-def live_at(version: int, head: int) -> ColumnElement[bool]:
+def live_at(version: int, head: int, entries: Any = Entry) -> ColumnElement[bool]:
+    """Entries live at ``version``; ``entries`` is the ORM class or the table's columns
+    (``_ENTRIES.c``), which have the same names."""
     if version == head:
-        return Entry.until.is_(None)
-    return and_(Entry.since <= version, or_(Entry.until.is_(None), Entry.until > version))
+        return entries.until.is_(None)  # type: ignore[no-any-return]
+    return and_(entries.since <= version, or_(entries.until.is_(None), entries.until > version))
 
 
 _ENTRIES, _BLOBS, _VERSIONS = table_of(Entry), table_of(Blob), table_of(Version)
@@ -203,6 +212,27 @@ class BrowseService:
             )[1]
 
         return at, every(fetch)
+
+    def summaries(
+        self, actor: Principal, owner: str, name: str, space: str, version: int | None = None
+    ) -> tuple[int, list[EntrySummary]]:
+        """The version read (the head by default) and every entry of one key space at it,
+        in path order, as one query on the entries' (dataset, space, path) index: for
+        answers that list a whole key space at once (the Pigeon Optics record index)."""
+        with self.db.read() as session:
+            located = self.datasets.locate(actor, owner, name, Action.READ)
+            at = self.resolve_version(located, version)
+            # Columns of the table, not of the ORM class: an ORM select, even of columns,
+            # costs its row processing (65 of 120 ms for 10,000 entries here).
+            columns = _ENTRIES.c
+            query = (
+                select(columns.path, columns.digest, columns.metadata, columns.since)
+                .where(columns.dataset_id == located.row.id, columns.space == space)
+                .where(live_at(at, located.row.head, columns))
+                .order_by(columns.path)
+            )
+            rows = session.connection().execute(query)
+            return at, [EntrySummary(*row) for row in rows]
 
     def get_entry(
         self,

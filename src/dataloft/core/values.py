@@ -385,6 +385,25 @@ def render_json(value: Any, *, indent: int | None = None, exact_integers: bool =
         raise Invalid("text contains an unpaired surrogate") from None
 
 
+def render_plain_json(value: dict[str, Any]) -> bytes:
+    """The bytes ``render_json`` gives for a map that is plain JSON data already (string
+    keys; strings, lists, maps, booleans, None and integers within 2**53 below), without
+    ``to_jsonable``'s walk over every node, which took 55 of the 60 ms of encoding a
+    10,000-record Pigeon Optics index. Members are written a thousand at a time, each
+    batch one ``json.dumps`` in C, so that other threads still run in between."""
+    if len(value) <= PIECEWISE_MEMBERS:
+        return render_json(value)
+    items = list(value.items())
+    batches = (
+        _dumps(dict(items[start : start + PIECEWISE_MEMBERS]))[1:-1]
+        for start in range(0, len(items), PIECEWISE_MEMBERS)
+    )
+    try:
+        return ("{" + ",".join(batches) + "}").encode()
+    except UnicodeEncodeError:
+        raise Invalid("text contains an unpaired surrogate") from None
+
+
 def _dumps(value: Any, indent: int | None = None) -> str:
     return json.dumps(value, ensure_ascii=False, indent=indent, separators=_separators(indent))
 

@@ -23,6 +23,7 @@ from dataloft.core.values import (
     from_jsonable,
     parse_json,
     render_json,
+    render_plain_json,
     to_jsonable,
 )
 
@@ -547,3 +548,24 @@ def test_large_containers_render_member_by_member_to_the_same_text() -> None:
         assert render_json(value) == expected
     with pytest.raises(Invalid, match="unpaired surrogate"):
         render_json({f"k{i}": "\ud800" for i in range(count)})
+
+
+@pytest.mark.parametrize("members", [0, 3, PIECEWISE_MEMBERS, PIECEWISE_MEMBERS + 1, 2500])
+def test_plain_json_is_the_same_bytes_as_render_json(members: int) -> None:
+    index = {
+        f'récord {n:05d} \u2028 "q"': {
+            "hash": f"{n:064x}",
+            "links": ["hash://sha256/x?a=é"] * (n % 2),
+            "version": n,
+            "ok": n % 3 == 0,
+            "none": None,
+        }
+        for n in range(members)
+    }
+    assert render_plain_json(index) == render_json(index, exact_integers=True)
+
+
+def test_plain_json_refuses_an_unpaired_surrogate() -> None:
+    index = {f"r{n}": {"hash": "\ud800" if n == 1500 else "x"} for n in range(2000)}
+    with pytest.raises(Invalid, match="surrogate"):
+        render_plain_json(index)

@@ -19,7 +19,7 @@ from dataloft.api.qvalues import weighted
 from dataloft.core.cbor import decode_record, decode_sequence, encode_record
 from dataloft.core.decoding import DecodeLimits
 from dataloft.core.errors import Invalid
-from dataloft.core.values import parse_json, parse_json_lines, render_json
+from dataloft.core.values import parse_json, parse_json_lines, render_json, render_plain_json
 
 Framing = Literal["document", "sequence", "documents"]
 
@@ -202,6 +202,14 @@ def decode_items(raw: bytes, codec: Codec, limits: DecodeLimits) -> Iterator[Any
 
 def encode_value(value: Any, codec: Codec) -> bytes:
     return codec.dump(value)
+
+
+def encode_plain(value: dict[str, Any], codec: Codec) -> bytes:
+    """``encode_value`` of a map that is plain JSON data already, as the record index is:
+    the same bytes, JSON's made without the walk that looks for tagged types."""
+    if codec is JSON:
+        return render_plain_json(value)
+    return encode_value(value, codec)
 
 
 def encode_stream(values: Iterable[Any], codec: Codec) -> Iterator[bytes]:

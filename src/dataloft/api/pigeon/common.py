@@ -13,9 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dataloft.api.pigeon.codecs import (
-    HTML_TYPE,
     JSON,
-    Codec,
     codec_for_body,
     decode_value,
     encode_value,
@@ -47,15 +45,9 @@ def method_of(request: Request) -> str:
 def answer(call: Call, value: Any, title: str, headers: dict[str, str] | None = None) -> Response:
     """``value`` in the codec the client asked for, or as a page for browsers."""
     codec = negotiate(call.header("accept"))
-    body, media_type = encode_answer(codec, value, title)
-    return Response(body, media_type=media_type, headers=headers)
-
-
-def encode_answer(codec: Codec | None, value: Any, title: str) -> tuple[bytes, str]:
-    """The bytes and media type of an answer in ``codec`` (None: the browser's page)."""
     if codec is None:
-        return html_page(title, value), HTML_TYPE
-    return encode_value(value, codec), codec.media_type
+        return Response(html_page(title, value), media_type="text/html", headers=headers)
+    return Response(encode_value(value, codec), media_type=codec.media_type, headers=headers)
 
 
 def epoch_ms(moment: datetime) -> int:

@@ -26,7 +26,7 @@ from dataloft.core.access import SYSTEM, Principal
 from dataloft.core.changes import RECORDS
 from dataloft.core.errors import Invalid, NotFound, Unauthenticated
 from dataloft.core.loft import Loft
-from dataloft.core.results import DatasetView, EntryView, UserView
+from dataloft.core.results import DatasetView, EntrySummary, EntryView, UserView
 
 MAX_CONFIG_BODY = 3 * 1024 * 1024
 
@@ -137,15 +137,15 @@ def record_index(
     loft: Loft, actor: Principal, view: DatasetView, version: int
 ) -> tuple[int, dict[str, Any]]:
     """A dataset's record index at a version (one indexed query over its entries)."""
-    at, entries = loft.browse.iter_entries(actor, view.owner, view.name, RECORDS, version)
+    at, entries = loft.browse.summaries(actor, view.owner, view.name, RECORDS, version)
     return at, {entry.path: record_meta(entry) for entry in entries}
 
 
-def record_meta(entry: EntryView) -> dict[str, Any]:
+def record_meta(entry: EntryView | EntrySummary) -> dict[str, Any]:
     return {"hash": entry.sha256, "links": record_links(entry), "version": entry.version}
 
 
-def record_links(entry: EntryView) -> list[str]:
+def record_links(entry: EntryView | EntrySummary) -> list[str]:
     links: list[str] = (entry.metadata or {}).get("links", [])
     return links
 

@@ -33,11 +33,17 @@ from dataloft.api.pigeon.bodies import (
     plan,
     plan_in_worker,
 )
-from dataloft.api.pigeon.codecs import HTML_TYPE, Codec, codec_for_body, negotiate
+from dataloft.api.pigeon.codecs import (
+    HTML_TYPE,
+    Codec,
+    codec_for_body,
+    encode_plain,
+    html_page,
+    negotiate,
+)
 from dataloft.api.pigeon.common import (
     answer,
     as_record_writer,
-    encode_answer,
     is_form,
     require_record_writer,
     split_spec,
@@ -99,7 +105,10 @@ def _index_body(call: Call, view: DatasetView, codec: Codec | None, compress: bo
             body = gzipped(_index_body(call, view, codec, False))
         else:
             _, records = record_index(call.loft, call.actor, view, view.version)
-            body, _ = encode_answer(codec, records, f"{view.owner}:{view.name} records")
+            if codec is None:
+                body = html_page(f"{view.owner}:{view.name} records", records)
+            else:
+                body = encode_plain(records, codec)
         cache.put(key, body)
     return body
 
