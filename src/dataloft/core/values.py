@@ -32,6 +32,7 @@ from itertools import chain
 from typing import Any
 
 import cbor2
+import orjson
 
 from dataloft.core.decoding import (
     INTEGER_BOUND,
@@ -387,21 +388,16 @@ def render_json(value: Any, *, indent: int | None = None, exact_integers: bool =
 
 def render_plain_json(value: dict[str, Any]) -> bytes:
     """The bytes ``render_json`` gives for a map that is plain JSON data already (string
-    keys; strings, lists, maps, booleans, None and integers within 2**53 below), without
-    ``to_jsonable``'s walk over every node, which took 55 of the 60 ms of encoding a
-    10,000-record Pigeon Optics index. Members are written a thousand at a time, each
-    batch one ``json.dumps`` in C, so that other threads still run in between."""
-    if len(value) <= PIECEWISE_MEMBERS:
-        return render_json(value)
-    items = list(value.items())
-    batches = (
-        _dumps(dict(items[start : start + PIECEWISE_MEMBERS]))[1:-1]
-        for start in range(0, len(items), PIECEWISE_MEMBERS)
-    )
+    keys; strings, lists, maps, booleans, None and integers within 2**53 below; no
+    floats, whose text orjson writes differently), without ``to_jsonable``'s walk over
+    every node. For a 10,000-record Pigeon Optics index: 0.5 ms with orjson, where
+    ``json.dumps`` in batches took 9.4 ms and the walk with them 60 ms. orjson holds the
+    interpreter lock throughout, but for so short a time that batching is not needed."""
     try:
-        return ("{" + ",".join(batches) + "}").encode()
-    except UnicodeEncodeError:
-        raise Invalid("text contains an unpaired surrogate") from None
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        # An unpaired surrogate, or a value outside that contract: say so as render_json does.
+        return render_json(value, exact_integers=True)
 
 
 def _dumps(value: Any, indent: int | None = None) -> str:
