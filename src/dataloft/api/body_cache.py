@@ -3,8 +3,8 @@
 A listing at a dataset version never changes, so its encoded bytes (and their gzip form)
 can be served again without a query for every entry, an encoder pass or a compressor
 pass: ``bench/pigeon_index.py`` measured a 10,000-record Pigeon Optics index (1.1 MB of
-JSON) at about 31 ms to build and 2.1 ms from here (a bare Starlette endpoint sending the
-same bytes: 1.6 ms). Only what is immutable may be cached: callers
+JSON) at about 23 ms to build and 2.05 ms from here (a bare Starlette endpoint sending
+the same bytes: 1.8 ms). Only what is immutable may be cached: callers
 key bodies by everything that changes the bytes (dataset id, version, representation).
 The access check is not cached; it runs before the cache is asked.
 

@@ -7,12 +7,13 @@ path, so page 50 costs what page 1 costs.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, or_, select, tuple_
+from sqlalchemy import ColumnElement, Text, and_, bindparam, cast, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from dataloft.core.access import Action, Principal, Target, require
@@ -225,14 +226,28 @@ class BrowseService:
             # Columns of the table, not of the ORM class: an ORM select, even of columns,
             # costs its row processing (65 of 120 ms for 10,000 entries here).
             columns = _ENTRIES.c
+            # Metadata as text, decoded once per distinct text: most records carry the
+            # same document (no links), and decoding 10,000 of them took 12 of 30 ms.
+            meta_text = cast(columns.metadata, Text)
             query = (
-                select(columns.path, columns.digest, columns.metadata, columns.since)
+                select(columns.path, columns.digest, meta_text, columns.since)
                 .where(columns.dataset_id == located.row.id, columns.space == space)
                 .where(live_at(at, located.row.head, columns))
                 .order_by(columns.path)
             )
             rows = session.connection().execute(query)
-            return at, [EntrySummary(*row) for row in rows]
+            decoded: dict[str, Any] = {}
+
+            def meta(text: str | None) -> Any:
+                if text is None:
+                    return None
+                if text not in decoded:
+                    decoded[text] = json.loads(text)
+                return decoded[text]
+
+            return at, [
+                EntrySummary(path, digest, meta(text), since) for path, digest, text, since in rows
+            ]
 
     def get_entry(
         self,

@@ -125,7 +125,8 @@ class VersionView:
 class EntrySummary(NamedTuple):
     """What a listing of a whole key space needs of an entry, read as plain rows in one
     query: reading a 10,000-record Pigeon Optics index as an ``EntryView`` per ORM row,
-    a page of 1,000 at a time, took about 155 ms; as these rows, about 30 ms."""
+    a page of 1,000 at a time, took about 155 ms; as these rows, about 20 ms. Entries
+    with the same metadata share one decoded document: read it, never change it."""
 
     path: str
     sha256: str | None
