@@ -109,6 +109,33 @@ def dataloft_server(data_dir: Path | None = None, **env: str) -> Iterator[Loft]:
 
 
 @contextlib.contextmanager
+def bare_server(path: str, **env: str) -> Iterator[str]:
+    """``bare_app.py`` under uvicorn with the options dataloft's server uses; yields the
+    URL of ``path`` once it answers."""
+    port = free_port()
+    bare = subprocess.Popen(
+        [
+            str(BIN / "uvicorn"),
+            "bare_app:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=Path(__file__).parent,
+        env={**os.environ, **env},
+    )
+    try:
+        url = f"http://127.0.0.1:{port}{path}"
+        wait_for(url)
+        yield url
+    finally:
+        bare.kill()
+        bare.wait()
+
+
+@contextlib.contextmanager
 def nginx_server(root: Path) -> Iterator[str]:
     """nginx serving ``root`` with sendfile, as a baseline for downloads."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"

@@ -13,23 +13,12 @@ Run: ``.venv/bin/python bench/pigeon_index.py [--records 10000] [--rounds 30]``
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
 import tempfile
 import time
 
 import httpx
 
-from common import (
-    ADMIN_PASSWORD,
-    BIN,
-    bench_dir,
-    dataloft_server,
-    free_port,
-    report_medians,
-    wait_for,
-)
+from common import ADMIN_PASSWORD, bare_server, bench_dir, dataloft_server, report_medians
 
 UNCHANGED_TARGET = 2.0
 AFTER_WRITE_TARGET = 15.0
@@ -49,31 +38,14 @@ def bare_medians(body: bytes, rounds: int) -> list[float]:
     with tempfile.NamedTemporaryFile(dir=bench_dir(), suffix=".json") as file:
         file.write(body)
         file.flush()
-        port = free_port()
-        bare = subprocess.Popen(
-            [
-                str(BIN / "uvicorn"),
-                "bare_app:app",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            cwd=sys.path[0],
-            env={**os.environ, "BENCH_BARE_BODY": file.name},
-        )
-        try:
-            url = f"http://127.0.0.1:{port}/body"
-            wait_for(url)
-            with httpx.Client(headers=HEADERS, timeout=60) as client:
-                assert client.get(url).content == body
-                for _ in range(5):  # warm up
-                    get_seconds(client, url)
-                return [get_seconds(client, url) for _ in range(rounds)]
-        finally:
-            bare.kill()
-            bare.wait()
+        with (
+            bare_server("/body", BENCH_BARE_BODY=file.name) as url,
+            httpx.Client(headers=HEADERS, timeout=60) as client,
+        ):
+            assert client.get(url).content == body
+            for _ in range(5):  # warm up
+                get_seconds(client, url)
+            return [get_seconds(client, url) for _ in range(rounds)]
 
 
 def main() -> None:

@@ -12,10 +12,9 @@ from __future__ import annotations
 import argparse
 import re
 import subprocess
-import sys
 
 from bare_app import DOCUMENT
-from common import BIN, dataloft_server, free_port, report, wait_for
+from common import bare_server, dataloft_server, report
 
 TARGET = 0.25
 
@@ -39,26 +38,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
 
-    port = free_port()
-    bare = subprocess.Popen(
-        [
-            str(BIN / "uvicorn"),
-            "bare_app:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=sys.path[0],
-    )
-    try:
-        wait_for(f"http://127.0.0.1:{port}/record")
-        wrk_rps(f"http://127.0.0.1:{port}/record", 2, args.connections, {})  # warm up
-        bare_rps = wrk_rps(f"http://127.0.0.1:{port}/record", args.seconds, args.connections, {})
-    finally:
-        bare.kill()
-        bare.wait()
+    with bare_server("/record") as url:
+        wrk_rps(url, 2, args.connections, {})  # warm up
+        bare_rps = wrk_rps(url, args.seconds, args.connections, {})
 
     with dataloft_server() as loft, loft.client() as client:
         client.post("/datasets", json={"name": "bench"}).raise_for_status()
