@@ -149,3 +149,27 @@ def test_a_private_index_stays_404_to_others_once_cached(
                 assert response.status_code == 404
                 assert "secret" not in response.text
                 error(response, 404)
+
+
+def test_a_renamed_dataset_has_a_new_page_and_page_etag(
+    raw: RawClient, po: httpx.Client, alice: User, filled: Dataset
+) -> None:
+    """A rename makes no new version, but the HTML page's title shows the address: its
+    bytes, and so its strong ETag, change; the JSON index's do not."""
+    browser = raw(None)
+    page = browser.get(filled.records, headers=IDENTITY)
+    as_json = po.get(filled.records, headers=IDENTITY)
+    new_name = unique("renamed")
+    renamed = alice.client.patch(filled.native, json={"name": new_name})
+    assert renamed.status_code == 200, renamed.text
+    moved = Dataset(alice.username, new_name)
+    page_after = browser.get(
+        moved.records, headers={**IDENTITY, "If-None-Match": page.headers["etag"]}
+    )
+    assert page_after.status_code == 200
+    assert page_after.headers["etag"] != page.headers["etag"]
+    assert new_name.encode() in page_after.content
+    json_after = po.get(
+        moved.records, headers={**IDENTITY, "If-None-Match": as_json.headers["etag"]}
+    )
+    assert json_after.status_code == 304

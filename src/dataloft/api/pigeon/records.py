@@ -14,6 +14,7 @@ hold is refused with 400 ``Missing Attachments`` and the links to send in
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from starlette.responses import Response
@@ -77,7 +78,7 @@ def show_index(call: Call) -> Response:
     view = call.loft.datasets.get(call.actor, author, name)
     codec = negotiate(call.header("accept"))
     compress = accepts_gzip(call.header("accept-encoding"))
-    etag = f'"{view.version}-{view.id}-{_representation(codec, compress)}"'
+    etag = f'"{view.version}-{view.id}-{_representation(view, codec, compress)}"'
     headers = {"X-Version": str(view.version), "ETag": etag, "Vary": "Accept, Accept-Encoding"}
     if compress:
         headers["Content-Encoding"] = "gzip"
@@ -88,17 +89,25 @@ def show_index(call: Call) -> Response:
     return Response(body, media_type=codec.media_type if codec else HTML_TYPE, headers=headers)
 
 
-def _representation(codec: Codec | None, compress: bool) -> str:
-    return (codec.name if codec else "html") + ("-gzip" if compress else "")
+def _representation(view: DatasetView, codec: Codec | None, compress: bool) -> str:
+    """What, besides the dataset and version, the bytes depend on: the encoding, and for
+    the HTML page the dataset's address, which its title shows and a rename changes
+    without a new version."""
+    if codec is None:
+        address = f"{view.owner}:{view.name}".encode()
+        kind = "html." + hashlib.sha256(address).hexdigest()[:12]
+    else:
+        kind = codec.name
+    return kind + ("-gzip" if compress else "")
 
 
 def _index_body(call: Call, view: DatasetView, codec: Codec | None, compress: bool) -> bytes:
     """The encoded index, from the cache when it holds it. The key names all the bytes
-    depend on: the dataset (a deleted and re-created one has a new id), its version, its
-    address (the HTML page's title shows it) and the representation. The gzip form is
-    made from the identity form, which is cached on the way."""
+    depend on, as the ``ETag`` does: the dataset (a deleted and re-created one has a new
+    id), its version and the representation. The gzip form is made from the identity
+    form, which is cached on the way."""
     cache: BodyCache = call.request.app.state.pigeon_indexes
-    key = (view.id, view.version, view.owner, view.name, _representation(codec, compress))
+    key = (view.id, view.version, _representation(view, codec, compress))
     body = cache.get(key)
     if body is None:
         if compress:
