@@ -260,8 +260,9 @@ class NoSniff:
 
 
 def etag_matches(header: str, etag: str) -> bool:
+    """``If-None-Match``'s weak comparison (RFC 9110 13.1.2): ``W/`` does not count."""
     candidates = [c.strip().removeprefix("W/") for c in header.split(",")]
-    return "*" in candidates or etag in candidates
+    return "*" in candidates or etag.removeprefix("W/") in candidates
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:

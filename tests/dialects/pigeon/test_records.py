@@ -135,7 +135,7 @@ def test_an_empty_dataset_index(po: httpx.Client, ds: Dataset) -> None:
     assert response.status_code == 200
     assert response.json() == {}
     assert response.headers["x-version"] == "0"
-    assert response.headers["etag"].startswith('"0-')
+    assert response.headers["etag"] == '"0"'
     cors(response)
 
 

@@ -71,14 +71,15 @@ class MissingAttachments(ProtocolError, Invalid):
 
 def show_index(call: Call) -> Response:
     """The record index at the head version. The index at a version never changes, so its
-    encoded bytes (and their gzip form) are cached, and the strong ``ETag`` names what
-    the bytes depend on; only the access check, which must see every request, runs each
-    time. Who reads does not change the bytes: any reader sees every record."""
+    encoded bytes (and their gzip form) are cached under a key naming all they depend on
+    (``_index_body``), and ``If-None-Match`` with the version's ``ETag`` is a 304; only
+    the access check, which must see every request, runs each time. Who reads does not
+    change the bytes: any reader sees every record."""
     author, name = split_spec(call)
     view = call.loft.datasets.get(call.actor, author, name)
     codec = negotiate(call.header("accept"))
     compress = accepts_gzip(call.header("accept-encoding"))
-    etag = f'"{view.version}-{view.id}-{_representation(view, codec, compress)}"'
+    etag = _etag(view, codec)
     headers = {"X-Version": str(view.version), "ETag": etag, "Vary": "Accept, Accept-Encoding"}
     if compress:
         headers["Content-Encoding"] = "gzip"
@@ -87,6 +88,17 @@ def show_index(call: Call) -> Response:
         return Response(status_code=304, headers=headers)
     body = _index_body(call, view, codec, compress)
     return Response(body, media_type=codec.media_type if codec else HTML_TYPE, headers=headers)
+
+
+def _etag(view: DatasetView, codec: Codec | None) -> str:
+    """``"<version>"``, as the reference sends it, in every encoding and content coding:
+    clients read it as the version, so it stays that (the index serves no ranges, where a
+    tag shared by gzipped and plain bytes could mislead). The HTML page's also names the
+    address its title shows, which a rename changes without a version. As in Pigeon
+    Optics, a dataset deleted and made again starts its versions, and its tags, over."""
+    if codec is None:
+        return f'"{view.version}-{_representation(view, codec, False)}"'
+    return f'"{view.version}"'
 
 
 def _representation(view: DatasetView, codec: Codec | None, compress: bool) -> str:
