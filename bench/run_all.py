@@ -19,6 +19,7 @@ SCRIPTS = (
     "algorithmia_listing.py",
     "pigeon_attachments.py",
     "pigeon_index.py",
+    "pigeon_bulk.py",
 )
 
 
