@@ -46,6 +46,7 @@ from dataloft.config import Settings
 from dataloft.core.access import Principal
 from dataloft.core.errors import Invalid
 from dataloft.core.loft import Loft
+from dataloft.core.pagination import ascii_natural
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -101,9 +102,10 @@ class Call:
         raw = self.query(name)
         if raw is None:
             return None
-        if not raw.isascii() or not raw.isdigit():
+        number = ascii_natural(raw)
+        if number is None:
             raise Invalid(f"{name} must be a non-negative integer, not {raw!r}")
-        return int(raw)
+        return number
 
     def header(self, name: str) -> str | None:
         return self.request.headers.get(name)

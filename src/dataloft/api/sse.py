@@ -26,6 +26,7 @@ from dataloft.core.access import Principal
 from dataloft.core.errors import Forbidden, Invalid, NotFound, Unauthenticated
 from dataloft.core.events import EventBatch
 from dataloft.core.loft import Loft
+from dataloft.core.pagination import ascii_natural
 from dataloft.core.results import EventView
 
 BATCH = 500
@@ -141,9 +142,7 @@ def parse_last_event_id(value: str | None) -> int | None:
     """The sequence number a reconnecting EventSource sends back, or None."""
     if value is None:
         return None
-    digits = value.strip()
-    # isascii: str.isdigit also takes other scripts' digits and superscripts ("²"), which
-    # int() then refuses.
-    if not (digits.isascii() and digits.isdigit()):
+    seq = ascii_natural(value.strip())
+    if seq is None:
         raise Invalid("Last-Event-ID must be an event sequence number")
-    return check_seq(int(digits))
+    return check_seq(seq)

@@ -24,6 +24,7 @@ from dataloft.api.threads import in_thread
 from dataloft.core.blobs import BlobRef, BlobService, StoredBlob, Upload
 from dataloft.core.browse import EntryRead
 from dataloft.core.errors import Invalid, TooLarge
+from dataloft.core.pagination import ascii_natural
 from dataloft.storage.chunks import close_iterator
 
 # Bytes are handed to a worker thread (hash + write) in pieces of this size, while the event
@@ -37,9 +38,10 @@ def declared_length(request: Request) -> int | None:
     value = request.headers.get("content-length")
     if value is None:
         return None
-    if not value.isdigit():
+    length = ascii_natural(value)
+    if length is None:
         raise Invalid(f"invalid Content-Length {value!r}")
-    return int(value)
+    return length
 
 
 async def receive_blob(

@@ -33,6 +33,7 @@ from dataloft.core.names import (
 )
 from dataloft.core.pagination import (
     MAX_LIMIT,
+    ascii_natural,
     clamp_limit,
     decode_cursor,
     encode_cursor,
@@ -551,13 +552,14 @@ class AccountService:
     @staticmethod
     def resolve_licence(session: Session, key: str | int) -> Licence:
         query = select(Licence)
-        if isinstance(key, int) or (isinstance(key, str) and key.isascii() and key.isdigit()):
-            number = int(key)
+        number = key if isinstance(key, int) else ascii_natural(key)
+        if number is not None:
             licence = (
                 session.scalar(query.where(Licence.id == number)) if is_row_id(number) else None
             )
         else:
-            licence = session.scalar(query.where(func.lower(Licence.name) == key.lower()))
+            name = str(key)
+            licence = session.scalar(query.where(func.lower(Licence.name) == name.lower()))
         if licence is None:
             raise NotFound(f"licence {key!r} not found")
         return licence

@@ -23,6 +23,14 @@ DEFAULT_LIMIT = 100
 _CURSOR = DecodeLimits(depth=1, elements=16, members=8, string_length=64 * 1024)
 
 
+def ascii_natural(text: str) -> int | None:
+    """``text`` as a non-negative integer when it is ASCII digits only, else None: the one
+    way a number a client writes is read. ``str.isdigit`` and ``int`` also take other
+    scripts' digits and superscripts ("\u00b2" passes ``isdigit`` and then fails ``int``;
+    "\u0663" is 3), which no client means as a number."""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def is_row_id(value: int) -> bool:
     """Whether a number a client sent can name a row (ids are 32-bit columns). One that
     cannot names nothing, and must not reach the database: SQLite cannot even bind an

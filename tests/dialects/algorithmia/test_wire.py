@@ -768,7 +768,7 @@ def test_raw_percent_marker_is_400(api: httpx.Client, collection: str) -> None:
     error_message(response, 400)
 
 
-@pytest.mark.parametrize("limit", ["0", "1001", "-1", "abc", "1.5", ""])
+@pytest.mark.parametrize("limit", ["0", "1001", "-1", "abc", "1.5", "", "\u00b2", "\u0663"])
 def test_invalid_limit_is_400(api: httpx.Client, collection: str, limit: str) -> None:
     error_message(api.get(f"{DATA}/.my/{collection}", params={"limit": limit}), 400)
     error_message(api.get(f"{DATA}/.my", params={"limit": limit}), 400)

@@ -24,7 +24,7 @@ from dataloft.core.changes import FILES, DeleteFile, PutFile
 from dataloft.core.errors import Conflict, EntryNotFound, Invalid, NotFound
 from dataloft.core.loft import Loft
 from dataloft.core.names import validate_path
-from dataloft.core.pagination import MAX_LIMIT
+from dataloft.core.pagination import MAX_LIMIT, ascii_natural
 from dataloft.core.tree import FolderPage
 from dataloft.core.values import parse_plain_json
 
@@ -171,9 +171,10 @@ def _page_size(data: _Data) -> int:
     raw = data.request.query_params.get("limit")
     if raw is None:
         return MAX_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    limit = ascii_natural(raw)
+    if limit is None or not 1 <= limit <= MAX_LIMIT:
         raise Invalid(f"limit must be a whole number from 1 to {MAX_LIMIT}")
-    return int(raw)
+    return limit
 
 
 def _listing_response(page: FolderPage, acl: list[str] | None = None) -> Response:
