@@ -255,6 +255,7 @@ def portable_segment(segment: str, *, escaped: bool = False) -> str:
 _SHORTENED = "%7E"
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,16}\Z")
 _DIGEST_CHARS = 16
+_PIECE = re.compile(r"%[0-9A-F]{2}|.", re.DOTALL)  # an escape, or one character
 
 
 def fitting_segment(segment: str, limit: int = SEGMENT_MAX_BYTES) -> str:
@@ -268,7 +269,7 @@ def fitting_segment(segment: str, limit: int = SEGMENT_MAX_BYTES) -> str:
     suffix += extension.group() if extension else ""
     room = limit - len(suffix)
     kept, used = [], 0
-    for piece in re.findall(r"%[0-9A-F]{2}|.", name, flags=re.DOTALL):
+    for piece in _PIECE.findall(name):
         used += len(piece.encode())
         if used > room:
             break
