@@ -16,11 +16,10 @@ import io
 import tarfile
 import time
 import zipfile
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from dataloft.storage.chunks import Chunks, closing_iterator
+from dataloft.storage.chunks import Chunks, closing_iterator, gzip_chunks
 
 TAR_BLOCK = 512
 TAR_RECORD = 20 * TAR_BLOCK
@@ -142,13 +141,7 @@ def tar_stream(members: Iterable[Member], *, gzip: bool = False) -> Chunks:
     if not gzip:
         yield from _tar_blocks(members)  # closing this stream closes the blocks' too
         return
-    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # 31: gzip framing
-    with closing_iterator(_tar_blocks(members)) as blocks:
-        for block in blocks:
-            compressed = compressor.compress(block)
-            if compressed:
-                yield compressed
-    yield compressor.flush()
+    yield from gzip_chunks(_tar_blocks(members), GZIP_LEVEL)
 
 
 ArchiveWriter = Callable[[Iterable[Member]], Chunks]

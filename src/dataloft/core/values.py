@@ -386,9 +386,9 @@ def render_json(value: Any, *, indent: int | None = None, exact_integers: bool =
         raise Invalid("text contains an unpaired surrogate") from None
 
 
-def render_plain_json(value: dict[str, Any]) -> bytes:
-    """The bytes ``render_json`` gives for a map that is plain JSON data already (string
-    keys; strings, lists, maps, booleans, None and integers within 2**53 below; no
+def render_plain_json(value: dict[str, Any] | list[Any]) -> bytes:
+    """The bytes ``render_json`` gives for a map or list that is plain JSON data already
+    (string keys; strings, lists, maps, booleans, None and integers within 2**53 in it; no
     floats, whose text orjson writes differently), without ``to_jsonable``'s walk over
     every node. For a 10,000-record Pigeon Optics index: 0.5 ms with orjson, where
     ``json.dumps`` in batches took 9.4 ms and the walk with them 60 ms. orjson holds the

@@ -20,6 +20,7 @@ descriptors first. So whoever takes such an iterator closes it, when it stops ea
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Protocol, TypeVar
@@ -57,3 +58,34 @@ def closing_iterator(items: Iterable[T]) -> Iterator[Iterator[T]]:
         yield iterator
     finally:
         close_iterator(iterator)
+
+
+def gzip_chunks(chunks: Iterable[bytes], level: int) -> Chunks:
+    """The gzip stream (RFC 1952) of ``chunks``, compressed as they come: only zlib's
+    window and pending block are held, never the whole. Its header holds no time, so the
+    same chunks always give the same bytes. Closing it closes ``chunks``."""
+    compressor = zlib.compressobj(level, zlib.DEFLATED, 31)  # 31: gzip framing
+    with closing_iterator(chunks) as pieces:
+        for piece in pieces:
+            packed = compressor.compress(piece)
+            if packed:  # zlib keeps small inputs until it has a block to write
+                yield packed
+    yield compressor.flush()
+
+
+def coalesced(chunks: Iterable[bytes], size: int) -> Chunks:
+    """``chunks`` joined into pieces of at least ``size`` bytes (the last may be smaller):
+    a stream of many small chunks (one per record) then costs one send, and one hop to a
+    worker thread, per piece rather than per chunk. Closing it closes ``chunks``."""
+    pending: list[bytes] = []
+    held = 0
+    with closing_iterator(chunks) as pieces:
+        for piece in pieces:
+            pending.append(piece)
+            held += len(piece)
+            if held >= size:
+                yield b"".join(pending)
+                pending.clear()
+                held = 0
+    if held:
+        yield b"".join(pending)

@@ -11,6 +11,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from dataloft.api.listings import model_listing
 from dataloft.api.native import DIALECT, PREFIX
 from dataloft.api.native.constraints import json_object, rule, text
 from dataloft.api.native.deps import NativeCall, native_router
@@ -191,7 +192,7 @@ def mount_reads(app: FastAPI) -> None:
 # --- listings --------------------------------------------------------------------------------
 
 
-def _listing(space: str) -> Callable[..., EntryPage]:
+def _listing(space: str) -> Callable[..., Response]:
     def listing(
         owner: str,
         name: str,
@@ -200,7 +201,7 @@ def _listing(space: str) -> Callable[..., EntryPage]:
         prefix: str | None = Query(None, json_schema_extra=text(RECORD_ID_MAX)),
         limit: int | None = Query(None, ge=1, le=1000),
         cursor: str | None = None,
-    ) -> EntryPage:
+    ) -> Response:
         at, page = call.loft.browse.list_entries(
             call.actor,
             owner,
@@ -211,7 +212,8 @@ def _listing(space: str) -> Callable[..., EntryPage]:
             limit=limit,
             cursor=cursor,
         )
-        return EntryPage(version=at, items=page.items, next_cursor=page.next_cursor)
+        out = EntryPage(version=at, items=page.items, next_cursor=page.next_cursor)
+        return model_listing(call.request, out)
 
     return listing
 

@@ -9,6 +9,7 @@ from urllib.parse import quote
 from fastapi import Query, Response
 from starlette.responses import StreamingResponse
 
+from dataloft.api.listings import model_listing
 from dataloft.api.native.constraints import text
 from dataloft.api.native.deps import NativeCall, native_router
 from dataloft.api.native.openapi import ANONYMOUS, errors, link
@@ -81,7 +82,7 @@ def list_datasets(
     deleted: bool = Query(False, description="List your soft-deleted datasets instead"),
     limit: int | None = Query(None, ge=1, le=1000),
     cursor: str | None = None,
-) -> DatasetPage:
+) -> Response:
     """Datasets you may read, oldest first; follow ``next_cursor`` until it is null."""
     page = call.loft.datasets.list_datasets(
         call.actor,
@@ -92,7 +93,7 @@ def list_datasets(
         limit=limit,
         cursor=cursor,
     )
-    return DatasetPage(items=page.items, next_cursor=page.next_cursor)
+    return model_listing(call.request, DatasetPage(items=page.items, next_cursor=page.next_cursor))
 
 
 @router.get(DATASET, response_model=DatasetView, responses=errors(404), openapi_extra=ANONYMOUS)
@@ -149,10 +150,10 @@ def list_versions(
     call: NativeCall,
     limit: int | None = Query(None, ge=1, le=1000),
     cursor: str | None = None,
-) -> VersionPage:
+) -> Response:
     """History, newest first."""
     page = call.loft.browse.list_versions(call.actor, owner, name, limit=limit, cursor=cursor)
-    return VersionPage(items=page.items, next_cursor=page.next_cursor)
+    return model_listing(call.request, VersionPage(items=page.items, next_cursor=page.next_cursor))
 
 
 @router.get(
@@ -180,17 +181,18 @@ def diff(
     to_version: int | None = Query(None, alias="to", ge=0, description="Default: the head"),
     limit: int | None = Query(None, ge=1, le=1000),
     cursor: str | None = None,
-) -> DiffOut:
+) -> Response:
     """Entries added, removed and changed between two versions, in path order."""
     page = call.loft.browse.diff(
         call.actor, owner, name, from_version, to_version, limit=limit, cursor=cursor
     )
-    return DiffOut(
+    out = DiffOut(
         from_version=page.from_version,
         to_version=page.to_version,
         items=page.items,
         next_cursor=page.next_cursor,
     )
+    return model_listing(call.request, out)
 
 
 def _archive(fmt: str, owner: str, name: str, call: Call, version: int | None) -> StreamingResponse:

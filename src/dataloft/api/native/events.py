@@ -11,18 +11,21 @@ import json
 from typing import Annotated, Any
 
 from fastapi import Header, Query
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pydantic import TypeAdapter, WithJsonSchema
 from starlette.responses import Response
 
+from dataloft.api.listings import listing
 from dataloft.api.native.deps import NativeCall, native_router
 from dataloft.api.native.openapi import ANONYMOUS, errors
 from dataloft.api.native.schemas import EventPage
+from dataloft.api.pipeline import Call
 from dataloft.api.sse import SEQ_MAX, Feed, check_seq, follow, parse_last_event_id
 from dataloft.core.access import Action, Principal
 from dataloft.core.errors import Invalid
 from dataloft.core.loft import Loft
 from dataloft.core.results import EventView
+from dataloft.core.values import render_plain_json
 
 router = native_router(tags=["events"])
 KEEPALIVE = b": keep-alive\n\n"
@@ -119,8 +122,13 @@ async def events(
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    batch = await call.in_thread(
-        loft.events.read_after, actor, start, dataset_id=dataset_id, limit=limit
-    )
-    items = [event_json(e) for e in batch.events]
-    return JSONResponse({"items": items, "last_seq": batch.scanned_to})
+    return await call.in_thread(_page, call, start, dataset_id, limit)
+
+
+def _page(call: Call, start: int, dataset_id: int | None, limit: int) -> Response:
+    """One JSON page of events, gzipped for clients that accept it. Its values are plain
+    JSON data (payloads hold names, numbers and lists of names), which orjson writes as
+    ``json.dumps`` does."""
+    batch = call.loft.events.read_after(call.actor, start, dataset_id=dataset_id, limit=limit)
+    body = {"items": [event_json(e) for e in batch.events], "last_seq": batch.scanned_to}
+    return listing(call.request, render_plain_json(body), media_type="application/json")

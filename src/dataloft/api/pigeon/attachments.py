@@ -16,7 +16,7 @@ from urllib.parse import quote, unquote
 from starlette.responses import Response
 
 from dataloft.api.multipart import Part
-from dataloft.api.pigeon.common import answer, epoch_ms, record_path
+from dataloft.api.pigeon.common import answer_listing, epoch_ms, record_path
 from dataloft.api.pipeline import Call
 from dataloft.api.transfer import serve_blob
 from dataloft.core.errors import Invalid
@@ -132,4 +132,4 @@ def attachment_meta(call: Call) -> Response:
         "updated": epoch_ms(updated),
         "linkers": [record_path(ln.owner, ln.name, ln.record_id) for ln in linkers],
     }
-    return answer(call, body, f"attachment {digest}")
+    return answer_listing(call, body, f"attachment {digest}")

@@ -204,11 +204,14 @@ def encode_value(value: Any, codec: Codec) -> bytes:
     return codec.dump(value)
 
 
-def encode_plain(value: dict[str, Any], codec: Codec) -> bytes:
-    """``encode_value`` of a map that is plain JSON data already, as the record index is:
-    the same bytes, JSON's made without the walk that looks for tagged types."""
+def encode_plain(value: dict[str, Any] | list[Any], codec: Codec) -> bytes:
+    """``encode_value`` of a listing that is plain JSON data already, as the record index
+    and the lists of datasets are (see ``render_plain_json``): the same bytes, JSON's and
+    JSON Lines' made without the walk that looks for tagged types."""
     if codec is JSON:
         return render_plain_json(value)
+    if codec is JSON_LINES:
+        return render_plain_json(value) + b"\n"
     return encode_value(value, codec)
 
 

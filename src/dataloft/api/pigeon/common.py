@@ -12,10 +12,13 @@ from urllib.parse import parse_qsl, quote
 from starlette.requests import Request
 from starlette.responses import Response
 
+from dataloft.api.listings import listing
 from dataloft.api.pigeon.codecs import (
+    HTML_TYPE,
     JSON,
     codec_for_body,
     decode_value,
+    encode_plain,
     encode_value,
     html_page,
     negotiate,
@@ -48,6 +51,18 @@ def answer(call: Call, value: Any, title: str, headers: dict[str, str] | None = 
     if codec is None:
         return Response(html_page(title, value), media_type="text/html", headers=headers)
     return Response(encode_value(value, codec), media_type=codec.media_type, headers=headers)
+
+
+def answer_listing(
+    call: Call, value: dict[str, Any] | list[Any], title: str, headers: dict[str, str] | None = None
+) -> Response:
+    """A listing (plain JSON data: names, numbers, and maps and lists of them), as
+    ``answer`` gives it, and gzipped for clients that accept it (``api/listings.py``)."""
+    codec = negotiate(call.header("accept"))
+    if codec is None:
+        return listing(call.request, html_page(title, value), media_type=HTML_TYPE, headers=headers)
+    body = encode_plain(value, codec)
+    return listing(call.request, body, media_type=codec.media_type, headers=headers)
 
 
 def epoch_ms(moment: datetime) -> int:

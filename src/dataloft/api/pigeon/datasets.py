@@ -14,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from dataloft.api.errors import MethodNotAllowed
 from dataloft.api.pigeon.common import (
     answer,
+    answer_listing,
     check_name,
     dataset_url,
     decoded_body,
@@ -48,7 +49,7 @@ def list_authors(call: Call) -> Response:
     """Authors with at least one dataset the caller may read (accounts without public
     work are nobody else's business)."""
     by_author = datasets_by_author(call.loft, call.actor)
-    return answer(call, list(by_author), "Authors")
+    return answer_listing(call, list(by_author), "Authors")
 
 
 def show_author(call: Call) -> Response:
@@ -56,7 +57,7 @@ def show_author(call: Call) -> Response:
     user = _author(call.loft, author)
     names = datasets_by_author(call.loft, call.actor, author).get(author, [])
     body = {"auth": "admin" if user.is_admin else "regular", "datasets": names, "lenses": []}
-    return answer(call, body, author)
+    return answer_listing(call, body, author)
 
 
 def _author(loft: Loft, author: str) -> UserView:
@@ -72,7 +73,7 @@ def _author(loft: Loft, author: str) -> UserView:
 
 
 def list_datasets(call: Call) -> Response:
-    return answer(call, datasets_by_author(call.loft, call.actor), "Datasets")
+    return answer_listing(call, datasets_by_author(call.loft, call.actor), "Datasets")
 
 
 def create_dataset(call: Call) -> Response:
@@ -99,12 +100,12 @@ def show_dataset(call: Call) -> Response:
     if not name:
         _author(loft, author)
         names = datasets_by_author(loft, actor, author).get(author, [])
-        return answer(call, names, f"{author}'s datasets")
+        return answer_listing(call, names, f"{author}'s datasets")
     view, version, records = snapshot(loft, actor, author, name)
     body = {**_configuration(view, version), "author": author, "name": name}
     body["config"] = {"memo": view.description}
     body["records"] = records
-    return answer(call, body, f"{author}:{name}", {"X-Version": str(version)})
+    return answer_listing(call, body, f"{author}:{name}", {"X-Version": str(version)})
 
 
 def delete_dataset(call: Call) -> Response:

@@ -10,6 +10,9 @@
   documented forms, ``[id, value]`` pairs (or one ``{id: value}`` object) of the records
   changed since, and ``undefined`` for those deleted since.
 
+The flat files and the older forms are gzipped as they stream for clients that accept it
+(``api/listings.py``); zip archives are not.
+
 dataloft keeps every version, so each also takes ``?version=<n>``: export that version
 instead of the head.
 """
@@ -27,6 +30,7 @@ from urllib.parse import quote
 from starlette.responses import Response, StreamingResponse
 
 from dataloft.api.errors import NotAcceptable
+from dataloft.api.listings import streamed_listing
 from dataloft.api.pigeon.codecs import (
     CBOR,
     JSON,
@@ -86,11 +90,17 @@ def _source(call: Call) -> _Source:
     return _Source(call.loft, call.actor, author, name, call.number("version"))
 
 
-def _stream(
-    chunks: Iterable[bytes], media_type: str, filename: str, version: int
-) -> StreamingResponse:
-    headers = {"Content-Disposition": attachment_disposition(filename), "X-Version": str(version)}
-    return ClosingStreamingResponse(chunks, media_type=media_type, headers=headers)
+def _download_headers(filename: str, version: int) -> dict[str, str]:
+    return {"Content-Disposition": attachment_disposition(filename), "X-Version": str(version)}
+
+
+def _listing(
+    call: Call, chunks: Iterable[bytes], media_type: str, filename: str, version: int
+) -> Response:
+    """An export of records, streamed, and gzipped as it streams for clients that accept
+    it: made here, never a stored file's bytes, so the content coding is ours to pick."""
+    headers = _download_headers(filename, version)
+    return streamed_listing(call.request, chunks, media_type=media_type, headers=headers)
 
 
 def export(call: Call) -> Response:
@@ -109,7 +119,7 @@ def export(call: Call) -> Response:
         view, at, records = source.records()
         items = _flat_items(source, records, stub_below)
         filename = f"Export {view.name}.{codec.extensions[0]}"
-        return _stream(encode_stream(items, codec), codec.media_type, filename, at)
+        return _listing(call, encode_stream(items, codec), codec.media_type, filename, at)
     assert archive is not None
     codec = codec_for_extension(archive.group(1))
     if codec is None:
@@ -142,7 +152,9 @@ def _zip(call: Call, source: _Source, folders: dict[str, Codec], suffix: str) ->
         members = itertools.chain(members, linked)
     comment = f"Archive of {collection_path(source.author, source.name)}"
     filename = f"export-{_UNSAFE_IN_NAME.sub('_', view.name)}{suffix}.zip"
-    return _stream(zip_stream(members, comment=comment), "application/zip", filename, at)
+    headers = _download_headers(filename, at)
+    archive = zip_stream(members, comment=comment)
+    return ClosingStreamingResponse(archive, media_type="application/zip", headers=headers)
 
 
 def _record_members(
@@ -198,7 +210,7 @@ def legacy_export(call: Call) -> Response:
     extension = "json" if codec is JSON else codec.extensions[0]
     filename = f"Export {view.name}.{extension}"
     chunks = _json_object(pairs) if codec is JSON else (encode_value(list(p), codec) for p in pairs)
-    return _stream(chunks, codec.media_type, filename, head)
+    return _listing(call, chunks, codec.media_type, filename, head)
 
 
 def _export_links(source: _Source) -> dict[str, str]:
