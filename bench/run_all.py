@@ -20,6 +20,7 @@ SCRIPTS = (
     "pigeon_attachments.py",
     "pigeon_index.py",
     "pigeon_bulk.py",
+    "listings.py",
 )
 
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 from fastapi import Query, Response
 
 from dataloft.api.clients import client_address
+from dataloft.api.listings import model_listing
 from dataloft.api.native.deps import NativeCall, PublicCall, native_router
 from dataloft.api.native.openapi import ANONYMOUS, errors, link
 from dataloft.api.native.schemas import (
@@ -122,9 +123,9 @@ def list_users(
     call: NativeCall,
     limit: int | None = Query(None, ge=1, le=MAX_LIMIT),
     cursor: str | None = None,
-) -> UserPage:
+) -> Response:
     page = call.loft.accounts.list_users(call.actor, limit, cursor)
-    return UserPage(items=page.items, next_cursor=page.next_cursor)
+    return model_listing(call.request, UserPage(items=page.items, next_cursor=page.next_cursor))
 
 
 @router.post(

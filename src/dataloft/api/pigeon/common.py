@@ -57,12 +57,15 @@ def answer_listing(
     call: Call, value: dict[str, Any] | list[Any], title: str, headers: dict[str, str] | None = None
 ) -> Response:
     """A listing (plain JSON data: names, numbers, and maps and lists of them), as
-    ``answer`` gives it, and gzipped for clients that accept it (``api/listings.py``)."""
+    ``answer`` gives it, and gzipped for clients that accept it (``api/listings.py``).
+    It says it varies with ``Accept`` too, as the record index does."""
     codec = negotiate(call.header("accept"))
+    varying = {**(headers or {}), "Vary": "Accept"}
     if codec is None:
-        return listing(call.request, html_page(title, value), media_type=HTML_TYPE, headers=headers)
+        page = html_page(title, value)
+        return listing(call.request, page, media_type=HTML_TYPE, headers=varying)
     body = encode_plain(value, codec)
-    return listing(call.request, body, media_type=codec.media_type, headers=headers)
+    return listing(call.request, body, media_type=codec.media_type, headers=varying)
 
 
 def epoch_ms(moment: datetime) -> int:

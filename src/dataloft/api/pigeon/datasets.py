@@ -12,6 +12,8 @@ from typing import Any
 from starlette.responses import RedirectResponse, Response
 
 from dataloft.api.errors import MethodNotAllowed
+from dataloft.api.listings import listing
+from dataloft.api.pigeon.codecs import JSON, JSON_LINES, Codec, negotiate
 from dataloft.api.pigeon.common import (
     answer,
     answer_listing,
@@ -22,12 +24,13 @@ from dataloft.api.pigeon.common import (
     owner_action,
     split_spec,
 )
+from dataloft.api.pigeon.index import index_body, record_index
 from dataloft.api.pipeline import Call
 from dataloft.core.access import SYSTEM, Principal
-from dataloft.core.changes import RECORDS
 from dataloft.core.errors import Invalid, NotFound, Unauthenticated
 from dataloft.core.loft import Loft
-from dataloft.core.results import DatasetView, EntrySummary, EntryView, UserView
+from dataloft.core.results import DatasetView, UserView
+from dataloft.core.values import render_plain_json
 
 MAX_CONFIG_BODY = 3 * 1024 * 1024
 
@@ -101,11 +104,29 @@ def show_dataset(call: Call) -> Response:
         _author(loft, author)
         names = datasets_by_author(loft, actor, author).get(author, [])
         return answer_listing(call, names, f"{author}'s datasets")
-    view, version, records = snapshot(loft, actor, author, name)
-    body = {**_configuration(view, version), "author": author, "name": name}
-    body["config"] = {"memo": view.description}
-    body["records"] = records
-    return answer_listing(call, body, f"{author}:{name}", {"X-Version": str(version)})
+    view = loft.datasets.get(actor, author, name)
+    about = {**_configuration(view, view.version), "author": author, "name": name}
+    about["config"] = {"memo": view.description}
+    headers = {"X-Version": str(view.version)}
+    codec = negotiate(call.header("accept"))
+    if codec is JSON or codec is JSON_LINES:
+        body = _page_json(call, view, about, codec)
+        varying = {**headers, "Vary": "Accept"}  # as answer_listing says
+        return listing(call.request, body, media_type=codec.media_type, headers=varying)
+    _, records = record_index(loft, actor, view, view.version)
+    return answer_listing(call, {**about, "records": records}, f"{author}:{name}", headers)
+
+
+def _page_json(call: Call, view: DatasetView, about: dict[str, Any], codec: Codec) -> bytes:
+    """The dataset's page as JSON (or as its one JSON Lines item): ``about``, then the
+    record index as the last member, ``records``, taken encoded from the cache of indexes
+    (``index.index_body``). The bytes ``encode_plain`` gives for the whole, without
+    querying and encoding the index again while the head stays where it is: the page of
+    10,000 records (1.1 MB) in 3.5 ms, where building and encoding it took 108 ms
+    (``bench/listings.py``)."""
+    head = render_plain_json(about)  # b"{...}": the index goes in before the brace
+    body = head[:-1] + b',"records":' + index_body(call, view, JSON, False) + b"}"
+    return body + b"\n" if codec is JSON_LINES else body
 
 
 def delete_dataset(call: Call) -> Response:
@@ -132,23 +153,6 @@ def snapshot(
     view = loft.datasets.get(actor, author, name)
     at, records = record_index(loft, actor, view, view.version if version is None else version)
     return view, at, records
-
-
-def record_index(
-    loft: Loft, actor: Principal, view: DatasetView, version: int
-) -> tuple[int, dict[str, Any]]:
-    """A dataset's record index at a version (one indexed query over its entries)."""
-    at, entries = loft.browse.summaries(actor, view.owner, view.name, RECORDS, version)
-    return at, {entry.path: record_meta(entry) for entry in entries}
-
-
-def record_meta(entry: EntryView | EntrySummary) -> dict[str, Any]:
-    return {"hash": entry.sha256, "links": record_links(entry), "version": entry.version}
-
-
-def record_links(entry: EntryView | EntrySummary) -> list[str]:
-    links: list[str] = (entry.metadata or {}).get("links", [])
-    return links
 
 
 def show_configuration(call: Call) -> Response:

@@ -14,12 +14,11 @@ hold is refused with 400 ``Missing Attachments`` and the links to send in
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 from starlette.responses import Response
 
-from dataloft.api.body_cache import BodyCache, accepts_gzip, gzipped
+from dataloft.api.body_cache import accepts_gzip
 from dataloft.api.errors import ProtocolError
 from dataloft.api.multipart import MultipartForm, read_multipart
 from dataloft.api.pigeon.attachments import cid_table
@@ -38,8 +37,6 @@ from dataloft.api.pigeon.codecs import (
     HTML_TYPE,
     Codec,
     codec_for_body,
-    encode_plain,
-    html_page,
     negotiate,
 )
 from dataloft.api.pigeon.common import (
@@ -49,7 +46,7 @@ from dataloft.api.pigeon.common import (
     require_record_writer,
     split_spec,
 )
-from dataloft.api.pigeon.datasets import record_index
+from dataloft.api.pigeon.index import index_body, representation
 from dataloft.api.pipeline import Call
 from dataloft.api.transfer import etag_matches, read_body
 from dataloft.core.access import Principal
@@ -72,7 +69,7 @@ class MissingAttachments(ProtocolError, Invalid):
 def show_index(call: Call) -> Response:
     """The record index at the head version. The index at a version never changes, so its
     encoded bytes (and their gzip form) are cached under a key naming all they depend on
-    (``_index_body``), and ``If-None-Match`` with the version's ``ETag`` is a 304; only
+    (``index.index_body``), and ``If-None-Match`` with the version's ``ETag`` is a 304; only
     the access check, which must see every request, runs each time. Who reads does not
     change the bytes: any reader sees every record."""
     author, name = split_spec(call)
@@ -86,7 +83,7 @@ def show_index(call: Call) -> Response:
     if_none_match = call.header("if-none-match")
     if if_none_match is not None and etag_matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
-    body = _index_body(call, view, codec, compress)
+    body = index_body(call, view, codec, compress)
     return Response(body, media_type=codec.media_type if codec else HTML_TYPE, headers=headers)
 
 
@@ -97,41 +94,8 @@ def _etag(view: DatasetView, codec: Codec | None) -> str:
     address its title shows, which a rename changes without a version. As in Pigeon
     Optics, a dataset deleted and made again starts its versions, and its tags, over."""
     if codec is None:
-        return f'"{view.version}-{_representation(view, codec, False)}"'
+        return f'"{view.version}-{representation(view, codec, False)}"'
     return f'"{view.version}"'
-
-
-def _representation(view: DatasetView, codec: Codec | None, compress: bool) -> str:
-    """What, besides the dataset and version, the bytes depend on: the encoding, and for
-    the HTML page the dataset's address, which its title shows and a rename changes
-    without a new version."""
-    if codec is None:
-        address = f"{view.owner}:{view.name}".encode()
-        kind = "html." + hashlib.sha256(address).hexdigest()[:12]
-    else:
-        kind = codec.name
-    return kind + ("-gzip" if compress else "")
-
-
-def _index_body(call: Call, view: DatasetView, codec: Codec | None, compress: bool) -> bytes:
-    """The encoded index, from the cache when it holds it. The key names all the bytes
-    depend on, as the ``ETag`` does: the dataset (a deleted and re-created one has a new
-    id), its version and the representation. The gzip form is made from the identity
-    form, which is cached on the way."""
-    cache: BodyCache = call.request.app.state.pigeon_indexes
-    key = (view.id, view.version, _representation(view, codec, compress))
-    body = cache.get(key)
-    if body is None:
-        if compress:
-            body = gzipped(_index_body(call, view, codec, False))
-        else:
-            _, records = record_index(call.loft, call.actor, view, view.version)
-            if codec is None:
-                body = html_page(f"{view.owner}:{view.name} records", records)
-            else:
-                body = encode_plain(records, codec)
-        cache.put(key, body)
-    return body
 
 
 def show_record(call: Call) -> Response:
