@@ -2,7 +2,9 @@
 compressed as they stream when they are streamed.
 
 A listing (a record index, a page of entries or versions, a directory, an export of
-records) is JSON or another structured encoding, and shrinks six- to tenfold under gzip.
+records) is JSON or another structured encoding, and gzip shrinks it two- to sixtyfold
+(``bench/listings.py``: a record index, mostly sha256 hex, to 39%; a page of 1,000 files
+to under 2%).
 Which responses are compressed is decided route by route, here, not by a middleware over
 the whole application: a file download or an attachment keeps its bytes (a ``Range``
 names offsets in them, and its ``ETag`` names them), and an event stream must reach the
