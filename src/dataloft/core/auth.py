@@ -11,6 +11,7 @@ import secrets
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
@@ -35,6 +36,7 @@ from dataloft.db.models import ApiToken, Membership, User, table_of
 from dataloft.db.prepared import Prepared
 from dataloft.db.types import utcnow
 
+V = TypeVar("V")
 TOKEN_PREFIX = "dl_"
 LOGIN_TOKEN_DAYS = 30
 
@@ -103,39 +105,56 @@ def _token_view(token: ApiToken, username: str) -> TokenView:
     )
 
 
-class _RecentlyVerified:
-    """Passwords verified in the last ``seconds``, so that a client sending HTTP Basic with
-    every request costs one argon2 check per interval, not one per request (tens of
-    milliseconds of CPU each). Keyed by a fast hash of the credentials; a hit is only a
-    hint: the account must still be active with the same password hash."""
+class _Recent(Generic[V]):
+    """Values kept for ``seconds`` after they were put, at most ``MAX_ENTRIES`` of them
+    (the oldest go first). ``seconds`` of 0 keeps nothing."""
 
     MAX_ENTRIES = 10_000
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, now: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
-        self._entries: dict[str, tuple[float, int, str]] = {}
+        self.now = now
+        self._entries: dict[str, tuple[float, V]] = {}
+
+    def get(self, key: str) -> V | None:
+        found = self._entries.get(key)
+        if found is None or found[0] < self.now():
+            return None
+        return found[1]
+
+    def put(self, key: str, value: V) -> None:
+        if self.seconds <= 0:
+            return
+        if len(self._entries) >= self.MAX_ENTRIES:  # oldest first: dicts keep order
+            for stale in list(self._entries)[: self.MAX_ENTRIES // 10]:
+                self._entries.pop(stale, None)
+        self._entries[key] = (self.now() + self.seconds, value)
+
+    def drop(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+
+class _RecentlyVerified(_Recent[tuple[int, str]]):
+    """Passwords verified in the last ``seconds`` (user id and password hash), so that a
+    client sending HTTP Basic with every request costs one argon2 check per interval, not
+    one per request (tens of milliseconds of CPU each). Keyed by a fast hash of the
+    credentials; a hit is only a hint: the account must still be active with the same
+    password hash."""
 
     @staticmethod
     def key(username: str, password: str) -> str:
         raw = f"{username}\0{password}".encode("utf-8", "surrogatepass")
         return hashlib.sha256(raw).hexdigest()
 
-    def get(self, key: str) -> tuple[int, str] | None:
-        found = self._entries.get(key)
-        if found is None or found[0] < time.monotonic():
-            return None
-        return found[1], found[2]
 
-    def put(self, key: str, user_id: int, proof: str) -> None:
-        if self.seconds <= 0:
-            return
-        if len(self._entries) >= self.MAX_ENTRIES:  # oldest first: dicts keep order
-            for stale in list(self._entries)[: self.MAX_ENTRIES // 10]:
-                self._entries.pop(stale, None)
-        self._entries[key] = (time.monotonic() + self.seconds, user_id, proof)
-
-    def drop(self, key: str) -> None:
-        self._entries.pop(key, None)
+# Token rows (expiry, scope, account) read in the last ``token_cache_seconds``, by token
+# digest, with the ``Database.generation`` they were read at: a client sending one token
+# with every request costs one lookup per interval (the lookup was a sixth of a small
+# record GET). A row serves only while this process has committed no write since it was
+# read, so a token revoked, an account deactivated or made admin here counts at once; a
+# change another process makes (a second server process, the ``dataloft`` command) counts
+# within the interval. Expiry is checked on every request, against the clock.
+_RecentTokens = _Recent[tuple[int, tuple[Any, ...]]]
 
 
 class AuthService:
@@ -147,6 +166,7 @@ class AuthService:
         *,
         throttle: LoginThrottle | None = None,
         basic_cache_seconds: float = 0,
+        token_cache_seconds: float = 0,
     ) -> None:
         self.db = db
         self.passwords = passwords
@@ -154,6 +174,7 @@ class AuthService:
         self.clock = clock
         self.throttle = throttle
         self._verified = _RecentlyVerified(basic_cache_seconds)
+        self._tokens = _RecentTokens(token_cache_seconds)
 
     # --- credentials -> principal ----------------------------------------------------------
 
@@ -161,15 +182,22 @@ class AuthService:
         return self._token_principal(token_digest(secret), "unknown or invalid API token")
 
     def _token_principal(self, digest: str, unknown: str) -> Principal:
-        with self.db.lookup() as lookup:
-            row = lookup.first(_TOKEN_LOOKUP, digest=digest)
-            if row is None:
+        generation = self.db.generation  # read before the row, so a write after is seen
+        cached = self._tokens.get(digest)
+        if cached is not None and cached[0] == generation:
+            row = cached[1]
+        else:
+            with self.db.lookup() as lookup:
+                found = lookup.first(_TOKEN_LOOKUP, digest=digest)
+            if found is None:
                 raise Unauthenticated(unknown)
-            expires_at, scope, user_id, username, is_admin, is_active = row
-            if expires_at is not None and expires_at <= self.clock():
-                raise Unauthenticated("API token has expired")
-            if not is_active:
-                raise Unauthenticated("account is deactivated")
+            row = found
+            self._tokens.put(digest, (generation, row))
+        expires_at, scope, user_id, username, is_admin, is_active = row
+        if expires_at is not None and expires_at <= self.clock():
+            raise Unauthenticated("API token has expired")
+        if not is_active:
+            raise Unauthenticated("account is deactivated")
         credential = Credential(TOKEN, digest)
         return make_principal(self.db, user_id, username, is_admin, scope, credential)
 
@@ -210,7 +238,7 @@ class AuthService:
                 if stored is not None:
                     stored.password_hash = proof
         credential = Credential(PASSWORD, proof or "")
-        self._verified.put(key, user.id, credential.proof)
+        self._verified.put(key, (user.id, credential.proof))
         return make_principal(self.db, user.id, user.username, user.is_admin, None, credential)
 
     def reauthenticate(self, principal: Principal) -> Principal:

@@ -79,6 +79,7 @@ class Loft:
             clock,
             throttle=throttle,
             basic_cache_seconds=settings.basic_cache_seconds,
+            token_cache_seconds=settings.token_cache_seconds,
         )
         self.accounts = AccountService(self.db, self.events, self.passwords)
         self.datasets = DatasetService(

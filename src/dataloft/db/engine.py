@@ -9,6 +9,7 @@ dataset with a row lock on the dataset (see ``dataloft.core.commits``).
 
 from __future__ import annotations
 
+import itertools
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -179,6 +180,10 @@ class Database:
         # is closed) when its thread ends, as the server's worker threads come and go.
         self._lookup_connections: set[Any] = set()
         self._lookups_lock = threading.Lock()
+        # Bumped after every write this process commits: caches of what the database says
+        # (verified tokens) note the generation they read at and trust nothing older.
+        self._commits = itertools.count(1)
+        self.generation = 0
         self._current: ContextVar[Session | Lookup | None] = ContextVar(
             f"session-{id(self)}", default=None
         )
@@ -266,6 +271,7 @@ class Database:
                     yield session
             finally:
                 self._current.reset(token)
+            self.generation = next(self._commits)  # one step of a C iterator: never lost
             for callback in session.info.pop(_AFTER_COMMIT, {}).values():
                 callback()
 
