@@ -23,6 +23,7 @@ from dataloft import __version__
 from dataloft.api.convertors import register_convertors
 from dataloft.api.docs import mount_docs
 from dataloft.api.errors import INTERNAL_MESSAGE, headers_for, status_for
+from dataloft.api.front import LoftApp
 from dataloft.api.limits import BodyLimitMiddleware, StrictUrlDecoding
 from dataloft.api.pipeline import HTTP_METHODS, PipelineRoute
 from dataloft.api.processes import ProcessPool
@@ -119,7 +120,7 @@ def allowed_methods(routes: list[BaseRoute], request: Request) -> list[str]:
     ]
 
 
-def create_app(settings: Settings | None = None, loft: Loft | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, loft: Loft | None = None) -> LoftApp:
     settings = settings or Settings()
     dialects = available_dialects()
     enabled = [dialects[name] for name in settings.dialects]
@@ -133,7 +134,7 @@ def create_app(settings: Settings | None = None, loft: Loft | None = None) -> Fa
         if owns_loft:
             app.state.loft.close()
 
-    app = FastAPI(
+    app = LoftApp(
         title="dataloft",
         version=__version__,
         description="Versioned, content-addressed datasets. Native API under /loft/v1.",
@@ -214,11 +215,11 @@ def create_app(settings: Settings | None = None, loft: Loft | None = None) -> Fa
     register_convertors()
     # Added first, so innermost: a dialect's own middleware (Pigeon Optics' CORS headers)
     # still wraps the 400 it answers.
-    app.add_middleware(StrictUrlDecoding, render=render_error)
+    app.add_edge(StrictUrlDecoding, render=render_error)
     for dialect in enabled:
         dialect.mount(app)
     mount_docs(app)
     app.openapi = partial(_openapi, app, enabled, settings)  # type: ignore[method-assign]
-    app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_json_body)
-    app.add_middleware(NoSniff)  # outermost: every response our code answers
+    app.add_edge(BodyLimitMiddleware, default_limit=settings.max_json_body)
+    app.add_edge(NoSniff)  # outermost: every response our code answers
     return app

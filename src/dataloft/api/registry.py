@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
 from dataloft.config import Settings
 from dataloft.core.access import Principal
 from dataloft.core.loft import Loft
+
+if TYPE_CHECKING:  # the app imports the pipeline, which imports this module
+    from dataloft.api.front import LoftApp
 
 # (request, status, message) -> the dialect's error response
 ErrorRenderer = Callable[[Request, int, str], Response]
@@ -37,7 +40,7 @@ def request_method(request: Request) -> str:
 class Dialect:
     name: str
     prefixes: tuple[str, ...]  # paths this dialect answers (its errors use its renderer)
-    mount: Callable[[FastAPI], None]
+    mount: Callable[[LoftApp], None]
     render_error: ErrorRenderer
     authenticate: Authenticator
     # The method a request means: its own, unless the dialect lets HTML forms say otherwise.
@@ -45,4 +48,10 @@ class Dialect:
     document: Documenter | None = None
 
     def owns(self, path: str) -> bool:
-        return any(path == p.rstrip("/") or path.startswith(p) for p in self.prefixes)
+        return path.startswith(self.prefixes) or path in self._bare_prefixes
+
+    @cached_property
+    def _bare_prefixes(self) -> frozenset[str]:
+        """Each prefix without its trailing slash (``/loft`` for ``/loft/``): asked on
+        every request (Pigeon Optics' CORS headers), so worked out once."""
+        return frozenset(p.rstrip("/") for p in self.prefixes)

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from dataloft.api.algorithmia.auth import authenticate
 from dataloft.api.algorithmia.routes import HANDLERS
+from dataloft.api.front import LoftApp
 from dataloft.api.pipeline import Pipeline
 from dataloft.api.registry import Dialect
 
@@ -36,7 +37,7 @@ def render_error(request: Request, status: int, message: str) -> Response:
     return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
-def mount(app: FastAPI) -> None:
+def mount(app: LoftApp) -> None:
     routes = Pipeline(app, DIALECT)
     for prefix in PREFIXES:
         for path in (prefix, prefix + "/{path:anypath}"):

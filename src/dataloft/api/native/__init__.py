@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from dataloft.api.errors import CODES
+from dataloft.api.front import LoftApp
 from dataloft.api.native.auth import authenticate
 from dataloft.api.registry import Dialect
 from dataloft.config import Settings
@@ -23,7 +24,7 @@ def render_error(request: Request, status: int, message: str) -> Response:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def mount(app: FastAPI) -> None:
+def mount(app: LoftApp) -> None:
     # The route modules reach this package's DIALECT (through deps), so they are imported
     # once it exists.
     from dataloft.api.native import accounts, contents, datasets, events

@@ -9,11 +9,12 @@ send credentials and write.
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dataloft.api.body_cache import BodyCache
+from dataloft.api.front import LoftApp
 from dataloft.api.pigeon.auth import REALM, authenticate
 from dataloft.api.pigeon.codecs import JSON, encode_value, negotiate
 from dataloft.api.pigeon.common import method_of
@@ -79,12 +80,12 @@ def _is_preflight(scope: Scope) -> bool:
     return any(name == b"access-control-request-method" for name, _ in scope["headers"])
 
 
-def mount(app: FastAPI) -> None:
+def mount(app: LoftApp) -> None:
     app.state.pigeon_indexes = BodyCache(app.state.settings.index_cache_bytes)
     routes = Pipeline(app, DIALECT)
     for path, handlers in ROUTES:
         routes.add(path, handlers)
-    app.add_middleware(CorsHeaders)
+    app.add_edge(CorsHeaders)
 
 
 DIALECT = Dialect(
