@@ -149,10 +149,12 @@ class Settings(BaseSettings):
     # A password verified for HTTP Basic is trusted again for this long without argon2 (the
     # account must still be active with the same password); 0 checks every request.
     basic_cache_seconds: float = Field(default=60.0, ge=0, allow_inf_nan=False)
-    # A token's row is trusted again for this long without a lookup while this process
-    # commits nothing (core/auth.py: _RecentTokens); another process's change to it (a
-    # revocation by a second server process or the command line) counts within this long.
-    token_cache_seconds: float = Field(default=2.0, ge=0, allow_inf_nan=False)
+    # On PostgreSQL, a token's row is trusted again for this long without a lookup while
+    # this process commits nothing, so another process's change to it (a revocation by a
+    # second server process or the command line) counts only after this long; 0 (the
+    # default) looks every token up. SQLite sees every commit at once and needs no
+    # interval (core/auth.py: _RecentTokens).
+    token_cache_seconds: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     # Encoded record indexes (immutable at a version) kept in memory per process, in bytes;
     # the least recently used go first. 0 keeps none.
     index_cache_bytes: int = Field(default=64 * MiB, ge=0)

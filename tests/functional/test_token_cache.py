@@ -1,7 +1,7 @@
-"""Verified tokens are remembered for ``token_cache_seconds`` (core/auth.py, ``_RecentTokens``),
-and nothing that changes what a token may do is missed because of it: a change this process
-commits counts at once, expiry is checked on every request, and a change another process
-makes counts once the interval is over (at once with an interval of 0).
+"""Verified tokens are remembered (core/auth.py, ``_RecentTokens``), and nothing that changes
+what a token may do is missed because of it: a change this process commits counts at once,
+expiry is checked on every request, and a change another process makes counts at once on
+SQLite, and on PostgreSQL once ``token_cache_seconds`` is over (at once by default).
 
 Two ``Loft``s on one database stand for two processes (a second server process, or the
 ``dataloft`` command beside a running server)."""
@@ -84,18 +84,18 @@ def test_expiry_is_checked_on_every_request(shared_database: Settings) -> None:
             loft.auth.authenticate_token(made.secret)
 
 
-def test_without_an_interval_another_process_s_change_counts_at_once(
-    shared_database: Settings,
-) -> None:
-    with _loft(shared_database, 0) as server, _loft(shared_database, 0) as command:
+def test_by_default_another_process_s_change_counts_at_once(shared_database: Settings) -> None:
+    """SQLite sees every commit (its data_version); PostgreSQL looks every token up."""
+    with Loft(shared_database) as server, Loft(shared_database) as command:
         username, secret, token_id = _user_with_token(command)
+        assert server.auth.authenticate_token(secret).username == username
         assert server.auth.authenticate_token(secret).username == username
         command.auth.revoke_token(SYSTEM, token_id)
         with pytest.raises(Unauthenticated):
             server.auth.authenticate_token(secret)
 
 
-def test_another_process_s_change_counts_once_the_interval_is_over(
+def test_with_an_interval_another_process_s_change_counts_after_it(
     shared_database: Settings,
 ) -> None:
     with _loft(shared_database, 2) as server, _loft(shared_database, 2) as command:
@@ -104,7 +104,23 @@ def test_another_process_s_change_counts_once_the_interval_is_over(
         username, secret, token_id = _user_with_token(command)
         assert server.auth.authenticate_token(secret).username == username
         command.auth.revoke_token(SYSTEM, token_id)
+        if shared_database.is_sqlite:  # no interval needed: at once
+            with pytest.raises(Unauthenticated):
+                server.auth.authenticate_token(secret)
         now[0] += 2.5
+        with pytest.raises(Unauthenticated):
+            server.auth.authenticate_token(secret)
+
+
+def test_nothing_read_in_a_transaction_is_trusted_later(shared_database: Settings) -> None:
+    with _loft(shared_database, 3600) as server, _loft(shared_database, 3600) as command:
+        username, secret, token_id = _user_with_token(command)
+        _, other_secret, _ = _user_with_token(command)
+        with server.db.read():
+            server.auth.authenticate_token(other_secret)  # the transaction's snapshot is taken
+            command.auth.revoke_token(SYSTEM, token_id)
+            # Read from the snapshot, from before the revocation, after it was committed.
+            assert server.auth.authenticate_token(secret).username == username
         with pytest.raises(Unauthenticated):
             server.auth.authenticate_token(secret)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -147,14 +147,15 @@ class _RecentlyVerified(_Recent[tuple[int, str]]):
         return hashlib.sha256(raw).hexdigest()
 
 
-# Token rows (expiry, scope, account) read in the last ``token_cache_seconds``, by token
-# digest, with the ``Database.generation`` they were read at: a client sending one token
-# with every request costs one lookup per interval (the lookup was a sixth of a small
-# record GET). A row serves only while this process has committed no write since it was
-# read, so a token revoked, an account deactivated or made admin here counts at once; a
-# change another process makes (a second server process, the ``dataloft`` command) counts
-# within the interval. Expiry is checked on every request, against the clock.
-_RecentTokens = _Recent[tuple[int, tuple[Any, ...]]]
+# Token rows (expiry, scope, account) by token digest, with the ``Database.generation``
+# they were read at: a client sending one token with every request costs one lookup while
+# nothing is committed (the lookup was a sixth of a small record GET). On SQLite nothing
+# committed anywhere goes unseen, and a row is kept ``SQLITE_TOKEN_SECONDS``; on PostgreSQL
+# another process's commit (a second server process, the ``dataloft`` command) is seen only
+# when the row is ``token_cache_seconds`` old, 0 by default: no row is kept. Expiry is
+# checked on every request, against the clock.
+_RecentTokens = _Recent[tuple[Hashable, tuple[Any, ...]]]
+SQLITE_TOKEN_SECONDS = 60.0
 
 
 class AuthService:
@@ -174,7 +175,7 @@ class AuthService:
         self.clock = clock
         self.throttle = throttle
         self._verified = _RecentlyVerified(basic_cache_seconds)
-        self._tokens = _RecentTokens(token_cache_seconds)
+        self._tokens = _RecentTokens(SQLITE_TOKEN_SECONDS if db.local else token_cache_seconds)
 
     # --- credentials -> principal ----------------------------------------------------------
 
@@ -182,7 +183,7 @@ class AuthService:
         return self._token_principal(token_digest(secret), "unknown or invalid API token")
 
     def _token_principal(self, digest: str, unknown: str) -> Principal:
-        generation = self.db.generation  # read before the row, so a write after is seen
+        generation = self.db.generation()  # before the row, so that a commit after is seen
         cached = self._tokens.get(digest)
         if cached is not None and cached[0] == generation:
             row = cached[1]

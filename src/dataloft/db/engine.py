@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -180,10 +180,9 @@ class Database:
         # is closed) when its thread ends, as the server's worker threads come and go.
         self._lookup_connections: set[Any] = set()
         self._lookups_lock = threading.Lock()
-        # Bumped after every write this process commits: caches of what the database says
-        # (verified tokens) note the generation they read at and trust nothing older.
+        # Bumped after every write this process commits (see ``generation``).
         self._commits = itertools.count(1)
-        self.generation = 0
+        self._commits_seen = 0
         self._current: ContextVar[Session | Lookup | None] = ContextVar(
             f"session-{id(self)}", default=None
         )
@@ -221,6 +220,26 @@ class Database:
                 yield session
             finally:
                 self._current.reset(token)
+
+    def generation(self) -> Hashable:
+        """A mark of the database as this thread sees it, for caches of what it says (the
+        verified tokens of ``core/auth.py``): read before the cached value, it stays equal
+        only while nothing that could change the value was committed.
+
+        On SQLite that is exact: the thread's lookup connection and SQLite's
+        ``data_version``, which changes when any other connection commits, this process's
+        writers and other processes (the ``dataloft`` command) alike; it costs a
+        microsecond. On PostgreSQL it counts only this process's own commits: another
+        process's go unseen, so callers bound how long they trust a cached value there."""
+        if isinstance(self._current.get(), Session):
+            # A transaction reads its snapshot, which may be older than any mark taken now:
+            # nothing read in one is trusted later.
+            return object()
+        if self.local:
+            lookup = self._thread_lookup()
+            (version,) = lookup.connection.execute("PRAGMA data_version").fetchone()
+            return id(lookup), version
+        return self._commits_seen
 
     def lookup(self) -> AbstractContextManager[Lookup]:
         """A connection for ``Prepared`` lookups: the current transaction's, inside a
@@ -271,7 +290,7 @@ class Database:
                     yield session
             finally:
                 self._current.reset(token)
-            self.generation = next(self._commits)  # one step of a C iterator: never lost
+            self._commits_seen = next(self._commits)  # one step of a C iterator: never lost
             for callback in session.info.pop(_AFTER_COMMIT, {}).values():
                 callback()
 
