@@ -97,15 +97,21 @@ def dataloft_server(data_dir: Path | None = None, **env: str) -> Iterator[Loft]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(url + "/loft/v1/licences")
-        token = httpx.post(
-            url + "/loft/v1/auth/token", json={"username": "admin", "password": ADMIN_PASSWORD}
-        ).json()["token"]
-        yield Loft(url, token, process, directory)
+        yield Loft(url, admin_token(url), process, directory)
     finally:
         process.kill()
         process.wait()
         if owned:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+def admin_token(url: str) -> str:
+    """A token of the admin account a benchmark's server created, served at ``url``."""
+    answer = httpx.post(
+        url + "/loft/v1/auth/token", json={"username": "admin", "password": ADMIN_PASSWORD}
+    )
+    token: str = answer.raise_for_status().json()["token"]
+    return token
 
 
 @contextlib.contextmanager
