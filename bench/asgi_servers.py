@@ -10,14 +10,21 @@
 - ``download``: MB/s of downloading it again (``curl``), where a server that takes ASGI's
   ``http.response.pathsend`` sends the file itself.
 
+Each figure comes with the server's CPU time (its processes' user + system) per request or
+per GB: on a shared machine a server with more threads gets a larger share of the cores
+and so more requests/s, while what a request costs it holds steadier.
+
 The payload and every server's data directory are on ``/dev/shm`` (``--scratch``), so the
-disk is out of it. Each round starts every server afresh in turn, one at a time, so that
-drift in the machine's load spreads over all of them; each figure is the median of the
-rounds, and its ratio is over uvicorn+httptools' median. Every server runs one process,
-no access log, and imports dataloft through loft_app.py.
+disk is out of it. Each round starts every server afresh, all at once (an idle server
+costs nothing), and measures each figure of every server back to back, each round
+beginning with the next server: drift in the machine's load then falls on all of them
+alike. Each figure is the median of the rounds, and its ratio is over uvicorn+httptools'
+median. Every server runs one worker process, no access log, and
+imports dataloft through loft_app.py (``--switch-interval`` tries another
+``sys.setswitchinterval`` than dataloft's own).
 
 Run: ``.venv/bin/python bench/asgi_servers.py [--seconds 5] [--rounds 3] [--size-mib 1024]
-[--servers granian,hypercorn]``
+[--servers granian,hypercorn] [--switch-interval 0.005]``
 """
 
 from __future__ import annotations
@@ -186,6 +193,7 @@ class Run:
     connections: int
     payload: Path
     scratch: Path
+    loft_env: dict[str, str]  # for every dataloft server, beside its data directory
     figures: dict[str, dict[str, list[float]]]  # figure -> server -> one value per round
 
     def add(self, figure: str, server: str, value: float) -> None:
@@ -210,30 +218,50 @@ class Run:
         self.add(f"{figure}_cpu_s_per_GB", server, cpu / size * 1e9)
 
 
-def measure_bare(run: Run, name: str, command: Command) -> None:
-    with serving(command, "bare_app:app", False, "/record", {}) as (url, process):
-        run.wrk("bare", name, process.pid, url + "/record", {})
+def measure_bare(run: Run, names: list[str]) -> None:
+    with contextlib.ExitStack() as stack:
+        up = {
+            n: stack.enter_context(serving(SERVERS[n], "bare_app:app", False, "/record", {}))
+            for n in names
+        }
+        for name, (url, process) in up.items():
+            run.wrk("bare", name, process.pid, url + "/record", {})
 
 
-def measure_loft(run: Run, name: str, command: Command) -> None:
+def start_loft(stack: contextlib.ExitStack, run: Run, name: str) -> Loft:
+    """dataloft under server ``name`` (stopped, and its data removed, with ``stack``), with
+    a private dataset holding one record."""
     data = Path(tempfile.mkdtemp(prefix=f"loft-{name}-", dir=run.scratch))
-    env = {"DATALOFT_DATA_DIR": str(data), "DATALOFT_ADMIN_PASSWORD": ADMIN_PASSWORD}
-    try:
-        ready = "/loft/v1/licences"
-        with serving(command, "loft_app:create", True, ready, env) as (url, p):
-            loft = Loft(url, admin_token(url), p, data)
-            with loft.client() as client:
-                client.post("/datasets", json={"name": "bench"}).raise_for_status()
-                client.put("/datasets/admin/bench/records/r1", json=DOCUMENT).raise_for_status()
+    stack.callback(shutil.rmtree, data, ignore_errors=True)
+    env = {
+        **run.loft_env,
+        "DATALOFT_DATA_DIR": str(data),
+        "DATALOFT_ADMIN_PASSWORD": ADMIN_PASSWORD,
+    }
+    url, process = stack.enter_context(
+        serving(SERVERS[name], "loft_app:create", True, "/loft/v1/licences", env)
+    )
+    loft = Loft(url, admin_token(url), process, data)
+    with loft.client() as client:
+        client.post("/datasets", json={"name": "bench"}).raise_for_status()
+        client.put("/datasets/admin/bench/records/r1", json=DOCUMENT).raise_for_status()
+    return loft
+
+
+def measure_loft(run: Run, names: list[str]) -> None:
+    with contextlib.ExitStack() as stack:
+        lofts = {name: start_loft(stack, run, name) for name in names}
+        for name, loft in lofts.items():
             record = loft.api + "/datasets/admin/bench/records/r1"
-            run.wrk("record", name, p.pid, record, loft.auth)
-            file_url = loft.api + "/datasets/admin/bench/files/x"
-            auth = f"Authorization: Bearer {loft.token}"
-            run.curl("upload", name, p.pid, "-T", str(run.payload), "-H", auth, file_url)
-            run.curl("download", name, p.pid, "-H", auth, file_url)
-            run.add("peak_rss_MB", name, tree_peak_rss_mb(p.pid))
-    finally:
-        shutil.rmtree(data, ignore_errors=True)
+            run.wrk("record", name, loft.process.pid, record, loft.auth)
+        for what in ("upload", "download"):
+            for name, loft in lofts.items():
+                url = loft.api + "/datasets/admin/bench/files/x"
+                how = ["-T", str(run.payload)] if what == "upload" else []
+                auth = f"Authorization: Bearer {loft.token}"
+                run.curl(what, name, loft.process.pid, *how, "-H", auth, url)
+        for name, loft in lofts.items():
+            run.add("peak_rss_MB", name, tree_peak_rss_mb(loft.process.pid))
 
 
 def report_all(run: Run, size_mib: int) -> None:
@@ -250,6 +278,7 @@ def report_all(run: Run, size_mib: int) -> None:
                 name: float(f"{ours:.4g}"),
                 BASELINE: float(f"{base:.4g}"),
                 "rounds": len(values),
+                **run.loft_env,
             }
             if figure == "upload_MBps":
                 figures["hashlib_sha256"] = round(sha256, 1)
@@ -274,6 +303,11 @@ def main() -> None:
         default=",".join(name for name in SERVERS if name != BASELINE),
         help=f"compared with {BASELINE}, which always runs",
     )
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        help="run dataloft with this sys.setswitchinterval instead of its own (loft_app.py)",
+    )
     args = parser.parse_args()
     names = [BASELINE, *(n for n in args.servers.split(",") if n and n != BASELINE)]
     unknown = set(names) - set(SERVERS)
@@ -283,13 +317,17 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="asgi-bench-", dir=args.scratch))
     try:
         payload = make_file(scratch / "payload.bin", args.size_mib * 1024 * 1024)
-        run = Run(args.seconds, args.connections, payload, scratch, {})
+        interval = args.switch_interval
+        loft_env = {} if interval is None else {"BENCH_SWITCH_INTERVAL": str(interval)}
+        run = Run(args.seconds, args.connections, payload, scratch, loft_env, {})
         size = payload.stat().st_size
-        for _ in range(args.rounds):
+        for round_ in range(args.rounds):
             run.add("sha256_MBps", "hashlib", size / sha256_seconds(payload) / 1e6)
-            for name in names:
-                measure_bare(run, name, SERVERS[name])
-                measure_loft(run, name, SERVERS[name])
+            # Each round starts with the next server: none is always first (or last).
+            shift = round_ % len(names)
+            order = names[shift:] + names[:shift]
+            measure_bare(run, order)
+            measure_loft(run, order)
         report_all(run, args.size_mib)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
