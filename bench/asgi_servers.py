@@ -53,6 +53,7 @@ from common import (
     make_file,
     peak_rss_mb,
     report,
+    terminate,
     wait_for,
 )
 from record_get import wrk_rps
@@ -141,13 +142,7 @@ def serving(
         wait_for(url + ready_path)
         yield url, process
     finally:
-        # SIGTERM: granian's main process stops its worker too (SIGKILL would orphan it).
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        terminate(process, timeout=15)  # granian's and hypercorn's workers end with them
 
 
 def process_tree(pid: int) -> list[int]:

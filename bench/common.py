@@ -165,15 +165,21 @@ http {{
         wait_for(url + "/")
         yield url
     finally:
-        # SIGTERM: nginx's master stops its workers too (SIGKILL would orphan them, and
-        # they would hold the listening socket and this script's output open).
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        # nginx's master stops its workers too (SIGKILL would orphan them, and they would
+        # hold the listening socket and this script's output open).
+        terminate(process, timeout=10)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Stop a server with SIGTERM, so that it stops the processes it started; SIGKILL
+    only if it has not ended after ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def bench_dir() -> Path:
