@@ -60,6 +60,20 @@ class UTCDateTime(TypeDecorator[datetime]):
 
         return cached
 
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+
+        # SQLite keeps the text SQLAlchemy wrote ("2026-12-06 19:18:42.407907", UTC), which
+        # its DATETIME type parses with a regular expression: 2 µs a value, a tenth of a
+        # small record GET, against 0.2 µs for the C parser of the same ISO format.
+        def parse(value: Any) -> datetime | None:
+            if value is None:
+                return None
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+        return parse
+
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
