@@ -80,8 +80,12 @@ def has_control(text: str) -> bool:
     return any(unicodedata.category(ch) in UNPRINTABLE_CATEGORIES for ch in text)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _has_surrogate(text: str) -> bool:
-    return any("\ud800" <= ch <= "\udfff" for ch in text)
+    # A search in C, not a loop over characters: a bulk write checks 10,000 record ids.
+    return not text.isascii() and _SURROGATE.search(text) is not None
 
 
 def check_text(value: object, field: str, limit: int) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import mimetypes
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from dataloft.core.blobs import BlobService, StoredBlob
@@ -61,7 +62,7 @@ class Step:
     missing_ok: bool = False
     attachments: tuple[str, ...] = ()
 
-    @property
+    @cached_property  # asked for six times per step in a commit; space and path never change
     def key(self) -> tuple[str, str]:
         # A folder is not an entry: its key must not collide with a file of the same path.
         return (FOLDERS if self.kind == "folder" else self.space, self.path)

@@ -1,17 +1,29 @@
-"""Many rows, a batch at a time: for ``IN (...)`` lists and for statements run once per row.
+"""Many rows, a batch at a time: for ``IN (...)`` lists and for inserts of many rows.
 
 Both databases limit how many parameters one statement may carry, and the drivers turn a
 statement's parameter sets into SQL in C while holding the interpreter lock: sending
 60,000 rows in one ``execute`` held it for 85 ms on PostgreSQL, stalling every other
 request of the server, where batches of 500 hold it for 14 ms and cost the same in all.
+
+Inserts of many rows (``insert_batched``) skip SQLAlchemy's per-row machinery: given a
+list of parameter sets, SQLAlchemy builds a parameter dictionary per row and runs each
+value through its type's converter (about 6 µs a row: 0.06 s of a bulk write of 10,000
+records, whose SQLite ``executemany`` takes twice that). Here the statement is compiled
+once per dialect and columns, each row becomes the driver's parameter set directly, and
+only the columns whose type converts a value (JSON, timestamps) pay for it. The
+statement still runs through ``exec_driver_sql``, in the session's transaction, so driver
+errors reach callers as the same SQLAlchemy exceptions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
@@ -24,9 +36,79 @@ def batches(items: Sequence[T], size: int = BATCH_ROWS) -> Iterator[Sequence[T]]
         yield items[start : start + size]
 
 
-def execute_batched(
-    session: Session, statement: Executable, rows: Sequence[dict[str, Any]]
+@dataclass(frozen=True)
+class _Insert:
+    """An INSERT compiled for one dialect and set of columns."""
+
+    sql: str
+    names: tuple[str, ...]  # the columns, in the order of the statement's parameters
+    positional: bool  # SQLite's qmark style; else named (psycopg's pyformat), by ``keys``
+    keys: tuple[str, ...]
+    # (index in ``names``, converter, what it makes of None) for each converting column.
+    converters: tuple[tuple[int, Callable[[Any], Any], Any], ...]
+
+    def parameters(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        names, keys, converters = self.names, self.keys, self.converters
+        converted = []
+        for row in rows:
+            values = [row[name] for name in names]
+            for index, convert, none in converters:
+                value = values[index]
+                # Most rows of a bulk write have no metadata: None converts alike in all.
+                values[index] = none if value is None else convert(value)
+            converted.append(
+                tuple(values) if self.positional else dict(zip(keys, values, strict=True))
+            )
+        return converted
+
+
+_compiled: dict[tuple[str, Table, tuple[str, ...], tuple[str, ...] | None], _Insert] = {}
+
+
+def _compile(
+    dialect: Dialect, table: Table, names: tuple[str, ...], conflict: tuple[str, ...] | None
+) -> _Insert:
+    key = (dialect.name, table, names, conflict)
+    found = _compiled.get(key)
+    if found is not None:
+        return found
+    module = postgresql if dialect.name == "postgresql" else sqlite
+    statement = module.insert(table)
+    if conflict is not None:
+        statement = statement.on_conflict_do_nothing(index_elements=list(conflict))
+    # for_executemany: no RETURNING of the new key, which PostgreSQL's single-row inserts
+    # would otherwise carry.
+    compiled = statement.compile(dialect=dialect, column_keys=list(names), for_executemany=True)
+    if compiled.insert_prefetch:  # a column left to a Python-side default
+        missing = ", ".join(column.key for column in compiled.insert_prefetch)
+        raise ValueError(f"rows for {table.name} lack the columns {missing}")
+    order = tuple(compiled.positiontup) if compiled.positional else tuple(compiled.binds)
+    converters = []
+    for index, name in enumerate(order):
+        convert = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if convert is not None:
+            converters.append((index, convert, convert(None)))
+    keys = tuple(compiled.escaped_bind_names.get(name, name) for name in order)
+    found = _Insert(compiled.string, order, compiled.positional, keys, tuple(converters))
+    _compiled[key] = found
+    return found
+
+
+def insert_batched(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    ignore_conflicts_on: Sequence[str] | None = None,
 ) -> None:
-    """``statement`` once per row of ``rows``, a batch of rows per ``execute``."""
+    """Insert ``rows`` (each with the same columns) into ``table``, a batch of rows per
+    ``executemany`` (see the module docstring). With ``ignore_conflicts_on`` (the columns
+    of a unique key) a row whose key exists already is skipped: ``ON CONFLICT DO
+    NOTHING``."""
+    if not rows:
+        return
+    connection = session.connection()
+    conflict = tuple(ignore_conflicts_on) if ignore_conflicts_on is not None else None
+    insert = _compile(connection.dialect, table, tuple(rows[0]), conflict)
     for batch in batches(rows):
-        session.execute(statement, list(batch))
+        connection.exec_driver_sql(insert.sql, insert.parameters(batch))

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from dataloft.db.batches import execute_batched
-from dataloft.db.models import Base
+from dataloft.db.batches import insert_batched
+from dataloft.db.models import Base, table_of
 
 
 def insert_ignore(
     session: Session, model: type[Base], rows: Sequence[dict[str, Any]], keys: Sequence[str]
 ) -> None:
-    if not rows:
-        return
-    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    # On the table, not the mapped class: a Core insert skips the ORM's bulk persistence,
-    # which builds a state per row (a third of a 10,000-record commit's time went there).
-    statement = module.insert(model.__table__).on_conflict_do_nothing(index_elements=list(keys))
-    execute_batched(session, statement, rows)
+    """Insert the rows whose ``keys`` are not in ``model``'s table yet, in the order of
+    their keys. Blob digests are random: in key order, each row lands next to the one
+    before in the key's index instead of anywhere in it (the rows of a bulk write of
+    10,000 records took 60 ms less SQLite time so), and concurrent writers on PostgreSQL
+    take the rows' locks in one order, so they cannot deadlock on each other's rows."""
+    ordered = sorted(rows, key=itemgetter(*keys))
+    insert_batched(session, table_of(model), ordered, ignore_conflicts_on=keys)

@@ -207,7 +207,8 @@ def plan(
                 raise Invalid("undefined is not a value a dataset can be overwritten with")
             write.changes.append(DeleteRecord(key, missing_ok=True))
             continue
-        write.put(key, value, encode_record(value), hash_links(value))
+        encoded = encode_record(value)
+        write.put(key, value, encoded, hash_links(value, encoded))
     return write
 
 
