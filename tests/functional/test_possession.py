@@ -68,6 +68,22 @@ def test_a_record_value_cannot_be_claimed_as_a_file(alice: User, bob: User) -> N
     refusal(commit_by_digest(alice, new_dataset(alice), "value.cbor", digest), digest)
 
 
+def test_a_record_value_stays_its_writers_once_the_dataset_is_deleted(
+    alice: User, bob: User
+) -> None:
+    """No ``blob_uploads`` row is kept per record value: the record's entry, in a version
+    its writer made, keeps the value theirs, as the row did."""
+    theirs = new_dataset(bob)
+    written = bob.client.put(f"{theirs}/records/r", json={"mine": unique()})
+    assert written.status_code == 201, written.text
+    digest = written.json()["entry"]["sha256"]
+    assert bob.client.delete(theirs).status_code == 204
+    assert bob.client.head(f"/blobs/{digest}").status_code == 200
+    assert alice.client.head(f"/blobs/{digest}").status_code == 404
+    kept = commit_by_digest(bob, new_dataset(bob), "value.cbor", digest)
+    assert kept.status_code == 201, kept.text
+
+
 def test_the_probe_does_not_tell_who_holds_what(alice: User, bob: User) -> None:
     data = os.urandom(20_000)
     theirs = new_dataset(bob)

@@ -140,7 +140,7 @@ class CommitService:
             raise TooLarge(f"a commit may hold at most {self.max_changes} changes")
         check_text(message, "message", MAX_MESSAGE_LENGTH)
         needed = self.datasets.action_for(dataset_changes) if dataset_changes else Action.WRITE
-        steps, new_blobs = self.planner.plan(changes)
+        steps, sent, values = self.planner.plan(changes)
         with self.db.write() as session:
             located = self.datasets.locate(actor, owner, name, needed, lock=True)
             if dataset_changes:
@@ -150,8 +150,10 @@ class CommitService:
                 raise PreconditionFailed(
                     f"dataset {located.address} is at version {head}, not {parent}"
                 )
-            received = [*new_blobs, *uploads]
-            self.blobs.register(session, received)
+            received = [*sent, *uploads]
+            self.blobs.register(session, [*received, *values])
+            # The record values need no row of their own: their entries, in versions the
+            # actor made, are what makes them the actor's (``dataloft.core.possession``).
             record_uploads(session, actor, (blob.digest for blob in received))
             self._fill_sizes(session, actor, steps)
             self._claim_attachments(session, actor, steps)

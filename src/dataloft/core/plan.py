@@ -105,16 +105,20 @@ class Planner:
         self.max_record_size = max_record_size
         self.max_path_length = max_path_length
 
-    def plan(self, changes: Sequence[Change]) -> tuple[list[Step], list[StoredBlob]]:
-        """The steps of ``changes`` and the blobs their records were stored in. Refuses
-        a path named twice, and writes inside a folder the same commit deletes."""
+    def plan(
+        self, changes: Sequence[Change]
+    ) -> tuple[list[Step], list[StoredBlob], list[StoredBlob]]:
+        """The steps of ``changes``, the blobs of the bytes they carry (files written with
+        their body, folder markers) and the blobs their records' values were encoded into.
+        Refuses a path named twice, and writes inside a folder the same commit deletes."""
         steps: list[Step] = []
-        new_blobs: list[StoredBlob] = []
+        sent: list[StoredBlob] = []
+        values: list[StoredBlob] = []
         for change in changes:
             step, blob = self._step(change)
             steps.append(step)
             if blob is not None:
-                new_blobs.append(blob)
+                (values if step.kind == "record" else sent).append(blob)
         seen: set[tuple[str, str]] = set()
         for step in steps:
             if step.key in seen:
@@ -131,7 +135,7 @@ class Planner:
                     )
                 if step.kind == "folder" and step.path.startswith(inside):
                     raise Invalid(f"folder {step.path!r} is inside folder {folder!r}")
-        return steps, new_blobs
+        return steps, sent, values
 
     def _step(self, change: Change) -> tuple[Step, StoredBlob | None]:
         if isinstance(change, MakeFolder):

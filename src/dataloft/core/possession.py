@@ -4,9 +4,11 @@ Storage is deduplicated across the whole server, so a digest names the same byte
 everybody. The right to *refer* to those bytes is not global: a caller may name a digest
 only if
 
-- they sent those bytes themselves (an upload, a file written with its body, a record
-  whose value they wrote: each leaves a ``blob_uploads`` row for them, which lives as long
-  as the blob), or
+- they sent those bytes themselves: an upload or a file written with its body, each of
+  which leaves a ``blob_uploads`` row for them that lives as long as the blob, or a record
+  value they wrote, which its entry row in a version they made records (as long as the
+  dataset exists, deleted or not; a row per value would have cost a bulk write of 10,000
+  records a sixth of its time, for what the entries say already), or
 - they may read a live dataset that holds the blob in any of its versions, as an entry's
   content or as a record's attachment (what they can read, they can copy).
 
@@ -22,13 +24,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select, union
+from sqlalchemy import and_, select, union
 from sqlalchemy.orm import Session
 
 from dataloft.core.access import Principal
 from dataloft.core.datasets import visible_filter
 from dataloft.db.batches import batches
-from dataloft.db.models import Blob, BlobUpload, Dataset, Entry, EntryAttachment, table_of
+from dataloft.db.models import (
+    Blob,
+    BlobUpload,
+    Dataset,
+    Entry,
+    EntryAttachment,
+    Version,
+    table_of,
+)
 from dataloft.db.types import utcnow
 from dataloft.db.upsert import insert_ignore
 
@@ -59,6 +69,16 @@ def possessed(session: Session, actor: Principal, digests: Iterable[str]) -> set
             parts.append(
                 select(BlobUpload.digest).where(
                     BlobUpload.user_id == actor.user_id, BlobUpload.digest.in_(chunk)
+                )
+            )
+            written = and_(Version.dataset_id == Entry.dataset_id, Version.number == Entry.since)
+            parts.append(
+                select(Entry.digest)
+                .join(Version, written)
+                .where(
+                    Entry.digest.in_(chunk),
+                    Entry.kind == "record",
+                    Version.author_id == actor.user_id,
                 )
             )
         found.update(session.scalars(union(*parts)))
