@@ -188,7 +188,9 @@ class Planner:
                     f"{self.max_record_size} bytes"
                 )
             blob = self.blobs.from_bytes(encoded)
-            attachments = tuple(dict.fromkeys(validate_digest(d) for d in change.attachments))
+            attachments = change.attachments
+            if attachments:  # most records have none: no generator to make for them
+                attachments = tuple(dict.fromkeys(validate_digest(d) for d in attachments))
             return Step(
                 RECORDS,
                 record_id,

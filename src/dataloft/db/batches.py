@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import Table
@@ -48,18 +49,19 @@ class _Insert:
     converters: tuple[tuple[int, Callable[[Any], Any], Any], ...]
 
     def parameters(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
-        names, keys, converters = self.names, self.keys, self.converters
-        converted = []
-        for row in rows:
-            values = [row[name] for name in names]
-            for index, convert, none in converters:
-                value = values[index]
-                # Most rows of a bulk write have no metadata: None converts alike in all.
-                values[index] = none if value is None else convert(value)
-            converted.append(
-                tuple(values) if self.positional else dict(zip(keys, values, strict=True))
-            )
-        return converted
+        """The driver's parameter sets for ``rows``, made a column at a time: picking the
+        values out and putting the rows back together is C's work, and only the
+        converting columns cost a Python call per value."""
+        if len(self.names) == 1:  # itemgetter of one name gives the value, not a tuple
+            columns: list[tuple[Any, ...]] = [tuple(row[self.names[0]] for row in rows)]
+        else:
+            columns = list(zip(*map(itemgetter(*self.names), rows), strict=True))
+        for index, convert, none in self.converters:
+            # Most rows of a bulk write have no metadata: None converts alike in all.
+            columns[index] = tuple(none if v is None else convert(v) for v in columns[index])
+        if self.positional:
+            return list(zip(*columns, strict=True))
+        return [dict(zip(self.keys, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
 _compiled: dict[tuple[str, Table, tuple[str, ...], tuple[str, ...] | None], _Insert] = {}
