@@ -265,7 +265,7 @@ def check_value(value: Any, limits: DecodeLimits) -> None:
         elif kind is list or kind is tuple:
             _open(stack, iter(item), len(item), depth + 1, limits)
         elif kind is dict:
-            if all(type(key) is str for key in item):
+            if _STRINGS.issuperset(map(type, item)):  # every key a str (looked up in C)
                 _open(stack, chain(item, item.values()), len(item), depth + 1, limits)
             else:  # written as a Map
                 _open(stack, chain.from_iterable(item.items()), len(item), depth + 3, limits)
@@ -278,6 +278,7 @@ def check_value(value: Any, limits: DecodeLimits) -> None:
 
 
 _DONE = object()
+_STRINGS = frozenset({str})
 
 
 def _open(
