@@ -56,7 +56,7 @@ from dataloft.core.possession import possessed, record_uploads
 from dataloft.core.results import EntryView, VersionView
 from dataloft.core.symlinks import check_links
 from dataloft.db import Database
-from dataloft.db.batches import batches, insert_batched
+from dataloft.db.batches import batches, in_key_order, insert_batched
 from dataloft.db.models import Entry, EntryAttachment, Version, table_of
 from dataloft.db.types import utcnow
 
@@ -458,12 +458,14 @@ class CommitService:
     ) -> None:
         """Insert the new entry rows, batched. Rows with attachments come back with their
         ids, which their attachment rows need; the others need no RETURNING."""
-        plain = [v for v in new_rows if not (v["space"] == RECORDS and v["path"] in attached)]
         # In digest order, as ``insert_ignore`` inserts blobs: the digest index and the
         # foreign key's look-ups in ``blobs`` then move forward through their pages instead
         # of jumping about (the entry rows of a bulk write of 10,000 records took a quarter
         # less SQLite time so). Nothing reads entries in the order of their ids.
-        plain.sort(key=_by_digest)
+        plain = in_key_order(
+            [v for v in new_rows if not (v["space"] == RECORDS and v["path"] in attached)],
+            _by_digest,
+        )
         # Plain parameter lists on the driver (see ``insert_batched``): the ORM's bulk
         # path would spend more on each row's bookkeeping than the database spends
         # storing it.

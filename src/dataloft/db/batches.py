@@ -17,6 +17,7 @@ errors reach callers as the same SQLAlchemy exceptions.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -35,6 +36,20 @@ BATCH_ROWS = 500
 def batches(items: Sequence[T], size: int = BATCH_ROWS) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+# Rows sorted in one go: sorting is C's work, which keeps the interpreter lock throughout
+# (70,000 rows by their digests held it for 60-120 ms; 10,000 for under 10 ms).
+SORT_RUN = 10_000
+
+
+def in_key_order(rows: Sequence[T], key: Callable[[T], Any]) -> list[T]:
+    """``rows`` sorted by ``key``: a run of ``SORT_RUN`` rows at a time, merged in Python,
+    between whose steps other threads (the event loop's) get the interpreter lock."""
+    if len(rows) <= SORT_RUN:
+        return sorted(rows, key=key)
+    runs = [sorted(run, key=key) for run in batches(rows, SORT_RUN)]
+    return list(heapq.merge(*runs, key=key))
 
 
 @dataclass(frozen=True)

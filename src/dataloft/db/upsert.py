@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from dataloft.db.batches import insert_batched
+from dataloft.db.batches import in_key_order, insert_batched
 from dataloft.db.models import Base, table_of
 
 
@@ -20,5 +20,5 @@ def insert_ignore(
     before in the key's index instead of anywhere in it (the rows of a bulk write of
     10,000 records took 60 ms less SQLite time so), and concurrent writers on PostgreSQL
     take the rows' locks in one order, so they cannot deadlock on each other's rows."""
-    ordered = sorted(rows, key=itemgetter(*keys))
+    ordered = in_key_order(rows, itemgetter(*keys))
     insert_batched(session, table_of(model), ordered, ignore_conflicts_on=keys)

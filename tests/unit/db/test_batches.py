@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from dataloft.core.access import SYSTEM
 from dataloft.core.loft import ADMIN_USERNAME, Loft
-from dataloft.db.batches import insert_batched
+from dataloft.db.batches import SORT_RUN, in_key_order, insert_batched
 from dataloft.db.models import Blob, Entry, table_of
 from tests.support import sha, unique
 
@@ -112,3 +113,9 @@ def test_rows_without_a_column_that_has_a_default_are_refused(loft: Loft) -> Non
             insert_batched(session, BLOBS, [{"digest": sha(b"x"), "size": 1, "data": None}])
 
     _in_rolled_back_transaction(loft, work)
+
+
+def test_rows_come_in_key_order_in_runs_merged_as_one_sort_would() -> None:
+    rows = [(sha(str(n % 7_000).encode()), n) for n in range(SORT_RUN * 2 + 123)]
+    assert in_key_order(rows, itemgetter(0)) == sorted(rows, key=itemgetter(0))  # ties too
+    assert in_key_order(rows[:5], itemgetter(0)) == sorted(rows[:5], key=itemgetter(0))
