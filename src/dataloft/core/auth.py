@@ -61,7 +61,8 @@ _TOKEN_LOOKUP = Prepared(
         _USERS.c.is_active,
     )
     .select_from(_TOKENS.join(_USERS, _USERS.c.id == _TOKENS.c.user_id))
-    .where(_TOKENS.c.token_hash == bindparam("digest"))
+    .where(_TOKENS.c.token_hash == bindparam("digest")),
+    remembered=True,
 )
 _TEAM_LEVELS = Prepared(
     select(_MEMBERSHIPS.c.team_id, _MEMBERSHIPS.c.level).where(
@@ -147,15 +148,14 @@ class _RecentlyVerified(_Recent[tuple[int, str]]):
         return hashlib.sha256(raw).hexdigest()
 
 
-# Token rows (expiry, scope, account) by token digest, with the ``Database.generation``
-# they were read at: a client sending one token with every request costs one lookup while
-# nothing is committed (the lookup was a sixth of a small record GET). On SQLite nothing
-# committed anywhere goes unseen, and a row is kept ``SQLITE_TOKEN_SECONDS``; on PostgreSQL
-# another process's commit (a second server process, the ``dataloft`` command) is seen only
-# when the row is ``token_cache_seconds`` old, 0 by default: no row is kept. Expiry is
-# checked on every request, against the clock.
+# On PostgreSQL, token rows (expiry, scope, account) by token digest, with the
+# ``Database.generation`` they were read at, kept ``token_cache_seconds`` (0 by default:
+# none are kept): a client sending one token with every request costs one round trip per
+# interval. A commit of this process's counts at once, another process's (a second server
+# process, the ``dataloft`` command) only when the row is that old. Expiry is checked on
+# every request, against the clock. SQLite needs none of this: its lookup connection
+# remembers the row exactly while nothing is committed (``db.engine.RowMemory``).
 _RecentTokens = _Recent[tuple[Hashable, tuple[Any, ...]]]
-SQLITE_TOKEN_SECONDS = 60.0
 
 
 class AuthService:
@@ -175,7 +175,7 @@ class AuthService:
         self.clock = clock
         self.throttle = throttle
         self._verified = _RecentlyVerified(basic_cache_seconds)
-        self._tokens = _RecentTokens(SQLITE_TOKEN_SECONDS if db.local else token_cache_seconds)
+        self._tokens = _RecentTokens(0 if db.local else token_cache_seconds)
 
     # --- credentials -> principal ----------------------------------------------------------
 
@@ -184,7 +184,7 @@ class AuthService:
 
     def _token_principal(self, digest: str, unknown: str) -> Principal:
         generation = self.db.generation()  # before the row, so that a commit after is seen
-        cached = self._tokens.get(digest)
+        cached = self._tokens.get(digest) if self._tokens.seconds else None
         if cached is not None and cached[0] == generation:
             row = cached[1]
         else:

@@ -128,7 +128,8 @@ _ENTRY_LOOKUP = Prepared(
             ),
         )
     )
-    .where(*live_by_address())
+    .where(*live_by_address()),
+    remembered=True,
 )
 
 

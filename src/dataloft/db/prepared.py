@@ -30,8 +30,13 @@ class _Compiled:
 
 
 class Prepared:
-    def __init__(self, statement: Select[Any]) -> None:
+    """``remembered``: a lookup asked again and again with the same parameters (a token, a
+    record's entry), whose rows a ``Lookup`` may keep while nothing is committed (see
+    ``dataloft.db.engine.RowMemory``)."""
+
+    def __init__(self, statement: Select[Any], *, remembered: bool = False) -> None:
         self.statement = statement
+        self.remembered = remembered
         self.columns = tuple(column.key for column in statement.selected_columns)
         self._compiled: dict[str, _Compiled] = {}
 
@@ -54,6 +59,12 @@ class Prepared:
     def rows(
         self, connection: Any, dialect: Dialect, params: Mapping[str, Any]
     ) -> list[tuple[Any, ...]]:
+        return self.convert(dialect, self.fetch(connection, dialect, params))
+
+    def fetch(
+        self, connection: Any, dialect: Dialect, params: Mapping[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        """The rows as the driver returns them (see ``convert``)."""
         compiled = self._compile(dialect)
         arguments: Sequence[Any] | Mapping[str, Any] = (
             [params[name] for name in compiled.order] if compiled.order is not None else params
@@ -64,6 +75,12 @@ class Prepared:
             fetched: list[tuple[Any, ...]] = cursor.fetchall()
         finally:
             cursor.close()
+        return fetched
+
+    def convert(self, dialect: Dialect, fetched: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Rows from ``fetch`` with their values as the ORM would return them: new objects
+        each time (a parsed JSON document is the caller's to keep)."""
+        compiled = self._compile(dialect)
         if not compiled.processors:
             return fetched
         converted = []

@@ -1,0 +1,69 @@
+"""SQLite lookups keep the rows of ``remembered`` statements (db/engine.py, ``RowMemory``)
+and never answer from them after a commit, wherever it was made: here two ``Loft``s on one
+file stand for the server and another process (the ``dataloft`` command)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dataloft.config import Settings
+from dataloft.core.access import SYSTEM
+from dataloft.core.auth import _TOKEN_LOOKUP
+from dataloft.core.changes import RECORDS, DeleteRecord, PutRecord
+from dataloft.core.errors import EntryNotFound
+from dataloft.core.loft import Loft
+from dataloft.db.engine import RowMemory
+from tests.support import FAST_HASHING
+
+
+def test_a_remembered_read_sees_every_commit(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, admin_password="admin-password", **FAST_HASHING)
+    with Loft(settings) as server, Loft(settings) as command:
+        server.bootstrap_admin()
+        server.datasets.create(SYSTEM, "admin", "kept")
+        command.commits.commit(SYSTEM, "admin", "kept", [PutRecord("r", {"n": 1})])
+
+        def value() -> object:
+            found = server.browse.get_entry(SYSTEM, "admin", "kept", RECORDS, "r")
+            assert found.blob is not None
+            return server.browse.record_value(found.blob)
+
+        assert value() == {"n": 1}
+        assert value() == {"n": 1}  # from memory
+        memory = server.db._thread_lookup().memory
+        assert memory is not None and memory._rows
+
+        command.commits.commit(SYSTEM, "admin", "kept", [PutRecord("r", {"n": 2})])
+        assert value() == {"n": 2}
+        server.commits.commit(SYSTEM, "admin", "kept", [PutRecord("r", {"n": 3})])
+        assert value() == {"n": 3}
+        command.commits.commit(SYSTEM, "admin", "kept", [DeleteRecord("r")])
+        with pytest.raises(EntryNotFound):
+            value()
+
+
+def test_each_caller_gets_values_of_its_own(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, admin_password="admin-password", **FAST_HASHING)
+    with Loft(settings) as loft:
+        loft.bootstrap_admin()
+        loft.datasets.create(SYSTEM, "admin", "kept")
+        loft.commits.commit(
+            SYSTEM, "admin", "kept", [PutRecord("r", {"n": 1}, metadata={"tag": "a"})]
+        )
+        first = loft.browse.get_entry(SYSTEM, "admin", "kept", RECORDS, "r")
+        assert first.entry.metadata == {"tag": "a"}
+        first.entry.metadata["tag"] = "changed by a caller"
+        again = loft.browse.get_entry(SYSTEM, "admin", "kept", RECORDS, "r")
+        assert again.entry.metadata == {"tag": "a"}
+
+
+def test_the_memory_is_bounded(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, **FAST_HASHING)
+    with Loft(settings) as loft:
+        lookup = loft.db._thread_lookup()
+        assert lookup.memory is not None
+        for n in range(RowMemory.MAX_ENTRIES + 10):
+            assert lookup.first(_TOKEN_LOOKUP, digest=f"{n:064x}") is None
+        assert len(lookup.memory._rows) <= RowMemory.MAX_ENTRIES
