@@ -129,36 +129,37 @@ def _close_lookup(open_connections: set[Any], lock: threading.Lock, connection: 
 class RowMemory:
     """The rows of ``remembered`` statements a SQLite connection read, kept while nothing
     is committed: the same token and the same record, asked for again and again, cost a
-    glance instead of a query (7 µs of the 45 µs a small record GET spends in the app).
+    glance instead of a query (the two lookups were a quarter of a small record GET).
 
     Exact, not a guess: SQLite's ``data_version`` changes for a connection whenever any
     other connection commits, this process's writers and other processes (the
-    ``dataloft`` command) alike, and reading it costs a microsecond. The connection is
-    a thread's lookup connection, which only reads, outside any transaction, so what it
-    read before the last change is all it could have read. The rows are kept as the
-    driver returned them and converted anew for each caller. At most ``MAX_ENTRIES``
-    statements' rows are kept, the oldest going first."""
+    ``dataloft`` command) alike, and reading it costs a microsecond. The connection is a
+    thread's lookup connection, which only reads, outside any transaction, so what it read
+    before the last change is all it could have read. Each caller gets JSON documents of
+    its own (``Prepared.copied``). At most ``MAX_ENTRIES`` statements' rows are kept, the
+    oldest going first."""
 
     MAX_ENTRIES = 4096
+    _VERSION = "PRAGMA data_version"
 
     def __init__(self, connection: Any) -> None:
         self.connection = connection
+        self._cursor = connection.cursor()  # one for the check, not one per check
         self._rows: dict[tuple[int, tuple[Any, ...]], tuple[int, list[tuple[Any, ...]]]] = {}
 
-    def fetch(
+    def rows(
         self, statement: Prepared, dialect: Dialect, params: dict[str, Any]
     ) -> list[tuple[Any, ...]]:
-        (version,) = self.connection.execute("PRAGMA data_version").fetchone()
+        (version,) = self._cursor.execute(self._VERSION).fetchone()
         key = (id(statement), tuple(params.items()))
         kept = self._rows.get(key)
-        if kept is not None and kept[0] == version:
-            return list(kept[1])
-        fetched = statement.fetch(self.connection, dialect, params)
-        if len(self._rows) >= self.MAX_ENTRIES:  # oldest first: dicts keep order
-            for stale in list(self._rows)[: self.MAX_ENTRIES // 10]:
-                del self._rows[stale]
-        self._rows[key] = (version, fetched)
-        return list(fetched)
+        if kept is None or kept[0] != version:
+            if len(self._rows) >= self.MAX_ENTRIES:  # oldest first: dicts keep order
+                for stale in list(self._rows)[: self.MAX_ENTRIES // 10]:
+                    del self._rows[stale]
+            kept = version, statement.rows(self.connection, dialect, params)
+            self._rows[key] = kept
+        return statement.copied(dialect, kept[1])
 
 
 class Lookup:
@@ -177,12 +178,10 @@ class Lookup:
     def rows(self, statement: Prepared, **params: Any) -> list[tuple[Any, ...]]:
         try:
             if statement.remembered and self.memory is not None:
-                fetched = self.memory.fetch(statement, self.dialect, params)
-            else:
-                fetched = statement.fetch(self.connection, self.dialect, params)
+                return self.memory.rows(statement, self.dialect, params)
+            return statement.rows(self.connection, self.dialect, params)
         except self.dialect.loaded_dbapi.DataError as error:
             raise Invalid(f"value not accepted: {error}") from None
-        return statement.convert(self.dialect, fetched)
 
 
 class _PooledLookup:
@@ -282,15 +281,21 @@ class Database:
             dbapi = current.connection().connection.dbapi_connection
             return nullcontext(Lookup(dbapi, self.engine.dialect))
         if self.local:
-            return nullcontext(self._thread_lookup())
+            return self._thread_block()
         return _PooledLookup(self)
 
     def _thread_lookup(self) -> Lookup:
         """SQLite lookups run on a connection this thread keeps, outside the pool: checking a
         connection out and back in costs several times an indexed lookup. The connection is
         in autocommit mode and runs single SELECTs, so it never holds a transaction."""
-        lookup: Lookup | None = getattr(self._threads, "lookup", None)
-        if lookup is None:
+        return self._thread_block().enter_result
+
+    def _thread_block(self) -> nullcontext[Lookup]:
+        """This thread's lookup, as the block ``lookup`` hands out: made once, as the
+        thread-local that holds the ``Lookup`` (the ``Lookup`` holding it would make a
+        reference cycle, and keep the connection open past its thread)."""
+        block: nullcontext[Lookup] | None = getattr(self._threads, "block", None)
+        if block is None:
             pooled = self.engine.raw_connection()
             pooled.detach()  # ours for the life of the thread (or till dispose), not the pool's
             connection = pooled.dbapi_connection
@@ -303,8 +308,9 @@ class Database:
             weakref.finalize(
                 lookup, _close_lookup, self._lookup_connections, self._lookups_lock, connection
             )
-            self._threads.lookup = lookup
-        return lookup
+            block = nullcontext(lookup)
+            self._threads.block = block
+        return block
 
     @contextmanager
     def write(self) -> Iterator[Session]:

@@ -12,11 +12,12 @@ them (aware datetimes, parsed JSON, booleans).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import JSON, Select
 from sqlalchemy.engine import Dialect
 
 
@@ -27,6 +28,8 @@ class _Compiled:
     order: tuple[str, ...] | None
     # (column index, converter) for the columns whose values need converting.
     processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+    # The columns whose values are JSON documents: objects a caller may change.
+    documents: tuple[int, ...]
 
 
 class Prepared:
@@ -52,7 +55,12 @@ class Prepared:
                 (index, convert) for index, convert in enumerate(converters) if convert is not None
             )
             order = tuple(statement.positiontup or ()) if statement.positional else None
-            compiled = _Compiled(statement.string, order, processors)
+            documents = tuple(
+                index
+                for index, column in enumerate(self.statement.selected_columns)
+                if isinstance(column.type.dialect_impl(dialect), JSON)
+            )
+            compiled = _Compiled(statement.string, order, processors, documents)
             self._compiled[dialect.name] = compiled
         return compiled
 
@@ -91,6 +99,21 @@ class Prepared:
                     values[index] = convert(values[index])
             converted.append(tuple(values))
         return converted
+
+    def copied(self, dialect: Dialect, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Converted rows again, with JSON documents of their own: for rows kept to be
+        handed out more than once."""
+        documents = self._compile(dialect).documents
+        if not documents:
+            return list(rows)
+        copies = []
+        for row in rows:
+            values = list(row)
+            for index in documents:
+                if values[index] is not None:
+                    values[index] = copy.deepcopy(values[index])
+            copies.append(tuple(values))
+        return copies
 
     def first(
         self, connection: Any, dialect: Dialect, params: Mapping[str, Any]
