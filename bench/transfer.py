@@ -1,31 +1,33 @@
-"""1 GiB through dataloft, against the baselines, and the server's peak memory meanwhile.
+"""1 GiB through dataloft's native API, against the baselines, and the server's peak memory.
 
-- upload: ``curl -T`` into dataloft vs ``dd ... conv=fdatasync`` to the same disk
-  (both end with the bytes durable on disk; dataloft also hashes and commits them).
-- download: ``curl`` from dataloft vs from nginx (sendfile) serving the same file.
-- memory: the dataloft process's peak RSS (VmHWM) over all of the above.
+- upload: ``curl -T`` into dataloft (the body received, hashed, fsynced and committed),
+  with the data directory on tmpfs against hashlib's sha256 of the same bytes (the CPU
+  path), and on disk against the slower of that sha256 and ``dd ... conv=fdatasync``;
+- download: ``curl`` from dataloft vs from nginx (sendfile) serving the same file;
+- memory: the dataloft processes' peak RSS (VmHWM) over all of the above.
 
 Run: ``.venv/bin/python bench/transfer.py [--size-mib 1024] [--runs 3]``
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 
 from common import (
-    TransferTargets,
+    TRANSFER_TARGETS,
+    Loft,
     curl_seconds,
-    dataloft_server,
     measure_transfer,
     payload_from_arguments,
 )
 
-TARGETS = TransferTargets(upload=0.6, download=0.3, rss_mb=150)
-
 
 def main() -> None:
     payload = payload_from_arguments(__doc__)
-    with dataloft_server() as loft:
+
+    def moves(loft: Loft) -> tuple[Callable[[], float], Callable[[], float]]:
         created = httpx.post(loft.api + "/datasets", json={"name": "bench"}, headers=loft.auth)
         assert created.status_code == 201, created.text
         counter = iter(range(1_000_000))
@@ -40,7 +42,9 @@ def main() -> None:
         def download() -> float:
             return curl_seconds("-H", auth, f"{file_url}.0")
 
-        measure_transfer("native", payload, loft, upload, download, TARGETS)
+        return upload, download
+
+    measure_transfer("native", payload, moves, TRANSFER_TARGETS)
 
 
 if __name__ == "__main__":
