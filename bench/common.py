@@ -211,11 +211,6 @@ def curl_seconds(*args: str) -> float:
     return time.perf_counter() - started
 
 
-def best_of(runs: int, measure: object) -> float:
-    assert callable(measure)
-    return min(float(measure()) for _ in range(runs))
-
-
 def report(
     name: str, figures: Mapping[str, float | str], ratio: float, target: str, ok: bool
 ) -> None:
@@ -328,26 +323,37 @@ Moves = Callable[[Loft], tuple[Callable[[], float], Callable[[], float]]]
 
 def measure_transfer(name: str, payload: Payload, moves: Moves, targets: TransferTargets) -> None:
     """In one run: sha256 of the payload and ``dd ... conv=fdatasync`` to the disk (the
-    baselines); uploads into a server on tmpfs, then into one on disk; downloads from the
-    latter against nginx (sendfile) serving the payload; and the servers' peak RSS."""
-    runs = payload.runs
+    baselines); uploads into a server on tmpfs and into one on disk; downloads from the
+    latter against nginx (sendfile) serving the payload; and the servers' peak RSS. Each
+    figure is the best of ``payload.runs``, and each round measures every upload next to
+    its baseline, so that load from elsewhere on the machine weighs on both alike."""
 
     def mbps(seconds: float) -> float:
         return round(payload.size / seconds / 1e6, 1)
 
-    sha256 = best_of(runs, lambda: sha256_seconds(payload.path))
-    dd = best_of(runs, lambda: dd_seconds(payload.path, bench_dir() / "dd-target.bin"))
-    with dataloft_server(tmpfs_dir()) as loft:
-        upload, _ = moves(loft)
-        tmpfs_upload = best_of(runs, upload)
-        rss = peak_rss_mb(loft.process.pid)
-    with dataloft_server() as loft:
-        upload, download = moves(loft)
-        disk_upload = best_of(runs, upload)
+    timings: dict[str, list[float]] = {}
+
+    def timed(what: str, measure: Callable[[], float]) -> None:
+        timings.setdefault(what, []).append(measure())
+
+    with dataloft_server(tmpfs_dir()) as in_memory, dataloft_server() as on_disk:
+        tmpfs_upload_once, _ = moves(in_memory)
+        disk_upload_once, download_once = moves(on_disk)
+        for _ in range(payload.runs):
+            timed("sha256", lambda: sha256_seconds(payload.path))
+            timed("tmpfs_upload", tmpfs_upload_once)
+            timed("dd", lambda: dd_seconds(payload.path, bench_dir() / "dd-target.bin"))
+            timed("disk_upload", disk_upload_once)
         with nginx_server(payload.path.parent) as nginx:
-            ng = best_of(runs, lambda: curl_seconds(f"{nginx}/{payload.path.name}"))
-            down = best_of(runs, download)
-        rss = max(rss, peak_rss_mb(loft.process.pid))
+            for _ in range(payload.runs):
+                timed("nginx", lambda: curl_seconds(f"{nginx}/{payload.path.name}"))
+                timed("download", download_once)
+        rss = max(peak_rss_mb(in_memory.process.pid), peak_rss_mb(on_disk.process.pid))
+    best = {what: min(seconds) for what, seconds in timings.items()}
+    sha256, dd, tmpfs_upload, disk_upload = (
+        best[what] for what in ("sha256", "dd", "tmpfs_upload", "disk_upload")
+    )
+    ng, down = best["nginx"], best["download"]
     # Seconds: the baseline's over ours is our share of its speed.
     report_at_least(
         f"{name}_upload_tmpfs_{payload.mib}MiB_vs_sha256",
