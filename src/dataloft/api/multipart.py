@@ -1,6 +1,7 @@
 """Streaming ``multipart/form-data``: small parts in memory, files straight into blob uploads.
 
-File parts are hashed while they stream into the blob store's staging area, and are not
+File parts are hashed while they stream into the blob store's staging area (through an
+``UploadFeed``: large writes in a worker thread while the body keeps arriving), and are not
 published: once the whole body is read the caller decides which uploads to keep
 (``MultipartForm.keep``) and the rest are thrown away, so bytes nobody refers to never
 reach the store. Every limit is checked while the body streams, before more is read: the
@@ -11,8 +12,6 @@ together), and each file.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.message import Message
@@ -22,8 +21,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from dataloft.api.limits import allow_body
-from dataloft.api.threads import in_thread
-from dataloft.api.transfer import UPLOAD_BATCH
+from dataloft.api.transfer import UploadFeed
 from dataloft.core.blobs import BlobService, StoredBlob, Upload
 from dataloft.core.errors import Invalid, TooLarge
 
@@ -37,13 +35,15 @@ class Part:
     filename: str | None
     media_type: str | None  # the part's Content-Type without parameters, lower case
     content_id: str | None
-    data: bytearray = field(default_factory=bytearray)  # in-memory parts; pending bytes of files
+    data: bytearray = field(default_factory=bytearray)  # of a part kept in memory
     upload: Upload | None = None
     size: int = 0
     digest: str | None = None  # of a file part, once it is complete
     complete: bool = False
-    # The write to ``upload`` still running in a worker thread, if any.
-    writing: asyncio.Future[None] | None = field(default=None, repr=False)
+    # A file part's bytes on their way to ``upload``: parsed but not yet fed (views of the
+    # body's immutable chunks, no copies), and the feed.
+    pending: list[memoryview] = field(default_factory=list, repr=False)
+    feed: UploadFeed | None = field(default=None, repr=False)
 
     @property
     def is_file(self) -> bool:
@@ -151,22 +151,29 @@ class _Collector:
         part = Part(name, filename, media_type, self._headers.get("content-id"))
         if filename is not None and not self.in_memory(name, filename):
             part.upload = self.blobs.start_upload(max_size=self.max_file_size)
+            part.feed = UploadFeed(part.upload)
         self.parts.append(part)
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         part = self.parts[-1]
         part.size += end - start
-        if not part.is_file:
-            self.in_memory_bytes += end - start
-            if part.size > self.max_field_size:
-                raise TooLarge(
-                    f"multipart part {part.name!r} exceeds the limit of {self.max_field_size} bytes"
-                )
-            if self.in_memory_bytes > self.max_field_size:
-                raise TooLarge(
-                    f"the fields of a multipart body exceed the limit of {self.max_field_size} "
-                    "bytes together"
-                )
+        if part.is_file:
+            # ``data`` is a chunk of the body or the boundary: bytes, which nobody changes,
+            # so a view of it is as good as a copy until ``_flush`` feeds it.
+            if type(data) is not bytes:  # a parser that hands out a buffer it reuses
+                data, start, end = bytes(data[start:end]), 0, end - start
+            part.pending.append(memoryview(data)[start:end])
+            return
+        self.in_memory_bytes += end - start
+        if part.size > self.max_field_size:
+            raise TooLarge(
+                f"multipart part {part.name!r} exceeds the limit of {self.max_field_size} bytes"
+            )
+        if self.in_memory_bytes > self.max_field_size:
+            raise TooLarge(
+                f"the fields of a multipart body exceed the limit of {self.max_field_size} "
+                "bytes together"
+            )
         part.data += memoryview(data)[start:end]
 
     def _part_end(self) -> None:
@@ -177,38 +184,30 @@ class _Collector:
 
 
 async def _flush(collector: _Collector) -> None:
-    """Hand the bytes pending for file parts to their uploads, in batches. Each write runs
-    in a worker thread (where hashing and disk writes happen) while the next batch is
-    received; a part's writes stay in order because each waits for the one before."""
+    """Feed the bytes parsed for file parts to their uploads, and learn the digest of each
+    part that is complete."""
     for part in collector.parts:
-        if part.upload is None:
+        if part.feed is None or part.digest is not None:
             continue
-        if len(part.data) >= UPLOAD_BATCH or (part.complete and part.data):
-            chunk = bytes(part.data)
-            part.data.clear()
-            await _settle(part, collector.max_file_size)
-            part.writing = asyncio.ensure_future(in_thread(part.upload.write, chunk))
-        if part.complete and part.digest is None:
-            await _settle(part, collector.max_file_size)
-            part.digest = await in_thread(part.upload.digest)
-
-
-async def _settle(part: Part, limit: int) -> None:
-    """Wait for the part's write in flight, if any."""
-    if part.writing is None:
-        return
-    writing, part.writing = part.writing, None
-    try:
-        await writing
-    except TooLarge:
-        raise TooLarge(f"file {part.filename!r} exceeds the limit of {limit} bytes") from None
+        pending, part.pending = part.pending, []
+        try:
+            for view in pending:
+                await part.feed.write(view)
+            if part.complete:
+                await part.feed.close()
+        except TooLarge:
+            limit = collector.max_file_size
+            raise TooLarge(f"file {part.filename!r} exceeds the limit of {limit} bytes") from None
+        if part.complete:
+            assert part.upload is not None
+            part.digest = part.upload.digest()  # no hashing left to wait for: cheap
 
 
 async def _abandon(parts: list[Part]) -> None:
     """Throw every upload away, once no write to it is still running."""
     for part in parts:
-        with contextlib.suppress(Exception):
-            await _settle(part, 0)
+        if part.feed is not None:
+            await part.feed.abandon()
     MultipartForm(parts).discard()
 
 

@@ -8,8 +8,9 @@ response ends."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from email.utils import format_datetime
 from urllib.parse import quote
@@ -27,9 +28,9 @@ from dataloft.core.errors import Invalid, TooLarge
 from dataloft.core.pagination import ascii_natural
 from dataloft.storage.chunks import close_iterator
 
-# Bytes are handed to a worker thread (hash + write) in pieces of this size, while the event
-# loop keeps receiving the next piece: hashing and disk writes overlap with the network.
-UPLOAD_BATCH = 1024 * 1024
+# An upload's bytes go to a worker thread (hash + write) in batches of about this size, while
+# the event loop keeps receiving the next one (see ``UploadFeed``).
+UPLOAD_BATCH = 4 * 1024 * 1024
 DOWNLOAD_CHUNK = 1024 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -66,24 +67,68 @@ async def receive_blob(
         raise
 
 
+class UploadFeed:
+    """Hands an ``Upload`` the bytes of a body that arrive on the event loop, in few, large
+    writes that run in a worker thread while the loop receives what follows.
+
+    The server delivers a body in pieces of 64 to 256 KiB; a thread hop per piece would
+    cost more than hashing and writing it. So pieces are collected (not copied: they are
+    immutable) until they make ``UPLOAD_BATCH`` bytes, and each batch is hashed and written
+    in one hop (``Upload.write_pieces`` hashes on one core while it writes on another, each
+    releasing the GIL). A batch waits for the write before it, so writes stay in order,
+    memory stays at two batches per upload however large it is, and a client faster than
+    the disk is slowed down by the server not reading (TCP flow control)."""
+
+    def __init__(self, upload: Upload) -> None:
+        self._upload = upload
+        self._pieces: list[bytes | memoryview] = []
+        self._collected = 0
+        self._writing: asyncio.Future[None] | None = None
+
+    async def write(self, data: bytes | memoryview) -> None:
+        """Queue ``data``, which nobody may change afterwards (``bytes``, or a view of it)."""
+        self._pieces.append(data)
+        self._collected += len(data)
+        if self._collected >= UPLOAD_BATCH:
+            await self._hand_off()
+
+    async def _hand_off(self) -> None:
+        await self.settle()
+        pieces, self._pieces, self._collected = self._pieces, [], 0
+        self._writing = asyncio.ensure_future(in_thread(self._upload.write_pieces, pieces))
+
+    async def settle(self) -> None:
+        """Wait for the write in flight, if any (raising what it raised)."""
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            await writing
+
+    async def close(self) -> None:
+        """Write what is still buffered and wait until every write is done."""
+        if self._pieces:
+            await self._hand_off()
+        await self.settle()
+
+    async def abandon(self) -> None:
+        """After a failure: wait for the write in flight, whatever it raises, even when
+        cancelled, so that the caller can abort the upload with no write still running
+        (the error the caller already has is the one to report)."""
+        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+            await self.settle()
+
+
 async def _pump(request: Request, upload: Upload) -> None:
-    pending: Awaitable[None] | None = None
-    batch = bytearray()
+    feed = UploadFeed(upload)
     try:
         async for chunk in request.stream():
-            batch += chunk
-            if len(batch) >= UPLOAD_BATCH:
-                if pending is not None:
-                    await pending
-                pending = asyncio.ensure_future(in_thread(upload.write, bytes(batch)))
-                batch.clear()
+            await feed.write(chunk)
+        await feed.close()
     except ClientDisconnect:
+        await feed.abandon()
         raise Invalid("the client went away before the upload finished") from None
-    finally:
-        if pending is not None:
-            await pending
-    if batch:
-        await in_thread(upload.write, bytes(batch))
+    except BaseException:
+        await feed.abandon()
+        raise
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +30,7 @@ from dataloft.db.models import Blob, Entry, EntryAttachment
 from dataloft.db.types import utcnow
 from dataloft.db.upsert import insert_ignore
 from dataloft.storage import BlobMissing, BlobStore, StagedBlob
-from dataloft.storage.base import DEFAULT_CHUNK
+from dataloft.storage.base import DEFAULT_CHUNK, ByteBuffer
 from dataloft.storage.chunks import Chunks, closing_iterator, memory_chunks
 
 BLOB_STORE = "storage"  # what a full blob store is called in its StorageFull message
@@ -71,6 +71,11 @@ def _human(size: int) -> str:
     raise AssertionError("unreachable")
 
 
+def _update(digest: hashlib._Hash, pieces: Iterable[ByteBuffer]) -> None:
+    for piece in pieces:
+        digest.update(piece)
+
+
 class Upload:
     """One blob arriving in pieces. ``finish`` verifies the digest (if one was announced)
     and makes the bytes durable; ``abort`` throws them away."""
@@ -85,46 +90,52 @@ class Upload:
         self._hash = hashlib.sha256()
         self._buffer: bytearray | None = bytearray()
         self._staged: StagedBlob | None = None
-        self._hashing: Future[None] | None = None
         self.size = 0
 
-    def write(self, chunk: bytes) -> None:
-        self.size += len(chunk)
+    def write(self, chunk: ByteBuffer) -> None:
+        """Hash and store the next bytes."""
+        self.write_pieces((chunk,))
+
+    def write_pieces(self, pieces: Sequence[ByteBuffer]) -> None:
+        """Hash and store the next bytes, given in pieces (one call for many pieces saves
+        a thread hop per piece). Nothing keeps a piece once this returns."""
+        self.size += sum(len(piece) for piece in pieces)
         if self.size > self._max_size:
             self.abort()
             raise TooLarge(f"upload exceeds the limit of {_human(self._max_size)}")
         try:
             with space_checked(BLOB_STORE):
-                self._write(chunk)
+                self._write(pieces)
         except BaseException:
             self.abort()
             raise
 
-    def _write(self, chunk: bytes) -> None:
-        if self._staged is not None:
-            # Hash this chunk on another core while this thread writes it out; chunks are
-            # hashed strictly in order because each waits for the one before.
-            self._wait_for_hash()
-            self._hashing = _HASHER.submit(self._hash.update, chunk)
-            self._staged.write(chunk)
+    def _write(self, pieces: Sequence[ByteBuffer]) -> None:
+        taken = 0
+        # Kept in memory, to go inline into the row, until the bytes pass the inline limit.
+        while self._buffer is not None and taken < len(pieces):
+            self._hash.update(pieces[taken])
+            self._buffer += pieces[taken]
+            taken += 1
+            if len(self._buffer) > self._inline_limit:
+                self._staged = self._store.stage()
+                self._staged.write(self._buffer)
+                self._buffer = None
+        rest = pieces[taken:]
+        if self._staged is None or not rest:
             return
-        self._hash.update(chunk)
-        assert self._buffer is not None
-        self._buffer += chunk
-        if len(self._buffer) > self._inline_limit:
-            self._staged = self._store.stage()
-            self._staged.write(bytes(self._buffer))
-            self._buffer = None
-
-    def _wait_for_hash(self) -> None:
-        if self._hashing is not None:
-            self._hashing.result()
-            self._hashing = None
+        # Hash on another core while this thread writes; both release the GIL for each
+        # piece. The hash is waited for before returning: the pieces are the caller's.
+        hashing = _HASHER.submit(_update, self._hash, rest)
+        try:
+            for piece in rest:
+                self._staged.write(piece)
+        finally:
+            hashing.result()
 
     def digest(self) -> str:
-        """The sha256 of the bytes written so far, once their hashing is done. The upload
-        stays open: a caller can learn the digest first, then ``finish`` or ``abort``."""
-        self._wait_for_hash()
+        """The sha256 of the bytes written so far. The upload stays open: a caller can learn
+        the digest first, then ``finish`` or ``abort``."""
         return self._hash.hexdigest()
 
     def finish(self) -> StoredBlob:
@@ -140,7 +151,6 @@ class Upload:
         return StoredBlob(digest, self.size, bytes(self._buffer))
 
     def abort(self) -> None:
-        self._wait_for_hash()
         if self._staged is not None:
             self._staged.abort()
 

@@ -30,14 +30,18 @@ from dataloft.storage.chunks import Chunks
 
 DEFAULT_CHUNK = 1024 * 1024
 
+# What a write accepts: any contiguous bytes (an upload hands over views of the request's
+# chunks, and its own bytearray). Writers keep no reference to it once the write returns.
+ByteBuffer = bytes | bytearray | memoryview
+
 
 class BlobMissing(KeyError):
     """The store has no blob with that digest."""
 
 
 class StagedBlob(Protocol):
-    def write(self, data: bytes) -> None:
-        """Append bytes to the staged blob."""
+    def write(self, data: ByteBuffer) -> None:
+        """Append bytes to the staged blob; ``data`` may be reused once this returns."""
 
     def publish(self, digest: str) -> None:
         """Make the staged bytes durable and visible under ``digest``."""

@@ -68,7 +68,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from io import FileIO
 from pathlib import Path
 
-from dataloft.storage.base import DEFAULT_CHUNK, BlobMissing
+from dataloft.storage.base import DEFAULT_CHUNK, BlobMissing, ByteBuffer
 from dataloft.storage.chunks import Chunks
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -124,14 +124,15 @@ class _LocalStaged:
         self._unsynced = 0
         self._syncing: Future[None] | None = None
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: ByteBuffer) -> None:
         if self._fd is None:
             raise ValueError("staged blob already finished")
         view = memoryview(data)
+        size = view.nbytes
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
-        self._unsynced += len(data)
+        self._unsynced += size
         if self._unsynced >= SYNC_EVERY and (self._syncing is None or self._syncing.done()):
             self._syncing = _SYNCER.submit(os.fdatasync, self._fd)
             self._unsynced = 0

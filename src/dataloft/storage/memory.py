@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from dataloft.storage.base import DEFAULT_CHUNK, BlobMissing
+from dataloft.storage.base import DEFAULT_CHUNK, BlobMissing, ByteBuffer
 from dataloft.storage.chunks import Chunks, memory_chunks
 
 
@@ -16,7 +16,7 @@ class _MemoryStaged:
         self._store = store
         self._buffer: bytearray | None = bytearray()
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: ByteBuffer) -> None:
         if self._buffer is None:
             raise ValueError("staged blob already finished")
         self._buffer += data
