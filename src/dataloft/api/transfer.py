@@ -31,7 +31,11 @@ from dataloft.storage.chunks import close_iterator
 # An upload's bytes go to a worker thread (hash + write) in batches of about this size, while
 # the event loop keeps receiving the next one (see ``UploadFeed``).
 UPLOAD_BATCH = 4 * 1024 * 1024
-DOWNLOAD_CHUNK = 1024 * 1024
+# Downloads read the file in chunks of this size, one worker-thread hop each. Against 1 MiB,
+# 2 MiB took 13% less server CPU per GiB (0.41 s, not 0.47 s) and sent 10% faster (1.66
+# GB/s, not 1.51, curl on the same machine); 4 MiB gained 2% more for 6 MB more peak RSS, and
+# reading one chunk ahead while sending the last gained nothing beyond that.
+DOWNLOAD_CHUNK = 2 * 1024 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
