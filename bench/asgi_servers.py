@@ -31,13 +31,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import os
 import shutil
 import statistics
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +51,7 @@ from common import (
     make_file,
     peak_rss_mb,
     report,
+    sha256_seconds,
     terminate,
     wait_for,
 )
@@ -170,16 +169,6 @@ def tree_cpu_seconds(pid: int) -> float:
         fields = Path(f"/proc/{process}/stat").read_text().rpartition(")")[2].split()
         ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
     return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def sha256_seconds(path: Path) -> float:
-    """Hash the file as an upload hashes its body: in pieces of 1 MiB."""
-    started = time.perf_counter()
-    digest = hashlib.sha256()
-    with path.open("rb") as source:
-        while piece := source.read(1024 * 1024):
-            digest.update(piece)
-    return time.perf_counter() - started
 
 
 @dataclass
