@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
+from dataloft.bounded import put_bounded
 from dataloft.core.access import (
     PASSWORD,
     SCOPES,
@@ -126,10 +127,7 @@ class _Recent(Generic[V]):
     def put(self, key: str, value: V) -> None:
         if self.seconds <= 0:
             return
-        if len(self._entries) >= self.MAX_ENTRIES:  # oldest first: dicts keep order
-            for stale in list(self._entries)[: self.MAX_ENTRIES // 10]:
-                self._entries.pop(stale, None)
-        self._entries[key] = (self.now() + self.seconds, value)
+        put_bounded(self._entries, key, (self.now() + self.seconds, value), self.MAX_ENTRIES)
 
     def drop(self, key: str) -> None:
         self._entries.pop(key, None)
@@ -183,8 +181,9 @@ class AuthService:
         return self._token_principal(token_digest(secret), "unknown or invalid API token")
 
     def _token_principal(self, digest: str, unknown: str) -> Principal:
-        generation = self.db.generation()  # before the row, so that a commit after is seen
-        cached = self._tokens.get(digest) if self._tokens.seconds else None
+        # Read before the row, so that a commit after it is seen (only the interval uses it).
+        generation = self.db.generation() if self._tokens.seconds else None
+        cached = self._tokens.get(digest) if generation is not None else None
         if cached is not None and cached[0] == generation:
             row = cached[1]
         else:

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from dataloft.bounded import put_bounded
 from dataloft.core.errors import Invalid, StorageFull
 from dataloft.db.prepared import Prepared
 
@@ -154,11 +155,8 @@ class RowMemory:
         key = (id(statement), tuple(params.items()))
         kept = self._rows.get(key)
         if kept is None or kept[0] != version:
-            if len(self._rows) >= self.MAX_ENTRIES:  # oldest first: dicts keep order
-                for stale in list(self._rows)[: self.MAX_ENTRIES // 10]:
-                    del self._rows[stale]
             kept = version, statement.rows(self.connection, dialect, params)
-            self._rows[key] = kept
+            put_bounded(self._rows, key, kept, self.MAX_ENTRIES)
         return statement.copied(dialect, kept[1])
 
 

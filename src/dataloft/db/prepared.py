@@ -28,8 +28,9 @@ class _Compiled:
     order: tuple[str, ...] | None
     # (column index, converter) for the columns whose values need converting.
     processors: tuple[tuple[int, Callable[[Any], Any]], ...]
-    # The columns whose values are JSON documents: objects a caller may change.
-    documents: tuple[int, ...]
+    # (column index, deep copy) for the columns whose values are JSON documents: objects a
+    # caller may change.
+    documents: tuple[tuple[int, Callable[[Any], Any]], ...]
 
 
 class Prepared:
@@ -56,7 +57,7 @@ class Prepared:
             )
             order = tuple(statement.positiontup or ()) if statement.positional else None
             documents = tuple(
-                index
+                (index, copy.deepcopy)
                 for index, column in enumerate(self.statement.selected_columns)
                 if isinstance(column.type.dialect_impl(dialect), JSON)
             )
@@ -67,12 +68,8 @@ class Prepared:
     def rows(
         self, connection: Any, dialect: Dialect, params: Mapping[str, Any]
     ) -> list[tuple[Any, ...]]:
-        return self.convert(dialect, self.fetch(connection, dialect, params))
-
-    def fetch(
-        self, connection: Any, dialect: Dialect, params: Mapping[str, Any]
-    ) -> list[tuple[Any, ...]]:
-        """The rows as the driver returns them (see ``convert``)."""
+        """The statement's rows, their values as the ORM would return them: new objects
+        each time (a parsed JSON document is the caller's to keep)."""
         compiled = self._compile(dialect)
         arguments: Sequence[Any] | Mapping[str, Any] = (
             [params[name] for name in compiled.order] if compiled.order is not None else params
@@ -83,40 +80,27 @@ class Prepared:
             fetched: list[tuple[Any, ...]] = cursor.fetchall()
         finally:
             cursor.close()
-        return fetched
-
-    def convert(self, dialect: Dialect, fetched: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        """Rows from ``fetch`` with their values as the ORM would return them: new objects
-        each time (a parsed JSON document is the caller's to keep)."""
-        compiled = self._compile(dialect)
-        if not compiled.processors:
-            return fetched
-        converted = []
-        for row in fetched:
-            values = list(row)
-            for index, convert in compiled.processors:
-                if values[index] is not None:
-                    values[index] = convert(values[index])
-            converted.append(tuple(values))
-        return converted
+        return _replaced(fetched, compiled.processors)
 
     def copied(self, dialect: Dialect, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        """Converted rows again, with JSON documents of their own: for rows kept to be
+        """Rows from ``rows`` again, with JSON documents of their own: for rows kept to be
         handed out more than once."""
         documents = self._compile(dialect).documents
-        if not documents:
-            return list(rows)
-        copies = []
-        for row in rows:
-            values = list(row)
-            for index in documents:
-                if values[index] is not None:
-                    values[index] = copy.deepcopy(values[index])
-            copies.append(tuple(values))
-        return copies
+        return _replaced(rows, documents) if documents else list(rows)
 
-    def first(
-        self, connection: Any, dialect: Dialect, params: Mapping[str, Any]
-    ) -> tuple[Any, ...] | None:
-        found = self.rows(connection, dialect, params)
-        return found[0] if found else None
+
+def _replaced(
+    rows: list[tuple[Any, ...]], replacements: tuple[tuple[int, Callable[[Any], Any]], ...]
+) -> list[tuple[Any, ...]]:
+    """``rows`` with each value at an index of ``replacements`` (that is not None) replaced
+    by what its function makes of it (``rows`` itself when there are none)."""
+    if not replacements:
+        return rows
+    replaced = []
+    for row in rows:
+        values = list(row)
+        for index, replace in replacements:
+            if values[index] is not None:
+                values[index] = replace(values[index])
+        replaced.append(tuple(values))
+    return replaced

@@ -17,6 +17,7 @@ from dataloft.api.native.constraints import json_object, rule, text
 from dataloft.api.native.deps import NativeCall, native_router
 from dataloft.api.native.openapi import (
     ANONYMOUS,
+    BINARY,
     FILE_TYPES,
     RECORD_TYPES,
     errors,
@@ -367,7 +368,6 @@ def head_blob(sha256: Sha256, call: NativeCall) -> Response:
 # --- the routes ------------------------------------------------------------------------------
 
 
-_BINARY = {"schema": {"type": "string", "format": "binary"}}
 # The single-entry writes' conditions, read by ``guard_from``.
 _GUARDS = [
     {
@@ -397,7 +397,7 @@ _BODIES = {
     "files": {
         "description": "The file's bytes, streamed. Their Content-Type becomes the file's "
         "media type (guessed from the path when absent or uninformative)",
-        "content": {"application/octet-stream": _BINARY, "*/*": _BINARY},
+        "content": {"application/octet-stream": BINARY, "*/*": BINARY},
     },
     "records": {
         "description": "The record's value: JSON ({type, data} tags for Buffers, Sets, Maps, "
@@ -505,7 +505,7 @@ def writes() -> APIRouter:
         openapi_extra={
             "requestBody": {
                 "description": "The bytes; they must hash to the sha256 in the path",
-                "content": {"application/octet-stream": _BINARY},
+                "content": {"application/octet-stream": BINARY},
             }
         },
     )

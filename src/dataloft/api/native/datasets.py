@@ -12,7 +12,7 @@ from starlette.responses import StreamingResponse
 from dataloft.api.listings import model_listing
 from dataloft.api.native.constraints import text
 from dataloft.api.native.deps import NativeCall, native_router
-from dataloft.api.native.openapi import ANONYMOUS, errors, link
+from dataloft.api.native.openapi import ANONYMOUS, BINARY, errors, link
 from dataloft.api.native.schemas import (
     DatasetCreateBody,
     DatasetPage,
@@ -222,7 +222,6 @@ _ARCHIVE_DOC = (
 def _add_archive_routes() -> None:
     """``archive.zip``, ``archive.tar``, ``archive.tar.gz``: one route per format the core
     writes, documented with the media type it sends."""
-    binary = {"schema": {"type": "string", "format": "binary"}}
     for fmt, (_, media_type) in FORMATS.items():
         router.add_api_route(
             f"{DATASET}/archive.{fmt}",
@@ -231,7 +230,7 @@ def _add_archive_routes() -> None:
             name=f"archive_{fmt.replace('.', '_')}",
             response_class=StreamingResponse,
             description=_ARCHIVE_DOC.format(fmt=fmt),
-            responses={200: {"content": {media_type: binary}}, **errors(404)},
+            responses={200: {"content": {media_type: BINARY}}, **errors(404)},
             openapi_extra=ANONYMOUS,
         )
 

@@ -140,12 +140,14 @@ def complete(schema: dict[str, Any], settings: Settings) -> None:
 
 # --- the pipeline's reads ----------------------------------------------------------------------
 
+# Raw bytes, as a body's media type entry.
+BINARY = {"schema": {"type": "string", "format": "binary"}}
 RECORD_TYPES = {
     "application/json": {"schema": {"description": "Any JSON value; {type, data} tags"}},
-    "application/cbor": {"schema": {"type": "string", "format": "binary"}},
+    "application/cbor": BINARY,
 }
 # A file goes out with the media type it was stored with; a symlink as JSON.
-FILE_TYPES = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+FILE_TYPES = {"*/*": BINARY}
 
 
 def read_operations(
