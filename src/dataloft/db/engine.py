@@ -127,6 +127,17 @@ def _close_lookup(open_connections: set[Any], lock: threading.Lock, connection: 
     connection.close()
 
 
+class Commits:
+    """How many writes this process has committed (``Database.generation``, ``RowMemory``)."""
+
+    def __init__(self) -> None:
+        self._counter = itertools.count(1)
+        self.seen = 0
+
+    def count(self) -> None:
+        self.seen = next(self._counter)  # one step of a C iterator: never lost
+
+
 class RowMemory:
     """The rows of ``remembered`` statements a SQLite connection read, kept while nothing
     is committed: the same token and the same record, asked for again and again, cost a
@@ -134,30 +145,72 @@ class RowMemory:
 
     Exact, not a guess: SQLite's ``data_version`` changes for a connection whenever any
     other connection commits, this process's writers and other processes (the
-    ``dataloft`` command) alike, and reading it costs a microsecond. The connection is a
-    thread's lookup connection, which only reads, outside any transaction, so what it read
-    before the last change is all it could have read. Each caller gets JSON documents of
-    its own (``Prepared.copied``). At most ``MAX_ENTRIES`` statements' rows are kept, the
-    oldest going first."""
+    ``dataloft`` command) alike. The connection is a thread's lookup connection, which only
+    reads, outside any transaction, so what it read before the last change is all it could
+    have read. Each caller gets JSON documents of its own (``Prepared.copied``). At most
+    ``MAX_ENTRIES`` statements' rows are kept, the oldest going first.
+
+    ``data_version`` is read once per block of lookups (``_ThreadBlock``: a request's token
+    and entry lookups share one), and again whenever this process has committed since
+    (``commits``), so that a block sees its own thread's writes. Reading it takes a read
+    lock on the database, two system calls: once per request, not once per lookup, was a
+    tenth of a small record GET. Rows kept from before a commit that lands while a block
+    runs still answer in that block: they were the database's state when it began."""
 
     MAX_ENTRIES = 4096
     _VERSION = "PRAGMA data_version"
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: Any, commits: Commits) -> None:
         self.connection = connection
+        self.commits = commits
         self._cursor = connection.cursor()  # one for the check, not one per check
         self._rows: dict[tuple[int, tuple[Any, ...]], tuple[int, list[tuple[Any, ...]]]] = {}
+        # (this process's commits, data_version) as read in the current block, or None.
+        self._checked: tuple[int, int] | None = None
+
+    def forget_version(self) -> None:
+        """At the edges of a block: the next lookup reads ``data_version`` again."""
+        self._checked = None
+
+    def _version(self) -> int:
+        commits = self.commits.seen
+        checked = self._checked
+        if checked is None or checked[0] != commits:
+            (version,) = self._cursor.execute(self._VERSION).fetchone()
+            checked = self._checked = commits, version
+        return checked[1]
 
     def rows(
         self, statement: Prepared, dialect: Dialect, params: dict[str, Any]
     ) -> list[tuple[Any, ...]]:
-        (version,) = self._cursor.execute(self._VERSION).fetchone()
+        version = self._version()
         key = (id(statement), tuple(params.items()))
         kept = self._rows.get(key)
         if kept is None or kept[0] != version:
             kept = version, statement.rows(self.connection, dialect, params)
             put_bounded(self._rows, key, kept, self.MAX_ENTRIES)
         return statement.copied(dialect, kept[1])
+
+
+class _ThreadBlock:
+    """A thread's lookup as the block ``Database.lookup`` hands out, nested blocks sharing
+    it; the outermost one bounds how long a ``data_version`` read holds (``RowMemory``)."""
+
+    def __init__(self, lookup: Lookup, memory: RowMemory) -> None:
+        self.lookup = lookup
+        self._memory = memory
+        self._depth = 0
+
+    def __enter__(self) -> Lookup:
+        if self._depth == 0:
+            self._memory.forget_version()
+        self._depth += 1
+        return self.lookup
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._memory.forget_version()
 
 
 class Lookup:
@@ -214,9 +267,7 @@ class Database:
         # is closed) when its thread ends, as the server's worker threads come and go.
         self._lookup_connections: set[Any] = set()
         self._lookups_lock = threading.Lock()
-        # Bumped after every write this process commits (see ``generation``).
-        self._commits = itertools.count(1)
-        self._commits_seen = 0
+        self._commits = Commits()
         self._current: ContextVar[Session | Lookup | None] = ContextVar(
             f"session-{id(self)}", default=None
         )
@@ -265,7 +316,7 @@ class Database:
             # A transaction reads its snapshot, which may be older than any mark taken now:
             # nothing read in one is trusted later.
             return object()
-        return self._commits_seen
+        return self._commits.seen
 
     def lookup(self) -> AbstractContextManager[Lookup]:
         """A connection for ``Prepared`` lookups: the current transaction's, inside a
@@ -286,18 +337,19 @@ class Database:
         """SQLite lookups run on a connection this thread keeps, outside the pool: checking a
         connection out and back in costs several times an indexed lookup. The connection is
         in autocommit mode and runs single SELECTs, so it never holds a transaction."""
-        return self._thread_block().enter_result
+        return self._thread_block().lookup
 
-    def _thread_block(self) -> nullcontext[Lookup]:
+    def _thread_block(self) -> _ThreadBlock:
         """This thread's lookup, as the block ``lookup`` hands out: made once, as the
         thread-local that holds the ``Lookup`` (the ``Lookup`` holding it would make a
         reference cycle, and keep the connection open past its thread)."""
-        block: nullcontext[Lookup] | None = getattr(self._threads, "block", None)
+        block: _ThreadBlock | None = getattr(self._threads, "block", None)
         if block is None:
             pooled = self.engine.raw_connection()
             pooled.detach()  # ours for the life of the thread (or till dispose), not the pool's
             connection = pooled.dbapi_connection
-            lookup = Lookup(connection, self.engine.dialect, RowMemory(connection))
+            memory = RowMemory(connection, self._commits)
+            lookup = Lookup(connection, self.engine.dialect, memory)
             with self._lookups_lock:
                 self._lookup_connections.add(connection)
             # A sqlite3 connection sits in a reference cycle (its statement cache), so left to
@@ -306,7 +358,7 @@ class Database:
             weakref.finalize(
                 lookup, _close_lookup, self._lookup_connections, self._lookups_lock, connection
             )
-            block = nullcontext(lookup)
+            block = _ThreadBlock(lookup, memory)
             self._threads.block = block
         return block
 
@@ -323,7 +375,7 @@ class Database:
                     yield session
             finally:
                 self._current.reset(token)
-            self._commits_seen = next(self._commits)  # one step of a C iterator: never lost
+            self._commits.count()
             for callback in session.info.pop(_AFTER_COMMIT, {}).values():
                 callback()
 

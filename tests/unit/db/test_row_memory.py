@@ -67,3 +67,29 @@ def test_the_memory_is_bounded(tmp_path: Path) -> None:
         for n in range(RowMemory.MAX_ENTRIES + 10):
             assert lookup.first(_TOKEN_LOOKUP, digest=f"{n:064x}") is None
         assert len(lookup.memory._rows) <= RowMemory.MAX_ENTRIES
+
+
+def test_one_block_reads_data_version_once_and_sees_its_own_commits(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, admin_password="admin-password", **FAST_HASHING)
+    with Loft(settings) as server, Loft(settings) as command:
+        server.bootstrap_admin()
+        server.datasets.create(SYSTEM, "admin", "kept")
+        command.commits.commit(SYSTEM, "admin", "kept", [PutRecord("r", {"n": 1})])
+
+        def value() -> object:
+            found = server.browse.get_entry(SYSTEM, "admin", "kept", RECORDS, "r")
+            assert found.blob is not None
+            return server.browse.record_value(found.blob)
+
+        with server.reading():
+            assert value() == {"n": 1}
+            # Another process commits while the block runs: the block keeps the state it
+            # began with, as one snapshot would.
+            command.commits.commit(SYSTEM, "admin", "kept", [PutRecord("r", {"n": 2})])
+            assert value() == {"n": 1}
+            # This process commits: its own write is seen at once.
+            server.commits.commit(SYSTEM, "admin", "kept", [PutRecord("r", {"n": 3})])
+            assert value() == {"n": 3}
+        with server.reading():
+            command.commits.commit(SYSTEM, "admin", "kept", [PutRecord("r", {"n": 4})])
+        assert value() == {"n": 4}  # a new block reads data_version again
