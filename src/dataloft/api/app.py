@@ -25,6 +25,7 @@ from dataloft.api.docs import mount_docs
 from dataloft.api.errors import INTERNAL_MESSAGE, headers_for, status_for
 from dataloft.api.front import LoftApp
 from dataloft.api.limits import BodyLimitMiddleware, StrictUrlDecoding
+from dataloft.api.memo import AnswerMemo
 from dataloft.api.pipeline import HTTP_METHODS, PipelineRoute
 from dataloft.api.processes import ProcessPool
 from dataloft.api.registry import Dialect
@@ -146,6 +147,8 @@ def create_app(settings: Settings | None = None, loft: Loft | None = None) -> Lo
     app.state.loft = loft or Loft(settings)
     app.state.processes = ProcessPool(settings.worker_processes)
     app.state.settings = settings
+    if app.state.loft.db.local:  # SQLite: the database has a mark of its state
+        app.keep_answers(AnswerMemo(app.state.loft.auth.clock), app.state.loft.db)
 
     def renderer_for(request: Request) -> Dialect:
         path = request.url.path

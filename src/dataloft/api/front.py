@@ -23,6 +23,9 @@ most of its writes) goes from the edge middleware straight to the route's endpoi
 The edge middleware (``add_edge``: security headers, body limits, strict URLs, a
 dialect's CORS headers) wraps both ways, where ``add_middleware`` would have put it inside
 FastAPI's layers only.
+
+Before any of that, a read that was answered before may be answered again from the
+``AnswerMemo`` (``api/memo.py``), when ``create_app`` gives the app one (on SQLite).
 """
 
 from __future__ import annotations
@@ -35,7 +38,11 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dataloft.api.memo import AnswerMemo, memo_key
 from dataloft.api.pipeline import PipelineRoute
+from dataloft.db.engine import Database
+
+_READS = frozenset({"GET", "HEAD"})
 
 
 class LoftApp(FastAPI):
@@ -43,6 +50,15 @@ class LoftApp(FastAPI):
         super().__init__(**options)
         self._edge: list[tuple[type[Any], dict[str, Any]]] = []
         self._front: ASGIApp | None = None
+        self._memo: tuple[AnswerMemo, Database] | None = None
+
+    def keep_answers(self, memo: AnswerMemo, db: Database) -> None:
+        """Answer repeated reads from ``memo`` while ``db`` is unchanged."""
+        self._memo = memo, db
+
+    @property
+    def memo(self) -> AnswerMemo | None:
+        return self._memo[0] if self._memo is not None else None
 
     def add_edge(self, middleware: type[Any], **options: Any) -> None:
         """Wrap every request, both ways in, with ``middleware`` (an ASGI middleware class
@@ -62,6 +78,14 @@ class LoftApp(FastAPI):
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            if self._memo is not None and scope["method"] in _READS:
+                memo, db = self._memo
+                mark = db.state_mark()  # before the handler reads anything
+                if mark is not None:
+                    key = memo_key(scope)
+                    if await memo.answer(key, mark, send):
+                        return
+                    send = memo.recorder(key, mark, scope, send)
             for route in self.router.routes:
                 match, child = route.matches(scope)
                 if match is Match.FULL:

@@ -38,12 +38,13 @@ from starlette.routing import Route
 
 from dataloft.api.csrf import check_same_site
 from dataloft.api.errors import MethodNotAllowed
+from dataloft.api.memo import KEEP_UNTIL
 from dataloft.api.processes import ProcessPool
 from dataloft.api.registry import Dialect, request_method
 from dataloft.api.threads import in_thread
 from dataloft.api.transfer import read_body
 from dataloft.config import Settings
-from dataloft.core.access import Principal
+from dataloft.core.access import TOKEN, Principal
 from dataloft.core.errors import Invalid
 from dataloft.core.loft import Loft
 from dataloft.core.pagination import ascii_natural
@@ -153,6 +154,8 @@ class Handler:
     # Not authenticated before it runs: it needs no caller, or takes credentials itself
     # (a login form), so a stale Authorization header must not get in its way.
     public: bool = False
+    # Its answer may be kept and given again while the database is unchanged (``memo``).
+    memo: bool = False
 
     def __post_init__(self) -> None:
         if inspect.iscoroutinefunction(self.function) != self.streaming:
@@ -168,6 +171,23 @@ def streaming(function: StreamingHandler) -> Handler:
 def quick(function: PlainHandler) -> Handler:
     """A point read: inline on an embedded database, in the threadpool otherwise."""
     return Handler(function, quick=True)
+
+
+def memo(function: PlainHandler) -> Handler:
+    """A quick read whose answer ``api/memo.py`` may keep and give again to the same
+    request while the database is unchanged. It must answer from the request (method,
+    path, query, headers), the database and content-addressed blobs only: not from the
+    time, a file by name or anything else that changes without a commit."""
+    return Handler(function, quick=True, memo=True)
+
+
+def _allow_keeping(call: Call) -> None:
+    """Mark a ``memo`` handler's answer as one to keep: for an anonymous caller or a token,
+    no longer than the token lives; never for a password, which is verified anew (its
+    check is kept a short while only, ``core/auth.py``)."""
+    credential = call.actor.credential
+    if credential is None or credential.kind == TOKEN:
+        call.request.scope[KEEP_UNTIL] = credential.expires_at if credential else None
 
 
 def public(function: PlainHandler) -> Handler:
@@ -248,6 +268,8 @@ class Pipeline:
                 result = run()
                 if isinstance(result, InThread):
                     return await in_thread(result.finish)
+                if handler.memo:
+                    _allow_keeping(call)
                 return result
             return await in_thread(finish)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
 
@@ -78,6 +79,7 @@ class Credential:
 
     kind: str  # TOKEN or PASSWORD
     proof: str  # the token's sha256, or the password hash the password matched
+    expires_at: datetime | None = None  # a token's, when it has one
 
 
 TOKEN, PASSWORD = "token", "password"

@@ -198,7 +198,7 @@ class AuthService:
             raise Unauthenticated("API token has expired")
         if not is_active:
             raise Unauthenticated("account is deactivated")
-        credential = Credential(TOKEN, digest)
+        credential = Credential(TOKEN, digest, expires_at)
         return make_principal(self.db, user_id, username, is_admin, scope, credential)
 
     def authenticate_password(

@@ -172,18 +172,20 @@ class RowMemory:
         """At the edges of a block: the next lookup reads ``data_version`` again."""
         self._checked = None
 
-    def _version(self) -> int:
+    def mark(self) -> tuple[int, int]:
+        """(this process's commits, ``data_version``) as this block reads them: equal only
+        while nothing at all is committed (``Database.state_mark``)."""
         commits = self.commits.seen
         checked = self._checked
         if checked is None or checked[0] != commits:
             (version,) = self._cursor.execute(self._VERSION).fetchone()
             checked = self._checked = commits, version
-        return checked[1]
+        return checked
 
     def rows(
         self, statement: Prepared, dialect: Dialect, params: dict[str, Any]
     ) -> list[tuple[Any, ...]]:
-        version = self._version()
+        version = self.mark()[1]
         key = (id(statement), tuple(params.items()))
         kept = self._rows.get(key)
         if kept is None or kept[0] != version:
@@ -317,6 +319,16 @@ class Database:
             # nothing read in one is trusted later.
             return object()
         return self._commits.seen
+
+    def state_mark(self) -> Hashable | None:
+        """A mark of the whole database's state that stays equal only while no process
+        commits anything: on SQLite, read outside any transaction (``RowMemory.mark``).
+        None on PostgreSQL, which has no such mark (``api/memo.py`` keeps nothing there)."""
+        if not self.local or isinstance(self._current.get(), Session):
+            return None
+        with self.lookup() as lookup:
+            assert lookup.memory is not None
+            return lookup.memory.mark()
 
     def lookup(self) -> AbstractContextManager[Lookup]:
         """A connection for ``Prepared`` lookups: the current transaction's, inside a

@@ -25,7 +25,7 @@ from dataloft.api.native.openapi import (
     read_operations,
 )
 from dataloft.api.native.schemas import BlobOut, CommitBody, CommitOut, EntryPage, WriteOut
-from dataloft.api.pipeline import Call, InThread, Pipeline, quick
+from dataloft.api.pipeline import Call, InThread, Pipeline, memo, quick
 from dataloft.api.transfer import blob_response, etag_matches, receive_blob
 from dataloft.core.access import Action, Principal
 from dataloft.core.browse import EntryRead
@@ -180,7 +180,7 @@ def mount_reads(app: FastAPI) -> None:
     prefix = PREFIX + DATASET
     routes.add(
         prefix + "/records/{record_id:anypath}",
-        {"GET": quick(get_record)},
+        {"GET": memo(get_record)},
         openapi=read_operations(get_record, "records", _RECORD_ID, RECORD_TYPES),
     )
     routes.add(
