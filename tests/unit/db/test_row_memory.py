@@ -4,6 +4,8 @@ file stand for the server and another process (the ``dataloft`` command)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,10 @@ from dataloft.db.engine import RowMemory
 from tests.support import FAST_HASHING
 
 
-def test_a_remembered_read_sees_every_commit(tmp_path: Path) -> None:
+@contextmanager
+def two_processes(tmp_path: Path) -> Iterator[tuple[Loft, Loft, Callable[[], object]]]:
+    """A server and a command on one database, record ``r`` = {"n": 1} in ``admin/kept``,
+    and the server's read of it."""
     settings = Settings(data_dir=tmp_path, admin_password="admin-password", **FAST_HASHING)
     with Loft(settings) as server, Loft(settings) as command:
         server.bootstrap_admin()
@@ -30,6 +35,11 @@ def test_a_remembered_read_sees_every_commit(tmp_path: Path) -> None:
             assert found.blob is not None
             return server.browse.record_value(found.blob)
 
+        yield server, command, value
+
+
+def test_a_remembered_read_sees_every_commit(tmp_path: Path) -> None:
+    with two_processes(tmp_path) as (server, command, value):
         assert value() == {"n": 1}
         assert value() == {"n": 1}  # from memory
         memory = server.db._thread_lookup().memory
@@ -70,17 +80,7 @@ def test_the_memory_is_bounded(tmp_path: Path) -> None:
 
 
 def test_one_block_reads_data_version_once_and_sees_its_own_commits(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, admin_password="admin-password", **FAST_HASHING)
-    with Loft(settings) as server, Loft(settings) as command:
-        server.bootstrap_admin()
-        server.datasets.create(SYSTEM, "admin", "kept")
-        command.commits.commit(SYSTEM, "admin", "kept", [PutRecord("r", {"n": 1})])
-
-        def value() -> object:
-            found = server.browse.get_entry(SYSTEM, "admin", "kept", RECORDS, "r")
-            assert found.blob is not None
-            return server.browse.record_value(found.blob)
-
+    with two_processes(tmp_path) as (server, command, value):
         with server.reading():
             assert value() == {"n": 1}
             # Another process commits while the block runs: the block keeps the state it
