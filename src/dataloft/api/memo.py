@@ -111,13 +111,12 @@ class AnswerMemo:
         async def recording(message: Message) -> None:
             nonlocal start
             if message["type"] == "http.response.start":
-                # Copied before it is sent: middleware on the way out may add to it.
-                headers = tuple((bytes(name), bytes(value)) for name, value in message["headers"])
-                start = message["status"], headers
+                if KEEP_UNTIL in scope and message["status"] in _KEPT_STATUSES:
+                    # Copied before it is sent: middleware on the way out may add to it.
+                    headers = tuple((bytes(n), bytes(v)) for n, v in message["headers"])
+                    start = message["status"], headers
             elif (
                 start is not None
-                and KEEP_UNTIL in scope
-                and start[0] in _KEPT_STATUSES
                 and not message.get("more_body", False)
                 and len(body := message.get("body", b"")) <= self.MAX_BODY
             ):
