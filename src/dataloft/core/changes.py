@@ -5,6 +5,7 @@ of their own (validation happens when the commit plans them)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,6 +119,6 @@ class CommitResult:
     # One per change, in order: "added", "changed", "unchanged" or "removed".
     outcomes: list[str]
     # The entry each put produced (None for deletions).
-    entries: list[EntryView | None]
+    entries: Sequence[EntryView | None]
     # Files removed by folder deletions, not counting folder markers.
     removed_in_folders: int = 0

@@ -20,7 +20,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import ColumnElement, and_, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -90,6 +90,31 @@ def _new_entry_view(values: dict[str, Any]) -> EntryView:
         metadata=values["metadata"],
         target=values["target"],
     )
+
+
+class _Produced(Sequence[EntryView | None]):
+    """The entry each change produced, in order: a view of a current row, the values of a
+    row the commit inserted, made a view only when asked for, or None. Bulk writes ask
+    for none of their views (10,000 of them took 16 ms of a commit of 10,000 records);
+    a single write asks for one."""
+
+    def __init__(self, items: list[EntryView | dict[str, Any] | None]) -> None:
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> EntryView | None: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[EntryView | None]: ...
+
+    def __getitem__(self, index: int | slice) -> EntryView | list[EntryView | None] | None:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        item = self._items[index]
+        return _new_entry_view(item) if isinstance(item, dict) else item
 
 
 def _by_digest(values: dict[str, Any]) -> str:
@@ -388,7 +413,7 @@ class CommitService:
         attached: dict[str, tuple[str, ...]] = {}  # record id -> attachments of its new row
         held = self._current_attachments(session, steps, current)
         outcomes: list[str] = []
-        produced: list[EntryView | None] = []
+        produced: list[EntryView | dict[str, Any] | None] = []
         delta = {FILES: -removal.rows, RECORDS: -removal.records, "bytes": -removal.bytes}
         for step in steps:
             if step.kind == "folder":  # already applied
@@ -432,7 +457,7 @@ class CommitService:
             if step.attachments:
                 attached[step.path] = step.attachments
             outcomes.append("changed" if row is not None else "added")
-            produced.append(_new_entry_view(values))
+            produced.append(values)
             delta[step.space] += 1
             delta["bytes"] += step.size
         for chunk in batches(close_ids):
@@ -446,7 +471,7 @@ class CommitService:
             number,
             message,
             outcomes,
-            produced,
+            _Produced(produced),
             delta,
             removed + removal.rows + removal.records,
         )
@@ -492,7 +517,7 @@ class CommitService:
         number: int,
         message: str,
         outcomes: list[str],
-        produced: list[EntryView | None],
+        produced: Sequence[EntryView | None],
         delta: dict[str, int],
         removed: int,
     ) -> CommitResult:
