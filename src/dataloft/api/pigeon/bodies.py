@@ -16,7 +16,9 @@ objects, whose unpickling alone would hold the lock for a tenth of a second.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate, chain
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ from dataloft.api.pigeon.codecs import (
 from dataloft.api.pigeon.common import form_fields
 from dataloft.api.pigeon.links import hash_links
 from dataloft.core.cbor import encode_record
-from dataloft.core.changes import Change, DeleteRecord, PutRecord
+from dataloft.core.changes import NO_GUARD, DeleteRecord, PutRecord
 from dataloft.core.decoding import DecodeLimits
 from dataloft.core.errors import Invalid
 from dataloft.core.values import UNDEFINED
@@ -169,24 +171,55 @@ def _field_value(part: Part, limits: DecodeLimits) -> Any:
 
 @dataclass
 class Write:
-    """One write, ready to commit: its changes and the links its records hold."""
+    """One write, ready to commit: its records a column at a time (ids, and each put's
+    value as canonical CBOR or None for a deletion), and the links the few records that
+    hold any hold. Columns, not a change object per record: a bulk write of 10,000 records
+    made each of those twice (here, and again from a worker's ``PackedWrite``), 35 ms in
+    all, where the commit needs them once."""
 
-    changes: list[Change] = field(default_factory=list)
-    links: dict[str, str] = field(default_factory=dict)  # normalised URL -> digest
+    ids: list[str] = field(default_factory=list)
+    encoded: list[bytes | None] = field(default_factory=list)
+    held: dict[int, dict[str, str]] = field(default_factory=dict)  # index -> URL -> digest
 
-    def put(self, key: str, value: Any, encoded: bytes, links: dict[str, str]) -> None:
-        """Add a record to put: its value, encoded, and the links it holds (URL -> digest),
+    def put(self, key: str, encoded: bytes, links: dict[str, str]) -> None:
+        """Add a record to put: its value encoded, and the links it holds (URL -> digest),
         which its entry keeps in its metadata and its attachments."""
-        self.links.update(links)
-        self.changes.append(
-            PutRecord(
-                key,
-                value,
-                metadata={"links": list(links)} if links else None,
-                attachments=tuple(links.values()),
-                encoded=encoded,
-            )
-        )
+        if links:
+            self.held[len(self.ids)] = links
+        self.ids.append(key)
+        self.encoded.append(encoded)
+
+    def delete(self, key: str) -> None:
+        """Add a record to delete, if it exists (a merge's ``null``)."""
+        self.ids.append(key)
+        self.encoded.append(None)
+
+    @property
+    def links(self) -> dict[str, str]:
+        """Every link the write's records hold: normalised URL -> digest."""
+        return {url: digest for links in self.held.values() for url, digest in links.items()}
+
+    def changes(self) -> list[PutRecord | DeleteRecord]:
+        """The commit's changes, in the order of the body."""
+        held = self.held
+        return [
+            DeleteRecord(key, missing_ok=True)
+            if encoded is None
+            else _put(key, encoded, held.get(index))
+            for index, (key, encoded) in enumerate(zip(self.ids, self.encoded, strict=True))
+        ]
+
+
+def _put(key: str, encoded: bytes, links: dict[str, str] | None) -> PutRecord:
+    if links is None:  # the common case, positionally: value, metadata, guard, attachments
+        return PutRecord(key, None, None, NO_GUARD, (), encoded)
+    return PutRecord(
+        key,
+        None,
+        metadata={"links": list(links)},
+        attachments=tuple(links.values()),
+        encoded=encoded,
+    )
 
 
 def plan(
@@ -205,10 +238,10 @@ def plan(
                 raise Invalid("Records cannot be set to null")
             if overwrite and value is not None:
                 raise Invalid("undefined is not a value a dataset can be overwritten with")
-            write.changes.append(DeleteRecord(key, missing_ok=True))
+            write.delete(key)
             continue
         encoded = encode_record(value)
-        write.put(key, value, encoded, hash_links(value, encoded))
+        write.put(key, encoded, hash_links(value, encoded))
     return write
 
 
@@ -228,50 +261,49 @@ def plan_in_worker(
 
 @dataclass(frozen=True)
 class PackedWrite:
-    """A ``Write`` of records as flat buffers (see the module docstring): the record ids
-    and the encoded values back to back, with where each ends."""
+    """A ``Write`` as flat buffers (see the module docstring): the record ids and the
+    encoded values back to back, with where each ends."""
 
     ids: bytes
     id_ends: array[int]
     values: bytes  # the encoded value of each put; nothing for a deletion
     value_ends: array[int]
-    deleted: bytes  # per change: 1 for a deletion, 0 for a put
-    links: dict[int, dict[str, str]]  # by change index, for the few records with links
+    deleted: bytes  # per record: 1 for a deletion, 0 for a put
+    held: dict[int, dict[str, str]]  # by index, for the few records with links
 
     @classmethod
     def of(cls, write: Write) -> PackedWrite:
-        ids, values = bytearray(), bytearray()
-        id_ends, value_ends = array("Q"), array("Q")
-        deleted = bytearray()
-        links: dict[int, dict[str, str]] = {}
-        for index, change in enumerate(write.changes):
-            assert isinstance(change, PutRecord | DeleteRecord)
-            # Record ids may hold lone surrogates (JSON can spell them); validation
-            # refuses them later, with the same message as for any write.
-            ids += change.record_id.encode("utf-8", "surrogatepass")
-            id_ends.append(len(ids))
-            if isinstance(change, PutRecord):
-                assert change.encoded is not None
-                values += change.encoded
-                if change.metadata:
-                    links[index] = dict(
-                        zip(change.metadata["links"], change.attachments, strict=True)
-                    )
-            value_ends.append(len(values))
-            deleted.append(isinstance(change, DeleteRecord))
-        return cls(bytes(ids), id_ends, bytes(values), value_ends, bytes(deleted), links)
+        # Record ids may hold lone surrogates (JSON can spell them); validation refuses
+        # them later, with the same message as for any write.
+        ids = [key.encode("utf-8", "surrogatepass") for key in write.ids]
+        values = [b"" if encoded is None else encoded for encoded in write.encoded]
+        return cls(
+            b"".join(ids),
+            array("Q", accumulate(map(len, ids))),
+            b"".join(values),
+            array("Q", accumulate(map(len, values))),
+            bytes(encoded is None for encoded in write.encoded),
+            write.held,
+        )
 
     def unpack(self) -> Write:
-        write = Write()
-        id_start = value_start = 0
-        for index, (id_end, value_end) in enumerate(
-            zip(self.id_ends, self.value_ends, strict=True)
-        ):
-            key = self.ids[id_start:id_end].decode("utf-8", "surrogatepass")
-            if self.deleted[index]:
-                write.changes.append(DeleteRecord(key, missing_ok=True))
-            else:
-                encoded = self.values[value_start:value_end]
-                write.put(key, None, encoded, self.links.get(index, {}))
-            id_start, value_start = id_end, value_end
-        return write
+        if self.ids.isascii():  # decoded once: its characters are where its bytes are
+            text = self.ids.decode("ascii")
+            ids = [text[start:end] for start, end in _spans(self.id_ends)]
+        else:
+            ids = [
+                self.ids[start:end].decode("utf-8", "surrogatepass")
+                for start, end in _spans(self.id_ends)
+            ]
+        values = self.values
+        encoded = [
+            None if deleted else values[start:end]
+            for deleted, (start, end) in zip(self.deleted, _spans(self.value_ends), strict=True)
+        ]
+        return Write(ids, encoded, self.held)
+
+
+def _spans(ends: array[int]) -> Iterator[tuple[int, int]]:
+    """(start, end) of each piece of a buffer, given where each ends."""
+    # The starts have one more item (the end of the last piece): zip stops at the ends'.
+    return zip(chain((0,), ends), ends, strict=False)

@@ -15,6 +15,7 @@ hold is refused with 400 ``Missing Attachments`` and the links to send in
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from starlette.responses import Response
 
@@ -51,7 +52,7 @@ from dataloft.api.pipeline import Call
 from dataloft.api.transfer import etag_matches, read_body
 from dataloft.core.access import Principal
 from dataloft.core.blobs import StoredBlob
-from dataloft.core.changes import DeleteRecord
+from dataloft.core.changes import Change, DeleteRecord
 from dataloft.core.errors import EntryNotFound, Invalid, MissingBlobs, NotFound
 from dataloft.core.loft import Loft
 from dataloft.core.results import DatasetView
@@ -132,8 +133,8 @@ async def write_record(call: Call) -> Response:
 def delete_record(call: Call) -> Response:
     author, name = split_spec(call)
     record_id = call.param("record_id")
-    write = Write([DeleteRecord(record_id)])
-    _commit(call.loft, call.actor, author, name, write, f"delete {record_id}")
+    changes = [DeleteRecord(record_id)]
+    _commit(call.loft, call.actor, author, name, changes, {}, f"delete {record_id}")
     return Response(status_code=204)
 
 
@@ -172,7 +173,9 @@ async def _write(call: Call, record_id: str | None, *, overwrite: bool) -> None:
         if form is not None:
             await call.in_thread(form.discard)
     message = f"write {record_id}" if record_id else _bulk_message(write, overwrite)
-    await call.in_thread(_commit, loft, actor, author, name, write, message, overwrite, uploads)
+    await call.in_thread(
+        _commit_write, loft, actor, author, name, write, message, overwrite, uploads
+    )
 
 
 async def _plan(
@@ -191,7 +194,22 @@ async def _plan(
 
 
 def _bulk_message(write: Write, overwrite: bool) -> str:
-    return "overwrite records" if overwrite else f"write {len(write.changes)} records"
+    return "overwrite records" if overwrite else f"write {len(write.ids)} records"
+
+
+def _commit_write(
+    loft: Loft,
+    actor: Principal,
+    author: str,
+    name: str,
+    write: Write,
+    message: str,
+    overwrite: bool,
+    uploads: list[StoredBlob],
+) -> None:
+    """Commit ``write``, its changes made here, in the commit's thread: those of 10,000
+    records are milliseconds the event loop must not spend."""
+    _commit(loft, actor, author, name, write.changes(), write.links, message, overwrite, uploads)
 
 
 def _commit(
@@ -199,24 +217,27 @@ def _commit(
     actor: Principal,
     author: str,
     name: str,
-    write: Write,
+    changes: Sequence[Change],
+    links: dict[str, str],
     message: str,
     overwrite: bool = False,
     uploads: list[StoredBlob] | None = None,
 ) -> None:
+    """Commit ``changes``; ``links`` (URL -> digest, of the records written) name the
+    attachments to send again if some are missing."""
     try:
         with as_record_writer(actor):
             loft.commits.commit(
                 actor,
                 author,
                 name,
-                write.changes,
+                changes,
                 message=message,
                 replace_records=overwrite,
                 uploads=uploads or [],
             )
     except MissingBlobs as error:
         missing = set(error.digests)
-        urls = [url for url, digest in write.links.items() if digest in missing]
+        urls = [url for url, digest in links.items() if digest in missing]
         resend = ", ".join(json.dumps(url) for url in urls)
         raise MissingAttachments("Missing Attachments", {RESEND_HEADER: resend}) from None

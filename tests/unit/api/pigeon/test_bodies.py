@@ -104,18 +104,27 @@ def test_a_one_line_json_lines_body_is_one_entry() -> None:
     assert bulk_entries(b'{"id": "solo", "data": 1}\n', JSON_LINES, LIMITS) == [("solo", 1)]
 
 
-def test_a_packed_write_unpacks_to_the_same_changes() -> None:
+LINK = "hash://sha256/" + "cd" * 32 + "?type=text%2Fplain"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"a": {"x": 1}, "gone": None, "\ud800odd": [1, 2], "linked": {"f": LINK}, "é": "v"},
+        {"a": {"x": 1}, "gone": None, "b": [1, 2], "linked": {"f": LINK}, "c": "v"},  # ASCII ids
+    ],
+)
+def test_a_packed_write_unpacks_to_the_same_changes(body: dict[str, Any]) -> None:
     """What a worker process sends back: the changes ``plan`` made, ids (lone surrogates
     too, refused later by the commit with its usual message), encoded values, deletions,
     links."""
-    link = "hash://sha256/" + "cd" * 32 + "?type=text%2Fplain"
-    body = {"a": {"x": 1}, "gone": None, "\ud800odd": [1, 2], "linked": {"f": link}, "é": "v"}
     raw = json.dumps(body).encode()
     write = plan(RawBody(raw, JSON, LIMITS), None, None, overwrite=False)
     unpacked = PackedWrite.of(write).unpack()
-    assert unpacked.links == write.links == {link: "cd" * 32}
-    assert len(unpacked.changes) == len(write.changes) == 5
-    for mine, theirs in zip(unpacked.changes, write.changes, strict=True):
+    assert unpacked.links == write.links == {LINK: "cd" * 32}
+    assert [c.record_id for c in unpacked.changes()] == list(body)
+    assert len(unpacked.changes()) == len(write.changes()) == 5
+    for mine, theirs in zip(unpacked.changes(), write.changes(), strict=True):
         assert type(mine) is type(theirs)
         if isinstance(theirs, DeleteRecord):
             assert mine == theirs
@@ -135,6 +144,6 @@ def test_planning_in_a_worker_reads_the_body_from_its_file(tmp_path: Path) -> No
     path.write_bytes(raw)
     packed = plan_in_worker(str(path), "application/json", LIMITS, None, None, False)
     assert (
-        packed.unpack().changes[1]
-        == plan(RawBody(raw, JSON, LIMITS), None, None, overwrite=False).changes[1]
+        packed.unpack().changes()[1]
+        == plan(RawBody(raw, JSON, LIMITS), None, None, overwrite=False).changes()[1]
     )
