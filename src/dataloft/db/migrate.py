@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from dataloft.db.engine import room_to_open
 
@@ -34,12 +36,45 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             connection.commit()
         try:
             config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+            with _keys_checked_at_the_end(connection):
+                command.upgrade(config, revision)
             connection.commit()
         finally:
             if engine.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
                 connection.commit()
+
+
+@contextmanager
+def _keys_checked_at_the_end(connection: Connection) -> Iterator[None]:
+    """On SQLite, migrations run without foreign key enforcement, and every key is checked
+    once they are done, before their transaction commits. SQLite changes a table's
+    constraints by copying it (Alembic's batch mode), and dropping the old table with
+    enforcement on would be refused, or delete the rows that refer to it (SQLite's own
+    procedure for such changes: https://sqlite.org/lang_altertable.html#otheralter).
+    Enforcement can only be switched outside a transaction: off before the first
+    statement, on again after the commit or the rollback, so that the pooled connection
+    goes back as every other one is."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    driver = connection.connection.dbapi_connection
+    assert driver is not None
+    driver.execute("PRAGMA foreign_keys=OFF")  # no transaction has begun yet
+    try:
+        before = MigrationContext.configure(connection).get_current_revision()
+        yield
+        if MigrationContext.configure(connection).get_current_revision() != before:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").first()
+            if broken is not None:
+                table, rowid, parent, _ = broken
+                raise RuntimeError(
+                    f"migrating left row {rowid} of {table} referring to a missing {parent} row"
+                )
+        connection.commit()
+    finally:
+        connection.rollback()  # nothing to roll back after a commit
+        driver.execute("PRAGMA foreign_keys=ON")
 
 
 def current_revision(engine: Engine) -> str | None:

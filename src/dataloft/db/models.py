@@ -277,7 +277,9 @@ class Entry(Base):
         Index("ix_entries_since", "dataset_id", "since"),
         Index("ix_entries_until", "dataset_id", "until"),
         CheckConstraint("space IN ('f', 'r')", name="space"),
-        CheckConstraint("kind IN ('file', 'symlink', 'record')", name="kind"),
+        # Comparisons, not "kind IN (...)": SQLite builds a temporary index of an IN list
+        # of three or more items for every row it inserts (see migration 0007).
+        CheckConstraint("kind = 'file' OR kind = 'symlink' OR kind = 'record'", name="kind"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

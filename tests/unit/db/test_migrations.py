@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, func, inspect, select, text
+from sqlalchemy import Engine, delete, func, inspect, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from dataloft.db import Database
 from dataloft.db.migrate import current_revision, head_revision, upgrade
-from dataloft.db.models import Base, Counter, Licence
+from dataloft.db.models import (
+    Base,
+    Blob,
+    Counter,
+    Dataset,
+    Entry,
+    EntryAttachment,
+    Licence,
+    User,
+)
 from tests.support import postgres_database
 
 LICENCE_NAMES = [
@@ -131,3 +142,44 @@ def test_upgrade_to_head_by_name(fresh_database: Database) -> None:
     upgrade(fresh_database.engine, head)
     assert current_revision(fresh_database.engine) == head
     assert _schema_diff(fresh_database.engine) == []
+
+
+def _entry_with_attachment(database: Database) -> tuple[int, str]:
+    """A record entry holding an attachment, written at the schema of 0006; its id and
+    the attachment's digest."""
+    digest = "ab" * 32
+    now = datetime.now(UTC)
+    with database.write() as session:
+        user = User(username="keeper")
+        session.add(user)
+        session.flush()
+        dataset = Dataset(uid="c" * 32, owner_id=user.id, name="kept")
+        session.add_all([dataset, Blob(digest=digest, size=1, data=b"x", created=now, touched=now)])
+        session.flush()
+        entry = Entry(
+            dataset_id=dataset.id, space="r", path="a", kind="record", since=1, digest=digest
+        )
+        session.add(entry)
+        session.flush()
+        session.add(EntryAttachment(entry_id=entry.id, digest=digest))
+        return entry.id, digest
+
+
+def test_the_entry_kind_check_is_remade_without_losing_rows(fresh_database: Database) -> None:
+    """0007 copies the entries table on SQLite: the rows, and the attachment rows that
+    refer to them, survive it (foreign key enforcement would have deleted those), the
+    check still refuses an unknown kind, and enforcement is on again afterwards."""
+    upgrade(fresh_database.engine, "0006")
+    entry_id, digest = _entry_with_attachment(fresh_database)
+    upgrade(fresh_database.engine)
+    with fresh_database.read() as session:
+        assert session.get(EntryAttachment, (entry_id, digest)) is not None
+        entry = session.get(Entry, entry_id)
+        assert entry is not None and (entry.path, entry.kind) == ("a", "record")
+    with pytest.raises(IntegrityError), fresh_database.write() as session:
+        session.execute(update(Entry).where(Entry.id == entry_id).values(kind="folder"))
+    if fresh_database.dialect == "sqlite":
+        with fresh_database.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            with pytest.raises(IntegrityError):
+                connection.execute(delete(Blob).where(Blob.digest == digest))
