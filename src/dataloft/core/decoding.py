@@ -144,7 +144,7 @@ def scan_json(raw: bytes, limits: DecodeLimits, documents: int = 1) -> None:
     document. A pure-Python tokenizer took 1.8 s for 20 MB of small records, this 0.5 s
     (json.loads itself 0.7 s). On text that is not JSON the counts may be off, but then
     json.loads refuses it anyway, having built no more than the counts allowed."""
-    bare = _JSON_STRING.sub(b"", raw)
+    bare = _outside_strings(raw)
     opened = bare.count(b"[") + bare.count(b"{")
     if documents + opened + bare.count(b",") + bare.count(b":") > limits.elements:
         raise limits.too_many_elements()
@@ -154,6 +154,16 @@ def scan_json(raw: bytes, limits: DecodeLimits, documents: int = 1) -> None:
     deepest = max(map(operator.sub, accumulate(steps), count(1)), default=0)
     if deepest > limits.depth:
         raise limits.too_deep()
+
+
+def _outside_strings(raw: bytes) -> bytes:
+    """``raw`` without its JSON strings. A quote that no backslash precedes is never
+    escaped, so in text without ``\\"`` every quote opens or closes a string, and the pieces
+    between quotes alternate outside and inside one: splitting there is C's work, 8 ms for
+    the 2 MB of a bulk write of 10,000 records against the expression's 20 ms."""
+    if b'\\"' in raw:
+        return _JSON_STRING.sub(b"", raw)
+    return b"".join(raw.split(b'"')[::2])
 
 
 def _reject_constant(name: str) -> Any:

@@ -324,7 +324,9 @@ def test_the_widest_dates_round_trip() -> None:
         (b"[]", 2),
         (b"[1,2,3]", 4),
         (b'{"a":1,"b":[2]}', 6),
-        (b'["[,{:", "\\"]"]', 3),  # brackets, commas and colons in strings are text
+        (b'["[,{:", "]"]', 3),  # brackets, commas and colons in strings are text
+        (b'["[,{:", "\\"]"]', 3),  # escaped quotes too
+        (b'["\\\\", ",", "\\\\\\"[,"]', 4),  # and a quote after an escaped backslash
     ],
 )
 def test_json_elements_are_counted_outside_strings(text: bytes, elements: int) -> None:
