@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dataloft.bounded import put_bounded
 from dataloft.core.errors import Invalid, StorageFull
+from dataloft.db.checkpoints import Checkpoints
 from dataloft.db.prepared import Prepared
 
 SQLITE_BUSY_MS = 60_000
@@ -53,6 +54,7 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA wal_autocheckpoint=0")  # a thread does it: db/checkpoints.py
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -290,6 +292,7 @@ class Database:
             expire_on_commit=False,
             autoflush=False,
         )
+        self.checkpoints = Checkpoints(self._checkpoint_connection) if self.local else None
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -388,13 +391,23 @@ class Database:
             finally:
                 self._current.reset(token)
             self._commits.count()
+            if self.checkpoints is not None:
+                self.checkpoints.committed()
             for callback in session.info.pop(_AFTER_COMMIT, {}).values():
                 callback()
+
+    def _checkpoint_connection(self) -> Any:
+        """The checkpointing thread's connection, configured as the pool's are, but its own."""
+        pooled = self.engine.raw_connection()
+        pooled.detach()
+        return pooled.dbapi_connection
 
     def dispose(self) -> None:
         """Close every connection: the pool's, and each thread's lookup connection (which
         the pool does not know about). The ``Database`` stays usable: later lookups open
         new connections."""
+        if self.checkpoints is not None:
+            self.checkpoints.close()
         # Every thread makes a new lookup connection next time. Dropping the old thread-locals
         # closes the connections only they held (their finalizers take the lock: not held here).
         self._threads = threading.local()
