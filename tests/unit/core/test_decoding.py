@@ -123,6 +123,29 @@ def test_a_string_past_the_length_limit_is_413(fmt: Format) -> None:
         fmt.decode(fmt.encode(["x" * (LIMITS.string_length + 1)]), LIMITS)
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"x" * (LIMITS.string_length + 1): 1},  # a key
+        {"a": 1, "b": "x" * (LIMITS.string_length + 1)},  # a value
+        {"a": [1, {"b": "x" * (LIMITS.string_length + 1)}]},  # deeper down
+    ],
+)
+def test_a_maps_strings_are_held_to_the_length_limit(fmt: Format, value: Any) -> None:
+    with pytest.raises(TooLarge, match=f"longer than {LIMITS.string_length}"):
+        fmt.decode(fmt.encode(value), LIMITS)
+
+
+def test_a_map_of_scalars_at_every_limit_is_accepted(fmt: Format) -> None:
+    flat = {f"k{n:0{LIMITS.string_length - 1}d}": n for n in range(LIMITS.members - 3)}
+    value = nested(LIMITS.depth - 1)
+    value[0][0][0][0].append({**flat, "s": "x" * LIMITS.string_length, "f": 1.5})
+    assert fmt.decode(fmt.encode(value), LIMITS) == value
+    value[0][0][0][0][0]["deeper"] = []  # one level too deep now
+    with pytest.raises(Invalid, match="nested deeper"):
+        fmt.decode(fmt.encode(value), LIMITS)
+
+
 # 10**4300, one digit too many, as each format writes it (Python's str() refuses it, so the
 # text is spelled out).
 TOO_BIG = "1" + "0" * MAX_INTEGER_DIGITS
