@@ -43,6 +43,7 @@ BODY_PART = "body"
 FORM_RECORD_FIELD = "recordData"  # what the original's HTML record form sends
 # Raw bodies at least this large are planned in a worker process (see the docstring).
 IN_PROCESS_BYTES = 1024 * 1024
+_STRINGS = frozenset({str})
 
 
 # --- shapes ----------------------------------------------------------------------------------
@@ -63,13 +64,20 @@ def bulk_entries(raw: bytes, codec: Codec, limits: DecodeLimits) -> list[tuple[s
     if codec.framing == "document" or (codec.framing == "documents" and len(items) == 1):
         body = items[0] if items else None
         if isinstance(body, dict):
-            return [(_record_id(k), v) for k, v in body.items()]
+            return _object_map(body)
         if not isinstance(body, list):
             raise Invalid("a bulk body is an object of records, or a list of entries")
         items = body
     elif len(items) == 1 and _is_object_map(items[0]):
-        return [(_record_id(k), v) for k, v in items[0].items()]
+        return _object_map(items[0])
     return [_entry(item, index) for index, item in enumerate(items)]
+
+
+def _object_map(body: dict[Any, Any]) -> list[tuple[str, Any]]:
+    """The entries of an object map, whose keys must all be record ids (strings)."""
+    if _STRINGS.issuperset(map(type, body)):  # all of them, in C (JSON's always)
+        return list(body.items())
+    return [(_record_id(k), v) for k, v in body.items()]
 
 
 def _is_object_map(item: Any) -> bool:

@@ -14,6 +14,7 @@ from dataloft.api.pigeon.codecs import CBOR, JSON, JSON_LINES
 from dataloft.api.pigeon.links import normalise_link
 from dataloft.core.changes import DeleteRecord, PutRecord
 from dataloft.core.decoding import DecodeLimits
+from dataloft.core.errors import Invalid
 
 HEX = "ab" * 32
 LIMITS = DecodeLimits()
@@ -147,3 +148,9 @@ def test_planning_in_a_worker_reads_the_body_from_its_file(tmp_path: Path) -> No
         packed.unpack().changes()[1]
         == plan(RawBody(raw, JSON, LIMITS), None, None, overwrite=False).changes()[1]
     )
+
+
+@pytest.mark.parametrize("body", [{"a": 1, 2: "b"}, {1: "a"}])
+def test_an_object_maps_keys_must_be_strings(body: dict[Any, Any]) -> None:
+    with pytest.raises(Invalid, match="record ids are strings, not int"):
+        bulk_entries(cbor2.dumps(body), CBOR, LIMITS)
