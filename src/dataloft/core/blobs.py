@@ -25,7 +25,7 @@ from dataloft.core.errors import BlobLost, DigestMismatch, TooLarge, space_check
 from dataloft.core.names import validate_digest
 from dataloft.core.possession import possessed, record_uploads
 from dataloft.db import Database
-from dataloft.db.batches import BATCH_ROWS, batches
+from dataloft.db.batches import BATCH_ROWS, Columns, batches
 from dataloft.db.models import Blob, Entry, EntryAttachment
 from dataloft.db.types import utcnow
 from dataloft.db.upsert import insert_ignore
@@ -193,22 +193,15 @@ class BlobService:
     def register(self, session: Session, blobs: Iterable[StoredBlob]) -> None:
         """Make sure rows exist for these blobs, in the caller's transaction."""
         now = utcnow()
-        unique = {b.digest: b for b in blobs}
-        insert_ignore(
-            session,
-            Blob,
-            [
-                {
-                    "digest": b.digest,
-                    "size": b.size,
-                    "data": b.inline,
-                    "created": now,
-                    "touched": now,
-                }
-                for b in unique.values()
-            ],
-            ["digest"],
-        )
+        unique = list({b.digest: b for b in blobs}.values())
+        columns: Columns = {
+            "digest": [b.digest for b in unique],
+            "size": [b.size for b in unique],
+            "data": [b.inline for b in unique],
+            "created": [now] * len(unique),
+            "touched": [now] * len(unique),
+        }
+        insert_ignore(session, Blob, columns, ["digest"])
 
     def save(self, actor: Principal, blob: StoredBlob) -> bool:
         """Register one blob the actor uploaded on its own. True if it is new *to them*:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from dataloft.core.access import Principal
 from dataloft.core.datasets import visible_filter
-from dataloft.db.batches import batches
+from dataloft.db.batches import Columns, batches
 from dataloft.db.models import (
     Blob,
     BlobUpload,
@@ -90,9 +90,10 @@ def record_uploads(session: Session, actor: Principal, digests: Iterable[str]) -
     transaction, with the blobs' own rows)."""
     if actor.user_id is None:  # anonymous callers upload nothing; the server needs no right
         return
-    now = utcnow()
-    rows = [
-        {"user_id": actor.user_id, "digest": digest, "created": now}
-        for digest in dict.fromkeys(digests)
-    ]
-    insert_ignore(session, BlobUpload, rows, ["user_id", "digest"])
+    wanted = list(dict.fromkeys(digests))
+    columns: Columns = {
+        "user_id": [actor.user_id] * len(wanted),
+        "digest": wanted,
+        "created": [utcnow()] * len(wanted),
+    }
+    insert_ignore(session, BlobUpload, columns, ["user_id", "digest"])

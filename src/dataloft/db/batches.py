@@ -52,6 +52,9 @@ def in_key_order(rows: Sequence[T], key: Callable[[T], Any]) -> list[T]:
     return list(heapq.merge(*runs, key=key))
 
 
+Columns = Mapping[str, Sequence[Any]]  # each column's values, one per row, all as long
+
+
 @dataclass(frozen=True)
 class _Insert:
     """An INSERT compiled for one dialect and set of columns."""
@@ -63,20 +66,22 @@ class _Insert:
     # (index in ``names``, converter, what it makes of None) for each converting column.
     converters: tuple[tuple[int, Callable[[Any], Any], Any], ...]
 
-    def parameters(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
-        """The driver's parameter sets for ``rows``, made a column at a time: picking the
-        values out and putting the rows back together is C's work, and only the
-        converting columns cost a Python call per value."""
-        if len(self.names) == 1:  # itemgetter of one name gives the value, not a tuple
-            columns: list[tuple[Any, ...]] = [tuple(row[self.names[0]] for row in rows)]
-        else:
-            columns = list(zip(*map(itemgetter(*self.names), rows), strict=True))
+    def parameters(self, columns: Columns, start: int, end: int) -> list[Any]:
+        """The driver's parameter sets for rows ``start`` to ``end``: putting the rows
+        together from the columns is C's work, and only the converting columns cost a
+        Python call per value, and not even that where a column holds one value in every
+        row (a commit's instant in each blob row, no metadata in a record's entry)."""
+        sliced = [columns[name][start:end] for name in self.names]
         for index, convert, none in self.converters:
-            # Most rows of a bulk write have no metadata: None converts alike in all.
-            columns[index] = tuple(none if v is None else convert(v) for v in columns[index])
+            values = sliced[index]
+            first = values[0]
+            if all(value is first for value in values):  # one object: converted once
+                sliced[index] = [none if first is None else convert(first)] * len(values)
+            else:
+                sliced[index] = [none if v is None else convert(v) for v in values]
         if self.positional:
-            return list(zip(*columns, strict=True))
-        return [dict(zip(self.keys, values, strict=True)) for values in zip(*columns, strict=True)]
+            return list(zip(*sliced, strict=True))
+        return [dict(zip(self.keys, values, strict=True)) for values in zip(*sliced, strict=True)]
 
 
 _compiled: dict[tuple[str, Table, tuple[str, ...], tuple[str, ...] | None], _Insert] = {}
@@ -118,14 +123,38 @@ def insert_batched(
     *,
     ignore_conflicts_on: Sequence[str] | None = None,
 ) -> None:
-    """Insert ``rows`` (each with the same columns) into ``table``, a batch of rows per
+    """Insert ``rows`` (each with the same columns) into ``table``: ``insert_columns`` of
+    their columns, a batch of rows at a time (turning 100,000 rows into columns in one go
+    would hold the interpreter lock for tens of milliseconds)."""
+    if not rows:
+        return
+    names = tuple(rows[0])
+    for batch in batches(rows):
+        if len(names) == 1:  # itemgetter of one name gives the value, not a tuple
+            columns: Columns = {names[0]: [row[names[0]] for row in batch]}
+        else:
+            picked = map(itemgetter(*names), batch)
+            columns = dict(zip(names, zip(*picked, strict=True), strict=True))
+        insert_columns(session, table, columns, ignore_conflicts_on=ignore_conflicts_on)
+
+
+def insert_columns(
+    session: Session,
+    table: Table,
+    columns: Columns,
+    *,
+    ignore_conflicts_on: Sequence[str] | None = None,
+) -> None:
+    """Insert rows given a column at a time into ``table``, a batch of rows per
     ``executemany`` (see the module docstring). With ``ignore_conflicts_on`` (the columns
     of a unique key) a row whose key exists already is skipped: ``ON CONFLICT DO
     NOTHING``."""
-    if not rows:
+    size = len(next(iter(columns.values()), ()))
+    if not size:
         return
     connection = session.connection()
     conflict = tuple(ignore_conflicts_on) if ignore_conflicts_on is not None else None
-    insert = _compile(connection.dialect, table, tuple(rows[0]), conflict)
-    for batch in batches(rows):
-        connection.exec_driver_sql(insert.sql, insert.parameters(batch))
+    insert = _compile(connection.dialect, table, tuple(columns), conflict)
+    for start in range(0, size, BATCH_ROWS):
+        parameters = insert.parameters(columns, start, start + BATCH_ROWS)
+        connection.exec_driver_sql(insert.sql, parameters)

@@ -10,12 +10,12 @@ from operator import itemgetter
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from dataloft.core.access import SYSTEM
 from dataloft.core.loft import ADMIN_USERNAME, Loft
-from dataloft.db.batches import SORT_RUN, in_key_order, insert_batched
+from dataloft.db.batches import SORT_RUN, in_key_order, insert_batched, insert_columns
 from dataloft.db.models import Blob, Entry, table_of
 from tests.support import sha, unique
 
@@ -119,3 +119,62 @@ def test_rows_come_in_key_order_in_runs_merged_as_one_sort_would() -> None:
     rows = [(sha(str(n % 7_000).encode()), n) for n in range(SORT_RUN * 2 + 123)]
     assert in_key_order(rows, itemgetter(0)) == sorted(rows, key=itemgetter(0))  # ties too
     assert in_key_order(rows[:5], itemgetter(0)) == sorted(rows[:5], key=itemgetter(0))
+
+
+def test_columns_are_stored_as_sqlalchemy_stores_their_rows(loft: Loft) -> None:
+    """A column holding one object in every row is converted once; equal documents that
+    are not the same object keep their own key order, as SQLAlchemy writes them."""
+    dataset = loft.datasets.create(SYSTEM, ADMIN_USERNAME, unique("ds"))
+    documents = [{"a": 1, "b": 2}, {"b": 2, "a": 1}, {"a": 1, "b": 2}]  # equal, not one
+    columns: dict[str, list[Any]] = {
+        "dataset_id": [dataset.id] * 3,
+        "space": ["f"] * 3,
+        "kind": ["symlink"] * 3,
+        "since": [1] * 3,
+        "until": [None] * 3,
+        "digest": [None] * 3,
+        "size": [1, 2, 3],
+        "media_type": ["inode/symlink"] * 3,
+        "metadata": documents,
+        "target": ["t"] * 3,
+    }
+
+    def work(session: Session) -> None:
+        rows = [
+            {name: values[n] for name, values in columns.items()} | {"path": f"sa{n}"}
+            for n in range(3)
+        ]
+        session.execute(insert(ENTRIES), rows)
+        insert_columns(session, ENTRIES, columns | {"path": ["dr0", "dr1", "dr2"]})
+        by_sqlalchemy = _stored(session, "entries", "path", ["sa0", "sa1", "sa2"])
+        by_driver = _stored(session, "entries", "path", ["dr0", "dr1", "dr2"])
+        assert [r[:2] + r[3:] for r in by_driver] == [r[:2] + r[3:] for r in by_sqlalchemy]
+
+    _in_rolled_back_transaction(loft, work)
+
+
+def test_a_timestamp_shared_by_every_row_is_stored_in_each(loft: Loft) -> None:
+    now = datetime(2026, 12, 7, 9, 0, 0, 654321, tzinfo=UTC)
+    digests = [sha(unique().encode()) for _ in range(3)]
+    columns: dict[str, list[Any]] = {
+        "digest": digests,
+        "size": [1, 2, 3],
+        "data": [b"a", b"bb", None],
+        "created": [now] * 3,
+        "touched": [now, datetime(2026, 12, 7, tzinfo=UTC), now],
+    }
+
+    def work(session: Session) -> None:
+        insert_columns(session, BLOBS, columns)
+        stored = {
+            blob.digest: (blob.size, blob.data, blob.created, blob.touched)
+            for blob in session.scalars(select(Blob).where(Blob.digest.in_(digests)))
+        }
+        assert stored == {
+            d: (size, data, now, touched)
+            for d, size, data, touched in zip(
+                digests, [1, 2, 3], [b"a", b"bb", None], columns["touched"], strict=True
+            )
+        }
+
+    _in_rolled_back_transaction(loft, work)
