@@ -161,6 +161,7 @@ class BlobService:
         self.store = store
         self.inline_limit = inline_limit
         self.max_size = max_size
+        self._inline_up_to = min(inline_limit, max_size)  # asked once per record value
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -183,7 +184,7 @@ class BlobService:
         return upload.finish()
 
     def from_bytes(self, data: bytes) -> StoredBlob:
-        if len(data) <= min(self.inline_limit, self.max_size):
+        if len(data) <= self._inline_up_to:
             # What an ``Upload`` of these bytes would end with (inline, no file written),
             # without its per-chunk machinery: a bulk write stores thousands of small
             # records, and that machinery cost five times the hashing of each.

@@ -235,6 +235,8 @@ class CommitService:
         session: Session, steps: list[Step], current: dict[tuple[str, str], Entry]
     ) -> dict[int, frozenset[str]]:
         """The attachments of the current rows that record puts may leave unchanged."""
+        if not current:  # a new dataset's records, say: no step to walk
+            return {}
         ids = [
             row.id
             for step in steps
