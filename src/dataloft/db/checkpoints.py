@@ -11,7 +11,9 @@ database. Here no connection checkpoints on commit (``PRAGMA wal_autocheckpoint=
 ``engine.py``): each write this process commits wakes a thread that runs a ``PASSIVE``
 checkpoint, which never waits for readers or writers and never blocks them, at most once
 every ``PAUSE`` seconds, so that a stream of small commits shares one (each costs a sync of
-the database file).
+the database file). The thread yields the CPU to the threads that serve requests, as the
+worker processes do: copying a large write's pages while the next requests came in made
+asyncio's loop wait 50 ms for a core (``tests/reliability/test_event_loop.py``).
 
 What a commit has made durable does not depend on checkpoints: it is in the log, synced, and
 a crash before the copy loses nothing (SQLite replays the log on opening). Another process
@@ -23,7 +25,9 @@ close copies what is left.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import sys
 import threading
 from collections.abc import Callable
 
@@ -31,6 +35,21 @@ log = logging.getLogger(__name__)
 
 # Seconds between the end of a checkpoint and the start of the next, at the least.
 PAUSE = 0.25
+# How much nicer than the rest of the process the thread runs.
+NICENESS = 10
+
+
+def _yield_cpu() -> None:
+    """Lower the calling thread's priority, on Linux, where each thread has a nice value
+    of its own (elsewhere the call would name a whole process). Best effort."""
+    if sys.platform != "linux":
+        return
+    thread = threading.get_native_id()
+    try:
+        nice = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(nice + NICENESS, 19))
+    except OSError as error:
+        log.warning("the checkpointing thread keeps its priority: %s", error)
 
 
 class Checkpoints:
@@ -74,6 +93,7 @@ class Checkpoints:
         thread.join()
 
     def _run(self, stop: threading.Event) -> None:
+        _yield_cpu()
         try:
             connection = self._connect()
         except Exception as error:  # the top of a thread: nobody else would hear of it

@@ -4,14 +4,17 @@ commits and not inside them; the thread's connection goes with ``dispose``."""
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from dataloft.db import Database
-from dataloft.db.checkpoints import Checkpoints
+from dataloft.db.checkpoints import NICENESS, Checkpoints
 from tests.support import open_files
 
 MEGABYTE = 1024 * 1024
@@ -98,5 +101,21 @@ def test_postgresql_has_no_checkpointing_thread(database_url: str) -> None:
     db = Database(database_url)
     try:
         assert db.checkpoints is None
+    finally:
+        db.dispose()
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux", reason="threads have nice values of their own on Linux"
+)
+def test_the_thread_runs_nicer_than_the_process(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'nice.sqlite3'}")
+    try:
+        _write_a_megabyte(db)
+        assert db.checkpoints is not None and db.checkpoints.settled(timeout=30)
+        thread = next(t for t in threading.enumerate() if t.name == "sqlite-checkpoints")
+        assert thread.native_id is not None
+        ours = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        assert os.getpriority(os.PRIO_PROCESS, thread.native_id) == min(ours + NICENESS, 19)
     finally:
         db.dispose()
