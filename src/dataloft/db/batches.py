@@ -10,9 +10,7 @@ list of parameter sets, SQLAlchemy builds a parameter dictionary per row and run
 value through its type's converter (about 6 µs a row: 0.06 s of a bulk write of 10,000
 records, whose SQLite ``executemany`` takes twice that). Here the statement is compiled
 once per dialect and columns, each row becomes the driver's parameter set directly, and
-only the columns whose type converts a value (JSON, timestamps) pay for it. A value that
-every row of a large insert shares (a bulk write's dataset, version, kind and media type)
-is written into the statement once instead of being bound to each row. The
+only the columns whose type converts a value (JSON, timestamps) pay for it. The
 statement still runs through ``exec_driver_sql``, in the session's transaction, so driver
 errors reach callers as the same SQLAlchemy exceptions.
 """
@@ -25,7 +23,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, literal_column
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
@@ -86,54 +84,18 @@ class _Insert:
         return [dict(zip(self.keys, values, strict=True)) for values in zip(*sliced, strict=True)]
 
 
-_Key = tuple[str, Table, tuple[str, ...], tuple[str, ...] | None, tuple[tuple[str, str], ...]]
-_compiled: dict[_Key, _Insert] = {}
-# The statement with the last shared values, whose key changes with them (a new dataset,
-# a new version): the batches of one insert share it, and it is not kept longer.
-_recent: tuple[_Key, _Insert] | None = None
-
-# Inserts of at least this many rows write a value that all of them share into the
-# statement: the driver binds each value of each row (0.15 µs apiece), and 7 of an entry
-# row's 11 columns are the same in every row of a bulk write (10 ms of 10,000 rows).
-SHARED_FROM = 64
-
-
-def _shared(dialect: Dialect, table: Table, columns: Columns) -> dict[str, str]:
-    """The columns holding one value in every row, a string, an integer or None, of a
-    type that binds it as it is: the value as SQL, by its type's literal form."""
-    found = {}
-    for name, values in columns.items():
-        first = values[0]
-        if not (first is None or type(first) is int or type(first) is str):
-            continue
-        kind = table.c[name].type.dialect_impl(dialect)
-        render = kind.literal_processor(dialect)
-        if kind.bind_processor(dialect) is not None or render is None:
-            continue
-        if all(v is first for v in values):
-            found[name] = "NULL" if first is None else render(first)
-    return found
+_compiled: dict[tuple[str, Table, tuple[str, ...], tuple[str, ...] | None], _Insert] = {}
 
 
 def _compile(
-    dialect: Dialect,
-    table: Table,
-    names: tuple[str, ...],
-    conflict: tuple[str, ...] | None,
-    shared: Mapping[str, str] | None = None,
+    dialect: Dialect, table: Table, names: tuple[str, ...], conflict: tuple[str, ...] | None
 ) -> _Insert:
-    """The INSERT of ``names``, and of the ``shared`` columns' values as they are."""
-    global _recent
-    literals = tuple(shared.items()) if shared else ()
-    key = (dialect.name, table, names, conflict, literals)
-    recent = _recent  # one read: another thread may replace it
-    found = recent[1] if recent is not None and recent[0] == key else _compiled.get(key)
+    key = (dialect.name, table, names, conflict)
+    found = _compiled.get(key)
     if found is not None:
         return found
     module = postgresql if dialect.name == "postgresql" else sqlite
     statement = module.insert(table)
-    if shared:
-        statement = statement.values({name: literal_column(sql) for name, sql in shared.items()})
     if conflict is not None:
         statement = statement.on_conflict_do_nothing(index_elements=list(conflict))
     # for_executemany: no RETURNING of the new key, which PostgreSQL's single-row inserts
@@ -150,10 +112,7 @@ def _compile(
             converters.append((index, convert, convert(None)))
     keys = tuple(compiled.escaped_bind_names.get(name, name) for name in order)
     found = _Insert(compiled.string, order, compiled.positional, keys, tuple(converters))
-    if literals:
-        _recent = (key, found)
-    else:
-        _compiled[key] = found
+    _compiled[key] = found
     return found
 
 
@@ -194,11 +153,8 @@ def insert_columns(
     if not size:
         return
     connection = session.connection()
-    dialect = connection.dialect
     conflict = tuple(ignore_conflicts_on) if ignore_conflicts_on is not None else None
-    shared = _shared(dialect, table, columns) if size >= SHARED_FROM else {}
-    names = tuple(name for name in columns if name not in shared)
-    insert = _compile(dialect, table, names, conflict, shared)
+    insert = _compile(connection.dialect, table, tuple(columns), conflict)
     for start in range(0, size, BATCH_ROWS):
         parameters = insert.parameters(columns, start, start + BATCH_ROWS)
         connection.exec_driver_sql(insert.sql, parameters)

@@ -15,13 +15,7 @@ from sqlalchemy.orm import Session
 
 from dataloft.core.access import SYSTEM
 from dataloft.core.loft import ADMIN_USERNAME, Loft
-from dataloft.db.batches import (
-    SHARED_FROM,
-    SORT_RUN,
-    in_key_order,
-    insert_batched,
-    insert_columns,
-)
+from dataloft.db.batches import SORT_RUN, in_key_order, insert_batched, insert_columns
 from dataloft.db.models import Blob, Entry, table_of
 from tests.support import sha, unique
 
@@ -182,41 +176,5 @@ def test_a_timestamp_shared_by_every_row_is_stored_in_each(loft: Loft) -> None:
                 digests, [1, 2, 3], [b"a", b"bb", None], columns["touched"], strict=True
             )
         }
-
-    _in_rolled_back_transaction(loft, work)
-
-
-def test_values_every_row_shares_are_stored_as_sqlalchemy_stores_them(loft: Loft) -> None:
-    """Past ``SHARED_FROM`` rows, a value all rows share goes into the statement as SQL
-    (quotes and all), and the rows read back as SQLAlchemy's own insert stores them."""
-    dataset = loft.datasets.create(SYSTEM, ADMIN_USERNAME, unique("ds"))
-    count = SHARED_FROM + 1
-    shared: dict[str, Any] = {
-        "dataset_id": dataset.id,
-        "space": "f",
-        "kind": "symlink",
-        "since": 1,
-        "until": None,
-        "digest": None,
-        "size": 7,
-        "media_type": "inode/symlink",
-        "metadata": None,
-        "target": "it's \\ 'quoted' é",
-    }
-
-    def columns(prefix: str) -> dict[str, list[Any]]:
-        return {name: [value] * count for name, value in shared.items()} | {
-            "path": [f"{prefix}{n:03d}" for n in range(count)]
-        }
-
-    def work(session: Session) -> None:
-        theirs, ours = columns("sa"), columns("dr")
-        rows = [{name: values[n] for name, values in theirs.items()} for n in range(count)]
-        session.execute(insert(ENTRIES), rows)
-        insert_columns(session, ENTRIES, ours)
-        by_sqlalchemy = _stored(session, "entries", "path", theirs["path"])
-        by_driver = _stored(session, "entries", "path", ours["path"])
-        assert [r[:2] + r[3:] for r in by_driver] == [r[:2] + r[3:] for r in by_sqlalchemy]
-        assert {r[-1] for r in by_driver} == {shared["target"]}
 
     _in_rolled_back_transaction(loft, work)
