@@ -116,11 +116,6 @@ class Planner:
         sent: list[StoredBlob] = []
         values: list[StoredBlob] = []
         for change in changes:
-            if type(change) is PutRecord:  # most of a bulk write: no dispatch to make
-                step, value = self._record_step(change)
-                steps.append(step)
-                values.append(value)
-                continue
             step, blob = self._step(change)
             steps.append(step)
             if blob is not None:
