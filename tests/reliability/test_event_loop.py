@@ -1,10 +1,18 @@
 """Big requests never stall the event loop.
 
-The server runs in a process of its own with asyncio's debug mode on and a slow-callback
-threshold of 50 ms (``tests/debug_server.py``). While it takes Pigeon Optics bulk writes
+The server runs in a process of its own with asyncio's debug mode on, logging every
+callback that spends 50 ms of CPU on the loop or blocks it for 500 ms
+(``tests/debug_server.py``). While it takes Pigeon Optics bulk writes
 of 20 MiB in each encoding (JSON, YAML, CBOR, MessagePack) and a 1 GiB attachment, a
 second client reads a small record over and over: every one of those reads must answer
-within 150 ms, and asyncio must not report a single slow callback.
+within 250 ms, and asyncio must not report a single slow callback.
+
+The two measures do different jobs. The callback check is the strict one: no work of 50 ms
+of CPU on the loop. The read's limit is a backstop for what it cannot see (the loop thread
+starved of the interpreter lock by the server's own threads), measured by the wall clock on a
+2-core machine that the test itself fills with four busy processes (client, server, its
+decoding worker, the prober; PostgreSQL too): there, reads of a free loop were seen to take
+up to 141 ms, so the backstop sits well above that.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ pytestmark = pytest.mark.slow
 
 BULK_BYTES = 20 * 1024 * 1024
 ATTACHMENT_BYTES = 1024 * 1024 * 1024
-SMALL_GET_LIMIT = 0.150
+SMALL_GET_LIMIT = 0.250
 # "<time> Executing <Handle ...> took 0.123 seconds", as tests/debug_server.py logs it.
 SLOW_CALLBACK = re.compile(r"^([0-9.]+) (Executing .* took [0-9.]+ seconds)", re.MULTILINE)
 
