@@ -46,7 +46,7 @@ from dataloft.core.passwords import (
 )
 from dataloft.storage.factory import check_blob_url
 
-ALL_DIALECTS = ("native", "algorithmia", "pigeon")
+ALL_DIALECTS = ("native", "algorithmia", "pigeon", "ufdl")
 
 ENV_PREFIX = "DATALOFT_"
 # The test suite's own variables (DATALOFT_TEST_DATABASES, DATALOFT_TEST_POSTGRES_URL):
@@ -161,6 +161,10 @@ class Settings(BaseSettings):
     # Whether login cookies carry Secure: "auto" when the client reached the server over
     # HTTPS (directly, or per X-Forwarded-Proto from a TLS-terminating proxy).
     secure_cookies: Literal["auto", "always", "never"] = "auto"
+    # Lifetimes of the JSON Web Tokens UFDL clients obtain with a password (core/web_tokens.py):
+    # the access token each request sends, and the refresh token that buys a new one.
+    ufdl_access_token_seconds: int = Field(default=5 * 60, ge=1)
+    ufdl_refresh_token_seconds: int = Field(default=8 * 3600, ge=1)
     # Processes that decode and encode large request bodies (a 20 MiB bulk write), so that
     # the interpreter lock of the serving process stays free for other requests.
     worker_processes: Limit = 2

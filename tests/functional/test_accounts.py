@@ -843,7 +843,7 @@ MIT = {
     "url": "https://opensource.org/licenses/MIT",
     "permissions": ["Commercial use", "Distribution", "Modification", "Private use"],
     "conditions": ["License and copyright notice"],
-    "limitations": ["Liability", "Warranty"],
+    "limitations": ["Warranty", "Liability"],
     "domains": ["Software", "Models"],
 }
 

@@ -223,7 +223,7 @@ def test_dialects_take_a_comma_list_or_a_json_list(
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("native,ufdl", "unknown dialect 'ufdl'; known: native, algorithmia, pigeon"),
+        ("native,pbench", "unknown dialect 'pbench'; known: native, algorithmia, pigeon, ufdl"),
         ('["native", "nope"]', "unknown dialect 'nope'"),
         ("Native", "unknown dialect 'Native'"),
         ("", "name at least one dialect"),

@@ -41,9 +41,10 @@ FULL_COLLECTION_EVERY = 1000  # younger collections between two full ones (Pytho
 
 
 def available_dialects() -> dict[str, Dialect]:
-    from dataloft.api import algorithmia, native, pigeon
+    from dataloft.api import algorithmia, native, pigeon, ufdl
 
-    return {d.name: d for d in (native.DIALECT, algorithmia.DIALECT, pigeon.DIALECT)}
+    dialects = (native.DIALECT, algorithmia.DIALECT, pigeon.DIALECT, ufdl.DIALECT)
+    return {d.name: d for d in dialects}
 
 
 def _validation_message(error: RequestValidationError) -> str:

@@ -69,6 +69,7 @@ def user_view(user: User, *, private: bool = True) -> UserView:
         is_admin=user.is_admin,
         is_active=user.is_active,
         created=user.created,
+        last_login=user.last_login,
     )
 
 
@@ -311,17 +312,27 @@ class AccountService:
     # --- teams -----------------------------------------------------------------------------
 
     def create_team(
-        self, actor: Principal, name: str, description: str = "", *, admin: str | None = None
+        self,
+        actor: Principal,
+        name: str,
+        description: str = "",
+        *,
+        admin: str | None = None,
+        join: bool = True,
     ) -> TeamView:
         """Any user may start a team and becomes its admin (level A). Site admins (and the
-        CLI) may name another user, ``admin``, as the first team admin instead. Either way
-        the team and its first admin are made in one transaction, so no failure (an
-        unknown or deactivated user, a taken name) leaves a team without an admin."""
+        CLI) may name another user, ``admin``, as the first team admin instead, or, with
+        ``join=False``, make a team with no members yet (UFDL's way: admins make teams and
+        then add members). Either way the team and its first admin are made in one
+        transaction, so no failure (an unknown or deactivated user, a taken name) leaves a
+        team without an admin."""
         _require_full_token(actor)
         check_not_reserved(validate_team_name(name))
         check_text(description, "description", 10_000)
         if admin is not None and admin != actor.username and not actor.is_admin:
             raise Forbidden("only site admins make someone else a team's first admin")
+        if not join and not actor.is_admin:
+            raise Forbidden("only site admins make a team without joining it")
         with self.db.write() as session:
             first_admin: User | None = None
             if admin is not None:
@@ -337,15 +348,26 @@ class AccountService:
                 session.flush()
             self.events.append(session, "team.create", {"team": name}, actor_id=actor.user_id)
             if first_admin is not None:
-                session.add(Membership(team_id=team.id, user_id=first_admin.id, level="A"))
+                session.add(
+                    Membership(
+                        team_id=team.id,
+                        user_id=first_admin.id,
+                        level="A",
+                        created_by=actor.user_id,
+                    )
+                )
                 self.events.append(
                     session,
                     "team.member",
                     {"team": name, "username": first_admin.username, "level": "A"},
                     actor_id=actor.user_id,
                 )
-            elif actor.user_id is not None:
-                session.add(Membership(team_id=team.id, user_id=actor.user_id, level="A"))
+            elif actor.user_id is not None and join:
+                session.add(
+                    Membership(
+                        team_id=team.id, user_id=actor.user_id, level="A", created_by=actor.user_id
+                    )
+                )
             session.flush()
             return self._team_view(session, team)
 
@@ -358,7 +380,7 @@ class AccountService:
         """Admins see every team; others the teams they belong to. With their members,
         loaded for all the teams at once (two queries however many teams there are)."""
         _require_login(actor)
-        query = select(Team).order_by(Team.name)
+        query = select(Team).where(Team.deleted_at.is_(None)).order_by(Team.name)
         member_query = (
             select(Membership, User.username)
             .join(User, User.id == Membership.user_id)
@@ -425,10 +447,15 @@ class AccountService:
                 raise Conflict(f"user {username!r} is deactivated")
             membership = session.get(Membership, (team.id, user.id))
             if membership is None:
-                membership = Membership(team_id=team.id, user_id=user.id, level=new_level.value)
+                membership = Membership(
+                    team_id=team.id,
+                    user_id=user.id,
+                    level=new_level.value,
+                    created_by=actor.user_id,
+                )
                 session.add(membership)
             else:
-                if membership.level == "A" and new_level is not Level.ADMIN:
+                if membership.level == "A" and new_level is not Level.ADMIN and not actor.is_admin:
                     self._keep_one_team_admin(session, team, user)
                 membership.level = new_level.value
             session.flush()
@@ -450,7 +477,7 @@ class AccountService:
             membership = session.get(Membership, (team.id, user.id))
             if membership is None:
                 raise NotFound(f"{username!r} is not a member of team {team_name!r}")
-            if membership.level == "A":
+            if membership.level == "A" and not actor.is_admin:
                 self._keep_one_team_admin(session, team, user)
             session.delete(membership)
             self.events.append(
@@ -462,6 +489,8 @@ class AccountService:
 
     @staticmethod
     def _keep_one_team_admin(session: Session, team: Team, user: User) -> None:
+        """Team admins may not leave their team with no admin. Site admins may (they
+        manage every team; UFDL's teams are theirs to staff), so they skip this."""
         others = session.scalar(
             select(func.count())
             .select_from(Membership)
@@ -485,7 +514,9 @@ class AccountService:
         with self.db.write() as session:
             team = self._team_for(session, actor, team_name, Level.WRITE)
             self._ensure_project_name_free(session, team, name)
-            project = Project(team_id=team.id, name=name, description=description)
+            project = Project(
+                team_id=team.id, name=name, description=description, created_by=actor.user_id
+            )
             session.add(project)
             session.flush()
             return _project_view(project, team)
@@ -494,7 +525,9 @@ class AccountService:
         with self.db.read() as session:
             team = self._team_for(session, actor, team_name, Level.READ)
             projects = session.scalars(
-                select(Project).where(Project.team_id == team.id).order_by(Project.name)
+                select(Project)
+                .where(Project.team_id == team.id, Project.deleted_at.is_(None))
+                .order_by(Project.name)
             )
             return [_project_view(p, team) for p in projects]
 
@@ -576,7 +609,9 @@ class AccountService:
     @staticmethod
     def _project(session: Session, team: Team, name: str) -> Project:
         project = session.scalar(
-            select(Project).where(Project.team_id == team.id, Project.name == name)
+            select(Project).where(
+                Project.team_id == team.id, Project.name == name, Project.deleted_at.is_(None)
+            )
         )
         if project is None:
             raise NotFound(f"project {team.name}/{name} not found")
@@ -598,7 +633,9 @@ class AccountService:
     @staticmethod
     def _ensure_project_name_free(session: Session, team: Team, name: str) -> None:
         if session.scalar(
-            select(Project.id).where(Project.team_id == team.id, Project.name == name)
+            select(Project.id).where(
+                Project.team_id == team.id, Project.name == name, Project.deleted_at.is_(None)
+            )
         ):
             raise Conflict(f"team {team.name!r} already has a project {name!r}")
 

@@ -33,7 +33,7 @@ from dataloft.core.passwords import Passwords
 from dataloft.core.results import NewToken, TokenView
 from dataloft.core.throttle import LoginThrottle
 from dataloft.db import Database
-from dataloft.db.models import ApiToken, Membership, User, table_of
+from dataloft.db.models import ApiToken, Membership, Team, User, table_of
 from dataloft.db.prepared import Prepared
 from dataloft.db.types import utcnow
 
@@ -51,6 +51,7 @@ def new_secret() -> str:
 
 
 _TOKENS, _USERS, _MEMBERSHIPS = table_of(ApiToken), table_of(User), table_of(Membership)
+_TEAMS = table_of(Team)
 # Every authenticated request runs these two (see dataloft.db.prepared).
 _TOKEN_LOOKUP = Prepared(
     select(
@@ -65,10 +66,11 @@ _TOKEN_LOOKUP = Prepared(
     .where(_TOKENS.c.token_hash == bindparam("digest")),
     remembered=True,
 )
+# A team taken out of use grants nothing.
 _TEAM_LEVELS = Prepared(
-    select(_MEMBERSHIPS.c.team_id, _MEMBERSHIPS.c.level).where(
-        _MEMBERSHIPS.c.user_id == bindparam("user_id")
-    )
+    select(_MEMBERSHIPS.c.team_id, _MEMBERSHIPS.c.level)
+    .select_from(_MEMBERSHIPS.join(_TEAMS, _TEAMS.c.id == _MEMBERSHIPS.c.team_id))
+    .where(_MEMBERSHIPS.c.user_id == bindparam("user_id"), _TEAMS.c.deleted_at.is_(None))
 )
 
 

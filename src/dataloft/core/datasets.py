@@ -511,6 +511,15 @@ class DatasetService:
             self._event(session, actor, "dataset.delete", located, {})
             return located.view()
 
+    def retire_in(
+        self, session: Session, actor: Principal, dataset_id: int, when: datetime
+    ) -> None:
+        """Soft-delete a dataset in the caller's transaction, whose rules already allowed
+        it (a project taken out of use takes its live datasets with it)."""
+        located = self._reload(session, dataset_id)
+        self.save(session, located, deleted_at=when)
+        self._event(session, actor, "dataset.delete", located, {})
+
     def restore(
         self, actor: Principal, owner: str, name: str, uid: str | None = None
     ) -> DatasetView:

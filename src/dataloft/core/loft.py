@@ -22,10 +22,15 @@ from dataloft.core.blobs import BlobService
 from dataloft.core.browse import BrowseService
 from dataloft.core.commits import CommitService
 from dataloft.core.datasets import DatasetService
+from dataloft.core.directory import Directory
 from dataloft.core.events import EventLog
+from dataloft.core.licences import LicenceService
+from dataloft.core.nodes import NodeService
 from dataloft.core.passwords import Passwords
+from dataloft.core.signing import SigningKeys
 from dataloft.core.throttle import LoginThrottle
 from dataloft.core.tree import TreeService
+from dataloft.core.web_tokens import WebTokens
 from dataloft.db import Database
 from dataloft.db.migrate import upgrade
 from dataloft.db.types import utcnow
@@ -81,10 +86,20 @@ class Loft:
             basic_cache_seconds=settings.basic_cache_seconds,
             token_cache_seconds=settings.token_cache_seconds,
         )
+        self.web_tokens = WebTokens(
+            self.db,
+            SigningKeys(self.db),
+            clock,
+            access_seconds=settings.ufdl_access_token_seconds,
+            refresh_seconds=settings.ufdl_refresh_token_seconds,
+        )
         self.accounts = AccountService(self.db, self.events, self.passwords)
+        self.nodes = NodeService(self.db, clock)
+        self.licences = LicenceService(self.db)
         self.datasets = DatasetService(
             self.db, self.events, self.accounts, max_name_length=settings.max_name_length
         )
+        self.directory = Directory(self.db, self.events, self.accounts, self.datasets, clock)
         self.commits = CommitService(
             self.db,
             self.events,

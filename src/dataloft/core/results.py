@@ -24,6 +24,7 @@ class UserView:
     is_admin: bool
     is_active: bool
     created: datetime
+    last_login: datetime | None = None  # when they last logged in with their password
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,59 @@ class ProjectView:
     name: str
     description: str
     created: datetime
+
+
+@dataclass(frozen=True)
+class MembershipRecord:
+    team_id: int
+    user_id: int
+    username: str
+    level: str
+    created: datetime
+    created_by: int | None
+    deleted_at: datetime | None = None  # set on the record of a membership just ended
+
+
+@dataclass(frozen=True)
+class TeamRecord:
+    """A team with its lifecycle; ``members`` are (user id, username) in username order."""
+
+    id: int
+    name: str
+    created: datetime
+    created_by: int | None
+    deleted_at: datetime | None
+    members: list[tuple[int, str]]
+
+
+@dataclass(frozen=True)
+class ProjectRecord:
+    id: int
+    name: str
+    team_id: int
+    created: datetime
+    created_by: int | None
+    deleted_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DomainRecord:
+    id: int
+    code: str
+    description: str
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    id: int
+    ip: str
+    index: int
+    driver_version: str | None
+    hardware_generation: str | None
+    gpu_mem: int | None
+    cpu_mem: int | None
+    last_seen: datetime | None
+    created_by: int
 
 
 @dataclass(frozen=True)

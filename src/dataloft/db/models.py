@@ -55,6 +55,9 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the user last proved their password (a login, a token pair obtained): not every
+    # request, which would make each read a write.
+    last_login: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ApiToken(Base):
@@ -97,6 +100,9 @@ class Team(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # A team taken out of use (UFDL's soft delete): its memberships grant nothing, its
+    # name stays taken, an admin can put it back.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class OwnerName(Base):
@@ -131,17 +137,30 @@ class Membership(Base):
     )
     level: Mapped[str] = mapped_column(String(1))
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
 class Project(Base):
     __tablename__ = "projects"
-    __table_args__ = (Index("uq_projects_team_name", "team_id", "name", unique=True),)
+    # A name is unique among a team's live projects: a deleted one's can be used again.
+    __table_args__ = (
+        Index(
+            "uq_projects_team_name",
+            "team_id",
+            "name",
+            unique=True,
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(name_column(100))
     description: Mapped[str] = mapped_column(Text, default="")
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Licence(Base):
@@ -325,6 +344,47 @@ class Event(Base):
     actor_id: Mapped[int | None] = mapped_column(Integer)
     version: Mapped[int | None] = mapped_column(Integer)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+
+
+class SigningKey(Base):
+    """A secret the server signs with (UFDL's JSON Web Tokens), made on first use and kept
+    here, so that tokens outlive a restart and every process verifies what another signed."""
+
+    __tablename__ = "signing_keys"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(200))
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Node(Base):
+    """A worker machine that runs jobs (UFDL's nodes). A request naming a node (UFDL's
+    ``Node-Id`` header) acts with more rights only where the node's registrant is a member
+    (``core/nodes.py``)."""
+
+    __tablename__ = "nodes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ip: Mapped[str] = mapped_column(String(100))
+    index: Mapped[int] = mapped_column(Integer, default=0)
+    driver_version: Mapped[str | None] = mapped_column(String(100))
+    hardware_generation: Mapped[str | None] = mapped_column(String(100))
+    gpu_mem: Mapped[int | None] = mapped_column(BigInteger)
+    cpu_mem: Mapped[int | None] = mapped_column(BigInteger)
+    last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Domain(Base):
+    """The kinds of data a dataset may hold annotations for (UFDL's domains): a fixed list,
+    seeded by migration 0008."""
+
+    __tablename__ = "domains"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(10), unique=True)
+    description: Mapped[str] = mapped_column(String(100))
 
 
 class Counter(Base):

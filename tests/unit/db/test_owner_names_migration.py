@@ -5,15 +5,16 @@ name and the others keep working without a row of their own."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
 
 from dataloft.db import Database
 from dataloft.db.migrate import upgrade
-from dataloft.db.models import OwnerName, Team, User
+from dataloft.db.models import Base, OwnerName, Team, User, table_of
 from tests.support import postgres_database
 
 
@@ -31,18 +32,25 @@ def database(database_url: str, tmp_path: Path) -> Iterator[Database]:
         database.dispose()
 
 
+def _rows(session: Session, model: type[Base], column: str, names: Iterable[str]) -> dict[str, int]:
+    """Rows of ``model`` with only their name set (and the model's defaults): the columns
+    the table had at 0002, which later migrations add to. Their ids, by name."""
+    table = table_of(model)
+    return {
+        name: session.execute(
+            insert(table).values({column: name}).returning(table.c.id)
+        ).scalar_one()
+        for name in names
+    }
+
+
 def test_existing_owners_get_their_names(
     database: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     upgrade(database.engine, "0002")
     with database.write() as session:
-        users = [User(username=name) for name in ("Alice", "bob", "alice", "\u00c9lise")]
-        session.add_all(users)
-        session.flush()
-        teams = [Team(name=name) for name in ("Birders", "BOB")]
-        session.add_all(teams)
-        session.flush()
-        ids = {user.username: user.id for user in users} | {team.name: team.id for team in teams}
+        ids = _rows(session, User, "username", ("Alice", "bob", "alice", "\u00c9lise"))
+        ids |= _rows(session, Team, "name", ("Birders", "BOB"))
     with caplog.at_level(logging.WARNING, logger="dataloft.migrations"):
         upgrade(database.engine)
     with database.read() as session:
