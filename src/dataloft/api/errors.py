@@ -25,6 +25,7 @@ from dataloft.core.errors import (
     TooManyRequests,
     Unauthenticated,
 )
+from dataloft.core.named_versions import Unmergeable
 
 
 class ProtocolError(LoftError):
@@ -47,6 +48,14 @@ class NotAcceptable(ProtocolError):
     """The route cannot answer in any format the client accepts (or names)."""
 
 
+class UnsupportedMediaType(ProtocolError):
+    """The request asks for a format the route does not make or take."""
+
+
+class UnprocessableContent(ProtocolError):
+    """The body is well formed but names parameters the action does not take."""
+
+
 STATUS: dict[type[LoftError], int] = {
     Invalid: 400,
     ProtocolError: 400,
@@ -55,6 +64,9 @@ STATUS: dict[type[LoftError], int] = {
     NotFound: 404,
     MethodNotAllowed: 405,
     NotAcceptable: 406,
+    Unmergeable: 406,
+    UnsupportedMediaType: 415,
+    UnprocessableContent: 422,
     Conflict: 409,
     PreconditionFailed: 412,
     TooLarge: 413,
@@ -74,6 +86,7 @@ CODES: dict[int, str] = {
     412: "precondition_failed",
     413: "too_large",
     415: "unsupported_media_type",
+    422: "unprocessable",
     429: "too_many_requests",
     416: "range_not_satisfiable",
     500: "internal",

@@ -31,10 +31,11 @@ from functools import partial
 from typing import IO
 
 from dataloft.core.access import Principal
-from dataloft.core.archive_formats import FORMATS, Member
+from dataloft.core.archive_formats import FORMATS, ArchiveWriter, Member
 from dataloft.core.blobs import BlobRef, BlobService
 from dataloft.core.browse import BrowseService
 from dataloft.core.cbor import read_stored
+from dataloft.core.changes import FILES
 from dataloft.core.errors import Invalid
 from dataloft.core.names import SEGMENT_MAX_BYTES, fitting_segment, portable_path
 from dataloft.core.results import DatasetView, EntryView
@@ -74,6 +75,12 @@ def _without_empty(chunks: Chunks) -> Chunks:
         yield from filter(None, inner)
 
 
+def _format(fmt: str) -> tuple[ArchiveWriter, str]:
+    if fmt not in FORMATS:
+        raise Invalid(f"unknown archive format {fmt!r}; use one of {', '.join(FORMATS)}")
+    return FORMATS[fmt]
+
+
 class ArchiveService:
     def __init__(self, browse: BrowseService, blobs: BlobService) -> None:
         self.browse = browse
@@ -82,14 +89,26 @@ class ArchiveService:
     def archive(
         self, actor: Principal, owner: str, name: str, fmt: str, version: int | None = None
     ) -> Archive:
-        if fmt not in FORMATS:
-            raise Invalid(f"unknown archive format {fmt!r}; use one of {', '.join(FORMATS)}")
-        writer, media_type = FORMATS[fmt]
+        writer, media_type = _format(fmt)
         dataset, at, entries = self.browse.iter_contents(actor, owner, name, version)
         root = fitting_segment(f"{dataset.name}-v{at}", SEGMENT_MAX_BYTES - len(_LONGEST_SIBLING))
         members = self._members(root, entries)
         chunks = _without_empty(writer(members))
         return Archive(dataset, at, f"{dataset.owner}-{root}.{fmt}", media_type, chunks)
+
+    def files_only(
+        self, actor: Principal, owner: str, name: str, fmt: str, filename: str
+    ) -> Archive:
+        """The files at the head under their own paths and nothing else: no folder around
+        them, no records, no symbolic links (UFDL's downloads)."""
+        writer, media_type = _format(fmt)
+        dataset, at, entries = self.browse.iter_contents(actor, owner, name, space=FILES)
+        members = (
+            Member(entry.path, entry.size, modified.timestamp(), partial(self.blobs.read, blob))
+            for entry, blob, modified in entries
+            if entry.kind == "file" and blob is not None
+        )
+        return Archive(dataset, at, filename, media_type, _without_empty(writer(members)))
 
     def _members(
         self, root: str, entries: Iterator[tuple[EntryView, BlobRef | None, datetime]]

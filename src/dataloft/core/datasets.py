@@ -202,7 +202,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-def _check_tags(tags: Any) -> list[str]:
+def check_tags(tags: Any) -> list[str]:
     if not isinstance(tags, list) or len(tags) > MAX_TAGS:
         raise Invalid(f"tags must be a list of at most {MAX_TAGS} strings")
     for tag in tags:
@@ -253,7 +253,7 @@ def _check_visibility(visibility: Any) -> str:
     return str(visibility)
 
 
-def _check_description(description: Any) -> str:
+def check_description(description: Any) -> str:
     return check_text(description, "description", 100_000)
 
 
@@ -396,29 +396,40 @@ class DatasetService:
             owner_row = session.scalar(select(User).where(User.username == owner))
             if owner_row is None:
                 raise NotFound(f"user {owner!r} not found")
-            self._ensure_name_free(session, owner_row.id, name, owner)
+            licence_id = (
+                self.accounts.resolve_licence(session, licence).id if licence is not None else None
+            )
+            project_id = (
+                self.accounts.resolve_project(session, actor, project).id
+                if project is not None
+                else None
+            )
             row = Dataset(
                 uid=uid or secrets.token_hex(16),
                 owner_id=owner_row.id,
                 name=name,
-                description=_check_description(description),
-                tags=_check_tags(list(tags)),
+                description=check_description(description),
+                tags=check_tags(list(tags)),
                 visibility=_check_visibility(visibility),
                 meta=_check_metadata(dict(metadata or {})),
+                licence_id=licence_id,
+                project_id=project_id,
                 head=0,
             )
-            if licence is not None:
-                row.licence_id = self.accounts.resolve_licence(session, licence).id
-            if project is not None:
-                row.project_id = self.accounts.resolve_project(session, actor, project).id
-            session.add(row)
-            session.flush()
-            session.add(
-                Version(dataset_id=row.id, number=0, author_id=actor.user_id, message="created")
-            )
-            located = self._reload(session, row.id)
-            self._event(session, actor, "dataset.create", located, {"visibility": row.visibility})
-            return located.view()
+            return self.insert(session, actor, row, owner).view()
+
+    def insert(self, session: Session, actor: Principal, row: Dataset, owner: str) -> Located:
+        """Add a new dataset, whose fields the caller checked and whose creation its rules
+        allowed, at version 0, in the caller's transaction."""
+        self._ensure_name_free(session, row.owner_id, row.name, owner)
+        session.add(row)
+        session.flush()
+        session.add(
+            Version(dataset_id=row.id, number=0, author_id=actor.user_id, message="created")
+        )
+        located = self.reload(session, row.id)
+        self._event(session, actor, "dataset.create", located, {"visibility": row.visibility})
+        return located
 
     def update(
         self, actor: Principal, owner: str, name: str, changes: Mapping[str, Any]
@@ -445,7 +456,7 @@ class DatasetService:
         commit's, see ``CommitService.commit``); the dataset as it is now."""
         values = self._new_values(session, actor, located, changes)
         self.save(session, located, **values, updated=utcnow())
-        located = self._reload(session, located.row.id)
+        located = self.reload(session, located.row.id)
         self._event(session, actor, "dataset.update", located, {"changed": sorted(changes)})
         return located
 
@@ -456,9 +467,9 @@ class DatasetService:
         row = located.row
         values: dict[str, Any] = {}
         if "description" in changes:
-            values["description"] = _check_description(changes["description"])
+            values["description"] = check_description(changes["description"])
         if "tags" in changes:
-            values["tags"] = _check_tags(changes["tags"])
+            values["tags"] = check_tags(changes["tags"])
         if "metadata" in changes:
             values["metadata"] = _check_metadata(merge_patch(row.metadata, changes["metadata"]))
         if "visibility" in changes:
@@ -516,7 +527,7 @@ class DatasetService:
     ) -> None:
         """Soft-delete a dataset in the caller's transaction, whose rules already allowed
         it (a project taken out of use takes its live datasets with it)."""
-        located = self._reload(session, dataset_id)
+        located = self.reload(session, dataset_id)
         self.save(session, located, deleted_at=when)
         self._event(session, actor, "dataset.delete", located, {})
 
@@ -569,7 +580,7 @@ class DatasetService:
     # --- helpers ---------------------------------------------------------------------------
 
     @staticmethod
-    def _reload(session: Session, dataset_id: int) -> Located:
+    def reload(session: Session, dataset_id: int) -> Located:
         return _located(session.execute(_base_query().where(DATASETS.c.id == dataset_id)).one())
 
     @staticmethod

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -312,6 +312,18 @@ class Directory:
             project = self._project(session, project_id)
             _level(actor, project.team_id, Level.READ, f"project {project_id}")
             return project_record(project)
+
+    def team_of_project(self, project_id: Any) -> int:
+        """The team of a live project, for a body that names it (UFDL's words if none)."""
+        with self.db.read() as session:
+            project = (
+                session.get(Project, project_id)
+                if isinstance(project_id, int) and is_row_id(project_id)
+                else None
+            )
+            if project is None or project.deleted_at is not None:
+                raise Invalid(f'project: Invalid pk "{project_id}" - object does not exist.')
+            return project.team_id
 
     def create_project(self, actor: Principal, team_id: int, name: str) -> ProjectRecord:
         """W or A members of the team, and site admins (``AccountService``'s rule)."""

@@ -25,6 +25,7 @@ from dataloft.core.datasets import DatasetService
 from dataloft.core.directory import Directory
 from dataloft.core.events import EventLog
 from dataloft.core.licences import LicenceService
+from dataloft.core.named_versions import NamedVersions
 from dataloft.core.nodes import NodeService
 from dataloft.core.passwords import Passwords
 from dataloft.core.signing import SigningKeys
@@ -113,6 +114,9 @@ class Loft:
             self.db, self.datasets, self.blobs, max_path_length=settings.max_path_length
         )
         self.archives = ArchiveService(self.browse, self.blobs)
+        self.named_versions = NamedVersions(
+            self.db, self.events, self.datasets, self.commits, self.archives, clock
+        )
         self.attachments = AttachmentService(self.db, self.datasets)
         self.tree = TreeService(
             self.db,

@@ -106,6 +106,27 @@ class ProjectRecord:
 
 
 @dataclass(frozen=True)
+class NamedDatasetView:
+    """A dataset named by name and version within its project (UFDL's), with its files
+    as (name, sha256, metadata) in the order they were added."""
+
+    id: int
+    name: str
+    version: int
+    previous_version: int
+    description: str
+    project_id: int | None
+    licence_id: int | None
+    public: bool
+    domain: str | None  # the domain's description, as UFDL shows it
+    tags: list[str]
+    creator: int
+    created: datetime
+    deleted_at: datetime | None
+    files: list[tuple[str, str, str]]
+
+
+@dataclass(frozen=True)
 class DomainRecord:
     id: int
     code: str

@@ -346,6 +346,25 @@ class Event(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
 
 
+class NamedVersion(Base):
+    """A dataset named, within its project, by a name and a version number (UFDL's
+    datasets): a version here is a dataset of its own, a copy made from another
+    (``previous_version``: that one's version number, -1 for an original). The core name
+    is derived from these (``core/named_versions.py``); the domain says what annotations
+    the dataset's files carry."""
+
+    __tablename__ = "named_versions"
+    __table_args__ = (Index("ix_named_versions_name_version", "name", "version"),)
+
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(name_column(200))
+    version: Mapped[int] = mapped_column(Integer)
+    previous_version: Mapped[int] = mapped_column(Integer, default=-1)
+    domain_id: Mapped[int | None] = mapped_column(ForeignKey("domains.id"))
+
+
 class SigningKey(Base):
     """A secret the server signs with (UFDL's JSON Web Tokens), made on first use and kept
     here, so that tokens outlive a restart and every process verifies what another signed."""

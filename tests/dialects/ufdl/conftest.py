@@ -92,3 +92,60 @@ def add_member(admin: Ufdl, team_id: int, username: str, level: str) -> None:
         json={"method": "add", "username": username, "permissions": level},
     )
     assert response.status_code == 200, response.text
+
+
+@dataclass
+class Workspace:
+    """A team with a project, and the site admin's client that made them."""
+
+    admin: Ufdl
+    team: dict[str, Any]
+    project: dict[str, Any]
+
+    def join(self, username: str, level: str) -> None:
+        add_member(self.admin, self.team["pk"], username, level)
+
+
+@pytest.fixture
+def workspace(ufdl_admin: Ufdl) -> Workspace:
+    team = ufdl_admin.http.post("/teams/create", json={"name": unique("team")}).json()
+    project = ufdl_admin.http.post(
+        "/projects/create", json={"name": unique("proj"), "team": team["pk"]}
+    )
+    assert project.status_code == 201, project.text
+    return Workspace(ufdl_admin, team, project.json())
+
+
+MIT = 11
+
+
+def new_dataset(
+    client: Ufdl, project: int, name: str | None = None, **fields: Any
+) -> dict[str, Any]:
+    """What the client's ``dataset.create`` sends."""
+    body = {
+        "name": name or unique("ds"),
+        "project": project,
+        "description": "",
+        "licence": MIT,
+        "is_public": False,
+        "tags": "",
+        **fields,
+    }
+    made = client.http.post("/datasets/create", json=body)
+    assert made.status_code == 201, made.text
+    found: dict[str, Any] = made.json()
+    return found
+
+
+def upload(client: Ufdl, pk: int, filename: str, data: bytes, prefix: str = "") -> httpx.Response:
+    """What the client's ``add_file`` sends: the raw bytes, named in the URL and in
+    ``Content-Disposition``, as ``application/data``."""
+    return client.http.post(
+        f"{prefix}/datasets/{pk}/files/{filename}",
+        content=data,
+        headers={
+            "Content-Disposition": f"attachment; filename={filename}",
+            "Content-Type": "application/data",
+        },
+    )

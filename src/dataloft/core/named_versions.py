@@ -1,0 +1,722 @@
+"""Datasets named by a name and a version within their project: UFDL's datasets, as
+named operations on core datasets.
+
+Each is an ordinary dataset (every write a commit, readable through ``/loft/v1``), owned
+by its creator and placed in its project; ``named_versions`` adds its name, its version
+number and what it was copied from. Its core name is derived from them: ``<name>-v<version>``,
+with the project's number added when its owner already has a live dataset of that name.
+
+The operations here know UFDL's rules for files (names normalised, three kinds of clash),
+metadata (a string per file, kept in the file entry's metadata under ``ufdl``), copies
+(a new version is the highest live one + 1) and merges (clashing names get ``-0001``...).
+Who may call them is the caller's to decide (``api/ufdl/datasets.py`` applies UFDL's
+matrix); each write still goes through the core's commit and its access check.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session, aliased
+
+from dataloft.core.access import Principal
+from dataloft.core.archives import Archive, ArchiveService
+from dataloft.core.blobs import StoredBlob
+from dataloft.core.changes import FILES, Change, DeleteFile, PutFile
+from dataloft.core.commits import CommitService
+from dataloft.core.datasets import (
+    DatasetService,
+    Located,
+    check_description,
+    check_tags,
+    visible_filter,
+)
+from dataloft.core.directory import by_number
+from dataloft.core.errors import Conflict, Invalid, NotFound
+from dataloft.core.events import EventLog
+from dataloft.core.names import has_control, validate_dataset_name
+from dataloft.core.pagination import is_row_id
+from dataloft.core.query_filter import Field, QuerySpec, filtered
+from dataloft.core.results import NamedDatasetView
+from dataloft.db import Database
+from dataloft.db.models import (
+    Dataset,
+    Domain,
+    Entry,
+    Licence,
+    NamedVersion,
+    Project,
+    Team,
+    User,
+)
+
+METADATA_KEY = "ufdl"  # where a file entry's metadata holds UFDL's string
+MAX_NAME = 200
+MAX_FILENAME = 200
+MAX_METADATA = 60_000
+SUFFIX_DIGITS = 4  # merge renames a clash to base-0001.ext
+
+_TEAM = aliased(Team, name="owning_team")
+_CREATOR = aliased(User, name="creator")
+_PROJECT = aliased(Project, name="dataset_project")
+_LICENCE = aliased(Licence, name="dataset_licence")
+_DOMAIN = aliased(Domain, name="dataset_domain")
+
+DATASET_FIELDS = {
+    "pk": Field.integer(Dataset.id),
+    "id": Field.integer(Dataset.id),
+    "name": Field.text(NamedVersion.name),
+    "version": Field.integer(NamedVersion.version),
+    "previous_version": Field.integer(NamedVersion.previous_version),
+    "description": Field.text(Dataset.description),
+    "is_public": Field.boolean(Dataset.visibility == "public"),
+    "project": Field.integer(Dataset.project_id, nullable=True),
+    "project.pk": Field.integer(Dataset.project_id, nullable=True),
+    "project.name": Field.text(_PROJECT.name, nullable=True),
+    "project.team": Field.integer(_PROJECT.team_id, nullable=True),
+    "project.team.pk": Field.integer(_PROJECT.team_id, nullable=True),
+    "project.team.name": Field.text(_TEAM.name, nullable=True),
+    "project.team.deletion_time": Field.moment(_TEAM.deleted_at, nullable=True),
+    "team": Field.integer(_PROJECT.team_id, nullable=True),
+    "team.name": Field.text(_TEAM.name, nullable=True),
+    "licence": Field.integer(Dataset.licence_id, nullable=True),
+    "licence.pk": Field.integer(Dataset.licence_id, nullable=True),
+    "licence.name": Field.text(_LICENCE.name, nullable=True),
+    "domain": Field.text(_DOMAIN.description, nullable=True),
+    "domain.name": Field.text(_DOMAIN.code, nullable=True),
+    "creator": Field.integer(Dataset.owner_id),
+    "creator.pk": Field.integer(Dataset.owner_id),
+    "creator.username": Field.text(_CREATOR.username),
+    "creation_time": Field.moment(Dataset.created),
+    "deletion_time": Field.moment(Dataset.deleted_at, nullable=True),
+}
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a named dataset is, for the caller's rules and the core's address."""
+
+    owner: str
+    name: str  # the core name
+    team_id: int | None
+    public: bool
+    domain: str | None  # the domain's code
+
+
+def normalise_filename(name: str) -> str:
+    """UFDL's rules for a file's name: normalised like a POSIX path, leading slashes
+    dropped, nothing above the top. A trailing ``/`` is kept (it asks for a generated
+    name inside that folder)."""
+    if not name or has_control(name) or "\\" in name:
+        raise Invalid(f"Bad name {name!r}: a file name needs printable characters, no '\\'")
+    folder = name.endswith("/")
+    normal = posixpath.normpath(name).lstrip("/")
+    if normal.startswith("..") or normal in ("", "."):
+        raise Invalid(
+            f"Bad name {name!r}: Cannot extend beyond top-level directory (start with ..)"
+        )
+    if len(normal) > MAX_FILENAME:
+        raise Invalid(f"Bad name {name!r}: longer than {MAX_FILENAME} characters")
+    return normal + "/" if folder else normal
+
+
+def _clash(name: str, files: Mapping[str, Any]) -> str | None:
+    """Why ``name`` cannot be added beside ``files``, or None."""
+    if name in files:
+        return "Filename already in use"
+    prefix = name + "/"
+    if any(other.startswith(prefix) for other in files):
+        return "Filename is already a directory prefix"
+    parts = name.split("/")
+    for end in range(1, len(parts)):
+        if "/".join(parts[:end]) in files:
+            return "Directory prefix is already a filename"
+    return None
+
+
+def _generated(folder: str, files: Mapping[str, Any]) -> str:
+    """UFDL's answer to a name ending in ``/``: the first free ``folder/N``."""
+    number = 1
+    while f"{folder}{number}" in files:
+        number += 1
+    return f"{folder}{number}"
+
+
+def merged_name(name: str, taken: Callable[[str], bool]) -> str:
+    """The name a merged file takes when ``name`` holds other bytes in the target:
+    ``base-0001.ext``, ``base-0002.ext``, ... (the suffix before the extension)."""
+    folder, _, leaf = name.rpartition("/")
+    base, dot, extension = leaf.partition(".") if not leaf.startswith(".") else (leaf, "", "")
+    number = 1
+    while True:
+        candidate = f"{base}-{number:0{SUFFIX_DIGITS}d}{dot}{extension}"
+        full = f"{folder}/{candidate}" if folder else candidate
+        if not taken(full):
+            return full
+        number += 1
+
+
+def tags_of(text: str) -> list[str]:
+    """UFDL's tags are one string: dataloft's tag list written with commas."""
+    return check_tags([tag.strip() for tag in text.split(",") if tag.strip()])
+
+
+def _metadata(meta: dict[str, Any] | None) -> str:
+    value = (meta or {}).get(METADATA_KEY, "")
+    return value if isinstance(value, str) else ""
+
+
+class NamedVersions:
+    def __init__(
+        self,
+        db: Database,
+        events: EventLog,
+        datasets: DatasetService,
+        commits: CommitService,
+        archives: ArchiveService,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.db = db
+        self.events = events
+        self.datasets = datasets
+        self.commits = commits
+        self.archives = archives
+        self.clock = clock
+
+    # --- finding ---------------------------------------------------------------------------
+
+    def where(self, dataset_id: int) -> Where:
+        with self.db.read() as session:
+            return self._where(session, dataset_id)
+
+    def view(self, dataset_id: int) -> NamedDatasetView:
+        with self.db.read() as session:
+            return self._view(session, *self._found(session, dataset_id))
+
+    def listed(
+        self, actor: Principal, spec: QuerySpec, domain: str | None
+    ) -> list[NamedDatasetView]:
+        """The datasets the actor may read that the filter matches (of one domain, when
+        a domain's prefix asks), soft-deleted ones only when it includes inactive rows."""
+        query = (
+            select(Dataset.id)
+            .join(NamedVersion, NamedVersion.dataset_id == Dataset.id)
+            .join(_CREATOR, _CREATOR.id == Dataset.owner_id)
+            .outerjoin(_PROJECT, _PROJECT.id == Dataset.project_id)
+            .outerjoin(_TEAM, _TEAM.id == _PROJECT.team_id)
+            .outerjoin(_LICENCE, _LICENCE.id == Dataset.licence_id)
+            .outerjoin(_DOMAIN, _DOMAIN.id == NamedVersion.domain_id)
+            .where(visible_filter(actor))
+        )
+        if domain is not None:
+            query = query.where(_DOMAIN.code == domain)
+        query = filtered(
+            query, spec, DATASET_FIELDS, inactive=Dataset.deleted_at.is_not(None), order=Dataset.id
+        )
+        with self.db.read() as session:
+            return [
+                self._view(session, *self._found(session, dataset_id))
+                for dataset_id in session.scalars(query).all()
+            ]
+
+    # --- the dataset itself ----------------------------------------------------------------
+
+    def create(
+        self,
+        actor: Principal,
+        *,
+        name: str,
+        project_id: int,
+        licence_id: int,
+        tags: str,
+        description: str = "",
+        public: bool = False,
+        domain: str | None = None,
+        version: int = 1,
+        previous_version: int = -1,
+    ) -> NamedDatasetView:
+        """A new, empty dataset (the caller's rules allowed it in this project)."""
+        assert actor.user_id is not None and actor.username is not None
+        with self.db.write() as session:
+            made = self._insert(
+                session,
+                actor,
+                name=_checked_name(name),
+                project_id=project_id,
+                licence_id=licence_id,
+                tags=tags_of(tags),
+                description=check_description(description),
+                public=public,
+                domain=domain,
+                version=version,
+                previous_version=previous_version,
+            )
+            return self._view(session, *self._found(session, made))
+
+    def update(
+        self, actor: Principal, dataset_id: int, changes: Mapping[str, Any]
+    ) -> NamedDatasetView:
+        """Change ``name``, ``project`` (a project id), ``licence`` (an id), ``tags`` (a
+        string), ``description``, ``public``; all in one transaction."""
+        with self.db.write() as session:
+            located, named = self._found(session, dataset_id, lock=True)
+            values: dict[str, Any] = {}
+            if "description" in changes:
+                values["description"] = check_description(changes["description"])
+            if "tags" in changes:
+                values["tags"] = tags_of(changes["tags"])
+            if "public" in changes:
+                values["visibility"] = "public" if changes["public"] else "private"
+            if "licence" in changes:
+                values["licence_id"] = by_number(session, Licence, changes["licence"], "licence").id
+            project_id = located.row.project_id
+            if "project" in changes:
+                project_id = _live_project(session, changes["project"]).id
+                values["project_id"] = project_id
+            name = _checked_name(changes["name"]) if "name" in changes else named.name
+            if (name, project_id) != (named.name, located.row.project_id):
+                if located.row.deleted_at is None:
+                    self._ensure_free(session, name, named.version, project_id, dataset_id)
+                named.name = name
+                values["name"] = self._core_name(
+                    session, located.row.owner_id, name, named.version, project_id, dataset_id
+                )
+            if values:
+                values["updated"] = self.clock()
+                self.datasets.save(session, located, **values)
+                located = self.datasets.reload(session, dataset_id)
+                self.datasets._event(
+                    session, actor, "dataset.update", located, {"changed": sorted(changes)}
+                )
+            session.flush()
+            return self._view(session, located, named)
+
+    def retire(self, actor: Principal, dataset_id: int) -> None:
+        """Soft delete (again: nothing changes)."""
+        with self.db.write() as session:
+            located, _ = self._found(session, dataset_id, lock=True)
+            if located.row.deleted_at is None:
+                self.datasets.retire_in(session, actor, dataset_id, self.clock())
+
+    def reinstate(self, actor: Principal, dataset_id: int) -> NamedDatasetView:
+        with self.db.write() as session:
+            located, named = self._found(session, dataset_id, lock=True)
+            if located.row.deleted_at is not None:
+                self._ensure_free(
+                    session, named.name, named.version, located.row.project_id, dataset_id
+                )
+                core = self._core_name(
+                    session,
+                    located.row.owner_id,
+                    named.name,
+                    named.version,
+                    located.row.project_id,
+                    dataset_id,
+                )
+                self.datasets.save(
+                    session, located, deleted_at=None, name=core, updated=self.clock()
+                )
+                located = self.datasets.reload(session, dataset_id)
+                self.datasets._event(session, actor, "dataset.restore", located, {})
+            return self._view(session, located, named)
+
+    def purge(self, actor: Principal, dataset_id: int) -> NamedDatasetView:
+        """Delete for good; the dataset as it was."""
+        found = self.view(dataset_id)
+        where = self.where(dataset_id)
+        self.datasets.purge(actor, where.owner, where.name)
+        return found
+
+    # --- files -----------------------------------------------------------------------------
+
+    def files(self, dataset_id: int) -> dict[str, tuple[str, str]]:
+        """name -> (sha256, metadata) at the head, in the order the files were added."""
+        with self.db.read() as session:
+            self._found(session, dataset_id)
+            return {path: (digest, meta) for path, digest, meta in _head_files(session, dataset_id)}
+
+    def add_file(
+        self, actor: Principal, dataset_id: int, filename: str, blob: StoredBlob
+    ) -> tuple[str, str]:
+        """Add one file; (its name, its sha256)."""
+        [added] = self.add_files(actor, dataset_id, [(filename, blob)])
+        return added
+
+    def add_files(
+        self, actor: Principal, dataset_id: int, named: Sequence[tuple[str, StoredBlob]]
+    ) -> list[tuple[str, str]]:
+        """Add files in one commit, all or none: a name that clashes refuses them all."""
+        where = self.where(dataset_id)
+        files: dict[str, Any] = dict(self.files(dataset_id))
+        changes: list[Change] = []
+        added: list[tuple[str, str]] = []
+        for filename, blob in named:
+            name = normalise_filename(filename)
+            if name.endswith("/"):
+                name = _generated(name, files)
+            problem = _clash(name, files)
+            if problem is not None:
+                raise Invalid(f"Bad name {filename!r}: {problem}")
+            files[name] = blob.digest
+            changes.append(PutFile(name, blob=blob, metadata={METADATA_KEY: ""}))
+            added.append((name, blob.digest))
+        self.commits.commit(actor, where.owner, where.name, changes, message="add files")
+        return added
+
+    def delete_file(self, actor: Principal, dataset_id: int, filename: str) -> tuple[str, str]:
+        where, name, (digest, _) = self._file(dataset_id, filename)
+        self.commits.commit(
+            actor, where.owner, where.name, [DeleteFile(name)], message="delete file"
+        )
+        return name, digest
+
+    def file_name(self, dataset_id: int, filename: str) -> str:
+        """The file's name as stored (``Invalid`` in UFDL's words if there is none)."""
+        return self._file(dataset_id, filename)[1]
+
+    def metadata(self, dataset_id: int, filename: str) -> str:
+        return self._file(dataset_id, filename)[2][1]
+
+    def set_metadata(self, actor: Principal, dataset_id: int, filename: str, metadata: str) -> str:
+        if len(metadata) > MAX_METADATA or has_control(
+            metadata.replace("\n", "").replace("\t", "")
+        ):
+            raise Invalid(f"metadata must be printable text of at most {MAX_METADATA} characters")
+        where, name, (digest, _) = self._file(dataset_id, filename)
+        change = PutFile(name, digest=digest, metadata={METADATA_KEY: metadata})
+        self.commits.commit(actor, where.owner, where.name, [change], message="set metadata")
+        return metadata
+
+    def clear(self, actor: Principal, dataset_id: int) -> NamedDatasetView:
+        """Every file's metadata back to "" (the files stay)."""
+        where = self.where(dataset_id)
+        changes: list[Change] = [
+            PutFile(name, digest=digest, metadata={METADATA_KEY: ""})
+            for name, (digest, meta) in self.files(dataset_id).items()
+            if meta
+        ]
+        if changes:
+            self.commits.commit(actor, where.owner, where.name, changes, message="clear")
+        return self.view(dataset_id)
+
+    def archive(self, actor: Principal, dataset_id: int, fmt: str) -> Archive:
+        view = self.view(dataset_id)
+        where = self.where(dataset_id)
+        filename = f"{view.name}.v{view.version}.{fmt}"
+        return self.archives.files_only(actor, where.owner, where.name, fmt, filename)
+
+    # --- copies and merges -----------------------------------------------------------------
+
+    def copy(
+        self,
+        actor: Principal,
+        dataset_id: int,
+        new_name: str | None,
+        only_files: Iterable[str] | None,
+    ) -> NamedDatasetView:
+        """A copy in the same project, owned by the actor: a new version of the same name
+        (the highest live version + 1), or version 1 of ``new_name``. With its files
+        (those of ``only_files`` that exist, if given) and their metadata."""
+        source = self.view(dataset_id)
+        if source.project_id is None:
+            raise Invalid("only datasets in a project can be copied")
+        if new_name is not None:
+            if new_name == source.name:
+                raise Invalid(f"Bad name {new_name!r}: New dataset name is already taken")
+            name, version, previous = _checked_name(new_name), 1, -1
+        else:
+            name, previous = source.name, source.version
+            with self.db.read() as session:
+                highest = session.scalar(
+                    select(func.max(NamedVersion.version))
+                    .join(Dataset, Dataset.id == NamedVersion.dataset_id)
+                    .where(
+                        NamedVersion.name == source.name,
+                        Dataset.project_id == source.project_id,
+                        Dataset.deleted_at.is_(None),
+                    )
+                )
+            version = (highest or source.version) + 1
+        wanted = set(only_files) if only_files is not None else None
+        files = [f for f in source.files if wanted is None or f[0] in wanted]
+        with self.db.write() as session:
+            if new_name is not None and self._taken(session, name, 1, source.project_id, None):
+                raise Invalid(f"Bad name {new_name!r}: New dataset name is already taken")
+            made = self._insert(
+                session,
+                actor,
+                name=name,
+                project_id=source.project_id,
+                licence_id=source.licence_id,
+                tags=source.tags,
+                description=source.description,
+                public=source.public,
+                domain=self._domain_code(session, dataset_id),
+                version=version,
+                previous_version=previous,
+            )
+            where = self._where(session, made)
+        if files:
+            changes: list[Change] = [
+                PutFile(path, digest=digest, metadata={METADATA_KEY: meta})
+                for path, digest, meta in files
+            ]
+            self.commits.commit(actor, where.owner, where.name, changes, message="copy")
+        return self.view(made)
+
+    def merge(
+        self, actor: Principal, target_id: int, source_id: int, *, delete: bool, hard: bool
+    ) -> NamedDatasetView:
+        """The source's files into the target: a name the target lacks is added with its
+        metadata, the same name with the same bytes is left alone, the same name with other
+        bytes is added as ``base-0001.ext``. Then, with ``delete``, the source is deleted
+        (for good with ``hard``). Merging a dataset into itself changes nothing."""
+        if target_id == source_id:
+            return self.view(target_id)
+        target, source = self.where(target_id), self.where(source_id)
+        if target.domain != source.domain:
+            raise Unmergeable(target.domain, source.domain)
+        files: dict[str, Any] = dict(self.files(target_id))
+        changes: list[Change] = []
+
+        def taken(name: str) -> bool:
+            return _clash(name, files) is not None
+
+        for name, (digest, meta) in self.files(source_id).items():
+            if name in files and files[name][0] == digest:
+                continue
+            placed = merged_name(name, taken) if taken(name) else name
+            files[placed] = (digest, meta)
+            changes.append(PutFile(placed, digest=digest, metadata={METADATA_KEY: meta}))
+        if changes:
+            self.commits.commit(actor, target.owner, target.name, changes, message="merge")
+        if delete:
+            if hard:
+                self.datasets.purge(actor, source.owner, source.name)
+            else:
+                self.retire(actor, source_id)
+        return self.view(target_id)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _insert(
+        self,
+        session: Session,
+        actor: Principal,
+        *,
+        name: str,
+        project_id: int,
+        licence_id: int | None,
+        tags: list[str],
+        description: str,
+        public: bool,
+        domain: str | None,
+        version: int,
+        previous_version: int,
+    ) -> int:
+        assert actor.user_id is not None and actor.username is not None
+        _live_project(session, project_id)
+        if licence_id is not None:
+            by_number(session, Licence, licence_id, "licence")
+        self._ensure_free(session, name, version, project_id, None)
+        domain_row = session.scalar(select(Domain).where(Domain.code == domain)) if domain else None
+        row = Dataset(
+            uid=secrets.token_hex(16),
+            owner_id=actor.user_id,
+            name=self._core_name(session, actor.user_id, name, version, project_id, None),
+            description=description,
+            tags=tags,
+            visibility="public" if public else "private",
+            meta={},
+            licence_id=licence_id,
+            project_id=project_id,
+            head=0,
+        )
+        located = self.datasets.insert(session, actor, row, actor.username)
+        session.add(
+            NamedVersion(
+                dataset_id=located.row.id,
+                name=name,
+                version=version,
+                previous_version=previous_version,
+                domain_id=domain_row.id if domain_row else None,
+            )
+        )
+        session.flush()
+        return located.row.id
+
+    def _found(
+        self, session: Session, dataset_id: int, *, lock: bool = False
+    ) -> tuple[Located, NamedVersion]:
+        named = (
+            session.get(NamedVersion, dataset_id, with_for_update=lock)
+            if is_row_id(dataset_id)
+            else None
+        )
+        if named is None:
+            raise NotFound("No Dataset matches the given query.")
+        return self.datasets.reload(session, dataset_id), named
+
+    def _where(self, session: Session, dataset_id: int) -> Where:
+        located, _ = self._found(session, dataset_id)
+        return Where(
+            located.owner,
+            located.row.name,
+            located.team_id,
+            located.row.visibility == "public",
+            self._domain_code(session, dataset_id),
+        )
+
+    @staticmethod
+    def _domain_code(session: Session, dataset_id: int) -> str | None:
+        return session.scalar(
+            select(Domain.code)
+            .join(NamedVersion, NamedVersion.domain_id == Domain.id)
+            .where(NamedVersion.dataset_id == dataset_id)
+        )
+
+    def _view(self, session: Session, located: Located, named: NamedVersion) -> NamedDatasetView:
+        row = located.row
+        domain = session.get(Domain, named.domain_id) if named.domain_id else None
+        return NamedDatasetView(
+            id=row.id,
+            name=named.name,
+            version=named.version,
+            previous_version=named.previous_version,
+            description=row.description,
+            project_id=row.project_id,
+            licence_id=row.licence_id,
+            public=row.visibility == "public",
+            domain=domain.description if domain else None,
+            tags=list(row.tags),
+            creator=row.owner_id,
+            created=row.created,
+            deleted_at=row.deleted_at,
+            files=_head_files(session, row.id),
+        )
+
+    def _file(self, dataset_id: int, filename: str) -> tuple[Where, str, tuple[str, str]]:
+        where = self.where(dataset_id)
+        files = self.files(dataset_id)
+        name = normalise_filename(filename)
+        if name not in files:
+            raise Invalid(f"Bad name {filename!r}: Doesn't exist")
+        return where, name, files[name]
+
+    @staticmethod
+    def _taken(
+        session: Session, name: str, version: int, project_id: int | None, other_than: int | None
+    ) -> bool:
+        query = (
+            select(Dataset.id)
+            .join(NamedVersion, NamedVersion.dataset_id == Dataset.id)
+            .where(
+                NamedVersion.name == name,
+                NamedVersion.version == version,
+                _same_project(project_id),
+                Dataset.deleted_at.is_(None),
+            )
+        )
+        if other_than is not None:
+            query = query.where(Dataset.id != other_than)
+        return session.scalar(query.limit(1)) is not None
+
+    def _ensure_free(
+        self,
+        session: Session,
+        name: str,
+        version: int,
+        project_id: int | None,
+        other_than: int | None,
+    ) -> None:
+        if self._taken(session, name, version, project_id, other_than):
+            raise Conflict(
+                f"a live dataset {name!r} version {version} exists in project {project_id}"
+            )
+
+    @staticmethod
+    def _core_name(
+        session: Session,
+        owner_id: int,
+        name: str,
+        version: int,
+        project_id: int | None,
+        own_id: int | None,
+    ) -> str:
+        """``<name>-v<version>``, or with the project's number (and a counter) added when
+        the owner already has a live dataset of that name."""
+        base = f"{name}-v{version}"
+        candidates = [base, f"{base}-p{project_id}"]
+        candidates += [f"{base}-p{project_id}-{n}" for n in range(2, 1000)]
+        for candidate in candidates:
+            holder = session.scalar(
+                select(Dataset.id).where(
+                    Dataset.owner_id == owner_id,
+                    Dataset.name == candidate,
+                    Dataset.deleted_at.is_(None),
+                )
+            )
+            if holder is None or holder == own_id:
+                return validate_dataset_name(candidate)
+        raise Conflict(f"too many datasets named {name!r} version {version}")
+
+
+class Unmergeable(Invalid):
+    """UFDL merges datasets of one domain only (it answers 406)."""
+
+    def __init__(self, target: str | None, source: str | None) -> None:
+        super().__init__(
+            "Cannot perform merge:\\nExpected to merge with a dataset of domain "
+            f"{target or 'none'} but received one of domain {source or 'none'}"
+        )
+
+
+def _same_project(project_id: int | None) -> ColumnElement[bool]:
+    return Dataset.project_id.is_(None) if project_id is None else Dataset.project_id == project_id
+
+
+def _live_project(session: Session, project_id: int) -> Project:
+    project = by_number(session, Project, project_id, "project")
+    if project.deleted_at is not None:
+        raise Invalid(f'project: Invalid pk "{project_id}" - object does not exist.')
+    return project
+
+
+def _checked_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
+        raise Invalid(f"name: must be a string of 1 to {MAX_NAME} characters")
+    return validate_dataset_name(name)
+
+
+_FIRST = aliased(Entry, name="first_entry")
+
+
+def _head_files(session: Session, dataset_id: int) -> list[tuple[str, str, str]]:
+    """The head's files in the order they were added: by each path's first entry row,
+    since a change of metadata makes a new row for the same file."""
+    first = (
+        select(func.min(_FIRST.id))
+        .where(
+            _FIRST.dataset_id == Entry.dataset_id,
+            _FIRST.space == Entry.space,
+            _FIRST.path == Entry.path,
+        )
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(Entry.path, Entry.digest, Entry.meta)
+        .where(
+            Entry.dataset_id == dataset_id,
+            Entry.space == FILES,
+            Entry.until.is_(None),
+            Entry.kind == "file",
+        )
+        .order_by(first)
+    )
+    return [(path, digest or "", _metadata(meta)) for path, digest, meta in rows]
