@@ -21,6 +21,7 @@ SCRIPTS = (
     "pigeon_index.py",
     "pigeon_bulk.py",
     "listings.py",
+    "ufdl_files.py",
     "asgi_servers.py",
 )
 

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, aliased
 from dataloft.core.access import Principal
 from dataloft.core.archives import Archive, ArchiveService
 from dataloft.core.blobs import StoredBlob
-from dataloft.core.changes import FILES, Change, DeleteFile, PutFile
+from dataloft.core.changes import FILES, Change, DeleteFile, Guard, PutFile
 from dataloft.core.commits import CommitService
 from dataloft.core.datasets import (
     DatasetService,
@@ -38,7 +38,7 @@ from dataloft.core.datasets import (
     visible_filter,
 )
 from dataloft.core.directory import by_number
-from dataloft.core.errors import Conflict, Invalid, NotFound
+from dataloft.core.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from dataloft.core.events import EventLog
 from dataloft.core.names import has_control, validate_dataset_name
 from dataloft.core.pagination import is_row_id
@@ -61,6 +61,7 @@ MAX_NAME = 200
 MAX_FILENAME = 200
 MAX_METADATA = 60_000
 SUFFIX_DIGITS = 4  # merge renames a clash to base-0001.ext
+NEW_FILE = Guard(if_none_match=True)
 
 _TEAM = aliased(Team, name="owning_team")
 _CREATOR = aliased(User, name="creator")
@@ -126,24 +127,68 @@ def normalise_filename(name: str) -> str:
     return normal + "/" if folder else normal
 
 
-def _clash(name: str, files: Mapping[str, Any]) -> str | None:
-    """Why ``name`` cannot be added beside ``files``, or None."""
-    if name in files:
+class _Names:
+    """File names a dataset holds, as far as a batch of new names is concerned: the
+    clash rules ask whether a name, or any name under a folder, is taken."""
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        self.added = set(names)
+
+    def holds(self, name: str) -> bool:
+        return name in self.added
+
+    def holds_under(self, folder: str) -> bool:
+        return any(other.startswith(folder) for other in self.added)
+
+    def add(self, name: str) -> None:
+        self.added.add(name)
+
+
+class _AtHead(_Names):
+    """The names at a dataset's head, asked of the database one by one (each an indexed
+    lookup: adding the 1,000th file must not read the other 999), plus a batch's own."""
+
+    def __init__(self, session: Session, dataset_id: int) -> None:
+        super().__init__()
+        self.session = session
+        self.dataset_id = dataset_id
+
+    def _live(self) -> Any:
+        return select(Entry.id).where(
+            Entry.dataset_id == self.dataset_id, Entry.space == FILES, Entry.until.is_(None)
+        )
+
+    def holds(self, name: str) -> bool:
+        if super().holds(name):
+            return True
+        return self.session.scalar(self._live().where(Entry.path == name).limit(1)) is not None
+
+    def holds_under(self, folder: str) -> bool:
+        if super().holds_under(folder):
+            return True
+        # Every path that starts with "a/b/" sorts from "a/b/" up to "a/b0" ('0' follows '/').
+        end = folder[:-1] + chr(ord("/") + 1)
+        query = self._live().where(Entry.path >= folder, Entry.path < end).limit(1)
+        return self.session.scalar(query) is not None
+
+
+def _clash(name: str, names: _Names) -> str | None:
+    """Why ``name`` cannot be added beside ``names``, or None."""
+    if names.holds(name):
         return "Filename already in use"
-    prefix = name + "/"
-    if any(other.startswith(prefix) for other in files):
+    if names.holds_under(name + "/"):
         return "Filename is already a directory prefix"
     parts = name.split("/")
     for end in range(1, len(parts)):
-        if "/".join(parts[:end]) in files:
+        if names.holds("/".join(parts[:end])):
             return "Directory prefix is already a filename"
     return None
 
 
-def _generated(folder: str, files: Mapping[str, Any]) -> str:
+def _generated(folder: str, names: _Names) -> str:
     """UFDL's answer to a name ending in ``/``: the first free ``folder/N``."""
     number = 1
-    while f"{folder}{number}" in files:
+    while names.holds(f"{folder}{number}"):
         number += 1
     return f"{folder}{number}"
 
@@ -167,8 +212,9 @@ def tags_of(text: str) -> list[str]:
     return check_tags([tag.strip() for tag in text.split(",") if tag.strip()])
 
 
-def _metadata(meta: dict[str, Any] | None) -> str:
-    value = (meta or {}).get(METADATA_KEY, "")
+def metadata_of(annotations: Mapping[str, Any]) -> str:
+    """A file's UFDL metadata string, from its annotations (its entry's metadata)."""
+    value = annotations.get(METADATA_KEY, "")
     return value if isinstance(value, str) else ""
 
 
@@ -335,8 +381,10 @@ class NamedVersions:
 
     # --- files -----------------------------------------------------------------------------
 
-    def files(self, dataset_id: int) -> dict[str, tuple[str, str]]:
-        """name -> (sha256, metadata) at the head, in the order the files were added."""
+    def files(self, dataset_id: int) -> dict[str, tuple[str, dict[str, Any]]]:
+        """name -> (sha256, annotations) at the head, in the order the files were added.
+        A file's annotations are its entry's metadata: UFDL's metadata string under
+        ``ufdl``, and what a domain keeps of the file (``categories``, ...)."""
         with self.db.read() as session:
             self._found(session, dataset_id)
             return {path: (digest, meta) for path, digest, meta in _head_files(session, dataset_id)}
@@ -352,21 +400,29 @@ class NamedVersions:
         self, actor: Principal, dataset_id: int, named: Sequence[tuple[str, StoredBlob]]
     ) -> list[tuple[str, str]]:
         """Add files in one commit, all or none: a name that clashes refuses them all."""
-        where = self.where(dataset_id)
-        files: dict[str, Any] = dict(self.files(dataset_id))
         changes: list[Change] = []
         added: list[tuple[str, str]] = []
-        for filename, blob in named:
-            name = normalise_filename(filename)
-            if name.endswith("/"):
-                name = _generated(name, files)
-            problem = _clash(name, files)
-            if problem is not None:
-                raise Invalid(f"Bad name {filename!r}: {problem}")
-            files[name] = blob.digest
-            changes.append(PutFile(name, blob=blob, metadata={METADATA_KEY: ""}))
-            added.append((name, blob.digest))
-        self.commits.commit(actor, where.owner, where.name, changes, message="add files")
+        with self.db.read() as session:
+            where = self._where(session, dataset_id)
+            names = _AtHead(session, dataset_id)
+            for filename, blob in named:
+                name = normalise_filename(filename)
+                if name.endswith("/"):
+                    name = _generated(name, names)
+                problem = _clash(name, names)
+                if problem is not None:
+                    raise Invalid(f"Bad name {filename!r}: {problem}")
+                names.add(name)
+                # The guard keeps a file added meanwhile by another request from being
+                # replaced: UFDL never replaces a file.
+                changes.append(
+                    PutFile(name, blob=blob, metadata={METADATA_KEY: ""}, guard=NEW_FILE)
+                )
+                added.append((name, blob.digest))
+        try:
+            self.commits.commit(actor, where.owner, where.name, changes, message="add files")
+        except PreconditionFailed:
+            raise Invalid("Bad name: Filename already in use") from None
         return added
 
     def delete_file(self, actor: Principal, dataset_id: int, filename: str) -> tuple[str, str]:
@@ -381,25 +437,46 @@ class NamedVersions:
         return self._file(dataset_id, filename)[1]
 
     def metadata(self, dataset_id: int, filename: str) -> str:
-        return self._file(dataset_id, filename)[2][1]
+        return metadata_of(self._file(dataset_id, filename)[2][1])
 
     def set_metadata(self, actor: Principal, dataset_id: int, filename: str, metadata: str) -> str:
         if len(metadata) > MAX_METADATA or has_control(
             metadata.replace("\n", "").replace("\t", "")
         ):
             raise Invalid(f"metadata must be printable text of at most {MAX_METADATA} characters")
-        where, name, (digest, _) = self._file(dataset_id, filename)
-        change = PutFile(name, digest=digest, metadata={METADATA_KEY: metadata})
+        where, name, (digest, annotations) = self._file(dataset_id, filename)
+        change = PutFile(name, digest=digest, metadata={**annotations, METADATA_KEY: metadata})
         self.commits.commit(actor, where.owner, where.name, [change], message="set metadata")
         return metadata
 
-    def clear(self, actor: Principal, dataset_id: int) -> NamedDatasetView:
-        """Every file's metadata back to "" (the files stay)."""
+    def annotate(
+        self, actor: Principal, dataset_id: int, changes: Mapping[str, Mapping[str, Any]]
+    ) -> None:
+        """Set annotations of files (filename -> the keys to set; None removes a key), in
+        one commit. A domain's rules decide what the values are."""
         where = self.where(dataset_id)
+        files = self.files(dataset_id)
+        puts: list[Change] = []
+        for filename, update in changes.items():
+            name = normalise_filename(filename)
+            if name not in files:
+                raise Invalid(f"Bad name {filename!r}: Doesn't exist")
+            digest, annotations = files[name]
+            merged = {**annotations, **update}
+            merged = {key: value for key, value in merged.items() if value is not None}
+            if merged != annotations:
+                puts.append(PutFile(name, digest=digest, metadata=merged))
+        if puts:
+            self.commits.commit(actor, where.owner, where.name, puts, message="annotate")
+
+    def clear(self, actor: Principal, dataset_id: int) -> NamedDatasetView:
+        """Every file's metadata back to "" and its annotations gone (the files stay)."""
+        where = self.where(dataset_id)
+        cleared = {METADATA_KEY: ""}
         changes: list[Change] = [
-            PutFile(name, digest=digest, metadata={METADATA_KEY: ""})
-            for name, (digest, meta) in self.files(dataset_id).items()
-            if meta
+            PutFile(name, digest=digest, metadata=cleared)
+            for name, (digest, annotations) in self.files(dataset_id).items()
+            if annotations not in ({}, cleared)
         ]
         if changes:
             self.commits.commit(actor, where.owner, where.name, changes, message="clear")
@@ -464,8 +541,8 @@ class NamedVersions:
             where = self._where(session, made)
         if files:
             changes: list[Change] = [
-                PutFile(path, digest=digest, metadata={METADATA_KEY: meta})
-                for path, digest, meta in files
+                PutFile(path, digest=digest, metadata=annotations)
+                for path, digest, annotations in files
             ]
             self.commits.commit(actor, where.owner, where.name, changes, message="copy")
         return self.view(made)
@@ -482,18 +559,19 @@ class NamedVersions:
         target, source = self.where(target_id), self.where(source_id)
         if target.domain != source.domain:
             raise Unmergeable(target.domain, source.domain)
-        files: dict[str, Any] = dict(self.files(target_id))
+        files = self.files(target_id)
+        names = _Names(files)
         changes: list[Change] = []
 
         def taken(name: str) -> bool:
-            return _clash(name, files) is not None
+            return _clash(name, names) is not None
 
         for name, (digest, meta) in self.files(source_id).items():
             if name in files and files[name][0] == digest:
                 continue
             placed = merged_name(name, taken) if taken(name) else name
-            files[placed] = (digest, meta)
-            changes.append(PutFile(placed, digest=digest, metadata={METADATA_KEY: meta}))
+            names.add(placed)
+            changes.append(PutFile(placed, digest=digest, metadata=meta))
         if changes:
             self.commits.commit(actor, target.owner, target.name, changes, message="merge")
         if delete:
@@ -601,7 +679,9 @@ class NamedVersions:
             files=_head_files(session, row.id),
         )
 
-    def _file(self, dataset_id: int, filename: str) -> tuple[Where, str, tuple[str, str]]:
+    def _file(
+        self, dataset_id: int, filename: str
+    ) -> tuple[Where, str, tuple[str, dict[str, Any]]]:
         where = self.where(dataset_id)
         files = self.files(dataset_id)
         name = normalise_filename(filename)
@@ -697,7 +777,7 @@ def _checked_name(name: Any) -> str:
 _FIRST = aliased(Entry, name="first_entry")
 
 
-def _head_files(session: Session, dataset_id: int) -> list[tuple[str, str, str]]:
+def _head_files(session: Session, dataset_id: int) -> list[tuple[str, str, dict[str, Any]]]:
     """The head's files in the order they were added: by each path's first entry row,
     since a change of metadata makes a new row for the same file."""
     first = (
@@ -719,4 +799,4 @@ def _head_files(session: Session, dataset_id: int) -> list[tuple[str, str, str]]
         )
         .order_by(first)
     )
-    return [(path, digest or "", _metadata(meta)) for path, digest, meta in rows]
+    return [(path, digest or "", dict(meta or {})) for path, digest, meta in rows]

@@ -108,7 +108,8 @@ class ProjectRecord:
 @dataclass(frozen=True)
 class NamedDatasetView:
     """A dataset named by name and version within its project (UFDL's), with its files
-    as (name, sha256, metadata) in the order they were added."""
+    as (name, sha256, annotations) in the order they were added (``annotations``: the
+    file entry's metadata, see ``core/named_versions.py``)."""
 
     id: int
     name: str
@@ -123,7 +124,7 @@ class NamedDatasetView:
     creator: int
     created: datetime
     deleted_at: datetime | None
-    files: list[tuple[str, str, str]]
+    files: list[tuple[str, str, dict[str, Any]]]
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from dataloft.api.front import LoftApp
 from dataloft.api.pipeline import Pipeline
 from dataloft.api.registry import Dialect
-from dataloft.api.ufdl import accounts, catalogue, datasets, tokens
+from dataloft.api.ufdl import accounts, catalogue, datasets, domain_notes, tokens
 from dataloft.api.ufdl.auth import authenticate
 from dataloft.api.ufdl.common import Routes
 from dataloft.core.web_tokens import INVALID_REFRESH, INVALID_TOKEN
@@ -28,7 +28,13 @@ from dataloft.core.web_tokens import INVALID_REFRESH, INVALID_TOKEN
 NO_CREDENTIALS = "Authentication credentials were not provided."
 _TOKEN_MESSAGES = frozenset({INVALID_TOKEN, INVALID_REFRESH})
 
-ROUTES: Routes = {**tokens.ROUTES, **accounts.ROUTES, **catalogue.ROUTES, **datasets.ROUTES}
+ROUTES: Routes = {
+    **tokens.ROUTES,
+    **accounts.ROUTES,
+    **catalogue.ROUTES,
+    **datasets.ROUTES,
+    **domain_notes.ROUTES,
+}
 
 
 def render_error(request: Request, status: int, message: str) -> Response:

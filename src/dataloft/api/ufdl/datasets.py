@@ -53,7 +53,7 @@ from dataloft.api.ufdl.listing import list_route
 from dataloft.core.access import Level, Principal
 from dataloft.core.changes import FILES
 from dataloft.core.errors import Forbidden, Invalid, NotFound, Unauthenticated
-from dataloft.core.named_versions import Where
+from dataloft.core.named_versions import Where, metadata_of
 from dataloft.core.results import NamedDatasetView
 
 NOT_FOUND = "No Dataset matches the given query."
@@ -331,7 +331,7 @@ class DatasetRoutes:
     def all_metadata(self, call: Call) -> Response:
         self.where(call, Rule.SEE)
         files = call.loft.named_versions.files(pk(call))
-        return answer({name: meta for name, (_, meta) in files.items()})
+        return answer({name: metadata_of(notes) for name, (_, notes) in files.items()})
 
     def routes(self, base: str) -> Routes:
         nv = "/{pk:int}"
