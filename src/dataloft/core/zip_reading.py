@@ -223,8 +223,10 @@ def _locate_directory(file: IO[bytes]) -> tuple[int, int, int]:
         _, locator_disk, end64_offset, disks = _END64_LOCATOR.unpack(locator)
         if locator_disk != 0 or disks > 1:
             raise Invalid("zip archives split over several files are not accepted")
-        end64 = _read_at(file, end64_offset, _END64.size)
-        if len(end64) != _END64.size or not end64.startswith(_END64_SIGNATURE):
+        # Offsets the archive gives are read only where they may lie (a seek to 2**63 fails).
+        fits = end64_offset + _END64.size <= locator_offset
+        end64 = _read_at(file, end64_offset, _END64.size) if fits else b""
+        if not end64.startswith(_END64_SIGNATURE):
             raise _not_a_zip("its zip64 end record is missing")
         (_, record_size, _, _, disk, directory_disk, disk_count, count, size, offset) = (
             _END64.unpack(end64)
@@ -327,8 +329,9 @@ def _data_offsets(
     bounds = [*(record.header for _, record in ordered), directory][1:]
     offsets = {}
     for (name, record), bound in zip(ordered, bounds, strict=True):
-        local = _read_at(file, record.header, _LOCAL.size)
-        if len(local) != _LOCAL.size or not local.startswith(_LOCAL_SIGNATURE):
+        fits = record.header + _LOCAL.size <= directory
+        local = _read_at(file, record.header, _LOCAL.size) if fits else b""
+        if not local.startswith(_LOCAL_SIGNATURE):
             raise Invalid(f"zip member {name!r} is not where the central directory puts it")
         name_length, extra_length = _LOCAL.unpack(local)[-2:]
         data = record.header + _LOCAL.size + name_length + extra_length

@@ -213,7 +213,7 @@ def test_zip64_sizes_offsets_and_end_records_are_read(zip64: bytes) -> None:
 def test_a_damaged_zip64_end_record_is_refused(zip64: bytes) -> None:
     # The locator: signature, disk of the zip64 end record, its offset (8), disks (16).
     locator = zip64.rfind(b"PK\x06\x07")
-    assert _message(_packed(zip64, locator + 8, "<Q", 10**9)) == (
+    assert _message(_packed(zip64, locator + 8, "<Q", 2**64 - 1)) == (
         "the body is not a zip archive: its zip64 end record is missing"
     )
     assert _message(_packed(zip64, locator + 16, "<L", 2)) == (
@@ -222,6 +222,14 @@ def test_a_damaged_zip64_end_record_is_refused(zip64: bytes) -> None:
     # The zip64 end record counts its own size from byte 12 on: 44, here 45.
     damaged = _packed(zip64, zip64.rfind(b"PK\x06\x06") + 4, "<Q", 45)
     assert _message(damaged) == "the body is not a zip archive: its zip64 end record is damaged"
+
+
+def test_a_member_offset_past_any_file_is_refused(zip64: bytes) -> None:
+    # b/c.txt's zip64 extra: kind, length, size, compressed size, then its offset (20).
+    extra = _central(zip64, b"b/c.txt") + 46 + len(b"b/c.txt")
+    assert _message(_packed(zip64, extra + 20, "<Q", 2**64 - 1)) == (
+        "zip member 'b/c.txt' is not where the central directory puts it"
+    )
 
 
 def test_a_size_in_zip64_without_its_extra_field_is_refused(zip64: bytes) -> None:
