@@ -44,6 +44,7 @@ from dataloft.core.passwords import (
     MIN_PASSES,
     check_password_rules,
 )
+from dataloft.core.zip_reading import ZipLimits
 from dataloft.storage.factory import check_blob_url
 
 ALL_DIALECTS = ("native", "algorithmia", "pigeon", "ufdl")
@@ -161,6 +162,11 @@ class Settings(BaseSettings):
     # Whether login cookies carry Secure: "auto" when the client reached the server over
     # HTTPS (directly, or per X-Forwarded-Proto from a TLS-terminating proxy).
     secure_cookies: Literal["auto", "always", "never"] = "auto"
+    # A zip archive uploaded to be unpacked (UFDL's files-multi): members, their total
+    # uncompressed size, and how much a member of over 1 MiB may expand (core/zip_reading.py).
+    max_zip_entries: Limit = 10_000
+    max_zip_bytes: Limit = 10 * GiB
+    max_zip_ratio: Limit = 200
     # Lifetimes of the JSON Web Tokens UFDL clients obtain with a password (core/web_tokens.py):
     # the access token each request sends, and the refresh token that buys a new one.
     ufdl_access_token_seconds: int = Field(default=5 * 60, ge=1)
@@ -261,6 +267,15 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def zip_limits(self) -> ZipLimits:
+        return ZipLimits(
+            entries=self.max_zip_entries,
+            total_bytes=self.max_zip_bytes,
+            ratio=self.max_zip_ratio,
+            name_bytes=self.max_path_length,
+        )
 
     @property
     def decode_limits(self) -> DecodeLimits:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Iterable, Mapping
+import tempfile
+from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import datetime
 from email.utils import format_datetime
+from typing import IO
 from urllib.parse import quote
 
 import anyio
@@ -24,7 +26,7 @@ from dataloft.api.limits import allow_body
 from dataloft.api.threads import in_thread
 from dataloft.core.blobs import BlobRef, BlobService, StoredBlob, Upload
 from dataloft.core.browse import EntryRead
-from dataloft.core.errors import Invalid, TooLarge
+from dataloft.core.errors import Invalid, TooLarge, space_checked
 from dataloft.core.pagination import ascii_natural
 from dataloft.storage.chunks import close_iterator
 
@@ -135,21 +137,57 @@ async def _pump(request: Request, upload: Upload) -> None:
         raise
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refusing more than ``limit`` bytes (without reading them)."""
+async def _body_chunks(request: Request, limit: int) -> AsyncIterator[bytes]:
+    """The body's chunks as they arrive, refusing more than ``limit`` bytes (a declared
+    length over it before reading any)."""
     allow_body(request, limit)
     length = declared_length(request)
     if length is not None and length > limit:
         raise TooLarge(f"request body of {length} bytes exceeds the limit of {limit} bytes")
-    body = bytearray()
+    size = 0
     try:
         async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
+            size += len(chunk)
+            if size > limit:
                 raise TooLarge(f"request body exceeds the limit of {limit} bytes")
+            yield chunk
     except ClientDisconnect:
         raise Invalid("the client went away before the body was sent") from None
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refusing more than ``limit`` bytes (without reading them)."""
+    body = bytearray()
+    async for chunk in _body_chunks(request, limit):
+        body += chunk
     return bytes(body)
+
+
+SPOOL_WRITE = 1024 * 1024  # the body reaches its spool in writes this large, off the loop
+
+
+def _spool_write(spool: IO[bytes], data: bytes) -> None:
+    with space_checked("temporary space"):
+        spool.write(data)
+
+
+async def spool_body(request: Request, limit: int) -> IO[bytes]:
+    """The whole body in a temporary file, rewound, for what must seek in it (a zip
+    archive's directory is at its end). The caller closes it; it is gone once closed."""
+    spool = tempfile.TemporaryFile(prefix="dataloft-body-")  # noqa: SIM115 (the caller closes it)
+    try:
+        pending = bytearray()
+        async for chunk in _body_chunks(request, limit):
+            pending += chunk
+            if len(pending) >= SPOOL_WRITE:
+                await in_thread(_spool_write, spool, bytes(pending))
+                pending.clear()
+        await in_thread(_spool_write, spool, bytes(pending))
+        spool.seek(0)
+        return spool
+    except BaseException:
+        spool.close()
+        raise
 
 
 # --- streamed bodies -------------------------------------------------------------------------

@@ -115,7 +115,7 @@ class Loft:
         )
         self.archives = ArchiveService(self.browse, self.blobs)
         self.named_versions = NamedVersions(
-            self.db, self.events, self.datasets, self.commits, self.archives, clock
+            self.db, self.events, self.datasets, self.commits, self.archives, self.blobs, clock
         )
         self.attachments = AttachmentService(self.db, self.datasets)
         self.tree = TreeService(

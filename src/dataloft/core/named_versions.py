@@ -20,14 +20,14 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, aliased
 
 from dataloft.core.access import Principal
 from dataloft.core.archives import Archive, ArchiveService
-from dataloft.core.blobs import StoredBlob
+from dataloft.core.blobs import BlobService, StoredBlob
 from dataloft.core.changes import FILES, Change, DeleteFile, Guard, PutFile
 from dataloft.core.commits import CommitService
 from dataloft.core.datasets import (
@@ -44,6 +44,7 @@ from dataloft.core.names import has_control, validate_dataset_name
 from dataloft.core.pagination import is_row_id
 from dataloft.core.query_filter import Field, QuerySpec, filtered
 from dataloft.core.results import NamedDatasetView
+from dataloft.core.zip_reading import ZipLimits, ZipReader
 from dataloft.db import Database
 from dataloft.db.models import (
     Dataset,
@@ -226,6 +227,7 @@ class NamedVersions:
         datasets: DatasetService,
         commits: CommitService,
         archives: ArchiveService,
+        blobs: BlobService,
         clock: Callable[[], datetime],
     ) -> None:
         self.db = db
@@ -233,6 +235,7 @@ class NamedVersions:
         self.datasets = datasets
         self.commits = commits
         self.archives = archives
+        self.blobs = blobs
         self.clock = clock
 
     # --- finding ---------------------------------------------------------------------------
@@ -424,6 +427,31 @@ class NamedVersions:
         except PreconditionFailed:
             raise Invalid("Bad name: Filename already in use") from None
         return added
+
+    def add_archive(
+        self, actor: Principal, dataset_id: int, archive: IO[bytes], limits: ZipLimits
+    ) -> list[tuple[str, str]]:
+        """Add every file of a zip archive (a seekable file), in one commit: all or none.
+        The archive is checked whole before a byte is stored (``core/zip_reading.py``);
+        folder entries add nothing (UFDL made each an empty file ``folder/N``). Blobs
+        stored before a later member was refused stay unreferenced until garbage
+        collection."""
+        stored: list[tuple[str, StoredBlob]] = []
+        with ZipReader(archive, limits) as reader:
+            for member in reader.members():
+                if member.is_directory:
+                    continue
+                upload = self.blobs.start_upload()
+                try:
+                    for chunk in reader.read(member):
+                        upload.write(chunk)
+                    stored.append((member.name, upload.finish()))
+                except BaseException:
+                    upload.abort()
+                    raise
+        if not stored:
+            raise Invalid("the archive holds no files")
+        return self.add_files(actor, dataset_id, stored)
 
     def delete_file(self, actor: Principal, dataset_id: int, filename: str) -> tuple[str, str]:
         where, name, (digest, _) = self._file(dataset_id, filename)
@@ -778,10 +806,11 @@ _FIRST = aliased(Entry, name="first_entry")
 
 
 def _head_files(session: Session, dataset_id: int) -> list[tuple[str, str, dict[str, Any]]]:
-    """The head's files in the order they were added: by each path's first entry row,
-    since a change of metadata makes a new row for the same file."""
+    """The head's files in the order they were added: by the version that first held
+    each path (a change of metadata makes a new row for the same file), then, for files
+    added together, by name."""
     first = (
-        select(func.min(_FIRST.id))
+        select(func.min(_FIRST.since))
         .where(
             _FIRST.dataset_id == Entry.dataset_id,
             _FIRST.space == Entry.space,
@@ -797,6 +826,6 @@ def _head_files(session: Session, dataset_id: int) -> list[tuple[str, str, dict[
             Entry.until.is_(None),
             Entry.kind == "file",
         )
-        .order_by(first)
+        .order_by(first, Entry.path)
     )
     return [(path, digest or "", dict(meta or {})) for path, digest, meta in rows]

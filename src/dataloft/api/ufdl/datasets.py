@@ -33,6 +33,7 @@ from dataloft.api.transfer import (
     attachment_disposition,
     blob_response,
     receive_blob,
+    spool_body,
 )
 from dataloft.api.ufdl.auth import own_level
 from dataloft.api.ufdl.common import (
@@ -296,6 +297,21 @@ class DatasetRoutes:
         )
         return answer({"filename": name, "handle": digest})
 
+    async def add_files(self, call: Call) -> Response:
+        """A zip archive as the body: every file in it, all or none."""
+        disposition = call.header("content-disposition") or ""
+        if "filename" not in disposition.lower():
+            raise Invalid(NO_FILENAME)
+        loft = call.loft
+        where = await call.in_thread(loft.named_versions.where, pk(call))
+        require(call.actor, Rule.WRITE, where)
+        limits = loft.settings.zip_limits
+        with await spool_body(call.request, limits.total_bytes) as spool:
+            added = await call.in_thread(
+                loft.named_versions.add_archive, call.actor, pk(call), spool, limits
+            )
+        return answer([{"filename": name, "handle": digest} for name, digest in added])
+
     def get_file(self, call: Call) -> Response:
         where = self.where(call, Rule.SEE)
         loft = call.loft
@@ -355,6 +371,7 @@ class DatasetRoutes:
                 "GET": self.get_file,
                 "DELETE": self.delete_file,
             },
+            f"{base}{nv}/files-multi": {"POST": streaming(self.add_files)},
             f"{base}{nv}/metadata": {"GET": self.all_metadata},
             f"{base}{nv}/metadata/{{filename:anypath}}": {
                 "POST": self.set_metadata,
