@@ -109,6 +109,15 @@ class Where:
     team_id: int | None
     public: bool
     domain: str | None  # the domain's code
+    uid: str
+    deleted: bool
+
+    def address(self) -> tuple[str, str]:
+        """The core's address of a live dataset. A deleted one's core name may be taken
+        since by another dataset of its owner, so nothing is asked of it by address."""
+        if self.deleted:
+            raise Conflict("the dataset is deleted: reinstate it first")
+        return self.owner, self.name
 
 
 def normalise_filename(name: str) -> str:
@@ -379,7 +388,7 @@ class NamedVersions:
         """Delete for good; the dataset as it was."""
         found = self.view(dataset_id)
         where = self.where(dataset_id)
-        self.datasets.purge(actor, where.owner, where.name)
+        self.datasets.purge(actor, where.owner, where.name, where.uid)
         return found
 
     # --- files -----------------------------------------------------------------------------
@@ -423,7 +432,7 @@ class NamedVersions:
                 )
                 added.append((name, blob.digest))
         try:
-            self.commits.commit(actor, where.owner, where.name, changes, message="add files")
+            self.commits.commit(actor, *where.address(), changes, message="add files")
         except PreconditionFailed:
             raise Invalid("Bad name: Filename already in use") from None
         return added
@@ -455,9 +464,7 @@ class NamedVersions:
 
     def delete_file(self, actor: Principal, dataset_id: int, filename: str) -> tuple[str, str]:
         where, name, (digest, _) = self._file(dataset_id, filename)
-        self.commits.commit(
-            actor, where.owner, where.name, [DeleteFile(name)], message="delete file"
-        )
+        self.commits.commit(actor, *where.address(), [DeleteFile(name)], message="delete file")
         return name, digest
 
     def file_name(self, dataset_id: int, filename: str) -> str:
@@ -474,7 +481,7 @@ class NamedVersions:
             raise Invalid(f"metadata must be printable text of at most {MAX_METADATA} characters")
         where, name, (digest, annotations) = self._file(dataset_id, filename)
         change = PutFile(name, digest=digest, metadata={**annotations, METADATA_KEY: metadata})
-        self.commits.commit(actor, where.owner, where.name, [change], message="set metadata")
+        self.commits.commit(actor, *where.address(), [change], message="set metadata")
         return metadata
 
     def annotate(
@@ -495,7 +502,7 @@ class NamedVersions:
             if merged != annotations:
                 puts.append(PutFile(name, digest=digest, metadata=merged))
         if puts:
-            self.commits.commit(actor, where.owner, where.name, puts, message="annotate")
+            self.commits.commit(actor, *where.address(), puts, message="annotate")
 
     def clear(self, actor: Principal, dataset_id: int) -> NamedDatasetView:
         """Every file's metadata back to "" and its annotations gone (the files stay)."""
@@ -507,14 +514,14 @@ class NamedVersions:
             if annotations not in ({}, cleared)
         ]
         if changes:
-            self.commits.commit(actor, where.owner, where.name, changes, message="clear")
+            self.commits.commit(actor, *where.address(), changes, message="clear")
         return self.view(dataset_id)
 
     def archive(self, actor: Principal, dataset_id: int, fmt: str) -> Archive:
         view = self.view(dataset_id)
         where = self.where(dataset_id)
         filename = f"{view.name}.v{view.version}.{fmt}"
-        return self.archives.files_only(actor, where.owner, where.name, fmt, filename)
+        return self.archives.files_only(actor, *where.address(), fmt, filename)
 
     # --- copies and merges -----------------------------------------------------------------
 
@@ -572,7 +579,7 @@ class NamedVersions:
                 PutFile(path, digest=digest, metadata=annotations)
                 for path, digest, annotations in files
             ]
-            self.commits.commit(actor, where.owner, where.name, changes, message="copy")
+            self.commits.commit(actor, *where.address(), changes, message="copy")
         return self.view(made)
 
     def merge(
@@ -601,10 +608,10 @@ class NamedVersions:
             names.add(placed)
             changes.append(PutFile(placed, digest=digest, metadata=meta))
         if changes:
-            self.commits.commit(actor, target.owner, target.name, changes, message="merge")
+            self.commits.commit(actor, *target.address(), changes, message="merge")
         if delete:
             if hard:
-                self.datasets.purge(actor, source.owner, source.name)
+                self.datasets.purge(actor, source.owner, source.name, source.uid)
             else:
                 self.retire(actor, source_id)
         return self.view(target_id)
@@ -677,6 +684,8 @@ class NamedVersions:
             located.team_id,
             located.row.visibility == "public",
             self._domain_code(session, dataset_id),
+            located.row.uid,
+            located.row.deleted_at is not None,
         )
 
     @staticmethod

@@ -237,3 +237,28 @@ def test_file_name_clashes_and_generated_names(
         escape = upload(a, pk, sneaky, b"x")
         assert escape.status_code == 400, sneaky
         assert "Cannot extend beyond top-level directory" in escape.json()["detail"]
+
+
+def test_a_deleted_dataset_never_reaches_its_successor(
+    workspace: Workspace, as_user: Callable[[User], Ufdl], alice: User
+) -> None:
+    """A new dataset of the same name, version and project takes the deleted one's core
+    name; asking for the deleted one by number must neither read nor change the new one,
+    and deleting it for good must leave the new one alone."""
+    workspace.join(alice.username, "W")
+    a = as_user(alice)
+    name = unique("ds")
+    old = new_dataset(a, workspace.project["pk"], name)["pk"]
+    upload(a, old, "old.txt", b"old")
+    assert a.http.delete(f"/datasets/{old}").status_code == 204
+    new = new_dataset(a, workspace.project["pk"], name)["pk"]
+    upload(a, new, "new.txt", b"new")
+    assert a.http.get(f"/datasets/{old}").json()["files"] == {"old.txt": _sha(b"old")}
+    assert a.http.get(f"/datasets/{old}/files/new.txt").status_code == 400
+    assert upload(a, old, "more.txt", b"x").status_code == 400
+    assert a.http.post(f"/datasets/{old}/download", json={}).status_code == 400
+    assert workspace.admin.http.delete(f"/datasets/{old}/hard").status_code == 200
+    assert a.http.get(f"/datasets/{old}").status_code == 404
+    assert a.http.get(f"/datasets/{new}").json()["files"] == {"new.txt": _sha(b"new")}
+    reinstate = workspace.admin.http.delete(f"/datasets/{new}/reinstate")
+    assert reinstate.status_code == 200

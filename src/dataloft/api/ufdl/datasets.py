@@ -316,7 +316,7 @@ class DatasetRoutes:
         where = self.where(call, Rule.SEE)
         loft = call.loft
         name = loft.named_versions.file_name(pk(call), call.param("filename"))
-        found = loft.browse.get_entry(call.actor, where.owner, where.name, FILES, name)
+        found = loft.browse.get_entry(call.actor, *where.address(), FILES, name)
         return blob_response(call.request, loft.blobs, found, media_type=DATA)
 
     def delete_file(self, call: Call) -> Response:
