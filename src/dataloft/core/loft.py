@@ -20,6 +20,7 @@ from dataloft.core.attachments import AttachmentService
 from dataloft.core.auth import AuthService
 from dataloft.core.blobs import BlobService
 from dataloft.core.browse import BrowseService
+from dataloft.core.client_log import ClientLog
 from dataloft.core.commits import CommitService
 from dataloft.core.datasets import DatasetService
 from dataloft.core.directory import Directory
@@ -97,6 +98,7 @@ class Loft:
         self.accounts = AccountService(self.db, self.events, self.passwords)
         self.nodes = NodeService(self.db, clock)
         self.licences = LicenceService(self.db)
+        self.client_log = ClientLog(self.db, self.events)
         self.datasets = DatasetService(
             self.db, self.events, self.accounts, max_name_length=settings.max_name_length
         )

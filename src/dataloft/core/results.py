@@ -128,6 +128,16 @@ class NamedDatasetView:
 
 
 @dataclass(frozen=True)
+class LogRecord:
+    """A message a client left in the server's log (UFDL's log entries)."""
+
+    id: int  # the event's sequence number
+    created: datetime
+    level: int
+    message: str
+
+
+@dataclass(frozen=True)
 class DomainRecord:
     id: int
     code: str

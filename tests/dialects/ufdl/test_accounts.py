@@ -396,3 +396,28 @@ def test_wrong_method_is_405_not_500(server: LiveServer, alice: User) -> None:
     )
     assert response.status_code == 405
     assert "POST" in response.headers["allow"]
+
+
+def test_the_log(
+    server: LiveServer, as_user: Callable[[User], Ufdl], alice: User, bob: User
+) -> None:
+    """Clients leave messages (``log.create``); any logged-in user lists them; nobody
+    rewrites or deletes them (the event log is append-only)."""
+    words = unique("message")
+    made = as_user(alice).http.post("/log/create", json={"level": 3, "message": words})
+    assert made.status_code == 201, made.text
+    entry = made.json()
+    assert list(entry) == ["pk", "creation_time", "level", "is_internal", "message"]
+    assert (entry["level"], entry["is_internal"], entry["message"]) == (3, False, words)
+    b = as_user(bob)
+    spec = {"expressions": [{"type": "exact", "field": "message", "value": words}]}
+    assert [e["pk"] for e in b.list("/log", spec).json()] == [entry["pk"]]
+    high = {"expressions": [{"type": "compare", "field": "level", "operator": ">", "value": 3}]}
+    assert entry["pk"] not in {e["pk"] for e in b.list("/log", high).json()}
+    assert b.http.get(f"/log/{entry['pk']}").json() == entry
+    assert b.http.delete(f"/log/{entry['pk']}").status_code == 405
+    assert (
+        as_user(alice).http.post("/log/create", json={"level": -1, "message": "x"}).status_code
+        == 400
+    )
+    assert httpx.post(server.url + "/v1/log/list").status_code == 401

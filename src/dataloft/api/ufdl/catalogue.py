@@ -24,7 +24,7 @@ from dataloft.api.ufdl.listing import list_route
 from dataloft.core.access import Principal
 from dataloft.core.errors import Forbidden, Invalid, Unauthenticated
 from dataloft.core.licences import DESCRIPTORS
-from dataloft.core.results import DomainRecord, LicenceView, NodeRecord
+from dataloft.core.results import DomainRecord, LicenceView, LogRecord, NodeRecord
 
 
 def _logged_in(actor: Principal) -> None:
@@ -124,6 +124,31 @@ def get_domain(call: Call) -> Response:
     return answer(render_domain(call.loft.directory.domain(call.actor, pk(call))))
 
 
+# --- the log ---------------------------------------------------------------------------------
+
+
+def render_log(entry: LogRecord) -> dict[str, Any]:
+    return {
+        "pk": entry.id,
+        "creation_time": moment(entry.created),
+        "level": entry.level,
+        "is_internal": False,
+        "message": entry.message,
+    }
+
+
+def write_log(call: Call) -> Response:
+    body = json_object(call)
+    only_keys(body, ("level", "message", "pk", "creation_time", "is_internal"))
+    required(body, "level", "message")
+    found = call.loft.client_log.write(call.actor, body["level"], body["message"])
+    return answer(render_log(found), 201)
+
+
+def get_log(call: Call) -> Response:
+    return answer(render_log(call.loft.client_log.get(call.actor, pk(call))))
+
+
 # --- nodes -----------------------------------------------------------------------------------
 
 _NODE_KEYS = ("ip", "index", "driver_version", "hardware_generation", "gpu_mem", "cpu_mem")
@@ -191,6 +216,11 @@ ROUTES: Routes = {
         "POST": list_route(lambda c, s: c.loft.directory.domains(c.actor, s), render_domain)
     },
     "/v1/domains/{pk:int}": {"GET": get_domain},
+    "/v1/log/list": {
+        "POST": list_route(lambda c, s: c.loft.client_log.listed(c.actor, s), render_log)
+    },
+    "/v1/log/create": {"POST": write_log},
+    "/v1/log/{pk:int}": {"GET": get_log},
     "/v1/nodes/list": {
         "POST": list_route(lambda c, s: c.loft.nodes.listed(c.actor, s), render_node)
     },
