@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from dataloft.core.access import Principal
@@ -69,6 +69,24 @@ _CREATOR = aliased(User, name="creator")
 _PROJECT = aliased(Project, name="dataset_project")
 _LICENCE = aliased(Licence, name="dataset_licence")
 _DOMAIN = aliased(Domain, name="dataset_domain")
+
+_WHERE = (
+    select(
+        User.username,
+        Dataset.name,
+        Project.team_id,
+        Dataset.visibility,
+        Domain.code,
+        Dataset.uid,
+        Dataset.deleted_at,
+    )
+    .select_from(NamedVersion)
+    .join(Dataset, Dataset.id == NamedVersion.dataset_id)
+    .join(User, User.id == Dataset.owner_id)
+    .outerjoin(Project, Project.id == Dataset.project_id)
+    .outerjoin(Domain, Domain.id == NamedVersion.domain_id)
+    .where(NamedVersion.dataset_id == bindparam("dataset_id"))
+)
 
 DATASET_FIELDS = {
     "pk": Field.integer(Dataset.id),
@@ -155,8 +173,8 @@ class _Names:
 
 
 class _AtHead(_Names):
-    """The names at a dataset's head, asked of the database one by one (each an indexed
-    lookup: adding the 1,000th file must not read the other 999), plus a batch's own."""
+    """The names at a dataset's head, asked of the database name by name (indexed
+    lookups: adding the 1,000th file must not read the other 999), plus a batch's own."""
 
     def __init__(self, session: Session, dataset_id: int) -> None:
         super().__init__()
@@ -164,7 +182,7 @@ class _AtHead(_Names):
         self.dataset_id = dataset_id
 
     def _live(self) -> Any:
-        return select(Entry.id).where(
+        return select(Entry.path).where(
             Entry.dataset_id == self.dataset_id, Entry.space == FILES, Entry.until.is_(None)
         )
 
@@ -176,10 +194,26 @@ class _AtHead(_Names):
     def holds_under(self, folder: str) -> bool:
         if super().holds_under(folder):
             return True
-        # Every path that starts with "a/b/" sorts from "a/b/" up to "a/b0" ('0' follows '/').
-        end = folder[:-1] + chr(ord("/") + 1)
-        query = self._live().where(Entry.path >= folder, Entry.path < end).limit(1)
-        return self.session.scalar(query) is not None
+        return self.session.scalar(self._live().where(*_under(folder)).limit(1)) is not None
+
+    def clash(self, name: str) -> str | None:
+        """``_clash`` in one query: the name itself, any name under it, and each of its
+        parents, as indexed lookups of one statement."""
+        parents = ["/".join(name.split("/")[:end]) for end in range(1, name.count("/") + 1)]
+        found = set(
+            self.session.scalars(
+                self._live()
+                .where(or_(Entry.path.in_([name, *parents]), and_(*_under(name + "/"))))
+                .limit(len(parents) + 2)
+            )
+        )
+        return _clash(name, _Names(found | self.added))
+
+
+def _under(folder: str) -> list[ColumnElement[bool]]:
+    """Paths under ``folder`` (which ends in "/"): from "a/b/" up to "a/b0" ('0' follows
+    '/'), a range the path index serves."""
+    return [Entry.path >= folder, Entry.path < folder[:-1] + chr(ord("/") + 1)]
 
 
 def _clash(name: str, names: _Names) -> str | None:
@@ -421,7 +455,7 @@ class NamedVersions:
                 name = normalise_filename(filename)
                 if name.endswith("/"):
                     name = _generated(name, names)
-                problem = _clash(name, names)
+                problem = names.clash(name)
                 if problem is not None:
                     raise Invalid(f"Bad name {filename!r}: {problem}")
                 names.add(name)
@@ -676,16 +710,20 @@ class NamedVersions:
             raise NotFound("No Dataset matches the given query.")
         return self.datasets.reload(session, dataset_id), named
 
-    def _where(self, session: Session, dataset_id: int) -> Where:
-        located, _ = self._found(session, dataset_id)
+    @staticmethod
+    def _where(session: Session, dataset_id: int) -> Where:
+        """One query: every request by number starts here (an upload of many small files
+        pays for it once a file)."""
+        row = (
+            session.execute(_WHERE, {"dataset_id": dataset_id}).first()
+            if is_row_id(dataset_id)
+            else None
+        )
+        if row is None:
+            raise NotFound("No Dataset matches the given query.")
+        owner, name, team_id, visibility, domain, uid, deleted_at = row
         return Where(
-            located.owner,
-            located.row.name,
-            located.team_id,
-            located.row.visibility == "public",
-            self._domain_code(session, dataset_id),
-            located.row.uid,
-            located.row.deleted_at is not None,
+            owner, name, team_id, visibility == "public", domain, uid, deleted_at is not None
         )
 
     @staticmethod
