@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from dataloft.core.access import Principal
-from dataloft.core.errors import Invalid, NotFound, Unauthenticated
+from dataloft.core.errors import Forbidden, Invalid, NotFound, Unauthenticated
 from dataloft.core.events import EventLog
 from dataloft.core.pagination import is_row_id
 from dataloft.core.query_filter import Field, QuerySpec, filtered
@@ -46,6 +46,8 @@ class ClientLog:
 
     def write(self, actor: Principal, level: object, message: object) -> LogRecord:
         _logged_in(actor)
+        if actor.scope is not None:
+            raise Forbidden("this token may only read")
         if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= MAX_LEVEL:
             raise Invalid(f"level: must be an integer from 0 to {MAX_LEVEL}")
         if not isinstance(message, str) or len(message) > MAX_MESSAGE or "\x00" in message:

@@ -108,16 +108,21 @@ def _login(actor: Principal) -> None:
         raise Unauthenticated("log in first")
 
 
-def require_admin(actor: Principal) -> None:
+def require_admin(actor: Principal, *, writes: bool = True) -> None:
+    """A site admin, with a token that may write when ``writes``."""
     _login(actor)
     if not actor.is_admin:
         raise Forbidden("only site admins may do this")
+    if writes and actor.scope is not None:
+        raise Forbidden("this token may only read")
 
 
 def _level(actor: Principal, team_id: int, needed: Level, what: str) -> None:
     """The actor holds ``needed`` in the team (site admins always do). Those who are not
     members at all get ``NotFound``: a team is not shown to strangers."""
     _login(actor)
+    if needed is not Level.READ and actor.scope is not None:
+        raise Forbidden("this token may only read")
     if actor.is_admin:
         return
     level = actor.teams.get(team_id)
@@ -180,7 +185,7 @@ class Directory:
     def users(self, actor: Principal, spec: QuerySpec) -> list[UserView]:
         """Every user the filter matches (site admins only); deactivated ones only when
         it includes inactive rows."""
-        require_admin(actor)
+        require_admin(actor, writes=False)
         query = filtered(select(User), spec, USER_FIELDS, inactive=~User.is_active, order=User.id)
         with self.db.read() as session:
             return [user_view(user) for user in session.scalars(query)]

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 
 from dataloft.core.access import Principal
 from dataloft.core.directory import by_number
-from dataloft.core.errors import Invalid, Unauthenticated
+from dataloft.core.errors import Forbidden, Invalid, Unauthenticated
 from dataloft.core.query_filter import Field, QuerySpec, filtered
 from dataloft.core.results import NodeRecord
 from dataloft.db import Database
@@ -92,6 +92,8 @@ class NodeService:
     def register(self, actor: Principal, fields: Mapping[str, Any]) -> NodeRecord:
         if actor.user_id is None:
             raise Unauthenticated("log in to register a node")
+        if actor.scope is not None:
+            raise Forbidden("this token may only read")
         values = _checked(fields)
         with self.db.write() as session:
             node = Node(created_by=actor.user_id, last_seen=self.clock(), **values)

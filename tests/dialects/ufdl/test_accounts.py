@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from dataloft.core.access import SYSTEM
 from tests.conftest import User
 from tests.dialects.ufdl.conftest import Ufdl, add_member, obtain
 from tests.support import Clock, LiveServer, unique
@@ -421,3 +422,23 @@ def test_the_log(
         == 400
     )
     assert httpx.post(server.url + "/v1/log/list").status_code == 401
+
+
+def test_read_only_tokens_change_nothing(
+    server: LiveServer, loft: Any, team: dict[str, Any]
+) -> None:
+    """A site admin's dataloft token with the read scope reads, and changes nothing."""
+    token = loft.auth.create_token(SYSTEM, username="admin", name="r", scope="read").secret
+    with httpx.Client(
+        base_url=server.url + "/v1", headers={"Authorization": f"Bearer {token}"}
+    ) as reader:
+        assert reader.get(f"/teams/{team['pk']}").status_code == 200
+        assert reader.delete(f"/teams/{team['pk']}").status_code == 403
+        assert reader.post("/teams/create", json={"name": unique("t")}).status_code == 403
+        assert reader.post("/log/create", json={"level": 1, "message": "m"}).status_code == 403
+        assert reader.post("/nodes/create", json={"ip": "1.2.3.4"}).status_code == 403
+        assert (
+            reader.post("/licences/create", json={"name": unique("L"), "url": "u"}).status_code
+            == 403
+        )
+        assert reader.post("/users/list", content=b"").status_code == 200

@@ -30,6 +30,7 @@ MANAGERS = {"W", "A", "admin"}
 class Team:
     server: LiveServer
     project: int
+    project_team: int
     tokens: dict[str, str]
     nodes: dict[str, int]
     admin: httpx.Client
@@ -78,7 +79,7 @@ def team(server: LiveServer, loft: Loft) -> Iterator[Team]:
             headers={"Authorization": f"Bearer {tokens[owner]}"},
         )
         nodes[role] = node.json()["pk"]
-    found = Team(server, project["pk"], tokens, nodes, admin, {})
+    found = Team(server, project["pk"], made["pk"], tokens, nodes, admin, {})
     yield found
     for client in (admin, *found.clients.values()):
         client.close()
@@ -210,3 +211,23 @@ def test_moving_a_dataset_needs_write_in_the_destination(team: Team, loft: Loft)
     moved = writer.patch(f"/datasets/{pk}", json={"project": target["pk"]})
     assert moved.status_code == 403
     assert team.admin.get(f"/datasets/{pk}").json()["project"] == team.project
+
+
+def test_read_only_tokens_only_read(team: Team, loft: Loft) -> None:
+    """A dataloft token with the read scope, even a site admin's, reads and writes nothing."""
+    writer = unique("w")
+    loft.accounts.create_user(SYSTEM, writer, "pw-" + unique())
+    team.admin.patch(
+        f"/teams/{team.project_team}/memberships",
+        json={"method": "add", "username": writer, "permissions": "W"},
+    ).raise_for_status()
+    for username in ("admin", writer):
+        token = loft.auth.create_token(SYSTEM, username=username, name="r", scope="read").secret
+        pk = _dataset(team)
+        with httpx.Client(
+            base_url=team.server.url + "/v1", headers={"Authorization": f"Bearer {token}"}
+        ) as reader:
+            assert reader.get(f"/datasets/{pk}/files/a.txt").status_code == 200
+            assert ACTIONS["add file"][2](reader, pk, team).status_code == 403
+            assert ACTIONS["destroy"][2](reader, pk, team).status_code == 403
+            assert ACTIONS["copy"][2](reader, pk, team).status_code == 403

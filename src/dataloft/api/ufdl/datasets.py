@@ -89,6 +89,8 @@ def _member(actor: Principal, team_id: int | None) -> Level | None:
 
 
 def allowed(actor: Principal, rule: Rule, team_id: int | None, public: bool) -> bool:
+    if actor.scope is not None and rule is not Rule.SEE:
+        return False  # a read-only token (dataloft's) only reads, a site admin's too
     if actor.is_admin:
         return True
     own = _member(actor, team_id)
@@ -98,9 +100,9 @@ def allowed(actor: Principal, rule: Rule, team_id: int | None, public: bool) -> 
         return own is not None
     if rule is Rule.WRITE:
         raised = actor.teams.get(team_id) if team_id is not None else None
-        return raised is not None and raised.at_least(Level.WRITE) and actor.scope is None
+        return raised is not None and raised.at_least(Level.WRITE)
     if rule is Rule.MANAGE:
-        return own is not None and own.at_least(Level.WRITE) and actor.scope is None
+        return own is not None and own.at_least(Level.WRITE)
     return False
 
 
