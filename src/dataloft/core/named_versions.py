@@ -297,7 +297,7 @@ class NamedVersions:
         """The datasets the actor may read that the filter matches (of one domain, when
         a domain's prefix asks), soft-deleted ones only when it includes inactive rows."""
         query = (
-            select(Dataset.id)
+            select(Dataset, NamedVersion, _DOMAIN.description)
             .join(NamedVersion, NamedVersion.dataset_id == Dataset.id)
             .join(_CREATOR, _CREATOR.id == Dataset.owner_id)
             .outerjoin(_PROJECT, _PROJECT.id == Dataset.project_id)
@@ -312,9 +312,11 @@ class NamedVersions:
             query, spec, DATASET_FIELDS, inactive=Dataset.deleted_at.is_not(None), order=Dataset.id
         )
         with self.db.read() as session:
+            rows = session.execute(query).all()
+            files = _head_files(session, [dataset.id for dataset, _, _ in rows])
             return [
-                self._view(session, *self._found(session, dataset_id))
-                for dataset_id in session.scalars(query).all()
+                _view_of(dataset, named, domain, files.get(dataset.id, []))
+                for dataset, named, domain in rows
             ]
 
     # --- the dataset itself ----------------------------------------------------------------
@@ -433,7 +435,8 @@ class NamedVersions:
         ``ufdl``, and what a domain keeps of the file (``categories``, ...)."""
         with self.db.read() as session:
             self._found(session, dataset_id)
-            return {path: (digest, meta) for path, digest, meta in _head_files(session, dataset_id)}
+            rows = _head_files(session, [dataset_id]).get(dataset_id, [])
+            return {path: (digest, meta) for path, digest, meta in rows}
 
     def add_file(
         self, actor: Principal, dataset_id: int, filename: str, blob: StoredBlob
@@ -734,25 +737,13 @@ class NamedVersions:
             .where(NamedVersion.dataset_id == dataset_id)
         )
 
-    def _view(self, session: Session, located: Located, named: NamedVersion) -> NamedDatasetView:
-        row = located.row
+    @staticmethod
+    def _view(session: Session, located: Located, named: NamedVersion) -> NamedDatasetView:
+        dataset = session.get(Dataset, located.row.id, populate_existing=True)
+        assert dataset is not None
         domain = session.get(Domain, named.domain_id) if named.domain_id else None
-        return NamedDatasetView(
-            id=row.id,
-            name=named.name,
-            version=named.version,
-            previous_version=named.previous_version,
-            description=row.description,
-            project_id=row.project_id,
-            licence_id=row.licence_id,
-            public=row.visibility == "public",
-            domain=domain.description if domain else None,
-            tags=list(row.tags),
-            creator=row.owner_id,
-            created=row.created,
-            deleted_at=row.deleted_at,
-            files=_head_files(session, row.id),
-        )
+        files = _head_files(session, [dataset.id]).get(dataset.id, [])
+        return _view_of(dataset, named, domain.description if domain else None, files)
 
     def _file(
         self, dataset_id: int, filename: str
@@ -852,10 +843,14 @@ def _checked_name(name: Any) -> str:
 _FIRST = aliased(Entry, name="first_entry")
 
 
-def _head_files(session: Session, dataset_id: int) -> list[tuple[str, str, dict[str, Any]]]:
-    """The head's files in the order they were added: by the version that first held
-    each path (a change of metadata makes a new row for the same file), then, for files
-    added together, by name."""
+FileRow = tuple[str, str, dict[str, Any]]
+IN_BATCH = 500  # datasets per query of their files (SQLite's bound parameters are few)
+
+
+def _head_files(session: Session, dataset_ids: Sequence[int]) -> dict[int, list[FileRow]]:
+    """Each dataset's files at its head in the order they were added: by the version
+    that first held each path (a change of metadata makes a new row for the same file),
+    then, for files added together, by name. One query per IN_BATCH datasets."""
     first = (
         select(func.min(_FIRST.since))
         .where(
@@ -865,14 +860,39 @@ def _head_files(session: Session, dataset_id: int) -> list[tuple[str, str, dict[
         )
         .scalar_subquery()
     )
-    rows = session.execute(
-        select(Entry.path, Entry.digest, Entry.meta)
-        .where(
-            Entry.dataset_id == dataset_id,
-            Entry.space == FILES,
-            Entry.until.is_(None),
-            Entry.kind == "file",
+    found: dict[int, list[FileRow]] = {}
+    for start in range(0, len(dataset_ids), IN_BATCH):
+        rows = session.execute(
+            select(Entry.dataset_id, Entry.path, Entry.digest, Entry.meta)
+            .where(
+                Entry.dataset_id.in_(dataset_ids[start : start + IN_BATCH]),
+                Entry.space == FILES,
+                Entry.until.is_(None),
+                Entry.kind == "file",
+            )
+            .order_by(Entry.dataset_id, first, Entry.path)
         )
-        .order_by(first, Entry.path)
+        for dataset_id, path, digest, meta in rows:
+            found.setdefault(dataset_id, []).append((path, digest or "", dict(meta or {})))
+    return found
+
+
+def _view_of(
+    dataset: Dataset, named: NamedVersion, domain: str | None, files: list[FileRow]
+) -> NamedDatasetView:
+    return NamedDatasetView(
+        id=dataset.id,
+        name=named.name,
+        version=named.version,
+        previous_version=named.previous_version,
+        description=dataset.description,
+        project_id=dataset.project_id,
+        licence_id=dataset.licence_id,
+        public=dataset.visibility == "public",
+        domain=domain,
+        tags=list(dataset.tags),
+        creator=dataset.owner_id,
+        created=dataset.created,
+        deleted_at=dataset.deleted_at,
+        files=files,
     )
-    return [(path, digest or "", dict(meta or {})) for path, digest, meta in rows]
