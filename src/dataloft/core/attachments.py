@@ -1,9 +1,11 @@
 """Attachments: blobs that records link to, read through the records that link them.
 
 A record version may hold on to blobs besides its own value (``PutRecord.attachments``);
-``entry_attachments`` keeps one row per (entry row, blob). A blob is served as an
-attachment only to someone who may read a dataset with a retained record version linking
-it, so naming a digest never reveals bytes that only private datasets hold.
+so may a file version, for blobs its metadata names (``PutFile.attachments``: UFDL's
+segmentation layers). ``entry_attachments`` keeps one row per (entry row, blob). A blob is
+served as an attachment only to someone who may read a dataset with a retained entry
+version linking it, so naming a digest never reveals bytes that only private datasets
+hold. Listings by record (``linkers``, ``of_version``) show records' links only.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class Linker:
 
 
 def _linked_by_readable(principal: Principal, digest: str) -> ColumnElement[bool]:
-    """Some record version, in a live dataset the principal may read, links ``digest``."""
+    """Some entry version, in a live dataset the principal may read, links ``digest``."""
     return exists(
         select(EntryAttachment.entry_id)
         .join(Entry, Entry.id == EntryAttachment.entry_id)
@@ -64,7 +66,7 @@ class AttachmentService:
         self.datasets = datasets
 
     def get(self, actor: Principal, digest: str) -> Attachment:
-        """The attachment ``digest``, if a record the caller may read links to it."""
+        """The attachment ``digest``, if an entry the caller may read links to it."""
         validate_digest(digest)
         with self.db.read() as session:
             row = session.execute(
@@ -94,6 +96,7 @@ class AttachmentService:
                 )
                 .where(
                     EntryAttachment.digest == digest,
+                    Entry.space == RECORDS,
                     Entry.until.is_(None),
                     DATASETS.c.deleted_at.is_(None),
                     visible_filter(actor),

@@ -42,7 +42,8 @@ NO_GUARD = Guard()
 @dataclass(frozen=True)
 class PutFile:
     """Create or replace a file with bytes just received (``blob``) or with a blob the
-    server already holds (``digest``)."""
+    server already holds (``digest``). ``attachments`` are blobs its metadata refers to
+    (a UFDL segmentation layer of an image, say), held as a record's are (``PutRecord``)."""
 
     path: str
     blob: StoredBlob | None = None
@@ -50,6 +51,7 @@ class PutFile:
     media_type: str | None = None
     metadata: dict[str, Any] | None = None
     guard: Guard = NO_GUARD
+    attachments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

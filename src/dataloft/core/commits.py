@@ -157,7 +157,7 @@ class CommitService:
     ) -> CommitResult:
         """Apply ``changes`` as version N+1. ``replace_records`` also deletes every record
         this commit does not write (a whole-collection overwrite). ``uploads`` are blobs
-        received with the commit that its records' attachments may name; they are
+        received with the commit that its attachments may name; they are
         registered in its transaction. ``dataset_changes`` (fields of the dataset, as for
         ``DatasetService.update``) are made in the same transaction: a new description
         that is a version of its own, say, is both or neither."""
@@ -234,13 +234,14 @@ class CommitService:
     def _current_attachments(
         session: Session, steps: list[Step], current: dict[tuple[str, str], Entry]
     ) -> dict[int, frozenset[str]]:
-        """The attachments of the current rows that record puts may leave unchanged."""
+        """The attachments of the current rows that puts of the same content may leave
+        unchanged (records' and files' alike: a file's metadata may link blobs too)."""
         if not current:  # a new dataset's records, say: no step to walk
             return {}
         ids = [
             row.id
             for step in steps
-            if step.kind == "record" and not step.delete
+            if step.kind in ("record", "file") and not step.delete
             for row in [current.get(step.key)]
             if row is not None and row.digest == step.digest
         ]
@@ -412,7 +413,7 @@ class CommitService:
         number = dataset.head + 1
         close_ids: list[int] = []
         new_rows: list[dict[str, Any]] = []
-        attached: dict[str, tuple[str, ...]] = {}  # record id -> attachments of its new row
+        attached: dict[tuple[str, str], tuple[str, ...]] = {}  # key -> its new row's attachments
         held = self._current_attachments(session, steps, current)
         outcomes: list[str] = []
         produced: list[EntryView | dict[str, Any] | None] = []
@@ -457,7 +458,7 @@ class CommitService:
             }
             new_rows.append(values)
             if step.attachments:
-                attached[step.path] = step.attachments
+                attached[step.key] = step.attachments
             outcomes.append("changed" if row is not None else "added")
             produced.append(values)
             delta[step.space] += 1
@@ -481,7 +482,9 @@ class CommitService:
 
     @staticmethod
     def _insert_rows(
-        session: Session, new_rows: list[dict[str, Any]], attached: dict[str, tuple[str, ...]]
+        session: Session,
+        new_rows: list[dict[str, Any]],
+        attached: dict[tuple[str, str], tuple[str, ...]],
     ) -> None:
         """Insert the new entry rows, batched. Rows with attachments come back with their
         ids, which their attachment rows need; the others need no RETURNING."""
@@ -489,25 +492,27 @@ class CommitService:
         # foreign key's look-ups in ``blobs`` then move forward through their pages instead
         # of jumping about (the entry rows of a bulk write of 10,000 records took a quarter
         # less SQLite time so). Nothing reads entries in the order of their ids.
+        linking = [v for v in new_rows if (v["space"], v["path"]) in attached] if attached else []
         plain = in_key_order(
-            [v for v in new_rows if not (v["space"] == RECORDS and v["path"] in attached)],
+            [v for v in new_rows if (v["space"], v["path"]) not in attached]
+            if linking
+            else new_rows,
             _by_digest,
         )
         # Plain parameter lists on the driver (see ``insert_batched``): the ORM's bulk
         # path would spend more on each row's bookkeeping than the database spends
         # storing it.
         insert_batched(session, _ENTRIES, plain)
-        linking = [v for v in new_rows if v["space"] == RECORDS and v["path"] in attached]
         if not linking:
             return
         returning = insert(_ENTRIES).returning(
-            _ENTRIES.c.id, _ENTRIES.c.path, sort_by_parameter_order=True
+            _ENTRIES.c.id, _ENTRIES.c.space, _ENTRIES.c.path, sort_by_parameter_order=True
         )
         ids = [row for batch in batches(linking) for row in session.execute(returning, batch)]
         links = [
             {"entry_id": entry_id, "digest": digest}
-            for entry_id, path in ids
-            for digest in attached[path]
+            for entry_id, space, path in ids
+            for digest in attached[(space, path)]
         ]
         insert_batched(session, table_of(EntryAttachment), links)
 

@@ -9,6 +9,9 @@ with the project's number added when its owner already has a live dataset of tha
 The operations here know UFDL's rules for files (names normalised, three kinds of clash),
 metadata (a string per file, kept in the file entry's metadata under ``ufdl``), copies
 (a new version is the highest live one + 1) and merges (clashing names get ``-0001``...).
+What UFDL's domains keep is kept beside them: of each file, in its entry's metadata (its
+*annotations*: ``categories``, ``file_type``, ``layers``, ...); of the dataset itself
+(segmentation's labels, ...), in the dataset's metadata under ``ufdl`` (its *notes*).
 Who may call them is the caller's to decide (``api/ufdl/datasets.py`` applies UFDL's
 matrix); each write still goes through the core's commit and its access check.
 """
@@ -35,6 +38,7 @@ from dataloft.core.datasets import (
     Located,
     check_description,
     check_tags,
+    merge_patch,
     visible_filter,
 )
 from dataloft.core.directory import by_number
@@ -57,7 +61,15 @@ from dataloft.db.models import (
     User,
 )
 
-METADATA_KEY = "ufdl"  # where a file entry's metadata holds UFDL's string
+METADATA_KEY = "ufdl"  # where a file entry's metadata holds UFDL's string; a dataset's, its notes
+# Object detection's file type (format, size, length of a video) says what the file is
+# rather than annotating it: clear keeps it, as UFDL's does.
+FILE_TYPE = "file_type"
+# Image segmentation's layers, {label: sha256}: each layer's blob is an attachment of the
+# file's entry, so it is kept while a version names it and read by whoever reads the file.
+LAYERS = "layers"
+LABELS = "labels"  # in a dataset's notes: its domain's labels
+SEGMENTATION = "is"  # the domain whose datasets merge only when their labels agree
 MAX_NAME = 200
 MAX_FILENAME = 200
 MAX_METADATA = 60_000
@@ -153,6 +165,15 @@ def normalise_filename(name: str) -> str:
     if len(normal) > MAX_FILENAME:
         raise Invalid(f"Bad name {name!r}: longer than {MAX_FILENAME} characters")
     return normal + "/" if folder else normal
+
+
+def stored_name(files: Mapping[str, Any], filename: str) -> str:
+    """``filename`` as ``files`` (``NamedVersions.files``) holds it; ``Invalid`` in UFDL's
+    words when it holds none."""
+    name = normalise_filename(filename)
+    if name not in files:
+        raise Invalid(f"Bad name {filename!r}: Doesn't exist")
+    return name
 
 
 class _Names:
@@ -254,6 +275,26 @@ def merged_name(name: str, taken: Callable[[str], bool]) -> str:
 def tags_of(text: str) -> list[str]:
     """UFDL's tags are one string: dataloft's tag list written with commas."""
     return check_tags([tag.strip() for tag in text.split(",") if tag.strip()])
+
+
+def linked(annotations: Mapping[str, Any]) -> tuple[str, ...]:
+    """The blobs a file's annotations name (its segmentation layers), in digest order."""
+    layers = annotations.get(LAYERS)
+    if not isinstance(layers, dict):
+        return ()
+    return tuple(sorted({digest for digest in layers.values() if isinstance(digest, str)}))
+
+
+def _put(name: str, digest: str, annotations: Mapping[str, Any]) -> PutFile:
+    """A file written back with these annotations, holding on to the blobs they name."""
+    return PutFile(name, digest=digest, metadata=dict(annotations), attachments=linked(annotations))
+
+
+def _cleared(annotations: Mapping[str, Any]) -> dict[str, Any]:
+    kept: dict[str, Any] = {METADATA_KEY: ""}
+    if FILE_TYPE in annotations:
+        kept[FILE_TYPE] = annotations[FILE_TYPE]
+    return kept
 
 
 def metadata_of(annotations: Mapping[str, Any]) -> str:
@@ -517,38 +558,64 @@ class NamedVersions:
         ):
             raise Invalid(f"metadata must be printable text of at most {MAX_METADATA} characters")
         where, name, (digest, annotations) = self._file(dataset_id, filename)
-        change = PutFile(name, digest=digest, metadata={**annotations, METADATA_KEY: metadata})
+        change = _put(name, digest, {**annotations, METADATA_KEY: metadata})
         self.commits.commit(actor, *where.address(), [change], message="set metadata")
         return metadata
 
+    def notes(self, dataset_id: int) -> dict[str, Any]:
+        """What a domain keeps of the dataset itself (segmentation's labels, say): the
+        ``ufdl`` object of the dataset's metadata."""
+        with self.db.read() as session:
+            located, _ = self._found(session, dataset_id)
+        value = located.row.metadata.get(METADATA_KEY)
+        return dict(value) if isinstance(value, dict) else {}
+
     def annotate(
-        self, actor: Principal, dataset_id: int, changes: Mapping[str, Mapping[str, Any]]
+        self,
+        actor: Principal,
+        dataset_id: int,
+        changes: Mapping[str, Mapping[str, Any]],
+        *,
+        notes: Mapping[str, Any] | None = None,
+        uploads: Sequence[StoredBlob] = (),
     ) -> None:
-        """Set annotations of files (filename -> the keys to set; None removes a key), in
-        one commit. A domain's rules decide what the values are."""
+        """Change annotations of files (filename -> a JSON merge patch of its annotations:
+        the keys to set, objects merged key by key, None removes), and with ``notes`` the
+        dataset's notes (a patch too), in one commit. ``uploads`` are blobs received for
+        it that the annotations name (segmentation layers): the commit registers them.
+        A domain's rules decide what the values are."""
         where = self.where(dataset_id)
         files = self.files(dataset_id)
         puts: list[Change] = []
-        for filename, update in changes.items():
-            name = normalise_filename(filename)
-            if name not in files:
-                raise Invalid(f"Bad name {filename!r}: Doesn't exist")
+        for filename, patch in changes.items():
+            name = stored_name(files, filename)
             digest, annotations = files[name]
-            merged = {**annotations, **update}
-            merged = {key: value for key, value in merged.items() if value is not None}
+            merged = merge_patch(annotations, patch)
             if merged != annotations:
-                puts.append(PutFile(name, digest=digest, metadata=merged))
-        if puts:
-            self.commits.commit(actor, *where.address(), puts, message="annotate")
+                puts.append(_put(name, digest, merged))
+        dataset_changes = None
+        if notes is not None:
+            current = self.notes(dataset_id)
+            if merge_patch(current, notes) != current:
+                dataset_changes = {"metadata": {METADATA_KEY: dict(notes)}}
+        if puts or dataset_changes:
+            self.commits.commit(
+                actor,
+                *where.address(),
+                puts,
+                message="annotate",
+                uploads=uploads,
+                dataset_changes=dataset_changes,
+            )
 
     def clear(self, actor: Principal, dataset_id: int) -> NamedDatasetView:
-        """Every file's metadata back to "" and its annotations gone (the files stay)."""
+        """Every file's metadata back to "" and its annotations gone (the files stay, and
+        so do their object-detection file types and the dataset's notes, as in UFDL)."""
         where = self.where(dataset_id)
-        cleared = {METADATA_KEY: ""}
         changes: list[Change] = [
-            PutFile(name, digest=digest, metadata=cleared)
+            _put(name, digest, _cleared(annotations))
             for name, (digest, annotations) in self.files(dataset_id).items()
-            if annotations not in ({}, cleared)
+            if annotations and annotations != _cleared(annotations)
         ]
         if changes:
             self.commits.commit(actor, *where.address(), changes, message="clear")
@@ -571,7 +638,8 @@ class NamedVersions:
     ) -> NamedDatasetView:
         """A copy in the same project, owned by the actor: a new version of the same name
         (the highest live version + 1), or version 1 of ``new_name``. With its files
-        (those of ``only_files`` that exist, if given) and their metadata."""
+        (those of ``only_files`` that exist, if given), their metadata and annotations,
+        and the dataset's notes."""
         source = self.view(dataset_id)
         if source.project_id is None:
             raise Invalid("only datasets in a project can be copied")
@@ -593,6 +661,7 @@ class NamedVersions:
                 )
             version = (highest or source.version) + 1
         wanted = set(only_files) if only_files is not None else None
+        notes = self.notes(dataset_id)
         files = [f for f in source.files if wanted is None or f[0] in wanted]
         with self.db.write() as session:
             if new_name is not None and self._taken(session, name, 1, source.project_id, None):
@@ -609,12 +678,12 @@ class NamedVersions:
                 domain=self._domain_code(session, dataset_id),
                 version=version,
                 previous_version=previous,
+                notes=notes,
             )
             where = self._where(session, made)
         if files:
             changes: list[Change] = [
-                PutFile(path, digest=digest, metadata=annotations)
-                for path, digest, annotations in files
+                _put(path, digest, annotations) for path, digest, annotations in files
             ]
             self.commits.commit(actor, *where.address(), changes, message="copy")
         return self.view(made)
@@ -625,12 +694,21 @@ class NamedVersions:
         """The source's files into the target: a name the target lacks is added with its
         metadata, the same name with the same bytes is left alone, the same name with other
         bytes is added as ``base-0001.ext``. Then, with ``delete``, the source is deleted
-        (for good with ``hard``). Merging a dataset into itself changes nothing."""
+        (for good with ``hard``). Merging a dataset into itself changes nothing. Datasets
+        of two domains do not merge, nor segmentation datasets with different labels (a
+        layer is valid only for a label of its dataset)."""
         if target_id == source_id:
             return self.view(target_id)
         target, source = self.where(target_id), self.where(source_id)
         if target.domain != source.domain:
-            raise Unmergeable(target.domain, source.domain)
+            raise Unmergeable(
+                f"Expected to merge with a dataset of domain {target.domain or 'none'} but "
+                f"received one of domain {source.domain or 'none'}"
+            )
+        if target.domain == SEGMENTATION and (
+            (self.notes(target_id).get(LABELS) or []) != (self.notes(source_id).get(LABELS) or [])
+        ):
+            raise Unmergeable("Source data-set has different labels to target")
         files = self.files(target_id)
         names = _Names(files)
         changes: list[Change] = []
@@ -643,7 +721,7 @@ class NamedVersions:
                 continue
             placed = merged_name(name, taken) if taken(name) else name
             names.add(placed)
-            changes.append(PutFile(placed, digest=digest, metadata=meta))
+            changes.append(_put(placed, digest, meta))
         if changes:
             self.commits.commit(actor, *target.address(), changes, message="merge")
         if delete:
@@ -669,6 +747,7 @@ class NamedVersions:
         domain: str | None,
         version: int,
         previous_version: int,
+        notes: Mapping[str, Any] | None = None,
     ) -> int:
         assert actor.user_id is not None and actor.username is not None
         _live_project(session, project_id)
@@ -683,7 +762,7 @@ class NamedVersions:
             description=description,
             tags=tags,
             visibility="public" if public else "private",
-            meta={},
+            meta={METADATA_KEY: dict(notes)} if notes else {},
             licence_id=licence_id,
             project_id=project_id,
             head=0,
@@ -750,9 +829,7 @@ class NamedVersions:
     ) -> tuple[Where, str, tuple[str, dict[str, Any]]]:
         where = self.where(dataset_id)
         files = self.files(dataset_id)
-        name = normalise_filename(filename)
-        if name not in files:
-            raise Invalid(f"Bad name {filename!r}: Doesn't exist")
+        name = stored_name(files, filename)
         return where, name, files[name]
 
     @staticmethod
@@ -814,13 +891,11 @@ class NamedVersions:
 
 
 class Unmergeable(Invalid):
-    """UFDL merges datasets of one domain only (it answers 406)."""
+    """Datasets UFDL will not merge (it answers 406): of two domains, or of segmentation
+    with different labels."""
 
-    def __init__(self, target: str | None, source: str | None) -> None:
-        super().__init__(
-            "Cannot perform merge:\\nExpected to merge with a dataset of domain "
-            f"{target or 'none'} but received one of domain {source or 'none'}"
-        )
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Cannot perform merge:\n{reason}")
 
 
 def _same_project(project_id: int | None) -> ColumnElement[bool]:

@@ -87,6 +87,12 @@ def _check_entry_metadata(metadata: dict[str, Any] | None) -> dict[str, Any] | N
     return check_json_document(metadata, "entry metadata", MAX_ENTRY_METADATA_BYTES) or None
 
 
+def _attachments(digests: tuple[str, ...]) -> tuple[str, ...]:
+    if not digests:  # most entries have none: no generator to make for them
+        return digests
+    return tuple(dict.fromkeys(validate_digest(d) for d in digests))
+
+
 def guess_media_type(path: str) -> str:
     guessed, _ = mimetypes.guess_type(path, strict=False)
     return guessed or "application/octet-stream"
@@ -165,6 +171,7 @@ class Planner:
                 size=blob.size if blob is not None else -1,
                 media_type=validate_media_type(media_type),
                 metadata=_check_entry_metadata(change.metadata),
+                attachments=_attachments(change.attachments),
             ), blob
         if isinstance(change, PutSymlink):
             path = validate_path(change.path, self.max_path_length)
@@ -203,9 +210,7 @@ class Planner:
                 f"{self.max_record_size} bytes"
             )
         blob = self.blobs.from_bytes(encoded)
-        attachments = change.attachments
-        if attachments:  # most records have none: no generator to make for them
-            attachments = tuple(dict.fromkeys(validate_digest(d) for d in attachments))
+        attachments = _attachments(change.attachments)
         metadata = change.metadata
         step = Step(
             RECORDS,
