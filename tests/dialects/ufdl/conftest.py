@@ -138,6 +138,23 @@ def new_dataset(
     return found
 
 
+def domain_dataset(client: Ufdl, prefix: str, project: int, **fields: Any) -> dict[str, Any]:
+    """A dataset made under a domain's prefix (``classify``, ``objdet``, ...)."""
+    body = {
+        "name": unique(prefix),
+        "project": project,
+        "licence": MIT,
+        "tags": "",
+        "description": "",
+        "is_public": False,
+        **fields,
+    }
+    made = client.http.post(f"/{prefix}/datasets/create", json=body)
+    assert made.status_code == 201, made.text
+    found: dict[str, Any] = made.json()
+    return found
+
+
 def upload(client: Ufdl, pk: int, filename: str, data: bytes, prefix: str = "") -> httpx.Response:
     """What the client's ``add_file`` sends: the raw bytes, named in the URL and in
     ``Content-Disposition``, as ``application/data``."""

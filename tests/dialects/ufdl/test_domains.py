@@ -5,34 +5,15 @@ They version with the dataset; copies and merges carry them; clear removes them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from tests.conftest import User
-from tests.dialects.ufdl.conftest import MIT, Ufdl, Workspace, upload
-from tests.support import unique
-
-
-def _made(client: Ufdl, prefix: str, project: int) -> dict[str, Any]:
-    made = client.http.post(
-        f"/{prefix}/datasets/create",
-        json={
-            "name": unique(prefix),
-            "project": project,
-            "licence": MIT,
-            "tags": "",
-            "description": "",
-            "is_public": False,
-        },
-    )
-    assert made.status_code == 201, made.text
-    found: dict[str, Any] = made.json()
-    return found
+from tests.dialects.ufdl.conftest import Ufdl, Workspace, domain_dataset, upload
 
 
 def test_categories(workspace: Workspace, as_user: Callable[[User], Ufdl], alice: User) -> None:
     workspace.join(alice.username, "W")
     a = as_user(alice)
-    ds = _made(a, "classify", workspace.project["pk"])
+    ds = domain_dataset(a, "classify", workspace.project["pk"])
     assert ds["domain"] == "Image Classification"
     pk = ds["pk"]
     for name in ("a.jpg", "b.jpg", "c.jpg"):
@@ -86,7 +67,9 @@ def test_merge_carries_categories(
 ) -> None:
     workspace.join(alice.username, "W")
     a = as_user(alice)
-    target, source = (_made(a, "classify", workspace.project["pk"])["pk"] for _ in range(2))
+    target, source = (
+        domain_dataset(a, "classify", workspace.project["pk"])["pk"] for _ in range(2)
+    )
     upload(a, source, "x.jpg", b"x", prefix="/classify")
     a.http.post(f"/classify/datasets/{source}/categories", json={"x.jpg": ["bird"]})
     merged = a.http.post(f"/classify/datasets/{target}/merge/{source}", json={"delete": False})
@@ -100,7 +83,7 @@ def test_transcriptions(
     workspace.join(alice.username, "W")
     workspace.join(bob.username, "R")
     a, b = as_user(alice), as_user(bob)
-    pk = _made(a, "speech", workspace.project["pk"])["pk"]
+    pk = domain_dataset(a, "speech", workspace.project["pk"])["pk"]
     upload(a, pk, "clips/one.wav", b"RIFF", prefix="/speech")
     said = a.http.post(
         f"/speech/datasets/{pk}/transcriptions/clips/one.wav", json={"transcription": "hello there"}

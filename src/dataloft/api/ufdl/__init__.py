@@ -20,7 +20,15 @@ from starlette.responses import JSONResponse, Response
 from dataloft.api.front import LoftApp
 from dataloft.api.pipeline import Pipeline
 from dataloft.api.registry import Dialect
-from dataloft.api.ufdl import accounts, catalogue, datasets, domain_notes, tokens
+from dataloft.api.ufdl import (
+    accounts,
+    catalogue,
+    datasets,
+    domain_notes,
+    object_detection,
+    segmentation,
+    tokens,
+)
 from dataloft.api.ufdl.auth import authenticate
 from dataloft.api.ufdl.common import Routes
 from dataloft.core.web_tokens import INVALID_REFRESH, INVALID_TOKEN
@@ -34,6 +42,8 @@ ROUTES: Routes = {
     **catalogue.ROUTES,
     **datasets.ROUTES,
     **domain_notes.ROUTES,
+    **object_detection.ROUTES,
+    **segmentation.ROUTES,
 }
 
 

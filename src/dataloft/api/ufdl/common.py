@@ -24,9 +24,10 @@ Routes = Mapping[str, Mapping[str, PlainHandler | Handler]]
 MAX_BODY = 1024 * 1024  # an account or filter body is small; files come another way
 
 
-def json_body(call: Call, *, optional: bool = False) -> Any:
-    """The request's JSON body; ``None`` for an empty one when ``optional``."""
-    raw = call.read_body(MAX_BODY)
+def json_body(call: Call, *, optional: bool = False, limit: int = MAX_BODY) -> Any:
+    """The request's JSON body (at most ``limit`` bytes); ``None`` for an empty one when
+    ``optional``."""
+    raw = call.read_body(limit)
     if not raw.strip():
         if optional:
             return None
@@ -37,8 +38,8 @@ def json_body(call: Call, *, optional: bool = False) -> Any:
         raise Invalid(f"JSON parse error - {error.message}") from None
 
 
-def json_object(call: Call, *, optional: bool = False) -> dict[str, Any]:
-    body = json_body(call, optional=optional)
+def json_object(call: Call, *, optional: bool = False, limit: int = MAX_BODY) -> dict[str, Any]:
+    body = json_body(call, optional=optional, limit=limit)
     if body is None:
         return {}
     if not isinstance(body, dict):

@@ -116,6 +116,14 @@ def require(actor: Principal, rule: Rule, where: Where) -> None:
     raise Forbidden("You do not have permission to perform this action.")
 
 
+def require_filename(call: Call) -> None:
+    """UFDL reads an uploaded body as a file, which its parser will only take with a
+    ``Content-Disposition`` that names one (whose name it then ignores)."""
+    disposition = call.header("content-disposition") or ""
+    if "filename" not in disposition.lower():
+        raise Invalid(NO_FILENAME)
+
+
 def render(view: NamedDatasetView) -> dict[str, Any]:
     return {
         "pk": view.id,
@@ -287,9 +295,7 @@ class DatasetRoutes:
 
     async def add_file(self, call: Call) -> Response:
         filename = call.param("filename")
-        disposition = call.header("content-disposition") or ""
-        if "filename" not in disposition.lower():
-            raise Invalid(NO_FILENAME)
+        require_filename(call)
         loft = call.loft
         where = await call.in_thread(loft.named_versions.where, pk(call))
         require(call.actor, Rule.WRITE, where)
@@ -301,9 +307,7 @@ class DatasetRoutes:
 
     async def add_files(self, call: Call) -> Response:
         """A zip archive as the body: every file in it, all or none."""
-        disposition = call.header("content-disposition") or ""
-        if "filename" not in disposition.lower():
-            raise Invalid(NO_FILENAME)
+        require_filename(call)
         loft = call.loft
         where = await call.in_thread(loft.named_versions.where, pk(call))
         require(call.actor, Rule.WRITE, where)

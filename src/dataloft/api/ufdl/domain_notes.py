@@ -2,7 +2,9 @@
 
 - image and spectrum classification (``/v1/classify/``, ``/v1/spectra/``): each file's
   categories, ``GET`` / ``POST`` (replace) / ``PATCH`` (add or remove) ``.../categories``;
-- speech (``/v1/speech/``): each file's transcription, ``.../transcriptions``.
+- speech (``/v1/speech/``): each file's transcription, ``.../transcriptions``;
+- object detection and image segmentation: in ``object_detection.py`` and
+  ``segmentation.py``, on ``DomainRoutes`` below.
 
 They are the file's annotations in the core (``NamedVersions.annotate``): part of its
 entry, so each change is a version, copies and merges carry them and ``clear`` removes
@@ -28,7 +30,8 @@ MAX_LABELS = 1000
 MAX_TRANSCRIPTION = 60_000
 
 
-def _labels(value: Any, what: str) -> list[str]:
+def labels_of(value: Any, what: str) -> list[str]:
+    """A list of labels (categories, ...) as a body gives them, each once."""
     if not isinstance(value, list) or len(value) > MAX_LABELS:
         raise Invalid(f"{what}: must be a list of at most {MAX_LABELS} strings")
     for item in value:
@@ -37,8 +40,9 @@ def _labels(value: Any, what: str) -> list[str]:
     return list(dict.fromkeys(value))
 
 
-class DomainNotes:
-    """Annotation routes for datasets of one domain."""
+class DomainRoutes:
+    """What the routes of every domain share: they reach the datasets of their domain
+    only, by UFDL's rules of who may do what, and read the files' annotations."""
 
     def __init__(self, domain: str) -> None:
         self.domain = domain
@@ -50,29 +54,44 @@ class DomainNotes:
         require(call.actor, rule, where)
         return where
 
-    def _all(self, call: Call, key: str, empty: Any) -> dict[str, Any]:
+    def per_file(self, call: Call, key: str, empty: Any) -> dict[str, Any]:
         files = call.loft.named_versions.files(pk(call))
         return {name: notes.get(key, empty) for name, (_, notes) in files.items()}
+
+    def named_file(self, call: Call) -> tuple[str, dict[str, Any]]:
+        """The file the path names (``filename``), as stored, and its annotations."""
+        nv = call.loft.named_versions
+        name = nv.file_name(pk(call), call.param("filename"))
+        return name, nv.files(pk(call))[name][1]
+
+    def noted(self, call: Call, key: str) -> list[str]:
+        """The names the dataset's notes list under ``key`` (its labels, say)."""
+        found = call.loft.named_versions.notes(pk(call)).get(key)
+        return [name for name in found if isinstance(name, str)] if isinstance(found, list) else []
+
+
+class DomainNotes(DomainRoutes):
+    """Categories and transcriptions."""
 
     # --- categories ---
 
     def categories(self, call: Call) -> Response:
         self.where(call, Rule.SEE)
-        return answer(self._all(call, CATEGORIES, []))
+        return answer(self.per_file(call, CATEGORIES, []))
 
     def file_categories(self, call: Call) -> Response:
         self.where(call, Rule.SEE)
-        nv = call.loft.named_versions
-        name = nv.file_name(pk(call), call.param("filename"))
-        return answer(nv.files(pk(call))[name][1].get(CATEGORIES, []))
+        return answer(self.named_file(call)[1].get(CATEGORIES, []))
 
     def set_categories(self, call: Call) -> Response:
         """``{filename: [categories]}``: those files' categories become these."""
         self.where(call, Rule.WRITE)
         body = json_object(call)
-        changes = {name: {CATEGORIES: _labels(value, name) or None} for name, value in body.items()}
+        changes = {
+            name: {CATEGORIES: labels_of(value, name) or None} for name, value in body.items()
+        }
         call.loft.named_versions.annotate(call.actor, pk(call), changes)
-        return answer(self._all(call, CATEGORIES, []))
+        return answer(self.per_file(call, CATEGORIES, []))
 
     def change_categories(self, call: Call) -> Response:
         """``{"method": "add" | "remove", "images": [...], "categories": [...]}``: the
@@ -85,10 +104,10 @@ class DomainNotes:
         if method not in ("add", "remove"):
             raise Invalid(f"method: must be add or remove, not {method!r}")
         images, labels = (
-            _labels(body["images"], "images"),
-            _labels(body["categories"], "categories"),
+            labels_of(body["images"], "images"),
+            labels_of(body["categories"], "categories"),
         )
-        current = self._all(call, CATEGORIES, [])
+        current = self.per_file(call, CATEGORIES, [])
         changed: dict[str, list[str]] = {}
         for image in images:
             if image not in current:
@@ -109,13 +128,11 @@ class DomainNotes:
 
     def transcriptions(self, call: Call) -> Response:
         self.where(call, Rule.SEE)
-        return answer(self._all(call, TRANSCRIPTION, ""))
+        return answer(self.per_file(call, TRANSCRIPTION, ""))
 
     def file_transcription(self, call: Call) -> Response:
         self.where(call, Rule.SEE)
-        nv = call.loft.named_versions
-        name = nv.file_name(pk(call), call.param("filename"))
-        return answer({TRANSCRIPTION: nv.files(pk(call))[name][1].get(TRANSCRIPTION, "")})
+        return answer({TRANSCRIPTION: self.named_file(call)[1].get(TRANSCRIPTION, "")})
 
     def set_transcription(self, call: Call) -> Response:
         self.where(call, Rule.WRITE)
