@@ -18,20 +18,18 @@ matrix); each write still goes through the core's commit and its access check.
 
 from __future__ import annotations
 
-import posixpath
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
 
 from dataloft.core.access import Principal
 from dataloft.core.archives import Archive, ArchiveService
 from dataloft.core.blobs import BlobService, StoredBlob
-from dataloft.core.changes import FILES, Change, DeleteFile, Guard, PutFile
+from dataloft.core.changes import Change, DeleteFile, PutFile
 from dataloft.core.commits import CommitService
 from dataloft.core.datasets import (
     DatasetService,
@@ -44,263 +42,54 @@ from dataloft.core.datasets import (
 from dataloft.core.directory import by_number
 from dataloft.core.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from dataloft.core.events import EventLog
+from dataloft.core.named_files import (
+    LABELS,
+    MAX_METADATA,
+    MAX_NAME,
+    METADATA_KEY,
+    NEW_FILE,
+    SEGMENTATION,
+    AtHead,
+    Names,
+    clash_of,
+    cleared,
+    generated,
+    head_files,
+    merged_name,
+    metadata_of,
+    normalise_filename,
+    put_file,
+    stored_name,
+)
+from dataloft.core.named_queries import (
+    CREATOR,
+    DATASET_FIELDS,
+    DOMAIN,
+    LICENCE,
+    OWNING_TEAM,
+    PROJECT,
+    WHERE_QUERY,
+    Where,
+    view_of,
+)
 from dataloft.core.names import has_control, validate_dataset_name
 from dataloft.core.pagination import is_row_id
-from dataloft.core.query_filter import Field, QuerySpec, filtered
+from dataloft.core.query_filter import QuerySpec, filtered
 from dataloft.core.results import NamedDatasetView
 from dataloft.core.zip_reading import ZipLimits, ZipReader
 from dataloft.db import Database
 from dataloft.db.models import (
     Dataset,
     Domain,
-    Entry,
     Licence,
     NamedVersion,
     Project,
-    Team,
-    User,
 )
-
-METADATA_KEY = "ufdl"  # where a file entry's metadata holds UFDL's string; a dataset's, its notes
-# Object detection's file type (format, size, length of a video) says what the file is
-# rather than annotating it: clear keeps it, as UFDL's does.
-FILE_TYPE = "file_type"
-# Image segmentation's layers, {label: sha256}: each layer's blob is an attachment of the
-# file's entry, so it is kept while a version names it and read by whoever reads the file.
-LAYERS = "layers"
-LABELS = "labels"  # in a dataset's notes: its domain's labels
-SEGMENTATION = "is"  # the domain whose datasets merge only when their labels agree
-MAX_NAME = 200
-MAX_FILENAME = 200
-MAX_METADATA = 60_000
-SUFFIX_DIGITS = 4  # merge renames a clash to base-0001.ext
-NEW_FILE = Guard(if_none_match=True)
-
-_TEAM = aliased(Team, name="owning_team")
-_CREATOR = aliased(User, name="creator")
-_PROJECT = aliased(Project, name="dataset_project")
-_LICENCE = aliased(Licence, name="dataset_licence")
-_DOMAIN = aliased(Domain, name="dataset_domain")
-
-_WHERE = (
-    select(
-        User.username,
-        Dataset.name,
-        Project.team_id,
-        Dataset.visibility,
-        Domain.code,
-        Dataset.uid,
-        Dataset.deleted_at,
-    )
-    .select_from(NamedVersion)
-    .join(Dataset, Dataset.id == NamedVersion.dataset_id)
-    .join(User, User.id == Dataset.owner_id)
-    .outerjoin(Project, Project.id == Dataset.project_id)
-    .outerjoin(Domain, Domain.id == NamedVersion.domain_id)
-    .where(NamedVersion.dataset_id == bindparam("dataset_id"))
-)
-
-DATASET_FIELDS = {
-    "pk": Field.integer(Dataset.id),
-    "id": Field.integer(Dataset.id),
-    "name": Field.text(NamedVersion.name),
-    "version": Field.integer(NamedVersion.version),
-    "previous_version": Field.integer(NamedVersion.previous_version),
-    "description": Field.text(Dataset.description),
-    "is_public": Field.boolean(Dataset.visibility == "public"),
-    "project": Field.integer(Dataset.project_id, nullable=True),
-    "project.pk": Field.integer(Dataset.project_id, nullable=True),
-    "project.name": Field.text(_PROJECT.name, nullable=True),
-    "project.team": Field.integer(_PROJECT.team_id, nullable=True),
-    "project.team.pk": Field.integer(_PROJECT.team_id, nullable=True),
-    "project.team.name": Field.text(_TEAM.name, nullable=True),
-    "project.team.deletion_time": Field.moment(_TEAM.deleted_at, nullable=True),
-    "team": Field.integer(_PROJECT.team_id, nullable=True),
-    "team.name": Field.text(_TEAM.name, nullable=True),
-    "licence": Field.integer(Dataset.licence_id, nullable=True),
-    "licence.pk": Field.integer(Dataset.licence_id, nullable=True),
-    "licence.name": Field.text(_LICENCE.name, nullable=True),
-    "domain": Field.text(_DOMAIN.description, nullable=True),
-    "domain.name": Field.text(_DOMAIN.code, nullable=True),
-    "creator": Field.integer(Dataset.owner_id),
-    "creator.pk": Field.integer(Dataset.owner_id),
-    "creator.username": Field.text(_CREATOR.username),
-    "creation_time": Field.moment(Dataset.created),
-    "deletion_time": Field.moment(Dataset.deleted_at, nullable=True),
-}
-
-
-@dataclass(frozen=True)
-class Where:
-    """Where a named dataset is, for the caller's rules and the core's address."""
-
-    owner: str
-    name: str  # the core name
-    team_id: int | None
-    public: bool
-    domain: str | None  # the domain's code
-    uid: str
-    deleted: bool
-
-    def address(self) -> tuple[str, str]:
-        """The core's address of a live dataset. A deleted one's core name may be taken
-        since by another dataset of its owner, so nothing is asked of it by address."""
-        if self.deleted:
-            raise Conflict("the dataset is deleted: reinstate it first")
-        return self.owner, self.name
-
-
-def normalise_filename(name: str) -> str:
-    """UFDL's rules for a file's name: normalised like a POSIX path, leading slashes
-    dropped, nothing above the top. A trailing ``/`` is kept (it asks for a generated
-    name inside that folder)."""
-    if not name or has_control(name) or "\\" in name:
-        raise Invalid(f"Bad name {name!r}: a file name needs printable characters, no '\\'")
-    folder = name.endswith("/")
-    normal = posixpath.normpath(name).lstrip("/")
-    if normal.startswith("..") or normal in ("", "."):
-        raise Invalid(
-            f"Bad name {name!r}: Cannot extend beyond top-level directory (start with ..)"
-        )
-    if len(normal) > MAX_FILENAME:
-        raise Invalid(f"Bad name {name!r}: longer than {MAX_FILENAME} characters")
-    return normal + "/" if folder else normal
-
-
-def stored_name(files: Mapping[str, Any], filename: str) -> str:
-    """``filename`` as ``files`` (``NamedVersions.files``) holds it; ``Invalid`` in UFDL's
-    words when it holds none."""
-    name = normalise_filename(filename)
-    if name not in files:
-        raise Invalid(f"Bad name {filename!r}: Doesn't exist")
-    return name
-
-
-class _Names:
-    """File names a dataset holds, as far as a batch of new names is concerned: the
-    clash rules ask whether a name, or any name under a folder, is taken."""
-
-    def __init__(self, names: Iterable[str] = ()) -> None:
-        self.added = set(names)
-
-    def holds(self, name: str) -> bool:
-        return name in self.added
-
-    def holds_under(self, folder: str) -> bool:
-        return any(other.startswith(folder) for other in self.added)
-
-    def add(self, name: str) -> None:
-        self.added.add(name)
-
-
-class _AtHead(_Names):
-    """The names at a dataset's head, asked of the database name by name (indexed
-    lookups: adding the 1,000th file must not read the other 999), plus a batch's own."""
-
-    def __init__(self, session: Session, dataset_id: int) -> None:
-        super().__init__()
-        self.session = session
-        self.dataset_id = dataset_id
-
-    def _live(self) -> Any:
-        return select(Entry.path).where(
-            Entry.dataset_id == self.dataset_id, Entry.space == FILES, Entry.until.is_(None)
-        )
-
-    def holds(self, name: str) -> bool:
-        if super().holds(name):
-            return True
-        return self.session.scalar(self._live().where(Entry.path == name).limit(1)) is not None
-
-    def holds_under(self, folder: str) -> bool:
-        if super().holds_under(folder):
-            return True
-        return self.session.scalar(self._live().where(*_under(folder)).limit(1)) is not None
-
-    def clash(self, name: str) -> str | None:
-        """``_clash`` in one query: the name itself, any name under it, and each of its
-        parents, as indexed lookups of one statement."""
-        parents = ["/".join(name.split("/")[:end]) for end in range(1, name.count("/") + 1)]
-        found = set(
-            self.session.scalars(
-                self._live()
-                .where(or_(Entry.path.in_([name, *parents]), and_(*_under(name + "/"))))
-                .limit(len(parents) + 2)
-            )
-        )
-        return _clash(name, _Names(found | self.added))
-
-
-def _under(folder: str) -> list[ColumnElement[bool]]:
-    """Paths under ``folder`` (which ends in "/"): from "a/b/" up to "a/b0" ('0' follows
-    '/'), a range the path index serves."""
-    return [Entry.path >= folder, Entry.path < folder[:-1] + chr(ord("/") + 1)]
-
-
-def _clash(name: str, names: _Names) -> str | None:
-    """Why ``name`` cannot be added beside ``names``, or None."""
-    if names.holds(name):
-        return "Filename already in use"
-    if names.holds_under(name + "/"):
-        return "Filename is already a directory prefix"
-    parts = name.split("/")
-    for end in range(1, len(parts)):
-        if names.holds("/".join(parts[:end])):
-            return "Directory prefix is already a filename"
-    return None
-
-
-def _generated(folder: str, names: _Names) -> str:
-    """UFDL's answer to a name ending in ``/``: the first free ``folder/N``."""
-    number = 1
-    while names.holds(f"{folder}{number}"):
-        number += 1
-    return f"{folder}{number}"
-
-
-def merged_name(name: str, taken: Callable[[str], bool]) -> str:
-    """The name a merged file takes when ``name`` holds other bytes in the target:
-    ``base-0001.ext``, ``base-0002.ext``, ... (the suffix before the extension)."""
-    folder, _, leaf = name.rpartition("/")
-    base, dot, extension = leaf.partition(".") if not leaf.startswith(".") else (leaf, "", "")
-    number = 1
-    while True:
-        candidate = f"{base}-{number:0{SUFFIX_DIGITS}d}{dot}{extension}"
-        full = f"{folder}/{candidate}" if folder else candidate
-        if not taken(full):
-            return full
-        number += 1
 
 
 def tags_of(text: str) -> list[str]:
     """UFDL's tags are one string: dataloft's tag list written with commas."""
     return check_tags([tag.strip() for tag in text.split(",") if tag.strip()])
-
-
-def linked(annotations: Mapping[str, Any]) -> tuple[str, ...]:
-    """The blobs a file's annotations name (its segmentation layers), in digest order."""
-    layers = annotations.get(LAYERS)
-    if not isinstance(layers, dict):
-        return ()
-    return tuple(sorted({digest for digest in layers.values() if isinstance(digest, str)}))
-
-
-def _put(name: str, digest: str, annotations: Mapping[str, Any]) -> PutFile:
-    """A file written back with these annotations, holding on to the blobs they name."""
-    return PutFile(name, digest=digest, metadata=dict(annotations), attachments=linked(annotations))
-
-
-def _cleared(annotations: Mapping[str, Any]) -> dict[str, Any]:
-    kept: dict[str, Any] = {METADATA_KEY: ""}
-    if FILE_TYPE in annotations:
-        kept[FILE_TYPE] = annotations[FILE_TYPE]
-    return kept
-
-
-def metadata_of(annotations: Mapping[str, Any]) -> str:
-    """A file's UFDL metadata string, from its annotations (its entry's metadata)."""
-    value = annotations.get(METADATA_KEY, "")
-    return value if isinstance(value, str) else ""
 
 
 class NamedVersions:
@@ -338,25 +127,25 @@ class NamedVersions:
         """The datasets the actor may read that the filter matches (of one domain, when
         a domain's prefix asks), soft-deleted ones only when it includes inactive rows."""
         query = (
-            select(Dataset, NamedVersion, _DOMAIN.description)
+            select(Dataset, NamedVersion, DOMAIN.description)
             .join(NamedVersion, NamedVersion.dataset_id == Dataset.id)
-            .join(_CREATOR, _CREATOR.id == Dataset.owner_id)
-            .outerjoin(_PROJECT, _PROJECT.id == Dataset.project_id)
-            .outerjoin(_TEAM, _TEAM.id == _PROJECT.team_id)
-            .outerjoin(_LICENCE, _LICENCE.id == Dataset.licence_id)
-            .outerjoin(_DOMAIN, _DOMAIN.id == NamedVersion.domain_id)
+            .join(CREATOR, CREATOR.id == Dataset.owner_id)
+            .outerjoin(PROJECT, PROJECT.id == Dataset.project_id)
+            .outerjoin(OWNING_TEAM, OWNING_TEAM.id == PROJECT.team_id)
+            .outerjoin(LICENCE, LICENCE.id == Dataset.licence_id)
+            .outerjoin(DOMAIN, DOMAIN.id == NamedVersion.domain_id)
             .where(visible_filter(actor))
         )
         if domain is not None:
-            query = query.where(_DOMAIN.code == domain)
+            query = query.where(DOMAIN.code == domain)
         query = filtered(
             query, spec, DATASET_FIELDS, inactive=Dataset.deleted_at.is_not(None), order=Dataset.id
         )
         with self.db.read() as session:
             rows = session.execute(query).all()
-            files = _head_files(session, [dataset.id for dataset, _, _ in rows])
+            files = head_files(session, [dataset.id for dataset, _, _ in rows])
             return [
-                _view_of(dataset, named, domain, files.get(dataset.id, []))
+                view_of(dataset, named, domain, files.get(dataset.id, []))
                 for dataset, named, domain in rows
             ]
 
@@ -476,7 +265,7 @@ class NamedVersions:
         ``ufdl``, and what a domain keeps of the file (``categories``, ...)."""
         with self.db.read() as session:
             self._found(session, dataset_id)
-            rows = _head_files(session, [dataset_id]).get(dataset_id, [])
+            rows = head_files(session, [dataset_id]).get(dataset_id, [])
             return {path: (digest, meta) for path, digest, meta in rows}
 
     def add_file(
@@ -494,11 +283,11 @@ class NamedVersions:
         added: list[tuple[str, str]] = []
         with self.db.read() as session:
             where = self._where(session, dataset_id)
-            names = _AtHead(session, dataset_id)
+            names = AtHead(session, dataset_id)
             for filename, blob in named:
                 name = normalise_filename(filename)
                 if name.endswith("/"):
-                    name = _generated(name, names)
+                    name = generated(name, names)
                 problem = names.clash(name)
                 if problem is not None:
                     raise Invalid(f"Bad name {filename!r}: {problem}")
@@ -558,7 +347,7 @@ class NamedVersions:
         ):
             raise Invalid(f"metadata must be printable text of at most {MAX_METADATA} characters")
         where, name, (digest, annotations) = self._file(dataset_id, filename)
-        change = _put(name, digest, {**annotations, METADATA_KEY: metadata})
+        change = put_file(name, digest, {**annotations, METADATA_KEY: metadata})
         self.commits.commit(actor, *where.address(), [change], message="set metadata")
         return metadata
 
@@ -592,7 +381,7 @@ class NamedVersions:
             digest, annotations = files[name]
             merged = merge_patch(annotations, patch)
             if merged != annotations:
-                puts.append(_put(name, digest, merged))
+                puts.append(put_file(name, digest, merged))
         dataset_changes = None
         if notes is not None:
             current = self.notes(dataset_id)
@@ -613,9 +402,9 @@ class NamedVersions:
         so do their object-detection file types and the dataset's notes, as in UFDL)."""
         where = self.where(dataset_id)
         changes: list[Change] = [
-            _put(name, digest, _cleared(annotations))
+            put_file(name, digest, cleared(annotations))
             for name, (digest, annotations) in self.files(dataset_id).items()
-            if annotations and annotations != _cleared(annotations)
+            if annotations and annotations != cleared(annotations)
         ]
         if changes:
             self.commits.commit(actor, *where.address(), changes, message="clear")
@@ -683,7 +472,7 @@ class NamedVersions:
             where = self._where(session, made)
         if files:
             changes: list[Change] = [
-                _put(path, digest, annotations) for path, digest, annotations in files
+                put_file(path, digest, annotations) for path, digest, annotations in files
             ]
             self.commits.commit(actor, *where.address(), changes, message="copy")
         return self.view(made)
@@ -710,18 +499,18 @@ class NamedVersions:
         ):
             raise Unmergeable("Source data-set has different labels to target")
         files = self.files(target_id)
-        names = _Names(files)
+        names = Names(files)
         changes: list[Change] = []
 
         def taken(name: str) -> bool:
-            return _clash(name, names) is not None
+            return clash_of(name, names) is not None
 
         for name, (digest, meta) in self.files(source_id).items():
             if name in files and files[name][0] == digest:
                 continue
             placed = merged_name(name, taken) if taken(name) else name
             names.add(placed)
-            changes.append(_put(placed, digest, meta))
+            changes.append(put_file(placed, digest, meta))
         if changes:
             self.commits.commit(actor, *target.address(), changes, message="merge")
         if delete:
@@ -797,7 +586,7 @@ class NamedVersions:
         """One query: every request by number starts here (an upload of many small files
         pays for it once a file)."""
         row = (
-            session.execute(_WHERE, {"dataset_id": dataset_id}).first()
+            session.execute(WHERE_QUERY, {"dataset_id": dataset_id}).first()
             if is_row_id(dataset_id)
             else None
         )
@@ -821,8 +610,8 @@ class NamedVersions:
         dataset = session.get(Dataset, located.row.id, populate_existing=True)
         assert dataset is not None
         domain = session.get(Domain, named.domain_id) if named.domain_id else None
-        files = _head_files(session, [dataset.id]).get(dataset.id, [])
-        return _view_of(dataset, named, domain.description if domain else None, files)
+        files = head_files(session, [dataset.id]).get(dataset.id, [])
+        return view_of(dataset, named, domain.description if domain else None, files)
 
     def _file(
         self, dataset_id: int, filename: str
@@ -913,61 +702,3 @@ def _checked_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
         raise Invalid(f"name: must be a string of 1 to {MAX_NAME} characters")
     return validate_dataset_name(name)
-
-
-_FIRST = aliased(Entry, name="first_entry")
-
-
-FileRow = tuple[str, str, dict[str, Any]]
-IN_BATCH = 500  # datasets per query of their files (SQLite's bound parameters are few)
-
-
-def _head_files(session: Session, dataset_ids: Sequence[int]) -> dict[int, list[FileRow]]:
-    """Each dataset's files at its head in the order they were added: by the version
-    that first held each path (a change of metadata makes a new row for the same file),
-    then, for files added together, by name. One query per IN_BATCH datasets."""
-    first = (
-        select(func.min(_FIRST.since))
-        .where(
-            _FIRST.dataset_id == Entry.dataset_id,
-            _FIRST.space == Entry.space,
-            _FIRST.path == Entry.path,
-        )
-        .scalar_subquery()
-    )
-    found: dict[int, list[FileRow]] = {}
-    for start in range(0, len(dataset_ids), IN_BATCH):
-        rows = session.execute(
-            select(Entry.dataset_id, Entry.path, Entry.digest, Entry.meta)
-            .where(
-                Entry.dataset_id.in_(dataset_ids[start : start + IN_BATCH]),
-                Entry.space == FILES,
-                Entry.until.is_(None),
-                Entry.kind == "file",
-            )
-            .order_by(Entry.dataset_id, first, Entry.path)
-        )
-        for dataset_id, path, digest, meta in rows:
-            found.setdefault(dataset_id, []).append((path, digest or "", dict(meta or {})))
-    return found
-
-
-def _view_of(
-    dataset: Dataset, named: NamedVersion, domain: str | None, files: list[FileRow]
-) -> NamedDatasetView:
-    return NamedDatasetView(
-        id=dataset.id,
-        name=named.name,
-        version=named.version,
-        previous_version=named.previous_version,
-        description=dataset.description,
-        project_id=dataset.project_id,
-        licence_id=dataset.licence_id,
-        public=dataset.visibility == "public",
-        domain=domain,
-        tags=list(dataset.tags),
-        creator=dataset.owner_id,
-        created=dataset.created,
-        deleted_at=dataset.deleted_at,
-        files=files,
-    )

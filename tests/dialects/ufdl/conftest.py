@@ -166,3 +166,18 @@ def upload(client: Ufdl, pk: int, filename: str, data: bytes, prefix: str = "") 
             "Content-Type": "application/data",
         },
     )
+
+
+@pytest.fixture
+def writer(workspace: Workspace, as_user: Callable[[User], Ufdl], alice: User) -> Ufdl:
+    """Alice, a W member of the workspace's team, logged in."""
+    workspace.join(alice.username, "W")
+    return as_user(alice)
+
+
+def refused(response: httpx.Response, status: int, *words: str) -> None:
+    """A refusal with this status, whose detail holds these words."""
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    for word in words:
+        assert word in detail, detail

@@ -13,7 +13,6 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.conftest import User
 from tests.dialects.ufdl.conftest import Ufdl, Workspace, new_dataset, upload
 
 
@@ -34,12 +33,6 @@ def _send(client: Ufdl, pk: int, body: bytes) -> httpx.Response:
             "Content-Type": "application/data",
         },
     )
-
-
-@pytest.fixture
-def writer(workspace: Workspace, as_user: Callable[[User], Ufdl], alice: User) -> Ufdl:
-    workspace.join(alice.username, "W")
-    return as_user(alice)
 
 
 def test_every_file_of_the_archive_is_added(writer: Ufdl, workspace: Workspace) -> None:

@@ -9,10 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.conftest import User
-from tests.dialects.ufdl.conftest import Ufdl, Workspace, domain_dataset, upload
+from tests.dialects.ufdl.conftest import Ufdl, Workspace, domain_dataset, refused, upload
 from tests.support import LiveServer
 
 OD = "/objdet/datasets"
@@ -47,32 +46,19 @@ def _ok(response: httpx.Response, expected: Any = None) -> Any:
     return response.json()
 
 
-def _refused(response: httpx.Response, status: int, *words: str) -> None:
-    assert response.status_code == status, response.text
-    detail = response.json()["detail"]
-    for word in words:
-        assert word in detail, detail
-
-
-@pytest.fixture
-def writer(workspace: Workspace, as_user: Callable[[User], Ufdl], alice: User) -> Ufdl:
-    workspace.join(alice.username, "W")
-    return as_user(alice)
-
-
 def test_file_types_and_one_files_boxes(writer: Ufdl, workspace: Workspace) -> None:
     a = writer
     pk = _dataset(a, workspace.project["pk"], "img.jpg", "clips/walk.mp4", "plain.txt")
     url = f"{OD}/{pk}"
-    _refused(a.http.get(f"{url}/file-type/img.jpg"), 400, "img.jpg", "File-type not set")
+    refused(a.http.get(f"{url}/file-type/img.jpg"), 400, "img.jpg", "File-type not set")
     image_type = {"format": "jpg", "dimensions": [640, 480]}
     _ok(a.http.post(f"{url}/file-type/img.jpg", json=image_type), {})
-    _refused(a.http.post(f"{url}/file-type/img.jpg", json={}), 400, "File-type already set")
+    refused(a.http.post(f"{url}/file-type/img.jpg", json={}), 400, "File-type already set")
     video_type = {"format": "mp4", "dimensions": [1920, 1080], "length": 12.5}
     _ok(a.http.post(f"{url}/file-type/clips/walk.mp4", json=video_type), {})
     _ok(a.http.get(f"{url}/file-type/img.jpg"), image_type)
     _ok(a.http.get(f"{url}/file-types"), {"img.jpg": image_type, "clips/walk.mp4": video_type})
-    _refused(a.http.get(f"{url}/file-type/nope.jpg"), 400, "Bad name 'nope.jpg': Doesn't exist")
+    refused(a.http.get(f"{url}/file-type/nope.jpg"), 400, "Bad name 'nope.jpg': Doesn't exist")
 
     # One file's boxes: POST replaces, PATCH adds, DELETE takes them away.
     assert a.http.get(f"{url}/annotations/img.jpg").json() == []
@@ -87,11 +73,11 @@ def test_file_types_and_one_files_boxes(writer: Ufdl, workspace: Workspace) -> N
     moment = {**CAT, "time": 1.5}
     _ok(a.http.post(f"{url}/annotations/clips/walk.mp4", json=[moment]), {})
     _ok(a.http.get(f"{url}/annotations/clips/walk.mp4"), [_stored(moment)])
-    _refused(a.http.patch(f"{url}/annotations/clips/walk.mp4", json=[CAT]), 400, "need", "time")
-    _refused(a.http.patch(f"{url}/annotations/img.jpg", json=[moment]), 400, "no time")
+    refused(a.http.patch(f"{url}/annotations/clips/walk.mp4", json=[CAT]), 400, "need", "time")
+    refused(a.http.patch(f"{url}/annotations/img.jpg", json=[moment]), 400, "no time")
 
     # A file takes boxes once its type is set (an empty list changes nothing).
-    _refused(a.http.post(f"{url}/annotations/plain.txt", json=[CAT]), 400, "File-type not set")
+    refused(a.http.post(f"{url}/annotations/plain.txt", json=[CAT]), 400, "File-type not set")
     _ok(a.http.post(f"{url}/annotations/plain.txt", json=[]), {})
 
     _ok(
@@ -129,11 +115,11 @@ def test_every_files_annotations_at_once(writer: Ufdl, workspace: Workspace) -> 
         },
     )
     # A file whose type is set keeps it: a video's boxes do not go on an image.
-    refused = a.http.post(
+    video_boxes = a.http.post(
         f"{url}/annotations", json={"b.jpg": {"length": 1, "annotations": [{**CAT, "time": 0}]}}
     )
-    _refused(refused, 400, "b.jpg", "an image")
-    _refused(
+    refused(video_boxes, 400, "b.jpg", "an image")
+    refused(
         a.http.post(f"{url}/annotations", json={"nope.jpg": {"annotations": []}}),
         400,
         "Doesn't exist",
@@ -163,8 +149,8 @@ def test_labels_and_prefixes(writer: Ufdl, workspace: Workspace) -> None:
     _ok(a.http.get(f"{url}/prefixes"), ["Animal", "Object"])
     _ok(a.http.post(f"{url}/prefixes", json=["Plant"]), {})
     _ok(a.http.get(f"{url}/prefixes"), ["Animal", "Object", "Plant"])
-    _refused(a.http.post(f"{url}/labels", json="cat"), 400, "labels")
-    _refused(a.http.post(f"{url}/labels", json=[""]), 400, "labels")
+    refused(a.http.post(f"{url}/labels", json="cat"), 400, "labels")
+    refused(a.http.post(f"{url}/labels", json=[""]), 400, "labels")
 
     # Deleting a label deletes the boxes that use it.
     _ok(a.http.delete(f"{url}/labels/cat"), {})
@@ -202,16 +188,16 @@ BAD_BOXES: list[tuple[Any, list[str]]] = [
 ]
 
 
-def test_a_box_out_of_shape_is_refused(writer: Ufdl, workspace: Workspace) -> None:
+def test_a_box_out_of_shape_isrefused(writer: Ufdl, workspace: Workspace) -> None:
     pk = _dataset(writer, workspace.project["pk"], "a.jpg")
     _ok(writer.http.post(f"{OD}/{pk}/file-type/a.jpg", json={}))
     for box, words in BAD_BOXES:
-        _refused(writer.http.patch(f"{OD}/{pk}/annotations/a.jpg", json=[box]), 400, *words)
-        _refused(writer.http.post(f"{OD}/{pk}/annotations/a.jpg", json=[CAT, box]), 400, "[1]")
+        refused(writer.http.patch(f"{OD}/{pk}/annotations/a.jpg", json=[box]), 400, *words)
+        refused(writer.http.post(f"{OD}/{pk}/annotations/a.jpg", json=[CAT, box]), 400, "[1]")
     _ok(writer.http.get(f"{OD}/{pk}/annotations/a.jpg"), [])
 
 
-def test_file_types_and_bodies_out_of_shape_are_refused(writer: Ufdl, workspace: Workspace) -> None:
+def test_file_types_and_bodies_out_of_shape_arerefused(writer: Ufdl, workspace: Workspace) -> None:
     a = writer
     pk = _dataset(a, workspace.project["pk"], "a.jpg")
     url = f"{OD}/{pk}"
@@ -224,10 +210,10 @@ def test_file_types_and_bodies_out_of_shape_are_refused(writer: Ufdl, workspace:
         ({"format": 7}, ["format"]),
         ([], ["object"]),
     ]:
-        _refused(a.http.post(f"{url}/file-type/a.jpg", json=body), 400, *words)
-    _refused(a.http.get(f"{url}/file-type/a.jpg"), 400, "File-type not set")
+        refused(a.http.post(f"{url}/file-type/a.jpg", json=body), 400, *words)
+    refused(a.http.get(f"{url}/file-type/a.jpg"), 400, "File-type not set")
     _ok(a.http.post(f"{url}/file-type/a.jpg", json={}))
-    _refused(a.http.post(f"{url}/annotations/a.jpg", json={"boxes": []}), 400, "list")
+    refused(a.http.post(f"{url}/annotations/a.jpg", json={"boxes": []}), 400, "list")
     for body, words in [
         ({"a.jpg": {"format": "jpg"}}, ["a.jpg.annotations", "required"]),
         ({"a.jpg": {"annotations": [], "extra": 1}}, ["unknown key", "extra"]),
@@ -235,7 +221,7 @@ def test_file_types_and_bodies_out_of_shape_are_refused(writer: Ufdl, workspace:
         ({"a.jpg": []}, ["a.jpg", "object"]),
         ([], ["object"]),
     ]:
-        _refused(a.http.post(f"{url}/annotations", json=body), 400, *words)
+        refused(a.http.post(f"{url}/annotations", json=body), 400, *words)
 
 
 def test_who_may_read_and_change_them(
@@ -353,8 +339,8 @@ def test_a_dataset_of_another_domain_is_not_found(writer: Ufdl, workspace: Works
     classify = domain_dataset(a, "classify", workspace.project["pk"])["pk"]
     upload(a, classify, "a.jpg", b"a", prefix="/classify")
     for path in ("annotations", "annotations/a.jpg", "labels", "prefixes", "file-types"):
-        _refused(a.http.get(f"{OD}/{classify}/{path}"), 404, "No Dataset matches")
-    _refused(a.http.post(f"{OD}/{classify}/file-type/a.jpg", json={}), 404)
+        refused(a.http.get(f"{OD}/{classify}/{path}"), 404, "No Dataset matches")
+    refused(a.http.post(f"{OD}/{classify}/file-type/a.jpg", json={}), 404)
     core = _dataset(a, workspace.project["pk"])
     assert a.http.get(f"/classify/datasets/{core}/categories").status_code == 404
     assert a.http.get(f"{OD}/999999999/annotations").status_code == 404

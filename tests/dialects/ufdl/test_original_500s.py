@@ -3,20 +3,11 @@ answers here with a 4xx in UFDL's shape, or, where the request is sound, succeed
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import httpx
 import pytest
 
-from tests.conftest import User
 from tests.dialects.ufdl.conftest import MIT, Ufdl, Workspace, new_dataset, upload
 from tests.support import LiveServer, unique
-
-
-@pytest.fixture
-def writer(workspace: Workspace, as_user: Callable[[User], Ufdl], alice: User) -> Ufdl:
-    workspace.join(alice.username, "W")
-    return as_user(alice)
 
 
 def _detail(response: httpx.Response, status: int) -> str:

@@ -11,13 +11,12 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from dataloft.core.loft import Loft
 from dataloft.db.models import Blob
 from tests.conftest import User
-from tests.dialects.ufdl.conftest import Ufdl, Workspace, domain_dataset, upload
+from tests.dialects.ufdl.conftest import Ufdl, Workspace, domain_dataset, refused, upload
 from tests.support import LiveServer
 
 IS = "/segments/datasets"
@@ -59,19 +58,6 @@ def _layer(client: Ufdl | httpx.Client, pk: int, filename: str, label: str) -> b
     return response.content
 
 
-def _refused(response: httpx.Response, status: int, *words: str) -> None:
-    assert response.status_code == status, response.text
-    detail = response.json()["detail"]
-    for word in words:
-        assert word in detail, detail
-
-
-@pytest.fixture
-def writer(workspace: Workspace, as_user: Callable[[User], Ufdl], alice: User) -> Ufdl:
-    workspace.join(alice.username, "W")
-    return as_user(alice)
-
-
 def test_labels(writer: Ufdl, workspace: Workspace) -> None:
     a = writer
     pk = _dataset(a, workspace.project["pk"])
@@ -90,7 +76,7 @@ def test_labels(writer: Ufdl, workspace: Workspace) -> None:
         ({"labels": [], "extra": 1}, ["unknown key", "extra"]),
         (["sky"], ["object"]),
     ]:
-        _refused(a.http.post(url, json=body), 400, *words)
+        refused(a.http.post(url, json=body), 400, *words)
     assert a.http.get(url).json() == ["sky", "road", "car"]
     assert a.http.post(url, json={"labels": []}).json() == []
 
@@ -114,12 +100,12 @@ def test_layers(writer: Ufdl, workspace: Workspace) -> None:
     assert _set_layer(a, pk, "img.png", "sky", ROAD).status_code == 200
     assert _layer(a, pk, "img.png", "sky") == ROAD
 
-    _refused(_set_layer(a, pk, "img.png", "tree", SKY), 400, "'label': tree", "sky")
-    _refused(a.http.get(f"{IS}/{pk}/layers/img.png/tree"), 400, "'label': tree")
-    _refused(_set_layer(a, pk, "nope.png", "sky", SKY), 400, "Bad name 'nope.png': Doesn't exist")
-    _refused(a.http.get(f"{IS}/{pk}/layers/nope.png/sky"), 400, "Doesn't exist")
+    refused(_set_layer(a, pk, "img.png", "tree", SKY), 400, "'label': tree", "sky")
+    refused(a.http.get(f"{IS}/{pk}/layers/img.png/tree"), 400, "'label': tree")
+    refused(_set_layer(a, pk, "nope.png", "sky", SKY), 400, "Bad name 'nope.png': Doesn't exist")
+    refused(a.http.get(f"{IS}/{pk}/layers/nope.png/sky"), 400, "Doesn't exist")
     no_name = a.http.post(f"{IS}/{pk}/layers/img.png/sky", content=SKY)
-    _refused(no_name, 400, "Content-Disposition")
+    refused(no_name, 400, "Content-Disposition")
 
     # Labels no longer listed take their layers with them.
     assert a.http.post(f"{IS}/{pk}/labels", json={"labels": ["road"]}).status_code == 200
@@ -173,19 +159,19 @@ def test_who_may_read_and_change_layers(
         _set_layer(carol, pk, "img.png", "sky", ROAD),
         carol.http.post(f"{IS}/{pk}/labels", json={"labels": []}),
     ):
-        _refused(response, 404, "No Dataset matches")
+        refused(response, 404, "No Dataset matches")
     assert _layer(a, pk, "img.png", "sky") == SKY
 
     # A public dataset's layers are anyone's to read, writers' to change.
     assert a.http.patch(f"/segments/datasets/{pk}", json={"is_public": True}).status_code == 200
     with httpx.Client(base_url=server.url + "/v1", timeout=30) as anonymous:
         assert _layer(anonymous, pk, "img.png", "sky") == SKY
-        refused = anonymous.post(
+        written = anonymous.post(
             f"{IS}/{pk}/layers/img.png/sky",
             content=ROAD,
             headers={"Content-Disposition": "attachment; filename=img.png"},
         )
-        assert refused.status_code == 401
+        assert written.status_code == 401
     assert _layer(carol, pk, "img.png", "sky") == SKY
     assert _set_layer(carol, pk, "img.png", "sky", ROAD).status_code == 403
 
@@ -208,7 +194,7 @@ def test_copies_merges_and_clear(writer: Ufdl, workspace: Workspace) -> None:
     assert merged.status_code == 200, merged.text
     assert _layer(a, pk, "two.png", "road") == ROAD
     other = _dataset(a, project, "three.png", labels=["road", "sky"])
-    _refused(
+    refused(
         a.http.post(f"{IS}/{pk}/merge/{other}", json={"delete": False}),
         406,
         "Cannot perform merge:\nSource data-set has different labels to target",
@@ -243,8 +229,8 @@ def test_a_dataset_of_another_domain_is_not_found(writer: Ufdl, workspace: Works
     a = writer
     od = domain_dataset(a, "objdet", workspace.project["pk"])["pk"]
     upload(a, od, "img.png", b"img", prefix="/objdet")
-    _refused(a.http.get(f"{IS}/{od}/labels"), 404, "No Dataset matches")
-    _refused(a.http.get(f"{IS}/{od}/layers/img.png/sky"), 404)
-    _refused(_set_layer(a, od, "img.png", "sky", SKY), 404)
+    refused(a.http.get(f"{IS}/{od}/labels"), 404, "No Dataset matches")
+    refused(a.http.get(f"{IS}/{od}/layers/img.png/sky"), 404)
+    refused(_set_layer(a, od, "img.png", "sky", SKY), 404)
     seg = _dataset(a, workspace.project["pk"], labels=["sky"])
     assert a.http.get(f"/objdet/datasets/{seg}/labels").status_code == 404

@@ -54,7 +54,8 @@ from dataloft.api.ufdl.listing import list_route
 from dataloft.core.access import Level, Principal
 from dataloft.core.changes import FILES
 from dataloft.core.errors import Forbidden, Invalid, NotFound, Unauthenticated
-from dataloft.core.named_versions import Where, metadata_of
+from dataloft.core.named_files import metadata_of
+from dataloft.core.named_queries import Where
 from dataloft.core.results import NamedDatasetView
 
 NOT_FOUND = "No Dataset matches the given query."

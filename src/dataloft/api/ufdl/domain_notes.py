@@ -21,7 +21,7 @@ from dataloft.api.pipeline import Call
 from dataloft.api.ufdl.common import Routes, answer, json_object, only_keys, pk, required
 from dataloft.api.ufdl.datasets import NOT_FOUND, Rule, require
 from dataloft.core.errors import Invalid, NotFound
-from dataloft.core.named_versions import Where
+from dataloft.core.named_queries import Where
 
 CATEGORIES = "categories"
 TRANSCRIPTION = "transcription"

@@ -37,7 +37,7 @@ from dataloft.api.ufdl.common import Routes, answer, json_body, json_object, onl
 from dataloft.api.ufdl.datasets import PREFIXES, Rule
 from dataloft.api.ufdl.domain_notes import MAX_LABEL, DomainRoutes, labels_of
 from dataloft.core.errors import Invalid
-from dataloft.core.named_versions import FILE_TYPE, LABELS, stored_name
+from dataloft.core.named_files import FILE_TYPE, LABELS, stored_name
 
 ANNOTATIONS = "annotations"
 NOTED_PREFIXES = "prefixes"  # in the dataset's notes, beside ``labels``

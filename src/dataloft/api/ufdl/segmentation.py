@@ -30,7 +30,7 @@ from dataloft.api.ufdl.common import Routes, answer, json_object, only_keys, pk,
 from dataloft.api.ufdl.datasets import DATA, PREFIXES, Rule, require_filename
 from dataloft.api.ufdl.domain_notes import DomainRoutes, labels_of
 from dataloft.core.errors import Invalid
-from dataloft.core.named_versions import LABELS, LAYERS
+from dataloft.core.named_files import LABELS, LAYERS
 
 
 def _layers(notes: dict[str, Any]) -> dict[str, str]:
