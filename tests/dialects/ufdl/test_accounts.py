@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from dataloft.core.access import SYSTEM
+from dataloft.core.loft import Loft
 from tests.conftest import User
 from tests.dialects.ufdl.conftest import Ufdl, add_member, obtain
 from tests.support import Clock, LiveServer, unique
@@ -442,3 +443,14 @@ def test_read_only_tokens_change_nothing(
             == 403
         )
         assert reader.post("/users/list", content=b"").status_code == 200
+
+
+def test_tokens_outlive_the_process_that_signed_them(
+    server: LiveServer, alice: User, settings: Any
+) -> None:
+    """The signing key lives in the database: a second server (a restart, or another
+    process under --workers) accepts the tokens the first one gave out."""
+    tokens = obtain(server, alice.username, alice.password)
+    with Loft(settings) as another:
+        assert another.web_tokens.authenticate(tokens["access"]).username == alice.username
+        assert another.web_tokens.refresh(tokens["refresh"])
