@@ -148,3 +148,21 @@ def test_merging_across_domains_is_406(writer: Ufdl, workspace: Workspace) -> No
         f"/datasets/{made.json()['pk']}/merge/{core['pk']}", json={"delete": False}
     )
     assert refused.status_code == 406
+    under_prefix = writer.http.post(
+        f"/classify/datasets/{made.json()['pk']}/merge/{core['pk']}", json={"delete": False}
+    )
+    assert under_prefix.status_code == 406
+
+
+def test_a_domain_prefix_finds_its_own_datasets_only(writer: Ufdl, workspace: Workspace) -> None:
+    """UFDL's domain apps look in their own dataset tables: a core dataset is not an
+    image-classification one. /v1/datasets/ finds both."""
+    core = new_dataset(writer, workspace.project["pk"])["pk"]
+    assert writer.http.get(f"/classify/datasets/{core}").status_code == 404
+    assert writer.http.post(f"/speech/datasets/{core}/copy", json={}).status_code == 404
+    made = writer.http.post(
+        "/classify/datasets/create",
+        json={"name": unique("ic"), "project": workspace.project["pk"], "licence": MIT, "tags": ""},
+    ).json()["pk"]
+    assert writer.http.get(f"/datasets/{made}").status_code == 200
+    assert writer.http.get(f"/objdet/datasets/{made}").status_code == 404

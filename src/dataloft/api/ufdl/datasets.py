@@ -154,8 +154,15 @@ class DatasetRoutes:
     def __init__(self, domain: str | None) -> None:
         self.domain = domain
 
-    def where(self, call: Call, rule: Rule, dataset_id: int | None = None) -> Where:
+    def where(
+        self, call: Call, rule: Rule, dataset_id: int | None = None, *, any_domain: bool = False
+    ) -> Where:
+        """The dataset, if the caller may do ``rule`` to it. Under a domain's prefix only
+        that domain's datasets are found (``/v1/datasets/`` finds every domain's), unless
+        ``any_domain`` (a merge's source: another domain's is UFDL's 406, not a 404)."""
         where = call.loft.named_versions.where(pk(call) if dataset_id is None else dataset_id)
+        if self.domain is not None and where.domain != self.domain and not any_domain:
+            raise NotFound(NOT_FOUND)
         require(call.actor, rule, where)
         return where
 
@@ -260,7 +267,7 @@ class DatasetRoutes:
     def merge(self, call: Call) -> Response:
         other = call.request.path_params["other"]
         self.where(call, Rule.WRITE)
-        self.where(call, Rule.WRITE, other)
+        self.where(call, Rule.WRITE, other, any_domain=True)
         body = json_object(call, optional=True)
         if "delete" not in body:
             raise Invalid("'delete' is a required property")
