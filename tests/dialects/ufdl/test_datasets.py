@@ -31,6 +31,8 @@ def _archive(client: Ufdl, pk: int, filetype: str) -> dict[str, bytes]:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/data")
     assert "attachment" in response.headers["content-disposition"]
+    assert response.headers["content-security-policy"] == "sandbox"
+    assert response.headers["x-content-type-options"] == "nosniff"
     if filetype == "zip":
         with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
             return {name: archive.read(name) for name in archive.namelist()}
@@ -73,6 +75,8 @@ def test_the_whole_life_of_a_dataset(
     assert upload(a, pk, "img/raw/a.bin", BINARY).json()["handle"] == _sha(BINARY)
     got = a.http.get(f"/datasets/{pk}/files/img/raw/a.bin")
     assert (got.status_code, got.content) == (200, BINARY)
+    assert got.headers["content-security-policy"] == "sandbox"
+    assert got.headers["x-content-type-options"] == "nosniff"
     assert got.headers["content-type"].startswith("application/data")
 
     meta = a.http.post(f"/datasets/{pk}/metadata/notes/readme.txt", json={"metadata": '{"l": 1}'})

@@ -34,6 +34,7 @@ from dataloft.api.transfer import (
     blob_response,
     receive_blob,
     spool_body,
+    user_content_headers,
 )
 from dataloft.api.ufdl.auth import own_level
 from dataloft.api.ufdl.common import (
@@ -296,7 +297,12 @@ class DatasetRoutes:
                 "Unknown parameters: " + ", ".join(f"{k}={v}" for k, v in unknown.items())
             )
         archive = call.loft.named_versions.archive(call.actor, pk(call), filetype)
-        headers = {"Content-Disposition": attachment_disposition(archive.filename)}
+        # An archive of user bytes: sandboxed like every answer carrying them, and always
+        # a download, as UFDL sends it.
+        headers = {
+            **user_content_headers(call.request, DATA, archive.filename),
+            "Content-Disposition": attachment_disposition(archive.filename),
+        }
         return ClosingStreamingResponse(archive.chunks, media_type=DATA, headers=headers)
 
     # --- files ---
