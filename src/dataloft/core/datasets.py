@@ -455,9 +455,24 @@ class DatasetService:
         in the caller's transaction, so that they stand or fall with the rest of it (a
         commit's, see ``CommitService.commit``); the dataset as it is now."""
         values = self._new_values(session, actor, located, changes)
+        extra = {"changed": sorted(changes)}
+        return self.change_in(session, actor, located, "dataset.update", extra, **values)
+
+    def change_in(
+        self,
+        session: Session,
+        actor: Principal,
+        located: Located,
+        kind: str,
+        extra: dict[str, Any],
+        **values: Any,
+    ) -> Located:
+        """Write checked column values of a dataset whose rules allowed the change (its
+        ``updated`` time too), in the caller's transaction, and record the event
+        ``kind``; the dataset as it is now."""
         self.save(session, located, **values, updated=utcnow())
         located = self.reload(session, located.row.id)
-        self._event(session, actor, "dataset.update", located, {"changed": sorted(changes)})
+        self._event(session, actor, kind, located, extra)
         return located
 
     def _new_values(
@@ -528,8 +543,7 @@ class DatasetService:
         """Soft-delete a dataset in the caller's transaction, whose rules already allowed
         it (a project taken out of use takes its live datasets with it)."""
         located = self.reload(session, dataset_id)
-        self.save(session, located, deleted_at=when)
-        self._event(session, actor, "dataset.delete", located, {})
+        self.change_in(session, actor, located, "dataset.delete", {}, deleted_at=when)
 
     def restore(
         self, actor: Principal, owner: str, name: str, uid: str | None = None

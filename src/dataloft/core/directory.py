@@ -202,35 +202,14 @@ class Directory:
             query, spec, TEAM_FIELDS, inactive=Team.deleted_at.is_not(None), order=Team.id
         )
         with self.db.read() as session:
-            teams = list(session.scalars(query))
-            members: dict[int, list[tuple[int, str]]] = {team.id: [] for team in teams}
-            if teams:
-                rows = session.execute(
-                    select(Membership.team_id, User.id, User.username)
-                    .join(User, User.id == Membership.user_id)
-                    .where(Membership.team_id.in_(list(members)))
-                    .order_by(User.username)
-                )
-                for team_id, user_id, username in rows:
-                    members[team_id].append((user_id, username))
-            return [
-                TeamRecord(
-                    id=team.id,
-                    name=team.name,
-                    created=team.created,
-                    created_by=team.created_by,
-                    deleted_at=team.deleted_at,
-                    members=members[team.id],
-                )
-                for team in teams
-            ]
+            return self._team_records(session, list(session.scalars(query)))
 
     def team(self, actor: Principal, team_id: int) -> TeamRecord:
         """Members (any level) and site admins."""
         with self.db.read() as session:
             team = self._team(session, team_id)
             _level(actor, team.id, Level.READ, f"team {team_id}")
-            return self._team_record(session, team)
+            return self._team_records(session, [team])[0]
 
     def team_name(self, actor: Principal, team_id: int, needed: Level) -> str:
         """The name of a team the actor holds ``needed`` in (to call ``AccountService``)."""
@@ -260,7 +239,7 @@ class Directory:
                     session, "team.reinstate", {"team": team.name}, actor_id=actor.user_id
                 )
             session.flush()
-            return self._team_record(session, team)
+            return self._team_records(session, [team])[0]
 
     def purge_team(self, actor: Principal, team_id: int) -> TeamRecord:
         """Delete a team for good (site admins): ``AccountService.delete_team``'s rules."""
@@ -437,18 +416,27 @@ class Directory:
             raise Conflict(f"the team already has a project {project.name!r}")
 
     @staticmethod
-    def _team_record(session: Session, team: Team) -> TeamRecord:
-        members = session.execute(
-            select(User.id, User.username)
-            .join(Membership, Membership.user_id == User.id)
-            .where(Membership.team_id == team.id)
-            .order_by(User.username)
-        ).all()
-        return TeamRecord(
-            id=team.id,
-            name=team.name,
-            created=team.created,
-            created_by=team.created_by,
-            deleted_at=team.deleted_at,
-            members=[(user_id, username) for user_id, username in members],
-        )
+    def _team_records(session: Session, teams: list[Team]) -> list[TeamRecord]:
+        """The teams with their members (id, username; by username), in two queries
+        however many teams there are."""
+        members: dict[int, list[tuple[int, str]]] = {team.id: [] for team in teams}
+        if teams:
+            rows = session.execute(
+                select(Membership.team_id, User.id, User.username)
+                .join(User, User.id == Membership.user_id)
+                .where(Membership.team_id.in_(list(members)))
+                .order_by(User.username)
+            )
+            for team_id, user_id, username in rows:
+                members[team_id].append((user_id, username))
+        return [
+            TeamRecord(
+                id=team.id,
+                name=team.name,
+                created=team.created,
+                created_by=team.created_by,
+                deleted_at=team.deleted_at,
+                members=members[team.id],
+            )
+            for team in teams
+        ]

@@ -205,18 +205,20 @@ class NamedVersions:
                 values["project_id"] = project_id
             name = _checked_name(changes["name"]) if "name" in changes else named.name
             if (name, project_id) != (named.name, located.row.project_id):
-                if located.row.deleted_at is None:
-                    self._ensure_free(session, name, named.version, project_id, dataset_id)
-                named.name = name
-                values["name"] = self._core_name(
-                    session, located.row.owner_id, name, named.version, project_id, dataset_id
+                values["name"] = self._claim(
+                    session,
+                    located.row.owner_id,
+                    name,
+                    named.version,
+                    project_id,
+                    dataset_id,
+                    live=located.row.deleted_at is None,
                 )
+                named.name = name
             if values:
-                values["updated"] = self.clock()
-                self.datasets.save(session, located, **values)
-                located = self.datasets.reload(session, dataset_id)
-                self.datasets._event(
-                    session, actor, "dataset.update", located, {"changed": sorted(changes)}
+                extra = {"changed": sorted(changes)}
+                located = self.datasets.change_in(
+                    session, actor, located, "dataset.update", extra, **values
                 )
             session.flush()
             return self._view(session, located, named)
@@ -232,22 +234,13 @@ class NamedVersions:
         with self.db.write() as session:
             located, named = self._found(session, dataset_id, lock=True)
             if located.row.deleted_at is not None:
-                self._ensure_free(
-                    session, named.name, named.version, located.row.project_id, dataset_id
+                row = located.row
+                core = self._claim(
+                    session, row.owner_id, named.name, named.version, row.project_id, row.id
                 )
-                core = self._core_name(
-                    session,
-                    located.row.owner_id,
-                    named.name,
-                    named.version,
-                    located.row.project_id,
-                    dataset_id,
+                located = self.datasets.change_in(
+                    session, actor, located, "dataset.restore", {}, deleted_at=None, name=core
                 )
-                self.datasets.save(
-                    session, located, deleted_at=None, name=core, updated=self.clock()
-                )
-                located = self.datasets.reload(session, dataset_id)
-                self.datasets._event(session, actor, "dataset.restore", located, {})
             return self._view(session, located, named)
 
     def purge(self, actor: Principal, dataset_id: int) -> NamedDatasetView:
@@ -542,12 +535,12 @@ class NamedVersions:
         _live_project(session, project_id)
         if licence_id is not None:
             by_number(session, Licence, licence_id, "licence")
-        self._ensure_free(session, name, version, project_id, None)
+        core_name = self._claim(session, actor.user_id, name, version, project_id, None)
         domain_row = session.scalar(select(Domain).where(Domain.code == domain)) if domain else None
         row = Dataset(
             uid=secrets.token_hex(16),
             owner_id=actor.user_id,
-            name=self._core_name(session, actor.user_id, name, version, project_id, None),
+            name=core_name,
             description=description,
             tags=tags,
             visibility="public" if public else "private",
@@ -638,6 +631,24 @@ class NamedVersions:
         if other_than is not None:
             query = query.where(Dataset.id != other_than)
         return session.scalar(query.limit(1)) is not None
+
+    def _claim(
+        self,
+        session: Session,
+        owner_id: int,
+        name: str,
+        version: int,
+        project_id: int | None,
+        dataset_id: int | None,
+        *,
+        live: bool = True,
+    ) -> str:
+        """The core name of dataset ``dataset_id`` (None: a new one) of ``owner_id`` named
+        ``name`` ``version`` in the project, after refusing a clash with another live
+        one there (a deleted dataset clashes with nothing until reinstated)."""
+        if live:
+            self._ensure_free(session, name, version, project_id, dataset_id)
+        return self._core_name(session, owner_id, name, version, project_id, dataset_id)
 
     def _ensure_free(
         self,
