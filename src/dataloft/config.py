@@ -39,15 +39,18 @@ from dataloft.core.decoding import (
 from dataloft.core.errors import Invalid
 from dataloft.core.passwords import (
     DEFAULT_MEMORY_KIB,
+    DEFAULT_MIN_PASSWORD_LENGTH,
     DEFAULT_PASSES,
+    MAX_PASSWORD_LENGTH,
     MIN_MEMORY_KIB,
     MIN_PASSES,
+    MIN_PASSWORD_LENGTH_FLOOR,
     check_password_rules,
 )
 from dataloft.core.zip_reading import ZipLimits
 from dataloft.storage.factory import check_blob_url
 
-ALL_DIALECTS = ("native", "algorithmia", "pigeon", "ufdl")
+ALL_DIALECTS = ("native", "algorithmia", "pigeon", "ufdl", "pbench", "oidc")
 
 ENV_PREFIX = "DATALOFT_"
 # The test suite's own variables (DATALOFT_TEST_DATABASES, DATALOFT_TEST_POSTGRES_URL):
@@ -103,7 +106,16 @@ class Settings(BaseSettings):
     # JSON list or a comma list (pydantic-settings alone would insist on JSON).
     dialects: Annotated[tuple[str, ...], NoDecode] = ALL_DIALECTS
 
+    # The shortest password any account may have, in every dialect (dataloft.core.passwords).
+    # Declared before admin_password, whose check reads it.
+    min_password_length: int = Field(
+        default=DEFAULT_MIN_PASSWORD_LENGTH, ge=MIN_PASSWORD_LENGTH_FLOOR, le=MAX_PASSWORD_LENGTH
+    )
     admin_password: str | None = Field(default=None, description="Password of the first admin")
+    # Usernames that are admins wherever they log in (Pbench's admin-role setting; the
+    # way pbench-in-a-can makes its testadmin one): made admins when their account is
+    # made, and at every start. A comma list or a JSON list, like dialects.
+    admin_users: Annotated[tuple[str, ...], NoDecode] = ()
     # argon2id cost of password hashes (see dataloft.core.passwords): memory in KiB, passes.
     password_hash_memory_kib: int = Field(default=DEFAULT_MEMORY_KIB, ge=MIN_MEMORY_KIB)
     password_hash_passes: int = Field(default=DEFAULT_PASSES, ge=MIN_PASSES)
@@ -171,6 +183,19 @@ class Settings(BaseSettings):
     # the access token each request sends, and the refresh token that buys a new one.
     ufdl_access_token_seconds: int = Field(default=5 * 60, ge=1)
     ufdl_refresh_token_seconds: int = Field(default=8 * 3600, ge=1)
+    # The built-in OpenID Connect provider (core/oidc.py; Pbench's clients log in there):
+    # its realm and client id, as Pbench's clients are told them (/api/v1/endpoints), and
+    # the lifetimes of its tokens (Keycloak's defaults: 5 and 30 minutes).
+    oidc_realm: str = Field(default="pbench-server", pattern=r"^[A-Za-z0-9_.-]{1,100}$")
+    oidc_client: str = Field(default="pbench-client", pattern=r"^[A-Za-z0-9_.-]{1,100}$")
+    oidc_access_token_seconds: int = Field(default=5 * 60, ge=1)
+    oidc_refresh_token_seconds: int = Field(default=30 * 60, ge=1)
+    # Trust an external OpenID provider instead (its issuer URL, e.g.
+    # https://keycloak.example/realms/pbench-server): Pbench's clients are sent there to log
+    # in, and its tokens, checked against its JWKS (DATALOFT_OIDC_JWKS_URL, by default the
+    # issuer's /protocol/openid-connect/certs), name dataloft users.
+    oidc_issuer: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    oidc_jwks_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
     # Processes that decode and encode large request bodies (a 20 MiB bulk write), so that
     # the interpreter lock of the serving process stays free for other requests.
     worker_processes: Limit = 2
@@ -209,7 +234,7 @@ class Settings(BaseSettings):
             )
         return host
 
-    @field_validator("dialects", mode="before")
+    @field_validator("dialects", "admin_users", mode="before")
     @classmethod
     def _split_dialects(cls, value: object) -> object:
         if not isinstance(value, str):
@@ -237,12 +262,13 @@ class Settings(BaseSettings):
 
     @field_validator("admin_password")
     @classmethod
-    def _admin_password_rules(cls, value: str | None) -> str | None:
+    def _admin_password_rules(cls, value: str | None, info: ValidationInfo) -> str | None:
         """The password rules every account follows, checked now rather than at the first
         start, after the database has been created."""
         if value is not None:
+            min_length = info.data.get("min_password_length", DEFAULT_MIN_PASSWORD_LENGTH)
             try:
-                check_password_rules(value)
+                check_password_rules(value, min_length)
             except Invalid as error:
                 raise ValueError(error.message) from None
         return value

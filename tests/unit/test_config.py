@@ -223,7 +223,10 @@ def test_dialects_take_a_comma_list_or_a_json_list(
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("native,pbench", "unknown dialect 'pbench'; known: native, algorithmia, pigeon, ufdl"),
+        (
+            "native,lenses",
+            "unknown dialect 'lenses'; known: native, algorithmia, pigeon, ufdl, pbench, oidc",
+        ),
         ('["native", "nope"]', "unknown dialect 'nope'"),
         ("Native", "unknown dialect 'Native'"),
         ("", "name at least one dialect"),
@@ -294,6 +297,15 @@ def test_admin_password_follows_the_password_rules(env: Env) -> None:
     assert load_settings().admin_password == "long-enough"
     message = refused("admin_password", "short", env)
     assert message == "DATALOFT_ADMIN_PASSWORD: password must be 8-1024 characters long"
+
+
+def test_min_password_length_is_a_setting_the_admin_password_follows_too(env: Env) -> None:
+    assert load_settings().min_password_length == 8
+    env(min_password_length="6", admin_password="123456")
+    assert (load_settings().min_password_length, load_settings().admin_password) == (6, "123456")
+    message = refused("admin_password", "12345", env)
+    assert message == "DATALOFT_ADMIN_PASSWORD: password must be 6-1024 characters long"
+    assert "greater than or equal to 1" in refused("min_password_length", "0", env)
 
 
 # --- errors ----------------------------------------------------------------------------------

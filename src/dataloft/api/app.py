@@ -41,9 +41,16 @@ FULL_COLLECTION_EVERY = 1000  # younger collections between two full ones (Pytho
 
 
 def available_dialects() -> dict[str, Dialect]:
-    from dataloft.api import algorithmia, native, pigeon, ufdl
+    from dataloft.api import algorithmia, native, oidc, pbench, pigeon, ufdl
 
-    dialects = (native.DIALECT, algorithmia.DIALECT, pigeon.DIALECT, ufdl.DIALECT)
+    dialects = (
+        native.DIALECT,
+        algorithmia.DIALECT,
+        pigeon.DIALECT,
+        ufdl.DIALECT,
+        pbench.DIALECT,
+        oidc.DIALECT,
+    )
     return {d.name: d for d in dialects}
 
 

@@ -12,11 +12,11 @@ projects. Site admins may do everything.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -156,10 +156,51 @@ def _require_full_token(actor: Principal) -> None:
 
 
 class AccountService:
-    def __init__(self, db: Database, events: EventLog, passwords: Passwords) -> None:
+    def __init__(
+        self,
+        db: Database,
+        events: EventLog,
+        passwords: Passwords,
+        admin_users: Collection[str] = (),
+    ) -> None:
         self.db = db
         self.events = events
         self.passwords = passwords
+        # Usernames that are admins whenever their account exists (settings.admin_users).
+        self.admin_users = frozenset(admin_users)
+
+    def promote_admins(self) -> None:
+        """Make the named admins admins (at start: their accounts may predate the setting)."""
+        if not self.admin_users:
+            return
+        with self.db.write() as session:
+            session.execute(
+                update(User)
+                .where(User.username.in_(sorted(self.admin_users)), User.is_admin.is_(False))
+                .values(is_admin=True)
+            )
+
+    def external_user(self, username: str, email: object, *, admin: bool) -> tuple[int, bool]:
+        """The id and admin flag of the user an external OpenID provider vouches for, made
+        now (with no password: they log in there) if there is none. The provider's admin
+        role makes an admin; it never takes the flag away (an admin here stays one)."""
+        with self.db.read() as session:
+            user = session.scalar(select(User).where(User.username == username))
+            found = None if user is None else (user.id, user.is_admin, user.is_active)
+        if found is None:
+            mail = email if isinstance(email, str) and len(email) <= 320 else None
+            try:
+                made = self._insert_user(username, None, mail, None, admin)
+            except Conflict:  # made at the same moment by another request of theirs
+                return self.external_user(username, email, admin=admin)
+            return made.id, made.is_admin
+        user_id, is_admin, is_active = found
+        if not is_active:
+            raise Unauthenticated("this account is deactivated")
+        if admin and not is_admin:
+            with self.db.write() as session:
+                session.execute(update(User).where(User.id == user_id).values(is_admin=True))
+        return user_id, is_admin or admin
 
     # --- users -----------------------------------------------------------------------------
 
@@ -205,7 +246,7 @@ class AccountService:
                 password_hash=password_hash,
                 email=email,
                 full_name=full_name,
-                is_admin=is_admin,
+                is_admin=is_admin or username in self.admin_users,
                 is_active=True,
             )
             with _claiming(username):

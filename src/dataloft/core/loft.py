@@ -28,6 +28,7 @@ from dataloft.core.events import EventLog
 from dataloft.core.licences import LicenceService
 from dataloft.core.named_versions import NamedVersions
 from dataloft.core.nodes import NodeService
+from dataloft.core.oidc import ExternalIssuer, OidcProvider
 from dataloft.core.passwords import Passwords
 from dataloft.core.signing import SigningKeys
 from dataloft.core.throttle import LoginThrottle
@@ -72,7 +73,9 @@ class Loft:
             max_size=settings.max_file_size,
         )
         self.passwords = Passwords(
-            memory_kib=settings.password_hash_memory_kib, passes=settings.password_hash_passes
+            memory_kib=settings.password_hash_memory_kib,
+            passes=settings.password_hash_passes,
+            min_length=settings.min_password_length,
         )
         throttle = LoginThrottle(
             self.db,
@@ -88,14 +91,36 @@ class Loft:
             basic_cache_seconds=settings.basic_cache_seconds,
             token_cache_seconds=settings.token_cache_seconds,
         )
+        signing = SigningKeys(self.db)
         self.web_tokens = WebTokens(
             self.db,
-            SigningKeys(self.db),
+            signing,
             clock,
             access_seconds=settings.ufdl_access_token_seconds,
             refresh_seconds=settings.ufdl_refresh_token_seconds,
         )
-        self.accounts = AccountService(self.db, self.events, self.passwords)
+        self.accounts = AccountService(
+            self.db, self.events, self.passwords, admin_users=settings.admin_users
+        )
+        self.oidc = OidcProvider(
+            self.db,
+            signing,
+            clock,
+            access_seconds=settings.oidc_access_token_seconds,
+            refresh_seconds=settings.oidc_refresh_token_seconds,
+        )
+        self.external_issuer = (
+            ExternalIssuer(
+                self.db,
+                self.accounts,
+                issuer=settings.oidc_issuer,
+                jwks_url=settings.oidc_jwks_url
+                or settings.oidc_issuer.rstrip("/") + "/protocol/openid-connect/certs",
+                audience=settings.oidc_client,
+            )
+            if settings.oidc_issuer
+            else None
+        )
         self.nodes = NodeService(self.db, clock)
         self.licences = LicenceService(self.db)
         self.client_log = ClientLog(self.db, self.events)
@@ -135,6 +160,7 @@ class Loft:
     def bootstrap_admin(self) -> str | None:
         """On first start (no users at all) create the ``admin`` account. Returns the
         password when it had to be generated, so the caller can show it once."""
+        self.accounts.promote_admins()
         if self.accounts.count_users():
             return None
         password = self.settings.admin_password or secrets.token_urlsafe(18)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Callable
 
 from sqlalchemy.exc import IntegrityError
 
@@ -23,9 +24,10 @@ class SigningKeys:
         self._known: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
-    def secret(self, name: str) -> bytes:
-        """The key called ``name``, made now if there is none yet. Two processes making it
-        at once both end with the one that reached the database first."""
+    def secret(self, name: str, make: Callable[[], bytes] | None = None) -> bytes:
+        """The key called ``name``, made now if there is none yet (``make`` makes it: a
+        private key in PEM, say; random bytes by default). Two processes making it at once
+        both end with the one that reached the database first."""
         known = self._known.get(name)
         if known is not None:
             return known
@@ -34,7 +36,8 @@ class SigningKeys:
             if found is None:
                 try:
                     with self.db.write() as session:
-                        session.add(SigningKey(name=name, secret=secrets.token_hex(KEY_BYTES)))
+                        made = make() if make is not None else secrets.token_bytes(KEY_BYTES)
+                        session.add(SigningKey(name=name, secret=made.hex()))
                 except IntegrityError:
                     pass  # another process made it first: read theirs
                 found = self._read(name)

@@ -366,13 +366,14 @@ class NamedVersion(Base):
 
 
 class SigningKey(Base):
-    """A secret the server signs with (UFDL's JSON Web Tokens), made on first use and kept
-    here, so that tokens outlive a restart and every process verifies what another signed."""
+    """A secret the server signs with (UFDL's JSON Web Tokens, the OpenID Connect provider's
+    RSA key), made on first use and kept here, so that tokens outlive a restart and every
+    process verifies what another signed. Hex of the key's bytes."""
 
     __tablename__ = "signing_keys"
 
     name: Mapped[str] = mapped_column(String(50), primary_key=True)
-    secret: Mapped[str] = mapped_column(String(200))
+    secret: Mapped[str] = mapped_column(Text)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -32,7 +32,7 @@ from dataloft.core.names import (
 from dataloft.core.passwords import check_password_rules
 from dataloft.core.symlinks import validate_symlink_target
 
-SETTINGS = Settings(max_name_length=40, max_path_length=60)
+SETTINGS = Settings(max_name_length=40, max_path_length=60, min_password_length=6)
 # Strings from every script and category (control and format characters too), short and
 # long, and strings built from the characters the rules care about most.
 TRICKY = st.sampled_from(list("a.-_/\\ \t\n\x00\x85\u00a0\u200b\u2028\ufeff\U000e0001é0Z%*"))
@@ -79,7 +79,7 @@ EXACT: dict[str, Callable[[str], object]] = {
     "new_owner_name": _new_owner,
     "dataset_name": lambda name: validate_dataset_name(name, SETTINGS.max_name_length),
     "record_id": validate_record_id,
-    "password": check_password_rules,
+    "password": lambda password: check_password_rules(password, SETTINGS.min_password_length),
     "sha256": validate_digest,
     "media_type": validate_media_type,
 }

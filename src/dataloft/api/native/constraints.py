@@ -42,7 +42,7 @@ from dataloft.core.names import (
     USERNAME_MAX,
     USERNAME_PATTERN,
 )
-from dataloft.core.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from dataloft.core.passwords import MAX_PASSWORD_LENGTH
 from dataloft.core.symlinks import TARGET_MAX_BYTES
 
 RULE = "x-dataloft-rule"
@@ -159,9 +159,9 @@ def _record_id(_: Settings) -> dict[str, Any]:
     return {"minLength": 1, **text(RECORD_ID_MAX)}
 
 
-def _password(_: Settings) -> dict[str, Any]:
+def _password(settings: Settings) -> dict[str, Any]:
     return {
-        "minLength": MIN_PASSWORD_LENGTH,
+        "minLength": settings.min_password_length,
         "maxLength": MAX_PASSWORD_LENGTH,
         "pattern": NO_NUL,
     }

@@ -22,6 +22,7 @@ from itertools import accumulate, chain
 from pathlib import Path
 from typing import Any
 
+from dataloft.api.forms import form_fields
 from dataloft.api.multipart import MultipartForm, Part
 from dataloft.api.pigeon.attachments import rewrite_cids
 from dataloft.api.pigeon.codecs import (
@@ -31,7 +32,6 @@ from dataloft.api.pigeon.codecs import (
     decode_items,
     decode_value,
 )
-from dataloft.api.pigeon.common import form_fields
 from dataloft.api.pigeon.links import hash_links
 from dataloft.core.cbor import encode_record
 from dataloft.core.changes import NO_GUARD, DeleteRecord, PutRecord

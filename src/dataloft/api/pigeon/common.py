@@ -7,11 +7,13 @@ import contextlib
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from dataloft.api.forms import form_fields
+from dataloft.api.forms import is_form as is_form_type
 from dataloft.api.listings import listing
 from dataloft.api.pigeon.codecs import (
     HTML_TYPE,
@@ -25,14 +27,12 @@ from dataloft.api.pigeon.codecs import (
 )
 from dataloft.api.pipeline import Call
 from dataloft.core.access import Action, Principal
-from dataloft.core.decoding import DecodeLimits
-from dataloft.core.errors import Forbidden, Invalid, NotFound, TooLarge, Unauthenticated
+from dataloft.core.errors import Forbidden, Invalid, NotFound, Unauthenticated
 from dataloft.core.loft import Loft
 
 PAGE = 1000
 SOURCE = "datasets"  # the only collection source so far (lenses come later)
 EDIT_REFUSED = "You need to login as someone with permission to edit this"
-FORM = "application/x-www-form-urlencoded"
 # Characters a Pigeon Optics dataset name may not hold (they mean something in its paths).
 _NAME_FORBIDDEN = set("!*'();:@&=+$,/?%#[]")
 
@@ -134,20 +134,7 @@ def require_record_writer(loft: Loft, actor: Principal, author: str, name: str) 
 
 
 def is_form(call: Call) -> bool:
-    return (call.header("content-type") or "").lower().startswith(FORM)
-
-
-def form_fields(raw: bytes, limits: DecodeLimits) -> dict[str, str]:
-    """An HTML form's fields (``application/x-www-form-urlencoded``), as strings: at most
-    as many as a map may hold members (each field is two strings, a name and a value)."""
-    fields = min(limits.members, limits.elements // 2)
-    try:
-        pairs = parse_qsl(
-            raw.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=fields
-        )
-    except ValueError:  # counted before any field is split off
-        raise TooLarge(f"an HTML form may hold at most {fields} fields") from None
-    return dict(pairs)
+    return is_form_type(call.header("content-type"))
 
 
 def decoded_body(call: Call, limit: int) -> Any:
