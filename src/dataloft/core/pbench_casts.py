@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from typing import Any, Final
 
-from dateutil import parser as date_parser  # type: ignore[import-untyped]
+from dateutil import parser as date_parser
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _BLANKS = " \t\n\r\f\v"  # PostgreSQL's isspace(), which its int and bool input trims

@@ -41,7 +41,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 # python-dateutil ships no type information (and no stubs are installed).
-from dateutil import parser as date_parser  # type: ignore[import-untyped]
+from dateutil import parser as date_parser
 
 from dataloft.core.errors import Invalid, TooLarge
 
