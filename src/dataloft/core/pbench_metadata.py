@@ -41,9 +41,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 # python-dateutil ships no type information (and no stubs are installed).
-from dateutil import parser as date_parser
-
 from dataloft.core.errors import Invalid, TooLarge
+from dataloft.core.pbench_casts import parse_date as read_date
+from dataloft.core.pbench_casts import utc
 
 NAMESPACES = ("dataset", "global", "server", "user")
 
@@ -134,20 +134,13 @@ def parse_bool(value: str | bool) -> bool:
 
 def parse_date(value: str) -> datetime:
     """A date/time parameter, read as leniently as ``dateutil`` reads it ("12/17/2026
-    10:00+0000" included). The result is aware: a time without an offset is UTC, so it
-    compares with the dataset times the server keeps."""
+    10:00+0000" included; ``core.pbench_casts.parse_date``), in UTC: a time without an
+    offset is UTC (the original took the server's local zone, UTC on every server it
+    documents), so it compares with the dataset times the server keeps."""
     try:
-        return _as_utc(date_parser.parse(value))
+        return read_date(value)
     except (ValueError, OverflowError, TypeError) as error:
         raise Invalid(conversion_message(value, "date/time string")) from error
-
-
-def _as_utc(moment: datetime) -> datetime:
-    # A naive time is taken as UTC (the original took the server's local zone, which is
-    # UTC on every server it documents).
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 # --- key paths ----------------------------------------------------------------------------------
@@ -302,7 +295,7 @@ def normalise(
 
 def _latest(start: datetime, lifetime_days: int) -> datetime | None:
     try:
-        return _as_utc(start) + timedelta(days=lifetime_days)
+        return utc(start) + timedelta(days=lifetime_days)
     except OverflowError:
         return None  # a lifetime past the calendar's end bounds nothing
 
@@ -329,7 +322,7 @@ def _normalise(key: str, value: Any, dataset_name: str, latest: datetime | None)
         if not isinstance(value, str):
             raise bad("date/time")
         try:
-            target = _as_utc(date_parser.parse(value))
+            target = read_date(value)
         except (ValueError, OverflowError) as error:
             raise bad("date/time") from error
         if latest is not None and target > latest:

@@ -47,6 +47,7 @@ from typing import Any, Final, Literal
 
 from dataloft.core.errors import Invalid, Unauthenticated
 from dataloft.core.pbench_casts import CASTS, Like, parse_date, utc
+from dataloft.core.pbench_metadata import NAMESPACES
 
 
 class _Missing(enum.Enum):
@@ -57,7 +58,6 @@ class _Missing(enum.Enum):
 MISSING: Final = _Missing.MISSING
 Missing = Literal[_Missing.MISSING]
 
-NAMESPACES: Final = ("dataset", "global", "server", "user")
 TYPES: Final = ("bool", "date", "int", "str")
 # Longest first, so that "<=" is not read as "<" followed by a value "=...".
 OPERATORS: Final = ("<=", ">=", "!=", "~", "=", "<", ">")
