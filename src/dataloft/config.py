@@ -183,6 +183,9 @@ class Settings(BaseSettings):
     # the access token each request sends, and the refresh token that buys a new one.
     ufdl_access_token_seconds: int = Field(default=5 * 60, ge=1)
     ufdl_refresh_token_seconds: int = Field(default=8 * 3600, ge=1)
+    # The longest a Pbench dataset may be kept, in days (Pbench Server's maximum retention):
+    # what /api/v1/server/settings' dataset-lifetime is until an admin sets it.
+    pbench_max_retention_days: int = Field(default=3650, ge=1)
     # The built-in OpenID Connect provider (core/oidc.py; Pbench's clients log in there):
     # its realm and client id, as Pbench's clients are told them (/api/v1/endpoints), and
     # the lifetimes of its tokens (Keycloak's defaults: 5 and 30 minutes).

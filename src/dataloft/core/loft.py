@@ -30,6 +30,7 @@ from dataloft.core.named_versions import NamedVersions
 from dataloft.core.nodes import NodeService
 from dataloft.core.oidc import ExternalIssuer, OidcProvider
 from dataloft.core.passwords import Passwords
+from dataloft.core.server_settings import ServerSettings
 from dataloft.core.signing import SigningKeys
 from dataloft.core.throttle import LoginThrottle
 from dataloft.core.tree import TreeService
@@ -101,6 +102,9 @@ class Loft:
         )
         self.accounts = AccountService(
             self.db, self.events, self.passwords, admin_users=settings.admin_users
+        )
+        self.server_settings = ServerSettings(
+            self.db, self.events, max_lifetime_days=settings.pbench_max_retention_days
         )
         self.oidc = OidcProvider(
             self.db,

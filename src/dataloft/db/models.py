@@ -377,6 +377,15 @@ class SigningKey(Base):
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class ServerSetting(Base):
+    """A setting an admin changes while the server runs (``core/server_settings.py``)."""
+
+    __tablename__ = "server_settings"
+
+    key: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSONDoc, nullable=True)
+
+
 class Node(Base):
     """A worker machine that runs jobs (UFDL's nodes). A request naming a node (UFDL's
     ``Node-Id`` header) acts with more rights only where the node's registrant is a member

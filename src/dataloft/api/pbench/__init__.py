@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from dataloft.api.front import LoftApp
-from dataloft.api.pbench import endpoints, keys
+from dataloft.api.pbench import endpoints, keys, server_settings
+from dataloft.api.pbench.common import gated
 from dataloft.api.pipeline import Pipeline
 from dataloft.api.registry import Dialect
 from dataloft.core.access import ANONYMOUS, Principal
@@ -55,9 +56,13 @@ def authenticate(loft: Loft, request: Request) -> Principal:
 
 def mount(app: LoftApp) -> None:
     routes = Pipeline(app, DIALECT)
-    for module in (endpoints, keys):
+    # Pbench's "always enabled" APIs, which a disabled server still answers.
+    for module in (endpoints, server_settings):
         for path, handlers in module.ROUTES.items():
             routes.add(PREFIX + path, handlers)
+    for module in (keys,):
+        for path, handlers in module.ROUTES.items():
+            routes.add(PREFIX + path, {method: gated(h) for method, h in handlers.items()})
 
 
 DIALECT = Dialect(
