@@ -47,6 +47,7 @@ from dataloft.core.passwords import (
     MIN_PASSWORD_LENGTH_FLOOR,
     check_password_rules,
 )
+from dataloft.core.tar_reading import TarLimits
 from dataloft.core.zip_reading import ZipLimits
 from dataloft.storage.factory import check_blob_url
 
@@ -179,12 +180,19 @@ class Settings(BaseSettings):
     max_zip_entries: Limit = 10_000
     max_zip_bytes: Limit = 10 * GiB
     max_zip_ratio: Limit = 200
+    # A Pbench tarball, indexed as it is uploaded (core/tar_reading.py): members, their
+    # total unpacked size, and how many times the bytes read so far it may unpack to.
+    max_tar_members: Limit = 100_000
+    max_tar_bytes: Limit = 64 * GiB
+    max_tar_ratio: Limit = 200
     # Lifetimes of the JSON Web Tokens UFDL clients obtain with a password (core/web_tokens.py):
     # the access token each request sends, and the refresh token that buys a new one.
     ufdl_access_token_seconds: int = Field(default=5 * 60, ge=1)
     ufdl_refresh_token_seconds: int = Field(default=8 * 3600, ge=1)
-    # The longest a Pbench dataset may be kept, in days (Pbench Server's maximum retention):
-    # what /api/v1/server/settings' dataset-lifetime is until an admin sets it.
+    # How long a Pbench dataset is kept, in days: the expiry an upload is given, and the
+    # longest an owner may set (Pbench Server's default and maximum retention; the maximum
+    # is /api/v1/server/settings' dataset-lifetime until an admin sets it).
+    pbench_retention_days: int = Field(default=730, ge=1)
     pbench_max_retention_days: int = Field(default=3650, ge=1)
     # The built-in OpenID Connect provider (core/oidc.py; Pbench's clients log in there):
     # its realm and client id, as Pbench's clients are told them (/api/v1/endpoints), and
@@ -296,6 +304,15 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def tar_limits(self) -> TarLimits:
+        return TarLimits(
+            members=self.max_tar_members,
+            total_bytes=self.max_tar_bytes,
+            ratio=self.max_tar_ratio,
+            name_bytes=self.max_path_length,
+        )
 
     @property
     def zip_limits(self) -> ZipLimits:

@@ -52,6 +52,10 @@ class UnsupportedMediaType(ProtocolError):
     """The request asks for a format the route does not make or take."""
 
 
+class LengthRequired(ProtocolError):
+    """The request must say how long its body is (Pbench's uploads)."""
+
+
 class UnprocessableContent(ProtocolError):
     """The body is well formed but names parameters the action does not take."""
 
@@ -66,6 +70,7 @@ STATUS: dict[type[LoftError], int] = {
     NotAcceptable: 406,
     Unmergeable: 406,
     UnsupportedMediaType: 415,
+    LengthRequired: 411,
     UnprocessableContent: 422,
     Conflict: 409,
     PreconditionFailed: 412,

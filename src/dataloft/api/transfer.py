@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import re
 import tempfile
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from email.utils import format_datetime
 from typing import IO
@@ -57,14 +58,16 @@ async def receive_blob(
     *,
     max_size: int | None = None,
     expected: str | None = None,
+    also: Sequence[hashlib._Hash] = (),
 ) -> StoredBlob:
-    """Stream the request body into a new blob, hashing as it arrives."""
+    """Stream the request body into a new blob, hashing as it arrives (with sha256, and
+    with each digest of ``also``)."""
     limit = blobs.max_size if max_size is None else min(max_size, blobs.max_size)
     allow_body(request, limit)
     length = declared_length(request)
     if length is not None and length > limit:
         raise TooLarge(f"body of {length} bytes exceeds the limit of {limit} bytes")
-    upload = blobs.start_upload(max_size=limit, expected=expected)
+    upload = blobs.start_upload(max_size=limit, expected=expected, also=also)
     try:
         await _pump(request, upload)
         return await in_thread(upload.finish)

@@ -26,7 +26,7 @@ from dataloft.core.names import validate_digest
 from dataloft.core.possession import possessed, record_uploads
 from dataloft.db import Database
 from dataloft.db.batches import BATCH_ROWS, Columns, batches
-from dataloft.db.models import Blob, Entry, EntryAttachment
+from dataloft.db.models import Blob, Entry, EntryAttachment, PbenchDataset
 from dataloft.db.types import utcnow
 from dataloft.db.upsert import insert_ignore
 from dataloft.storage import BlobMissing, BlobStore, StagedBlob
@@ -81,9 +81,17 @@ class Upload:
     and makes the bytes durable; ``abort`` throws them away."""
 
     def __init__(
-        self, store: BlobStore, inline_limit: int, max_size: int, expected: str | None
+        self,
+        store: BlobStore,
+        inline_limit: int,
+        max_size: int,
+        expected: str | None,
+        also: Sequence[hashlib._Hash] = (),
     ) -> None:
         self._store = store
+        # Other digests of the same bytes a caller wants (Pbench's MD5), each computed in
+        # a thread of its own beside the sha256.
+        self._also = tuple(also)
         self._inline_limit = inline_limit
         self._max_size = max_size
         self._expected = expected
@@ -111,6 +119,14 @@ class Upload:
             raise
 
     def _write(self, pieces: Sequence[ByteBuffer]) -> None:
+        others = [_HASHER.submit(_update, other, pieces) for other in self._also]
+        try:
+            self._write_hashed(pieces)
+        finally:
+            for other in others:
+                other.result()
+
+    def _write_hashed(self, pieces: Sequence[ByteBuffer]) -> None:
         taken = 0
         # Kept in memory, to go inline into the row, until the bytes pass the inline limit.
         while self._buffer is not None and taken < len(pieces):
@@ -165,11 +181,18 @@ class BlobService:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def start_upload(self, *, max_size: int | None = None, expected: str | None = None) -> Upload:
+    def start_upload(
+        self,
+        *,
+        max_size: int | None = None,
+        expected: str | None = None,
+        also: Sequence[hashlib._Hash] = (),
+    ) -> Upload:
+        """An upload; ``also`` are other digests to compute of the same bytes."""
         if expected is not None:
             validate_digest(expected)
         limit = self.max_size if max_size is None else min(max_size, self.max_size)
-        return Upload(self.store, self.inline_limit, limit, expected)
+        return Upload(self.store, self.inline_limit, limit, expected, also)
 
     def receive(
         self, chunks: Iterable[bytes], *, max_size: int | None = None, expected: str | None = None
@@ -287,7 +310,8 @@ class BlobService:
         scan_store: bool = False,
         between_phases: Callable[[], None] | None = None,
     ) -> GcReport:
-        """Delete blobs no entry references (as content or as an attachment) and nobody
+        """Delete blobs no entry references (as content or as an attachment), no Pbench
+        dataset keeps as its tarball, and nobody
         touched within the grace period. ``scan_store`` also removes stored files with no
         row (left by a crash between storing a blob and committing its row).
         ``between_phases`` runs after the rows are deleted and before the files are (a seam
@@ -312,6 +336,7 @@ class BlobService:
             unreferenced = and_(
                 ~exists().where(Entry.digest == Blob.digest),
                 ~exists().where(EntryAttachment.digest == Blob.digest),
+                ~exists().where(PbenchDataset.tarball_digest == Blob.digest),
             )
             # length(data), not "data IS NULL": SQLite 3.40 answers IS NULL wrongly in a
             # DELETE's RETURNING clause.

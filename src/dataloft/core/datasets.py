@@ -518,6 +518,21 @@ class DatasetService:
 
     # --- delete / restore / purge ----------------------------------------------------------
 
+    def transfer(self, actor: Principal, owner: str, name: str, new_owner: str) -> DatasetView:
+        """Give the dataset to another user (a site admin's change: Pbench's ownership
+        transfer). The name must be free among the new owner's datasets."""
+        if not actor.is_admin:
+            raise Forbidden("only site admins give datasets to other users")
+        with self.db.write() as session:
+            located = self.locate(actor, owner, name, Action.ADMIN, lock=True)
+            target = session.scalar(select(User.id).where(User.username == new_owner))
+            if target is None:
+                raise NotFound(f"user {new_owner!r} not found")
+            self._ensure_name_free(session, target, located.row.name, new_owner)
+            self.save(session, located, owner_id=target, updated=utcnow())
+            self._event(session, actor, "dataset.transfer", located, {"owner": new_owner})
+            return self.reload(session, located.row.id).view()
+
     def delete(
         self, actor: Principal, owner: str, name: str, *, only_if_empty: bool = False
     ) -> DatasetView:

@@ -30,6 +30,7 @@ from dataloft.core.named_versions import NamedVersions
 from dataloft.core.nodes import NodeService
 from dataloft.core.oidc import ExternalIssuer, OidcProvider
 from dataloft.core.passwords import Passwords
+from dataloft.core.pbench_datasets import PbenchDatasets
 from dataloft.core.server_settings import ServerSettings
 from dataloft.core.signing import SigningKeys
 from dataloft.core.throttle import LoginThrottle
@@ -52,6 +53,7 @@ class Loft:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
+        self.clock = clock
         if settings.is_sqlite:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(
@@ -140,6 +142,14 @@ class Loft:
             max_changes=settings.max_commit_changes,
             max_record_size=settings.max_record_size,
             max_path_length=settings.max_path_length,
+        )
+        self.pbench = PbenchDatasets(
+            self.db,
+            self.datasets,
+            self.commits,
+            self.blobs,
+            clock,
+            max_name_length=settings.max_name_length,
         )
         self.browse = BrowseService(
             self.db, self.datasets, self.blobs, max_path_length=settings.max_path_length

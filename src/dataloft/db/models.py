@@ -329,6 +329,40 @@ class EntryAttachment(Base):
     digest: Mapped[str] = mapped_column(ForeignKey("blobs.digest"), primary_key=True, index=True)
 
 
+class PbenchDataset(Base):
+    """What a dataset made from a Pbench tarball keeps besides its entries
+    (``core/pbench_datasets.py``). The tarball is a blob of its own, kept while this row
+    names it. The ``server`` and ``global`` metadata namespaces live in the dataset's own
+    metadata document, so that the native API shows them too."""
+
+    __tablename__ = "pbench_datasets"
+
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True
+    )
+    resource_id: Mapped[str] = mapped_column(String(32), unique=True, index=True)
+    name: Mapped[str] = mapped_column(String(1024))
+    uploaded: Mapped[datetime] = mapped_column(UTCDateTime)
+    tarball_digest: Mapped[str] = mapped_column(ForeignKey("blobs.digest"), index=True)
+    tarball_size: Mapped[int] = mapped_column(BigInteger)
+    metalog: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    operations: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+
+
+class PbenchUserMetadata(Base):
+    """A user's own ``user.*`` metadata of a Pbench dataset, seen by them alone."""
+
+    __tablename__ = "pbench_user_metadata"
+
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    document: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+
+
 class Event(Base):
     """The global change log. ``seq`` comes from the ``counters`` row 'events', taken at the
     end of the writing transaction, so sequence order is commit order and a reader that

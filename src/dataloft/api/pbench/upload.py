@@ -1,0 +1,202 @@
+"""``PUT /api/v1/upload/{filename}``: a Pbench tarball, streamed in (sha256 and MD5 computed
+while it is written, in constant memory), checked against its ``Content-MD5``, indexed
+(``core/pbench_intake.py``) and made a dataset (``core/pbench_datasets.py``).
+
+Pbench Server's checks, in its order and words: the query (``access``, and unknown keys),
+a caller (401 ``Verifying user_id failed``), the ``Content-MD5`` header, the ``metadata``
+parameter (all its errors at once), the file name (no path; ``.tar.xz``), a tarball
+already here (200 ``Dataset already exists``, whoever sent it), the ``Content-Length``
+(411), and after the body the byte count and the MD5. The tarball's own problems
+(truncated, not a tar, a member named ``../x``, a symlink out of the archive, a bomb) are
+a 400 or 413 naming them, and nothing is kept.
+
+The answer is 201 with Pbench's notes and ``Location: .../datasets/<md5>/inventory/``.
+The expiration note gives the default retention whatever ``server.deletion`` the client
+set, as Pbench Server's does (its clients check that note); the dataset keeps the date
+the client set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from typing import Any
+
+from starlette.responses import JSONResponse, Response
+
+from dataloft.api.errors import LengthRequired
+from dataloft.api.origins import public_origin
+from dataloft.api.pipeline import Call, Handler, streaming
+from dataloft.api.transfer import declared_length, receive_blob
+from dataloft.core.blobs import BlobRef, StoredBlob
+from dataloft.core.errors import Invalid, Unauthenticated
+from dataloft.core.pbench_intake import index_stored
+from dataloft.core.pbench_metadata import (
+    SERVER_ARCHIVEONLY,
+    MetadataErrors,
+    normalise,
+    parse_upload_metadata,
+    split_writable,
+)
+
+SUFFIX = ".tar.xz"
+ACCESS = ("private", "public")
+QUERY_KEYS = frozenset({"access", "metadata"})
+
+
+def _access(call: Call) -> str:
+    unknown = sorted(set(call.request.query_params) - QUERY_KEYS)
+    if unknown:
+        raise Invalid(f"Unknown URL query keys: {','.join(unknown)}")
+    values = call.request.query_params.getlist("access")
+    if len(values) > 1:
+        raise Invalid("Repeated URL query key 'access'")
+    access = (values[0] if values else "private").lower()
+    if access not in ACCESS:
+        raise Invalid(
+            f"Unrecognized access keyword [{values[0]!r}] for parameter access; "
+            f"allowed keywords are {list(ACCESS)!r}"
+        )
+    return access
+
+
+def _md5(call: Call) -> str:
+    value = call.header("content-md5")
+    if value is None:
+        raise Invalid("Missing required 'Content-MD5' header")
+    if not value.strip():
+        raise Invalid("Missing required 'Content-MD5' header value")
+    return value.strip().lower()
+
+
+def _stem(filename: str) -> str:
+    if "/" in filename or "\\" in filename:
+        raise Invalid("Filename must not contain a path")
+    if not filename.endswith(SUFFIX):
+        raise Invalid(f"File extension not supported, must be {SUFFIX}")
+    stem = filename[: -len(SUFFIX)]
+    if not stem:
+        raise Invalid("the file name must be more than its extension")
+    return stem
+
+
+def _location(call: Call, resource_id: str) -> dict[str, str]:
+    url = f"{public_origin(call.request)}/api/v1/datasets/{resource_id}/inventory/"
+    return {"Location": url}
+
+
+def _sorted_metadata(
+    parsed: dict[str, Any], call: Call, name: str
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], bool]:
+    """The client's metadata, normalised, as the server, global and user documents."""
+    settings = call.settings
+    now = call.loft.clock()
+    lifetime = int(call.loft.server_settings.get("dataset-lifetime"))
+    server: dict[str, Any] = {
+        "deletion": f"{now + timedelta(days=settings.pbench_retention_days):%Y-%m-%d}"
+    }
+    global_: dict[str, Any] = {}
+    user: dict[str, Any] = {}
+    errors: list[str] = []
+    for key, value in parsed.items():
+        try:
+            stored = normalise(key, value, dataset_name=name, uploaded=now, lifetime_days=lifetime)
+        except Invalid as error:
+            errors.append(error.message)
+            continue
+        namespace, path = split_writable(key)
+        target = {"server": server, "global": global_, "user": user}.get(namespace)
+        if target is None:  # dataset.name: the tarball names the dataset
+            continue
+        node = target
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = stored
+    if errors:
+        raise MetadataErrors(errors)
+    return server, global_, user, bool(server.get(SERVER_ARCHIVEONLY.split(".", 1)[1]))
+
+
+async def upload(call: Call) -> Response:
+    access = _access(call)
+    actor = call.actor
+    if actor.is_anonymous:
+        raise Unauthenticated("Verifying user_id failed")
+    md5 = _md5(call)
+    try:
+        parsed = parse_upload_metadata(call.request.query_params.getlist("metadata"))
+    except MetadataErrors as errors:
+        return JSONResponse({"message": errors.message, "errors": errors.errors}, status_code=400)
+    name = _stem(call.param("filename"))
+    loft = call.loft
+    known = await call.in_thread(loft.pbench.known, md5)
+    if known is not None:
+        body = {"message": "Dataset already exists", "name": known, "resource_id": md5}
+        return JSONResponse(body, headers=_location(call, md5))
+    length = declared_length(call.request)
+    if not length:
+        raise LengthRequired("Missing or invalid 'Content-Length' header")
+    try:
+        server, global_, user, archive_only = _sorted_metadata(parsed, call, name)
+    except MetadataErrors as errors:
+        return JSONResponse({"message": errors.message, "errors": errors.errors}, status_code=400)
+    digest = hashlib.md5(usedforsecurity=False)
+    tarball = await receive_blob(call.request, loft.blobs, also=(digest,))
+    if tarball.size != length:
+        raise Invalid(f"Expected {length} bytes but received {tarball.size} bytes")
+    if digest.hexdigest() != md5:
+        raise Invalid(f"MD5 checksum {digest.hexdigest()} does not match expected {md5}")
+    return await call.in_thread(
+        _create, call, name, md5, tarball, access, server, global_, user, archive_only
+    )
+
+
+def _create(
+    call: Call,
+    name: str,
+    md5: str,
+    tarball: StoredBlob,
+    access: str,
+    server: dict[str, Any],
+    global_: dict[str, Any],
+    user: dict[str, Any],
+    archive_only: bool,
+) -> Response:
+    loft = call.loft
+    ref = BlobRef(tarball.digest, tarball.size, tarball.inline)
+    indexed = index_stored(loft.blobs, ref, name, call.settings.tar_limits)
+    notes: list[str] = []
+    if indexed.metalog is None:
+        notes.append(f"Results archive is missing '{name}/metadata.log'.")
+        archive_only = True
+        server["archiveonly"] = True
+    run = loft.pbench.create(
+        call.actor,
+        name=name,
+        resource_id=md5,
+        tarball=tarball,
+        indexed=indexed,
+        access=access,
+        server=server,
+        global_=global_,
+        user=user,
+        archive_only=archive_only,
+    )
+    expires = run.uploaded + timedelta(days=call.settings.pbench_retention_days)
+    notes.append(f"Identified benchmark workload {run.server['benchmark']!r}.")
+    notes.append(f"Expected expiration date is {expires:%Y-%m-%d}.")
+    indexing = loft.server_settings.get("server-indexing")
+    if archive_only or not indexing:
+        notes.append("Indexing is disabled by 'archive only' setting.")
+    body = {
+        "message": "File successfully uploaded",
+        "name": name,
+        "resource_id": md5,
+        "notes": notes,
+    }
+    return JSONResponse(body, status_code=201, headers=_location(call, md5))
+
+
+ROUTES: dict[str, dict[str, Handler]] = {
+    "/upload/{filename}": {"PUT": streaming(upload)},
+}
