@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from dataloft.api.front import LoftApp
-from dataloft.api.pbench import endpoints, keys, server_settings, upload
+from dataloft.api.pbench import datasets, endpoints, keys, server_settings, upload
 from dataloft.api.pbench.common import gated
 from dataloft.api.pipeline import Pipeline
 from dataloft.api.registry import Dialect
@@ -60,7 +60,7 @@ def mount(app: LoftApp) -> None:
     for module in (endpoints, server_settings):
         for path, handlers in module.ROUTES.items():
             routes.add(PREFIX + path, handlers)
-    for module in (keys, upload):
+    for module in (keys, upload, datasets):
         for path, handlers in module.ROUTES.items():
             routes.add(PREFIX + path, {method: gated(h) for method, h in handlers.items()})
 

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from dataloft.api.pipeline import Call, Handler, PlainHandler
 from dataloft.core.errors import Forbidden, Invalid, Unauthenticated
+from dataloft.core.pbench_metadata import MetadataErrors
 from dataloft.core.values import parse_plain_json
 
 MAX_BODY = 1024 * 1024  # metadata and settings bodies are small; tarballs come another way
@@ -24,6 +25,12 @@ def json_body(call: Call, *, optional: bool = False) -> Any:
             return None
         raise Invalid("a JSON body is required")
     return parse_plain_json(raw, call.settings.decode_limits)
+
+
+def metadata_errors(errors: MetadataErrors) -> Response:
+    """Pbench's answer to bad metadata: every problem, each in its own words."""
+    body = {"message": errors.message, "errors": errors.errors}
+    return JSONResponse(body, status_code=400)
 
 
 def require_admin(call: Call, operation: str) -> None:

@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 
 from dataloft.api.errors import LengthRequired
 from dataloft.api.origins import public_origin
+from dataloft.api.pbench.common import metadata_errors
 from dataloft.api.pipeline import Call, Handler, streaming
 from dataloft.api.transfer import declared_length, receive_blob
 from dataloft.core.blobs import BlobRef, StoredBlob
@@ -126,7 +127,7 @@ async def upload(call: Call) -> Response:
     try:
         parsed = parse_upload_metadata(call.request.query_params.getlist("metadata"))
     except MetadataErrors as errors:
-        return JSONResponse({"message": errors.message, "errors": errors.errors}, status_code=400)
+        return metadata_errors(errors)
     name = _stem(call.param("filename"))
     loft = call.loft
     known = await call.in_thread(loft.pbench.known, md5)
@@ -139,7 +140,7 @@ async def upload(call: Call) -> Response:
     try:
         server, global_, user, archive_only = _sorted_metadata(parsed, call, name)
     except MetadataErrors as errors:
-        return JSONResponse({"message": errors.message, "errors": errors.errors}, status_code=400)
+        return metadata_errors(errors)
     digest = hashlib.md5(usedforsecurity=False)
     tarball = await receive_blob(call.request, loft.blobs, also=(digest,))
     if tarball.size != length:
