@@ -329,3 +329,26 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.offset += timedelta(seconds=seconds)
+
+
+def pquisby_python() -> str:
+    """A Python with pquisby installed, for Pbench's visualize and compare: the one
+    ``DATALOFT_TEST_PQUISBY_PYTHON`` names, or a virtual environment at ``.pquisby`` in the
+    checkout, made (once, about a minute) if it is not there. pquisby pins old versions
+    of many packages, so it cannot go into the suite's own environment."""
+    named = os.environ.get("DATALOFT_TEST_PQUISBY_PYTHON")
+    if named:
+        return named
+    home = Path(__file__).resolve().parent.parent / ".pquisby"
+    python = home / "bin" / "python"
+    with _PQUISBY_LOCK:
+        if not (home / "ready").exists():
+            subprocess.run([sys.executable, "-m", "venv", "--clear", str(home)], check=True)
+            subprocess.run(
+                [str(python), "-m", "pip", "install", "-q", "pquisby"], check=True, timeout=600
+            )
+            (home / "ready").touch()
+    return str(python)
+
+
+_PQUISBY_LOCK = threading.Lock()

@@ -194,6 +194,9 @@ class Settings(BaseSettings):
     # is /api/v1/server/settings' dataset-lifetime until an admin sets it).
     pbench_retention_days: int = Field(default=730, ge=1)
     pbench_max_retention_days: int = Field(default=3650, ge=1)
+    # A Python interpreter in which pquisby is installed, for Pbench's visualize and
+    # compare (core/pbench_visuals.py); unset, those two answer 503.
+    pquisby_python: str | None = None
     # The built-in OpenID Connect provider (core/oidc.py; Pbench's clients log in there):
     # its realm and client id, as Pbench's clients are told them (/api/v1/endpoints), and
     # the lifetimes of its tokens (Keycloak's defaults: 5 and 30 minutes).

@@ -24,6 +24,7 @@ from dataloft.core.errors import (
     TooLarge,
     TooManyRequests,
     Unauthenticated,
+    Unavailable,
 )
 from dataloft.core.named_versions import Unmergeable
 
@@ -78,6 +79,7 @@ STATUS: dict[type[LoftError], int] = {
     TooManyRequests: 429,
     ServerFault: 500,
     StorageFull: 507,
+    Unavailable: 503,
 }
 
 CODES: dict[int, str] = {

@@ -14,9 +14,10 @@ class below a status).
     ├── Forbidden
     ├── TooLarge
     ├── TooManyRequests
-    └── ServerFault
-        ├── BlobLost
-        └── StorageFull
+    ├── ServerFault
+    │   ├── BlobLost
+    │   └── StorageFull
+    └── Unavailable
 """
 
 from __future__ import annotations
@@ -103,6 +104,10 @@ class BlobLost(ServerFault):
 
 class StorageFull(ServerFault):
     """The blob store or the database has no room left: nothing was saved."""
+
+
+class Unavailable(LoftError):
+    """The server is not set up for this (an optional tool it needs is not configured)."""
 
 
 @contextmanager

@@ -31,6 +31,7 @@ from dataloft.core.nodes import NodeService
 from dataloft.core.oidc import ExternalIssuer, OidcProvider
 from dataloft.core.passwords import Passwords
 from dataloft.core.pbench_datasets import PbenchDatasets
+from dataloft.core.pbench_visuals import Quisby
 from dataloft.core.server_settings import ServerSettings
 from dataloft.core.signing import SigningKeys
 from dataloft.core.throttle import LoginThrottle
@@ -143,6 +144,7 @@ class Loft:
             max_record_size=settings.max_record_size,
             max_path_length=settings.max_path_length,
         )
+        self.quisby = Quisby(settings.pquisby_python)
         self.pbench = PbenchDatasets(
             self.db,
             self.datasets,

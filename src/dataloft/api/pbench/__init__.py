@@ -15,7 +15,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from dataloft.api.front import LoftApp
-from dataloft.api.pbench import datasets, endpoints, keys, server_settings, upload
+from dataloft.api.pbench import (
+    audit,
+    datasets,
+    endpoints,
+    keys,
+    server_settings,
+    upload,
+    visuals,
+)
 from dataloft.api.pbench.common import gated
 from dataloft.api.pipeline import Pipeline
 from dataloft.api.registry import Dialect
@@ -57,10 +65,10 @@ def authenticate(loft: Loft, request: Request) -> Principal:
 def mount(app: LoftApp) -> None:
     routes = Pipeline(app, DIALECT)
     # Pbench's "always enabled" APIs, which a disabled server still answers.
-    for module in (endpoints, server_settings):
+    for module in (endpoints, server_settings, audit):
         for path, handlers in module.ROUTES.items():
             routes.add(PREFIX + path, handlers)
-    for module in (keys, upload, datasets):
+    for module in (keys, upload, datasets, visuals):
         for path, handlers in module.ROUTES.items():
             routes.add(PREFIX + path, {method: gated(h) for method, h in handlers.items()})
 

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from dataloft.api.origins import public_origin
 from dataloft.api.pbench.common import json_body, metadata_errors
-from dataloft.api.pbench.params import Query
+from dataloft.api.pbench.params import Query, within
 from dataloft.api.pipeline import Call, Handler, PlainHandler
 from dataloft.core.access import Principal
 from dataloft.core.errors import Forbidden, Invalid, NotFound, Unauthenticated
@@ -110,7 +110,7 @@ def _selected(call: Call, query: Query, actor: Principal) -> list[DatasetView]:
             continue
         if name is not None and name not in run.name:
             continue
-        if (start is not None and run.uploaded < start) or (end is not None and run.uploaded > end):
+        if not within(run.uploaded, start, end):
             continue
         view = run.view()
         if terms.matches(view):

@@ -72,3 +72,8 @@ class Query:
                 f"allowed keywords are {list(ACCESS)!r}"
             )
         return value.lower()
+
+
+def within(moment: datetime, start: datetime | None, end: datetime | None) -> bool:
+    """Whether ``moment`` is in ``[start, end]`` (either end open when None)."""
+    return (start is None or moment >= start) and (end is None or moment <= end)
