@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dataloft.api.limits import allow_body
 from dataloft.api.threads import in_thread
-from dataloft.core.blobs import BlobRef, BlobService, StoredBlob, Upload
+from dataloft.core.blobs import BlobRef, BlobService, StoredBlob, Tee, Upload
 from dataloft.core.browse import EntryRead
 from dataloft.core.errors import Invalid, TooLarge, space_checked
 from dataloft.core.pagination import ascii_natural
@@ -59,15 +59,16 @@ async def receive_blob(
     max_size: int | None = None,
     expected: str | None = None,
     also: Sequence[hashlib._Hash] = (),
+    tee: Tee | None = None,
 ) -> StoredBlob:
     """Stream the request body into a new blob, hashing as it arrives (with sha256, and
-    with each digest of ``also``)."""
+    with each digest of ``also``), handing what is written to ``tee`` too."""
     limit = blobs.max_size if max_size is None else min(max_size, blobs.max_size)
     allow_body(request, limit)
     length = declared_length(request)
     if length is not None and length > limit:
         raise TooLarge(f"body of {length} bytes exceeds the limit of {limit} bytes")
-    upload = blobs.start_upload(max_size=limit, expected=expected, also=also)
+    upload = blobs.start_upload(max_size=limit, expected=expected, also=also, tee=tee)
     try:
         await _pump(request, upload)
         return await in_thread(upload.finish)

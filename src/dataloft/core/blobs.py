@@ -71,6 +71,10 @@ def _human(size: int) -> str:
     raise AssertionError("unreachable")
 
 
+# Another reader of an upload's bytes, given each batch once it is written.
+Tee = Callable[[Sequence[ByteBuffer]], None]
+
+
 def _update(digest: hashlib._Hash, pieces: Iterable[ByteBuffer]) -> None:
     for piece in pieces:
         digest.update(piece)
@@ -87,11 +91,14 @@ class Upload:
         max_size: int,
         expected: str | None,
         also: Sequence[hashlib._Hash] = (),
+        tee: Tee | None = None,
     ) -> None:
         self._store = store
         # Other digests of the same bytes a caller wants (Pbench's MD5), each computed in
         # a thread of its own beside the sha256.
         self._also = tuple(also)
+        # Who else reads the bytes as they are written (Pbench's tarball indexer).
+        self._tee = tee
         self._inline_limit = inline_limit
         self._max_size = max_size
         self._expected = expected
@@ -125,6 +132,8 @@ class Upload:
         finally:
             for other in others:
                 other.result()
+        if self._tee is not None:
+            self._tee(pieces)
 
     def _write_hashed(self, pieces: Sequence[ByteBuffer]) -> None:
         taken = 0
@@ -187,12 +196,15 @@ class BlobService:
         max_size: int | None = None,
         expected: str | None = None,
         also: Sequence[hashlib._Hash] = (),
+        tee: Tee | None = None,
     ) -> Upload:
-        """An upload; ``also`` are other digests to compute of the same bytes."""
+        """An upload; ``also`` are other digests to compute of the same bytes, and ``tee``
+        is given every batch of pieces once it is written (pieces the writer will not
+        change: ``bytes``, or views of them), and may raise to stop the upload."""
         if expected is not None:
             validate_digest(expected)
         limit = self.max_size if max_size is None else min(max_size, self.max_size)
-        return Upload(self.store, self.inline_limit, limit, expected, also)
+        return Upload(self.store, self.inline_limit, limit, expected, also, tee)
 
     def receive(
         self, chunks: Iterable[bytes], *, max_size: int | None = None, expected: str | None = None

@@ -22,16 +22,22 @@ collection removes them, as with every upload that does not complete.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import queue
+import threading
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from dataloft.core.blobs import BlobRef, BlobService, StoredBlob
 from dataloft.core.tar_reading import TarLimits, TarMember, TarReader
 from dataloft.core.tar_stream import BinaryReadable
-from dataloft.storage.chunks import closing_iterator
+from dataloft.storage.base import ByteBuffer
 
 METADATA_LOG = "metadata.log"
+BATCH = 4 * 1024 * 1024
+# How often a writer waiting for room in a full pipe looks whether its reader has gone.
+_WAKE_SECONDS = 0.05
 METALOG_LIMIT = 1024 * 1024
 
 
@@ -91,35 +97,91 @@ def index_tarball(
     return indexed
 
 
-def index_stored(blobs: BlobService, tarball: BlobRef, top: str, limits: TarLimits) -> Indexed:
-    """Index a tarball that is already a blob."""
-    with closing_iterator(blobs.read(tarball)) as chunks:
-        return index_tarball(blobs, _ChunkSource(chunks), top, limits)
-
-
-class _ChunkSource:
-    """A blob's chunks as a file to ``read(n)`` from (at most ``n`` bytes at a time)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._left = memoryview(b"")
-
-    def read(self, n: int, /) -> bytes:
-        if not self._left:
-            self._left = memoryview(next(self._chunks, b""))
-        taken, self._left = self._left[:n], self._left[n:]
-        return bytes(taken)
-
-
 def _store(blobs: BlobService, reader: TarReader) -> StoredBlob:
+    """The current member as a blob, written in batches of ``BATCH`` bytes: one hash and
+    write hop per batch rather than per piece the decompressor gives."""
     upload = blobs.start_upload()
     try:
+        pieces: list[bytes] = []
+        size = 0
         for chunk in reader.read():
-            upload.write(chunk)
+            pieces.append(chunk)
+            size += len(chunk)
+            if size >= BATCH:
+                upload.write_pieces(pieces)
+                pieces, size = [], 0
+        if pieces:
+            upload.write_pieces(pieces)
         return upload.finish()
     except BaseException:
         upload.abort()
         raise
+
+
+class Pipe:
+    """An upload's bytes, handed from the thread that writes them (``put``, an upload's
+    tee) to the thread that indexes them (``read``), at most ``depth`` batches ahead, so
+    that a tarball is indexed while it arrives and memory stays bounded.
+
+    The reader ``close``s it when it is done, with the error that stopped it if one did:
+    from then on ``put`` raises that error (so the upload stops at once) or, after a
+    reader that finished, throws the bytes away (what follows a tar archive's end)."""
+
+    def __init__(self, depth: int = 2) -> None:
+        self._batches: queue.Queue[Sequence[ByteBuffer] | None] = queue.Queue(maxsize=depth)
+        self._closed = threading.Event()
+        self._error: BaseException | None = None
+        self._pieces: deque[memoryview] = deque()
+        self._ended = False
+
+    def put(self, pieces: Sequence[ByteBuffer]) -> None:
+        self._offer(pieces)
+
+    def end(self) -> None:
+        """No more bytes (the body is complete, or the upload failed)."""
+        self._offer(None)
+
+    def _offer(self, batch: Sequence[ByteBuffer] | None) -> None:
+        while not self._closed.is_set():
+            try:
+                self._batches.put(batch, timeout=_WAKE_SECONDS)
+                return
+            except queue.Full:
+                continue
+        if self._error is not None and batch is not None:
+            raise self._error
+
+    def read(self, n: int, /) -> bytes:
+        while not self._pieces:
+            if self._ended:
+                return b""
+            batch = self._batches.get()
+            if batch is None:
+                self._ended = True
+                return b""
+            self._pieces.extend(memoryview(piece) for piece in batch if len(piece))
+        piece = self._pieces[0]
+        taken = piece[:n]
+        if len(piece) > n:
+            self._pieces[0] = piece[n:]
+        else:
+            self._pieces.popleft()
+        return bytes(taken)
+
+    def close(self, error: BaseException | None = None) -> None:
+        self._error = error
+        self._closed.set()
+
+
+def index_piped(blobs: BlobService, pipe: Pipe, top: str, limits: TarLimits) -> Indexed:
+    """``index_tarball`` reading from ``pipe``, which it closes however it ends."""
+    try:
+        indexed = index_tarball(blobs, pipe, top, limits)
+    except BaseException as error:
+        pipe.close(error)
+        raise
+    pipe.close()
+    return indexed
 
 
 def _ref(stored: StoredBlob) -> BlobRef:

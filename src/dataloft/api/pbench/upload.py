@@ -18,10 +18,14 @@ the client set.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import anyio
 from starlette.responses import JSONResponse, Response
 
 from dataloft.api.errors import LengthRequired
@@ -29,9 +33,9 @@ from dataloft.api.origins import public_origin
 from dataloft.api.pbench.common import metadata_errors
 from dataloft.api.pipeline import Call, Handler, streaming
 from dataloft.api.transfer import declared_length, receive_blob
-from dataloft.core.blobs import BlobRef, StoredBlob
+from dataloft.core.blobs import StoredBlob
 from dataloft.core.errors import Invalid, Unauthenticated
-from dataloft.core.pbench_intake import index_stored
+from dataloft.core.pbench_intake import Indexed, Pipe, index_piped
 from dataloft.core.pbench_metadata import (
     SERVER_ARCHIVEONLY,
     MetadataErrors,
@@ -142,31 +146,51 @@ async def upload(call: Call) -> Response:
     except MetadataErrors as errors:
         return metadata_errors(errors)
     digest = hashlib.md5(usedforsecurity=False)
-    tarball = await receive_blob(call.request, loft.blobs, also=(digest,))
+    tarball, indexed = await _receive(call, name, digest)
     if tarball.size != length:
         raise Invalid(f"Expected {length} bytes but received {tarball.size} bytes")
     if digest.hexdigest() != md5:
         raise Invalid(f"MD5 checksum {digest.hexdigest()} does not match expected {md5}")
-    return await call.in_thread(
-        _create, call, name, md5, tarball, access, server, global_, user, archive_only
+    metadata = Metadata(access, server, global_, user, archive_only)
+    return await call.in_thread(_create, call, name, md5, tarball, indexed, metadata)
+
+
+async def _receive(call: Call, name: str, digest: Any) -> tuple[StoredBlob, Indexed]:
+    """The body stored as a blob while a worker thread indexes it (``Pipe``): a member
+    the index refuses stops the upload at once."""
+    loft = call.loft
+    pipe = Pipe()
+    indexing = asyncio.ensure_future(
+        call.in_thread(index_piped, loft.blobs, pipe, name, call.settings.tar_limits)
     )
+    try:
+        tarball = await receive_blob(call.request, loft.blobs, also=(digest,), tee=pipe.put)
+    except BaseException:
+        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+            await call.in_thread(pipe.end)
+            await indexing
+        raise
+    await call.in_thread(pipe.end)
+    return tarball, await indexing
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What the client asked for: the access, and its ``metadata`` by namespace."""
+
+    access: str
+    server: dict[str, Any]
+    global_: dict[str, Any]
+    user: dict[str, Any]
+    archive_only: bool
 
 
 def _create(
-    call: Call,
-    name: str,
-    md5: str,
-    tarball: StoredBlob,
-    access: str,
-    server: dict[str, Any],
-    global_: dict[str, Any],
-    user: dict[str, Any],
-    archive_only: bool,
+    call: Call, name: str, md5: str, tarball: StoredBlob, indexed: Indexed, metadata: Metadata
 ) -> Response:
     loft = call.loft
-    ref = BlobRef(tarball.digest, tarball.size, tarball.inline)
-    indexed = index_stored(loft.blobs, ref, name, call.settings.tar_limits)
     notes: list[str] = []
+    server, archive_only = metadata.server, metadata.archive_only
     if indexed.metalog is None:
         notes.append(f"Results archive is missing '{name}/metadata.log'.")
         archive_only = True
@@ -177,10 +201,10 @@ def _create(
         resource_id=md5,
         tarball=tarball,
         indexed=indexed,
-        access=access,
+        access=metadata.access,
         server=server,
-        global_=global_,
-        user=user,
+        global_=metadata.global_,
+        user=metadata.user,
         archive_only=archive_only,
     )
     expires = run.uploaded + timedelta(days=call.settings.pbench_retention_days)
