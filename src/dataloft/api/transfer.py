@@ -316,12 +316,25 @@ def on_user_content_host(request: Request) -> bool:
     return _host_name(host).removesuffix(".") == configured
 
 
-def user_content_headers(request: Request, media_type: str, filename: str) -> dict[str, str]:
+OCTET_STREAM = "application/octet-stream"
+
+
+def user_content_headers(
+    request: Request, media_type: str, filename: str, *, octet_stream_inline: bool = False
+) -> dict[str, str]:
     """The headers every response carrying user bytes gets (see above): the sandbox, and
     ``Content-Disposition: attachment`` for a type that is not passive, unless the
-    request came in under the user-content host. ``filename`` names the download."""
+    request came in under the user-content host. ``filename`` names the download.
+
+    ``octet_stream_inline``: bytes typed exactly ``application/octet-stream`` keep the
+    caller's own disposition, for a dialect whose clients check for ``inline`` (Pbench's
+    inventory). No browser renders that type, given ``nosniff``: it offers to save the
+    bytes; and the sandbox would hold if one did. Every other type follows the rule."""
     headers = {"Content-Security-Policy": USER_CONTENT_CSP}
-    if not is_passive(media_type) and not on_user_content_host(request):
+    keep = is_passive(media_type) or (
+        octet_stream_inline and media_type.split(";", 1)[0].strip().lower() == OCTET_STREAM
+    )
+    if not keep and not on_user_content_host(request):
         headers["Content-Disposition"] = attachment_disposition(filename)
     return headers
 
@@ -431,10 +444,12 @@ def serve_blob(
     media_type: str,
     filename: str,
     headers: dict[str, str] | None = None,
+    octet_stream_inline: bool = False,
 ) -> Response:
     """Serve a blob's bytes honouring HEAD, If-None-Match, Range and If-Range, as user
-    bytes (``user_content_headers``) on every answer, 304 and 416 included. ``filename``
-    names the file when it goes out as an attachment."""
+    bytes (``user_content_headers``, which ``octet_stream_inline`` goes to) on every
+    answer, 304 and 416 included. ``filename`` names the file when it goes out as an
+    attachment."""
     # Set as a header, not media_type=: Starlette would append "; charset=utf-8" to text/*
     # types, which is wrong for files in other encodings.
     base = {
@@ -444,7 +459,9 @@ def serve_blob(
         "Accept-Ranges": "bytes",
         **(headers or {}),
         # Last: no caller can loosen it.
-        **user_content_headers(request, media_type, filename),
+        **user_content_headers(
+            request, media_type, filename, octet_stream_inline=octet_stream_inline
+        ),
     }
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None and etag_matches(if_none_match, etag):

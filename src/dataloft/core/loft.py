@@ -30,6 +30,7 @@ from dataloft.core.named_versions import NamedVersions
 from dataloft.core.nodes import NodeService
 from dataloft.core.oidc import ExternalIssuer, OidcProvider
 from dataloft.core.passwords import Passwords
+from dataloft.core.pbench_contents import PbenchContents
 from dataloft.core.pbench_datasets import PbenchDatasets
 from dataloft.core.pbench_visuals import Quisby
 from dataloft.core.server_settings import ServerSettings
@@ -152,6 +153,9 @@ class Loft:
             self.blobs,
             clock,
             max_name_length=settings.max_name_length,
+        )
+        self.pbench_contents = PbenchContents(
+            self.db, self.pbench, max_path_length=settings.max_path_length
         )
         self.browse = BrowseService(
             self.db, self.datasets, self.blobs, max_path_length=settings.max_path_length

@@ -2,15 +2,18 @@
 
 Folders are path prefixes: ``a/b`` exists while some file's path starts with ``a/b/``. A
 folder made empty on purpose keeps itself alive with an empty ``FOLDER_MARKER`` file, which
-listings here hide. Listing a folder is a keyset scan of the dataset's live paths that jumps
-over each subfolder's contents with one more range query, so a page costs the same wherever
-it starts, and a subfolder of a million files costs one row.
+listings here hide. Listing a folder (``scan_folder``, which Pbench's contents use too) is a
+keyset scan of the dataset's live paths that jumps over each subfolder's contents with one
+more range query, so a page costs the same wherever it starts, and a subfolder of a million
+files costs a few rows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -87,12 +90,12 @@ class TreeService:
             children = self._children(session, dataset_id, prefix, start, size + 1)
         more = len(children) > size
         children = children[:size]
-        folders = sorted(c.name for c in children if isinstance(c, _Folder))
+        folders = sorted(c.name for c in children if isinstance(c, Subfolder))
         files = sorted((c for c in children if isinstance(c, TreeFile)), key=lambda f: f.name)
         next_marker = None
         if more:
             last = children[-1]
-            kind = _FOLDER if isinstance(last, _Folder) else _FILE
+            kind = _FOLDER if isinstance(last, Subfolder) else _FILE
             next_marker = encode_cursor(kind, last.name)
         return FolderPage(folders, files, next_marker)
 
@@ -152,49 +155,93 @@ class TreeService:
     @staticmethod
     def _children(
         session: Session, dataset_id: int, prefix: str, start: _Start, wanted: int
-    ) -> list[_Folder | TreeFile]:
-        """Up to ``wanted`` children of ``prefix`` in path order from ``start``: files as
-        they come, and each subfolder once, after which the scan resumes past everything
-        inside it."""
-        children: list[_Folder | TreeFile] = []
-        while len(children) < wanted:
-            asked = wanted - len(children)
-            rows = session.execute(
-                select(Entry.path, Entry.size, Version.created)
-                .join(
-                    Version,
-                    and_(Version.dataset_id == Entry.dataset_id, Version.number == Entry.since),
-                )
-                .where(files_under(dataset_id, prefix, start.key, inclusive=start.inclusive))
-                .order_by(Entry.path)
-                .limit(asked)
-            ).all()
-            skip_below: str | None = None
-            for path, size, created in rows:
-                if len(children) == wanted:
-                    return children
-                if skip_below is not None and path < skip_below:
-                    continue  # inside the subfolder just reported
-                child, slash, _ = path[len(prefix) :].partition("/")
-                if slash:
-                    skip_below = prefix_upper_bound(f"{prefix}{child}/")
-                    children.append(_Folder(child))
-                else:
-                    skip_below = None
-                    if child != FOLDER_MARKER:
-                        children.append(TreeFile(child, size, created))
-            if len(rows) < asked:
-                return children  # the folder holds no more
-            if skip_below is not None:
-                start = _Start(skip_below, True)
-            else:
-                start = _Start(rows[-1][0], False)
-        return children
+    ) -> list[Subfolder | TreeFile]:
+        """Up to ``wanted`` children of ``prefix`` in path order from ``start`` (symlinks
+        among the files, as the files they stand for)."""
+        scan = scan_folder(
+            session, dataset_id, prefix, start.key, inclusive=start.inclusive, most=wanted
+        )
+        return [
+            TreeFile(c.name, c.size, c.created) if isinstance(c, Member) else c
+            for c in islice(scan, wanted)
+        ]
 
 
 @dataclass(frozen=True)
-class _Folder:
+class Subfolder:
     name: str
+
+
+@dataclass(frozen=True)
+class Member:
+    """A file or a symlink directly inside the folder scanned."""
+
+    name: str
+    kind: str  # "file" | "symlink"
+    size: int
+    created: datetime  # when this content was committed
+    target: str | None  # a symlink's, as stored (relative to its folder)
+
+
+# A scan asks for this many rows first, and after each subfolder it jumps over; twice as
+# many each time a batch brings only children, up to ``most``. Rows are read one by one
+# and a batch is left at a subfolder's first row (SQLite computes no row it is not asked
+# for); a database that sends the whole batch at once (PostgreSQL) wastes at most the
+# batch's rest, which a small batch after each jump keeps to a few rows per subfolder,
+# however large it is, while a folder of many files still takes few queries.
+FIRST_BATCH = 32
+
+
+def scan_folder(
+    session: Session,
+    dataset_id: int,
+    prefix: str,
+    start: str | None = None,
+    *,
+    inclusive: bool = True,
+    most: int = MAX_LIMIT,
+) -> Iterator[Subfolder | Member]:
+    """The children of the folder ``prefix`` ("" for the root, else ending in "/") at the
+    head version, in path order from ``start`` (default: the first): files and symlinks as
+    they come (folder markers hidden), and each subfolder once, after which the scan
+    resumes past everything inside it. Reads a batch at a time: stop when you have enough."""
+    key, after = (prefix, True) if start is None else (start, inclusive)
+    limit = min(FIRST_BATCH, most)
+    while True:
+        # Core, not ORM, execution: its rows come from the cursor as they are asked for.
+        result = session.connection().execute(
+            select(Entry.path, Entry.kind, Entry.size, Entry.target, Version.created)
+            .join(
+                Version,
+                and_(Version.dataset_id == Entry.dataset_id, Version.number == Entry.since),
+            )
+            .where(files_under(dataset_id, prefix, key, inclusive=after))
+            .order_by(Entry.path)
+            .limit(limit)
+        )
+        batch: list[Subfolder | Member] = []
+        jump: str | None = None
+        read, last = 0, key
+        try:
+            for path, kind, size, target, created in result:
+                read, last = read + 1, path
+                child, slash, _ = path[len(prefix) :].partition("/")
+                if slash:
+                    batch.append(Subfolder(child))
+                    jump = prefix_upper_bound(f"{prefix}{child}/")
+                    assert jump is not None  # a prefix ending in "/" always has one
+                    break
+                if child != FOLDER_MARKER:
+                    batch.append(Member(child, kind, size, created, target))
+        finally:
+            result.close()
+        yield from batch
+        if jump is not None:
+            key, after, limit = jump, True, min(FIRST_BATCH, most)
+        elif read < limit:
+            return  # the folder holds no more
+        else:
+            key, after, limit = last, False, min(limit * 2, most)
 
 
 def _decode_marker(marker: str, prefix: str) -> _Start:

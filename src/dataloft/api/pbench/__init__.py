@@ -19,6 +19,7 @@ from dataloft.api.pbench import (
     audit,
     datasets,
     endpoints,
+    inventory,
     keys,
     server_settings,
     upload,
@@ -68,7 +69,7 @@ def mount(app: LoftApp) -> None:
     for module in (endpoints, server_settings, audit):
         for path, handlers in module.ROUTES.items():
             routes.add(PREFIX + path, handlers)
-    for module in (keys, upload, datasets, visuals):
+    for module in (keys, upload, datasets, visuals, inventory):
         for path, handlers in module.ROUTES.items():
             routes.add(PREFIX + path, {method: gated(h) for method, h in handlers.items()})
 
