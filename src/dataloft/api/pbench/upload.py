@@ -91,9 +91,10 @@ def _location(call: Call, resource_id: str) -> dict[str, str]:
 
 
 def _sorted_metadata(
-    parsed: dict[str, Any], call: Call, name: str
+    parsed: dict[str, Any], call: Call
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], bool]:
-    """The client's metadata, normalised, as the server, global and user documents."""
+    """The client's metadata, normalised, as the server, global and user documents. There
+    is no dataset yet, so an error names none (Pbench's "for dataset must be a ...")."""
     settings = call.settings
     now = call.loft.clock()
     lifetime = int(call.loft.server_settings.get("dataset-lifetime"))
@@ -105,7 +106,7 @@ def _sorted_metadata(
     errors: list[str] = []
     for key, value in parsed.items():
         try:
-            stored = normalise(key, value, dataset_name=name, uploaded=now, lifetime_days=lifetime)
+            stored = normalise(key, value, dataset_name="", uploaded=now, lifetime_days=lifetime)
         except Invalid as error:
             errors.append(error.message)
             continue
@@ -142,7 +143,7 @@ async def upload(call: Call) -> Response:
     if not length:
         raise LengthRequired("Missing or invalid 'Content-Length' header")
     try:
-        server, global_, user, archive_only = _sorted_metadata(parsed, call, name)
+        server, global_, user, archive_only = _sorted_metadata(parsed, call)
     except MetadataErrors as errors:
         return metadata_errors(errors)
     digest = hashlib.md5(usedforsecurity=False)
