@@ -53,7 +53,7 @@ class Query:
         try:
             number = int(value)
         except ValueError:
-            raise Invalid(conversion_message(value, "integer")) from None
+            raise Invalid(conversion_message(value, "int")) from None
         if number < 0:
             raise Invalid(conversion_message(value, "non-negative integer"))
         return number
