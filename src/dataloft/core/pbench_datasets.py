@@ -221,7 +221,7 @@ class PbenchDatasets:
             "tarball-path": f"{ARCHIVE}/{resource_id}/{name}.tar.xz",
             "unpacked-size": indexed.unpacked_size,
         }
-        core_name = self._core_name(actor, name, resource_id)
+        core_name = self._core_name(actor.user_id, name, resource_id)
         view = self.datasets.create(
             actor,
             actor.username,
@@ -268,14 +268,14 @@ class PbenchDatasets:
             return {"pbench": {"name": name, "script": "unknown"}}
         return parse_metalog(indexed.metalog)
 
-    def _core_name(self, actor: Principal, name: str, resource_id: str) -> str:
+    def _core_name(self, owner_id: int | None, name: str, resource_id: str) -> str:
         """The tarball's name, cut to the name limit; with the MD5's first 8 digits when
         the owner already has a dataset of that name (Pbench names are not unique)."""
         base = name[: self.max_name_length].strip() or resource_id
         with self.db.read() as session:
             taken = session.scalar(
                 select(Dataset.id).where(
-                    Dataset.owner_id == actor.user_id,
+                    Dataset.owner_id == owner_id,
                     Dataset.name == base,
                     Dataset.deleted_at.is_(None),
                 )
@@ -330,7 +330,16 @@ class PbenchDatasets:
         if changes:
             self.datasets.update(actor, run.owner, run.core_name, changes)
         if owner is not None and owner != run.owner:
-            self.datasets.transfer(actor, run.owner, run.core_name, owner)
+            with self.db.read() as session:
+                owner_id = session.scalar(select(User.id).where(User.username == owner))
+            # The new owner may hold a run of the same name already (Pbench names are not
+            # unique; core names are, per owner): then the dataset moves under the name an
+            # upload of it by them would have had. (Two steps: were the transfer refused,
+            # the dataset would keep its owner and that name, which is as good a name.)
+            core_name = self._core_name(owner_id, run.core_name, run.resource_id)
+            if core_name != run.core_name:
+                self.datasets.update(actor, run.owner, run.core_name, {"name": core_name})
+            self.datasets.transfer(actor, run.owner, core_name, owner)
 
     def delete(self, actor: Principal, run: PbenchRun) -> None:
         """Gone for good, as Pbench deletes: the dataset, its versions and its metadata
