@@ -297,10 +297,8 @@ class PbenchContents:
 
     def open_tarball(self, actor: Principal, resource_id: str) -> MemberFile:
         """The tarball itself, as it was uploaded."""
-        with self.db.read() as session:
-            run = self.pbench.find(actor, resource_id, "READ")
-            inline = session.scalar(select(Blob.data).where(Blob.digest == run.tarball.digest))
-        blob = BlobRef(run.tarball.digest, run.tarball.size, inline)
+        run = self.pbench.find(actor, resource_id, "READ")
+        blob = run.tarball
         return MemberFile(run.name + SUFFIX, blob, f'"{blob.digest}"', run.uploaded)
 
     @staticmethod

@@ -34,7 +34,7 @@ from dataloft.core.pbench_intake import Indexed
 from dataloft.core.pbench_metadata import get_path, parse_metalog
 from dataloft.core.pbench_query import DatasetView
 from dataloft.db import Database
-from dataloft.db.models import Dataset, PbenchDataset, PbenchUserMetadata, User
+from dataloft.db.models import Blob, Dataset, PbenchDataset, PbenchUserMetadata, User
 
 UPLOAD, INDEX = "UPLOAD", "INDEX"
 # Where Pbench Server would have put the tarball; its clients read the path's last two
@@ -122,9 +122,11 @@ class PbenchDatasets:
     def _select(self, actor: Principal) -> Any:
         caller = actor.user_id if actor.user_id is not None else -1
         return (
-            select(PbenchDataset, Dataset, User.username, PbenchUserMetadata.document)
+            select(PbenchDataset, Dataset, User.username, PbenchUserMetadata.document, Blob.data)
             .join(Dataset, Dataset.id == PbenchDataset.dataset_id)
             .join(User, User.id == Dataset.owner_id)
+            # A small tarball's bytes are in its blob's row, not in the store.
+            .join(Blob, Blob.digest == PbenchDataset.tarball_digest)
             .outerjoin(
                 PbenchUserMetadata,
                 and_(
@@ -137,7 +139,7 @@ class PbenchDatasets:
 
     @staticmethod
     def _run(row: Any, actor: Principal) -> PbenchRun:
-        pbench, dataset, owner, document = row
+        pbench, dataset, owner, document, inline = row
         metadata = dataset.meta or {}
         return PbenchRun(
             dataset_id=dataset.id,
@@ -148,7 +150,7 @@ class PbenchDatasets:
             owner_id=dataset.owner_id,
             access=dataset.visibility,
             uploaded=pbench.uploaded,
-            tarball=BlobRef(pbench.tarball_digest, pbench.tarball_size, None),
+            tarball=BlobRef(pbench.tarball_digest, pbench.tarball_size, inline),
             metalog=pbench.metalog,
             server=_document(metadata, "server"),
             global_=_document(metadata, "global"),

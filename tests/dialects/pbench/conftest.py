@@ -9,9 +9,6 @@ dev server with Pbench's own functional tests (docs/pbench.md, "Testing").
 
 from __future__ import annotations
 
-import hashlib
-import io
-import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,35 +79,6 @@ class Pbench:
 
     def anonymous(self) -> httpx.Client:
         return httpx.Client(base_url=self.url + "/api/v1", timeout=60)
-
-
-def tarball(name: str, files: dict[str, bytes]) -> bytes:
-    """A ``<name>.tar.xz`` as Pbench's agent makes one: every file under ``<name>/``."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:xz") as archive:
-        for path, data in files.items():
-            member = tarfile.TarInfo(f"{name}/{path}")
-            member.size, member.mtime = len(data), 1_700_000_000
-            archive.addfile(member, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def metadata_log(name: str, script: str, **sections: dict[str, str]) -> bytes:
-    """A ``metadata.log`` with a ``[pbench]`` section and any others."""
-    lines = ["[pbench]", f"name = {name}", f"script = {script}"]
-    for section, options in sections.items():
-        lines.append(f"[{section}]")
-        lines += [f"{option} = {value}" for option, value in options.items()]
-    return ("\n".join(lines) + "\n").encode()
-
-
-def upload(client: httpx.Client, name: str, data: bytes, **params: str) -> httpx.Response:
-    """``PbenchServerClient.upload``: the tarball with its MD5 (hex) as ``Content-MD5``."""
-    headers = {
-        "Content-MD5": hashlib.md5(data).hexdigest(),
-        "Content-Type": "application/octet-stream",
-    }
-    return client.put(f"/upload/{name}.tar.xz", content=data, headers=headers, params=params)
 
 
 def password_grant(

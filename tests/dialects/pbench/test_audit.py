@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-
-from tests.dialects.pbench.conftest import ADMIN_NAME, Pbench, metadata_log, tarball, upload
+from tests.dialects.pbench.conftest import ADMIN_NAME, Pbench
+from tests.dialects.pbench.tarballs import md5_hex, pbench_tarball, upload
 from tests.support import unique
 
 
 def test_admins_read_records_of_the_shape_pbenchs_suite_checks(pbench: Pbench) -> None:
     with pbench.user() as user:
         name = unique("audited")
-        data = tarball(name, {"metadata.log": metadata_log(name, "fio")})
-        assert upload(user, name, data).status_code == 201
-    resource_id = hashlib.md5(data).hexdigest()
+        data = pbench_tarball(name)
+        assert upload(user, data, f"{name}.tar.xz").status_code == 201
+    resource_id = md5_hex(data)
     with pbench.user(ADMIN_NAME) as admin:
         everything = admin.get("/server/audit")
         assert everything.status_code == 200

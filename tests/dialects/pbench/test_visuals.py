@@ -3,14 +3,14 @@ interpreter of its own the server runs it in (``DATALOFT_PQUISBY_PYTHON``)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from dataloft.config import Settings
-from tests.dialects.pbench.conftest import Pbench, metadata_log, tarball, upload
+from tests.dialects.pbench.conftest import Pbench
+from tests.dialects.pbench.tarballs import md5_hex, pbench_tarball, upload
 from tests.support import own_server, pquisby_python, unique
 
 UPERF_CSV = (
@@ -36,13 +36,11 @@ def visuals(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 def _run(client: httpx.Client, script: str, result: bytes | None = UPERF_CSV) -> str:
     name = unique(script)
-    files = {"metadata.log": metadata_log(name, script)}
-    if result is not None:
-        files["result.csv"] = result
-    data = tarball(name, files)
-    made = upload(client, name, data, access="public")
+    extra = {"result.csv": result} if result is not None else {}
+    data = pbench_tarball(name, script=script, extra=extra)
+    made = upload(client, data, f"{name}.tar.xz", access="public")
     assert made.status_code == 201, made.text
-    return hashlib.md5(data).hexdigest()
+    return md5_hex(data)
 
 
 def test_a_uperf_dataset_is_visualized_by_pquisby(visuals: Pbench) -> None:
@@ -108,9 +106,9 @@ def test_without_pquisby_the_two_answer_503(pbench: Pbench) -> None:
 def test_a_private_dataset_is_not_visualized_for_others(visuals: Pbench) -> None:
     with visuals.user() as owner:
         name = unique("uperf")
-        data = tarball(name, {"metadata.log": metadata_log(name, "uperf"), "result.csv": UPERF_CSV})
-        assert upload(owner, name, data).status_code == 201
-    resource_id = hashlib.md5(data).hexdigest()
+        data = pbench_tarball(name, script="uperf", extra={"result.csv": UPERF_CSV})
+        assert upload(owner, data, f"{name}.tar.xz").status_code == 201
+    resource_id = md5_hex(data)
     with visuals.user() as other:
         refused = other.get(f"/datasets/{resource_id}/visualize")
     assert refused.status_code == 403

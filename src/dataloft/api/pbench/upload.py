@@ -142,8 +142,8 @@ async def upload(call: Call) -> Response:
     length = declared_length(call.request)
     if not length:
         raise LengthRequired("Missing or invalid 'Content-Length' header")
-    try:
-        server, global_, user, archive_only = _sorted_metadata(parsed, call)
+    try:  # in a thread: it reads the dataset lifetime from the database
+        server, global_, user, archive_only = await call.in_thread(_sorted_metadata, parsed, call)
     except MetadataErrors as errors:
         return metadata_errors(errors)
     digest = hashlib.md5(usedforsecurity=False)
