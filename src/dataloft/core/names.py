@@ -76,7 +76,15 @@ _MEDIA_TYPE = re.compile(MEDIA_TYPE_PATTERN)
 UNPRINTABLE_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
 
 
+# In ASCII the unprintable categories hold only the C0 controls and DEL.
+_ASCII_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
 def has_control(text: str) -> bool:
+    # ASCII text (nearly every name and path) is searched in C: a Pbench tarball's 10,000
+    # member names took 0.48 s character by character.
+    if text.isascii():
+        return _ASCII_CONTROL.search(text) is not None
     return any(unicodedata.category(ch) in UNPRINTABLE_CATEGORIES for ch in text)
 
 
