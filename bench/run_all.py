@@ -22,6 +22,8 @@ SCRIPTS = (
     "pigeon_bulk.py",
     "listings.py",
     "ufdl_files.py",
+    "pbench_upload.py",
+    "pbench_contents.py",
     "asgi_servers.py",
 )
 

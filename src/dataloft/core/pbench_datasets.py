@@ -172,16 +172,16 @@ class PbenchDatasets:
             raise refuse(actor, operation, run.owner, run.access)
         return run
 
-    def known(self, resource_id: str) -> str | None:
-        """The name of the dataset with this resource id, whoever may see it (Pbench
-        answers a second upload of the same tarball with its name, whoever sent it)."""
+    def known(self, resource_id: str) -> bool:
+        """Whether a dataset has this resource id, whoever may see it (Pbench answers a
+        second upload of the same tarball alike, whoever sent it)."""
         with self.db.read() as session:
-            name: str | None = session.scalar(
-                select(PbenchDataset.name)
+            found = session.scalar(
+                select(PbenchDataset.dataset_id)
                 .join(Dataset, Dataset.id == PbenchDataset.dataset_id)
                 .where(PbenchDataset.resource_id == resource_id, Dataset.deleted_at.is_(None))
             )
-            return name
+            return found is not None
 
     def visible(self, actor: Principal) -> list[PbenchRun]:
         """Every dataset ``actor`` may read, in one query."""

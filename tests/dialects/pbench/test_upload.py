@@ -283,6 +283,9 @@ def test_the_same_tarball_again_is_200_already_exists_whoever_sends_it(
         assert (theirs.status_code, theirs.json()) == (200, exists)
         assert theirs.headers["location"] == inventory(pbench, md5)
         assert listed(other, name) == []  # still the first sender's, and private
+    # As Pbench Server answers: the name of the file just sent.
+    renamed = upload(tester, data, "another_name.tar.xz")
+    assert (renamed.status_code, renamed.json()["name"]) == (200, "another_name")
     assert listed(tester, name) == [md5]
 
 

@@ -19,6 +19,7 @@ from dataloft.api.pbench import (
     audit,
     datasets,
     endpoints,
+    indices,
     inventory,
     keys,
     server_settings,
@@ -69,7 +70,7 @@ def mount(app: LoftApp) -> None:
     for module in (endpoints, server_settings, audit):
         for path, handlers in module.ROUTES.items():
             routes.add(PREFIX + path, handlers)
-    for module in (keys, upload, datasets, visuals, inventory):
+    for module in (keys, upload, indices, datasets, visuals, inventory):
         for path, handlers in module.ROUTES.items():
             routes.add(PREFIX + path, {method: gated(h) for method, h in handlers.items()})
 

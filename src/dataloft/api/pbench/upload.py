@@ -135,9 +135,9 @@ async def upload(call: Call) -> Response:
         return metadata_errors(errors)
     name = _stem(call.param("filename"))
     loft = call.loft
-    known = await call.in_thread(loft.pbench.known, md5)
-    if known is not None:
-        body = {"message": "Dataset already exists", "name": known, "resource_id": md5}
+    if await call.in_thread(loft.pbench.known, md5):
+        # Pbench names the file just sent, which may differ from the stored one's name.
+        body = {"message": "Dataset already exists", "name": name, "resource_id": md5}
         return JSONResponse(body, headers=_location(call, md5))
     length = declared_length(call.request)
     if not length:
