@@ -96,6 +96,21 @@ def password_grant(
     )
 
 
+@dataclass
+class Owner:
+    """A user of a test module, logged in: ``client`` is at ``/api/v1``."""
+
+    username: str
+    client: httpx.Client
+
+
+@pytest.fixture(scope="module")
+def owner(pbench: Pbench) -> Iterator[Owner]:
+    username = unique("owner")
+    with pbench.user(username) as client:
+        yield Owner(username, client)
+
+
 @pytest.fixture(scope="session")
 def pbench(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pbench]:
     directory: Path = tmp_path_factory.mktemp("pbench")

@@ -14,22 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.dialects.pbench.conftest import Pbench
+from tests.dialects.pbench.conftest import Owner, Pbench
 from tests.dialects.pbench.tarballs import md5_hex, metadata_log, pbench_tarball, upload
 from tests.support import unique
-
-
-@dataclass
-class Owner:
-    username: str
-    client: httpx.Client
-
-
-@pytest.fixture(scope="module")
-def owner(pbench: Pbench) -> Iterator[Owner]:
-    username = unique("meta")
-    with pbench.user(username) as client:
-        yield Owner(username, client)
 
 
 @pytest.fixture(scope="module")

@@ -13,26 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.dialects.pbench.conftest import ADMIN_NAME, Pbench
+from tests.dialects.pbench.conftest import ADMIN_NAME, Owner, Pbench
 from tests.dialects.pbench.tarballs import md5_hex, pbench_tarball, upload
 from tests.support import unique
 
 # What Pbench answers for the Elasticsearch documents it touched: none, here.
 NO_DOCUMENTS = {"deleted": 0, "updated": 0, "total": 0, "version_conflicts": 0, "failures": 0}
 UNKNOWN = "0123456789abcdef0123456789abcdef"
-
-
-@dataclass
-class Owner:
-    username: str
-    client: httpx.Client
-
-
-@pytest.fixture(scope="module")
-def owner(pbench: Pbench) -> Iterator[Owner]:
-    username = unique("upd")
-    with pbench.user(username) as client:
-        yield Owner(username, client)
 
 
 @pytest.fixture(scope="module")
