@@ -6,8 +6,10 @@ with nothing left behind (reference ``pbench.md`` §3.8, §4)."""
 
 from __future__ import annotations
 
+import contextlib
 import lzma
 import re
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -595,3 +597,38 @@ def test_a_body_without_a_length_is_refused(tester: httpx.Client) -> None:
         {"message": "Missing or invalid 'Content-Length' header"},
     )
     assert listed(tester, name) == []
+
+
+def _raw_put(pbench: Pbench, token: str, filename: str, body: bytes, length: int) -> bytes:
+    """A PUT whose Content-Length is not the body's length, sent on a raw socket; the
+    first bytes of the answer (empty if the server answered nothing before closing)."""
+    url = httpx.URL(pbench.url)
+    with socket.create_connection((url.host, url.port), timeout=10) as sock:
+        head = (
+            f"PUT /api/v1/upload/{filename} HTTP/1.1\r\nHost: {url.host}\r\n"
+            f"Authorization: Bearer {token}\r\nContent-MD5: {md5_hex(body)}\r\n"
+            f"Content-Length: {length}\r\nConnection: close\r\n\r\n"
+        )
+        sock.sendall(head.encode() + body)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+    return answer
+
+
+def test_a_wrong_content_length_stores_nothing(pbench: Pbench, tester: httpx.Client) -> None:
+    name = run_name()
+    data = pbench_tarball(name)
+    token = tester.headers["authorization"].split(" ", 1)[1]
+    # Longer than the body: the body ends early, the upload is dropped.
+    short = _raw_put(pbench, token, f"{name}.tar.xz", data, len(data) + 1000)
+    assert not short.startswith(b"HTTP/1.1 2"), short[:200]
+    # Shorter: what the length covers is the body, a truncated tarball whose MD5 is not
+    # the one announced (a 400), and the bytes after it are no request, on which the HTTP
+    # server drops the connection, answer or not.
+    cut = _raw_put(pbench, token, f"{name}.tar.xz", data, len(data) // 2)
+    assert cut == b"" or cut.startswith(b"HTTP/1.1 400"), cut[:200]
+    assert listed(tester, name) == []
+    assert upload(tester, data, f"{name}.tar.xz").status_code == 201
