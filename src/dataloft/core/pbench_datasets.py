@@ -23,13 +23,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, select, update
+from sqlalchemy.exc import IntegrityError
 
 from dataloft.core.access import Action, Principal, Target, can
 from dataloft.core.blobs import BlobRef, BlobService, StoredBlob
 from dataloft.core.changes import Change, MakeFolder, PutFile, PutSymlink
 from dataloft.core.commits import CommitService
 from dataloft.core.datasets import DatasetService
-from dataloft.core.errors import Forbidden, NotFound, Unauthenticated
+from dataloft.core.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from dataloft.core.pbench_intake import Indexed
 from dataloft.core.pbench_metadata import get_path, parse_metalog
 from dataloft.core.pbench_query import DatasetView
@@ -173,15 +174,21 @@ class PbenchDatasets:
         return run
 
     def known(self, resource_id: str) -> bool:
-        """Whether a dataset has this resource id, whoever may see it (Pbench answers a
-        second upload of the same tarball alike, whoever sent it)."""
+        """Whether a live dataset has this resource id, whoever may see it (Pbench answers
+        a second upload of the same tarball alike, whoever sent it). One in its owner's
+        trash (deleted through another API) is a ``Conflict``: it still holds the id."""
         with self.db.read() as session:
-            found = session.scalar(
-                select(PbenchDataset.dataset_id)
-                .join(Dataset, Dataset.id == PbenchDataset.dataset_id)
-                .where(PbenchDataset.resource_id == resource_id, Dataset.deleted_at.is_(None))
+            held = session.execute(
+                select(Dataset.deleted_at).where(Dataset.uid == resource_id)
+            ).first()
+        if held is None:
+            return False
+        if held.deleted_at is not None:
+            raise Conflict(
+                f"Dataset {resource_id!r} is in its owner's trash: restore it, or purge it to "
+                "upload it again"
             )
-            return found is not None
+        return True
 
     def visible(self, actor: Principal) -> list[PbenchRun]:
         """Every dataset ``actor`` may read, in one query."""
@@ -224,15 +231,18 @@ class PbenchDatasets:
             "unpacked-size": indexed.unpacked_size,
         }
         core_name = self._core_name(actor.user_id, name, resource_id)
-        view = self.datasets.create(
-            actor,
-            actor.username,
-            core_name,
-            visibility=access,
-            uid=resource_id,
-            description=f"Pbench tarball {name}.tar.xz",
-            metadata={"server": server_document, "global": dict(global_)},
-        )
+        try:
+            view = self.datasets.create(
+                actor,
+                actor.username,
+                core_name,
+                visibility=access,
+                uid=resource_id,
+                description=f"Pbench tarball {name}.tar.xz",
+                metadata={"server": server_document, "global": dict(global_)},
+            )
+        except IntegrityError:  # the same tarball, sent at the same moment, got there first
+            raise Conflict("Dataset is currently being uploaded") from None
         try:
             with self.db.write() as session:
                 self.blobs.register(session, [tarball])

@@ -255,3 +255,21 @@ def test_an_unknown_id_is_404_for_everyone(pbench: Pbench, owner: Owner) -> None
             ):
                 answer = client.request(method, path)
                 assert (answer.status_code, answer.json()) == (404, gone), (method, path)
+
+
+def test_a_dataset_in_the_trash_holds_its_resource_id(pbench: Pbench, owner: Owner) -> None:
+    """Deleted through the native API (a soft delete, which can be undone), a Pbench
+    dataset keeps its MD5: uploading the tarball again is a 409 saying what to do, and
+    after a purge the upload works."""
+    name = unique("trash")
+    data = pbench_tarball(name)
+    assert upload(owner.client, data, f"{name}.tar.xz").status_code == 201
+    native = httpx.Client(base_url=pbench.url + "/loft/v1", headers=pbench.native_admin())
+    with native:
+        assert native.delete(f"/datasets/{owner.username}/{name}").status_code == 204
+        again = upload(owner.client, data, f"{name}.tar.xz")
+        assert again.status_code == 409
+        assert "is in its owner's trash" in again.json()["message"]
+        purged = native.delete(f"/datasets/{owner.username}/{name}", params={"purge": "true"})
+        assert purged.status_code == 204, purged.text
+    assert upload(owner.client, data, f"{name}.tar.xz").status_code == 201
