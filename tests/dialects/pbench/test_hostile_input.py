@@ -3,6 +3,8 @@ a 500, on both databases (PostgreSQL refuses a NUL in text that SQLite stores)."
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.dialects.pbench.conftest import Owner
@@ -48,12 +50,13 @@ def test_metadata_writes_with_odd_keys_and_values_are_refused_cleanly(owner: Own
     name = unique("odd")
     data = pbench_tarball(name)
     assert upload(owner.client, data, f"{name}.tar.xz").status_code == 201
-    for body in (
+    bodies: list[dict[str, Any]] = [
         {"metadata": {"global.a\x00b": 1}},
         {"metadata": {"global.x": {"k\x00": 1}}},
         {"metadata": {"server.deletion": "\x00"}},
         {"metadata": []},
-    ):
+    ]
+    for body in bodies:
         answer = owner.client.put(f"/datasets/{md5_hex(data)}/metadata", json=body)
         assert 400 <= answer.status_code < 500, (body, answer.text)
     # Text with a NUL, a huge number: refused, or kept and read back as sent.
