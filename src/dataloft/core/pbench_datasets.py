@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, select, update
@@ -366,8 +366,3 @@ def _changes(indexed: Indexed) -> list[Change]:
     changes += [PutSymlink(path, target, metadata=meta) for path, target, meta in indexed.links]
     changes += [MakeFolder(path) for path in indexed.folders]
     return changes
-
-
-def deletion_date(uploaded: datetime, days: int) -> str:
-    """The day a dataset uploaded at ``uploaded`` expires by default."""
-    return f"{uploaded + timedelta(days=days):%Y-%m-%d}"

@@ -36,7 +36,7 @@ import configparser
 import copy
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -499,3 +499,45 @@ def parse_metalog(
         problem = "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
         raise Invalid(f"metadata.log cannot be parsed: {problem}") from error
     return {section: dict(parser.items(section)) for section in parser.sections()}
+
+
+def normalise_all(
+    values: Mapping[str, Any], *, dataset_name: str, uploaded: datetime, lifetime_days: int
+) -> dict[str, Any]:
+    """``normalise`` of every key, all or none: ``MetadataErrors`` with every problem."""
+    stored: dict[str, Any] = {}
+    errors: list[str] = []
+    for key, value in values.items():
+        try:
+            stored[key] = normalise(
+                key,
+                value,
+                dataset_name=dataset_name,
+                uploaded=uploaded,
+                lifetime_days=lifetime_days,
+            )
+        except Invalid as error:
+            errors.append(error.message)
+    if errors:
+        raise MetadataErrors(errors)
+    return stored
+
+
+def place(
+    documents: dict[str, Any], stored: Mapping[str, Any], *, dataset_name: str = ""
+) -> tuple[set[str], str | None]:
+    """Write normalised values into their namespace documents (``documents``: namespace ->
+    document, replaced by changed copies): the namespaces changed, and a new
+    ``dataset.name`` if one was given (it is no document's)."""
+    changed: set[str] = set()
+    name = None
+    for key, value in stored.items():
+        if key.lower() == DATASET_NAME:
+            name = value
+            continue
+        namespace, path = split_writable(key)
+        documents[namespace] = set_path(
+            documents.get(namespace), path, value, namespace=namespace, dataset_name=dataset_name
+        )
+        changed.add(namespace)
+    return changed, name

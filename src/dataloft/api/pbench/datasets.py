@@ -23,14 +23,13 @@ from dataloft.api.pbench.params import Query, within
 from dataloft.api.pipeline import Call, Handler, PlainHandler
 from dataloft.core.access import Principal
 from dataloft.core.errors import Forbidden, Invalid, NotFound, Unauthenticated
-from dataloft.core.pbench_datasets import PbenchRun, refuse
+from dataloft.core.pbench_datasets import refuse
 from dataloft.core.pbench_metadata import (
-    DATASET_NAME,
     MetadataErrors,
     check_update,
     dataset_label,
-    normalise,
-    set_path,
+    normalise_all,
+    place,
     split_keys,
     split_writable,
 )
@@ -179,41 +178,21 @@ def put_metadata(call: Call) -> Response:
     run = call.loft.pbench.find(actor, call.param("dataset"), operation)
     lifetime = int(call.loft.server_settings.get("dataset-lifetime"))
     label = dataset_label(run.owner, run.name)
-    stored: dict[str, Any] = {}
-    errors: list[str] = []
-    for key, value in values.items():
-        try:
-            stored[key] = normalise(
-                key, value, dataset_name=label, uploaded=run.uploaded, lifetime_days=lifetime
-            )
-        except Invalid as error:
-            errors.append(error.message)
-    if errors:
-        return metadata_errors(MetadataErrors(errors))
-    _apply(call, run, stored)
-    return JSONResponse({"metadata": stored, "errors": {}})
-
-
-def _apply(call: Call, run: PbenchRun, stored: dict[str, Any]) -> None:
-    documents: dict[str, Any] = {"server": run.server, "global": run.global_, "user": run.user}
-    changed: set[str] = set()
-    name = None
-    for key, value in stored.items():
-        if key.lower() == DATASET_NAME:
-            name = value
-            continue
-        namespace, path = split_writable(key)
-        label = dataset_label(run.owner, run.name)
-        documents[namespace] = set_path(
-            documents[namespace], path, value, namespace=namespace, dataset_name=label
+    try:
+        stored = normalise_all(
+            values, dataset_name=label, uploaded=run.uploaded, lifetime_days=lifetime
         )
-        changed.add(namespace)
+    except MetadataErrors as errors:
+        return metadata_errors(errors)
+    documents: dict[str, Any] = {"server": run.server, "global": run.global_, "user": run.user}
+    changed, name = place(documents, stored, dataset_name=label)
     pbench = call.loft.pbench
     if "user" in changed:
-        pbench.set_user_document(call.actor, run, documents["user"])
+        pbench.set_user_document(actor, run, documents["user"])
     shared: dict[str, Any] = {ns: documents[ns] for ns in ("server", "global") if ns in changed}
     if shared or name is not None:
-        pbench.set_documents(call.actor, run, name=name, namespaces=shared)
+        pbench.set_documents(actor, run, name=name, namespaces=shared)
+    return JSONResponse({"metadata": stored, "errors": {}})
 
 
 def get_dataset(call: Call) -> Response:

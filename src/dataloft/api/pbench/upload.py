@@ -31,38 +31,25 @@ from starlette.responses import JSONResponse, Response
 from dataloft.api.errors import LengthRequired
 from dataloft.api.origins import public_origin
 from dataloft.api.pbench.common import metadata_errors
+from dataloft.api.pbench.params import Query
 from dataloft.api.pipeline import Call, Handler, streaming
 from dataloft.api.transfer import declared_length, receive_blob
 from dataloft.core.blobs import StoredBlob
 from dataloft.core.errors import Invalid, Unauthenticated
 from dataloft.core.pbench_intake import Indexed, Pipe, index_piped
 from dataloft.core.pbench_metadata import (
-    SERVER_ARCHIVEONLY,
     MetadataErrors,
-    normalise,
+    normalise_all,
     parse_upload_metadata,
-    split_writable,
+    place,
 )
 
 SUFFIX = ".tar.xz"
-ACCESS = ("private", "public")
-QUERY_KEYS = frozenset({"access", "metadata"})
 
 
 def _access(call: Call) -> str:
-    unknown = sorted(set(call.request.query_params) - QUERY_KEYS)
-    if unknown:
-        raise Invalid(f"Unknown URL query keys: {','.join(unknown)}")
-    values = call.request.query_params.getlist("access")
-    if len(values) > 1:
-        raise Invalid("Repeated URL query key 'access'")
-    access = (values[0] if values else "private").lower()
-    if access not in ACCESS:
-        raise Invalid(
-            f"Unrecognized access keyword [{values[0]!r}] for parameter access; "
-            f"allowed keywords are {list(ACCESS)!r}"
-        )
-    return access
+    query = Query(call.request.query_params, ("access", "metadata"), ("metadata",))
+    return query.access() or "private"
 
 
 def _md5(call: Call) -> str:
@@ -98,29 +85,15 @@ def _sorted_metadata(
     settings = call.settings
     now = call.loft.clock()
     lifetime = int(call.loft.server_settings.get("dataset-lifetime"))
-    server: dict[str, Any] = {
-        "deletion": f"{now + timedelta(days=settings.pbench_retention_days):%Y-%m-%d}"
+    documents: dict[str, Any] = {
+        "server": {"deletion": f"{now + timedelta(days=settings.pbench_retention_days):%Y-%m-%d}"},
+        "global": {},
+        "user": {},
     }
-    global_: dict[str, Any] = {}
-    user: dict[str, Any] = {}
-    errors: list[str] = []
-    for key, value in parsed.items():
-        try:
-            stored = normalise(key, value, dataset_name="", uploaded=now, lifetime_days=lifetime)
-        except Invalid as error:
-            errors.append(error.message)
-            continue
-        namespace, path = split_writable(key)
-        target = {"server": server, "global": global_, "user": user}.get(namespace)
-        if target is None:  # dataset.name: the tarball names the dataset
-            continue
-        node = target
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = stored
-    if errors:
-        raise MetadataErrors(errors)
-    return server, global_, user, bool(server.get(SERVER_ARCHIVEONLY.split(".", 1)[1]))
+    stored = normalise_all(parsed, dataset_name="", uploaded=now, lifetime_days=lifetime)
+    place(documents, stored)  # a dataset.name is dropped: the tarball names the dataset
+    server = documents["server"]
+    return server, documents["global"], documents["user"], bool(server.get("archiveonly"))
 
 
 async def upload(call: Call) -> Response:
