@@ -632,3 +632,25 @@ def test_a_wrong_content_length_stores_nothing(pbench: Pbench, tester: httpx.Cli
     assert cut == b"" or cut.startswith(b"HTTP/1.1 400"), cut[:200]
     assert listed(tester, name) == []
     assert upload(tester, data, f"{name}.tar.xz").status_code == 201
+
+
+def test_knowing_an_md5_does_not_tell_whether_a_tarball_is_here(
+    pbench: Pbench, tester: httpx.Client
+) -> None:
+    """The possession rule: "already exists" answers only the bytes themselves. Another
+    body announced with the MD5 of a private dataset's tarball gets the answer it would
+    get if no dataset held that MD5."""
+    name = run_name()
+    data = pbench_tarball(name)
+    assert upload(tester, data, f"{name}.tar.xz").status_code == 201
+    other_bytes = pbench_tarball(run_name())
+    with pbench.user() as other:
+        guess = upload(other, other_bytes, f"{name}.tar.xz", md5=md5_hex(data))
+        unknown = upload(other, other_bytes, f"{name}.tar.xz", md5="0" * 32)
+        assert guess.status_code == unknown.status_code == 400
+        assert guess.json()["message"].startswith("MD5 checksum ")
+        assert guess.json()["message"].replace(md5_hex(data), "X") == unknown.json()[
+            "message"
+        ].replace("0" * 32, "X")
+        garbage = upload(other, b"not a tarball", f"{name}.tar.xz", md5=md5_hex(data))
+        assert garbage.json() == upload(other, b"not a tarball", f"{name}.tar.xz").json()

@@ -4,9 +4,11 @@ while it is written, in constant memory), checked against its ``Content-MD5``, i
 
 Pbench Server's checks, in its order and words: the query (``access``, and unknown keys),
 a caller (401 ``Verifying user_id failed``), the ``Content-MD5`` header, the ``metadata``
-parameter (all its errors at once), the file name (no path; ``.tar.xz``), a tarball
-already here (200 ``Dataset already exists``, whoever sent it), the ``Content-Length``
-(411), and after the body the byte count and the MD5. The tarball's own problems
+parameter (all its errors at once), the file name (no path; ``.tar.xz``), the
+``Content-Length`` (411), and after the body the byte count and the MD5; then a tarball
+already here is a 200 ``Dataset already exists``, whoever sent it. (Pbench Server said
+that before reading the body; here it waits for the bytes, so that knowing an MD5 does
+not tell whether a private dataset holds it.) The tarball's own problems
 (truncated, not a tar, a member named ``../x``, a symlink out of the archive, a bomb) are
 a 400 or 413 naming them, and nothing is kept.
 
@@ -108,10 +110,6 @@ async def upload(call: Call) -> Response:
         return metadata_errors(errors)
     name = _stem(call.param("filename"))
     loft = call.loft
-    if await call.in_thread(loft.pbench.known, md5):
-        # Pbench names the file just sent, which may differ from the stored one's name.
-        body = {"message": "Dataset already exists", "name": name, "resource_id": md5}
-        return JSONResponse(body, headers=_location(call, md5))
     length = declared_length(call.request)
     if not length:
         raise LengthRequired("Missing or invalid 'Content-Length' header")
@@ -121,12 +119,23 @@ async def upload(call: Call) -> Response:
         return metadata_errors(errors)
     digest = hashlib.md5(usedforsecurity=False)
     tarball, indexed = await _receive(call, name, digest)
-    if tarball.size != length:
-        raise Invalid(f"Expected {length} bytes but received {tarball.size} bytes")
-    if digest.hexdigest() != md5:
-        raise Invalid(f"MD5 checksum {digest.hexdigest()} does not match expected {md5}")
+    _check(tarball, length, digest, md5)
+    # Only now, for the bytes themselves (the possession rule): a body announced with a
+    # private dataset's MD5 gets the answer any body gets, so knowing an MD5 tells
+    # nothing. Pbench Server answered this before reading the body.
+    if await call.in_thread(loft.pbench.known, md5):
+        # Pbench names the file just sent, which may differ from the stored one's name.
+        body = {"message": "Dataset already exists", "name": name, "resource_id": md5}
+        return JSONResponse(body, headers=_location(call, md5))
     metadata = Metadata(access, server, global_, user, archive_only)
     return await call.in_thread(_create, call, name, md5, tarball, indexed, metadata)
+
+
+def _check(received: StoredBlob, length: int, digest: Any, md5: str) -> None:
+    if received.size != length:
+        raise Invalid(f"Expected {length} bytes but received {received.size} bytes")
+    if digest.hexdigest() != md5:
+        raise Invalid(f"MD5 checksum {digest.hexdigest()} does not match expected {md5}")
 
 
 async def _receive(call: Call, name: str, digest: Any) -> tuple[StoredBlob, Indexed]:
