@@ -70,6 +70,7 @@ from pathlib import Path
 
 from dataloft.storage.base import DEFAULT_CHUNK, BlobMissing, ByteBuffer
 from dataloft.storage.chunks import Chunks
+from dataloft.storage.direct import ALIGN, DirectWriter, worth_it, write_all
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 # Trash names: ``<digest>.<time in ns>.<random>`` (see the module docstring).
@@ -95,6 +96,9 @@ def _fsync_dir(path: Path) -> None:
 # works while the rest of the body still arrives and the final fsync only flushes the tail.
 SYNC_EVERY = 32 * 1024 * 1024
 _SYNCER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="blob-sync")
+# Bytes of a blob written through the page cache before the rest goes around it
+# (``storage/direct.py``); a multiple of its ``ALIGN``.
+DIRECT_FROM = 1024 * ALIGN
 
 
 def _link_new(source: Path, target: Path) -> None:
@@ -116,23 +120,50 @@ def _link_new(source: Path, target: Path) -> None:
 
 
 class _LocalStaged:
+    """A blob being written to a staging file: its first ``DIRECT_FROM`` bytes through the
+    page cache as they come (a small blob is one write, and a full disk shows at once), the
+    rest by a ``DirectWriter`` around it (``storage/direct.py``)."""
+
     def __init__(self, store: LocalBlobStore) -> None:
         self._store = store
         fd, name = tempfile.mkstemp(prefix="stage-", dir=store.staging_dir)
         self._fd: int | None = fd
         self._temp = Path(name)
+        self._written = 0
         self._unsynced = 0
         self._syncing: Future[None] | None = None
+        self._direct: DirectWriter | None = None
 
     def write(self, data: ByteBuffer) -> None:
         if self._fd is None:
             raise ValueError("staged blob already finished")
-        view = memoryview(data)
-        size = view.nbytes
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-        self._unsynced += size
+        view = memoryview(data).cast("B")
+        if (
+            self._store.direct_writes
+            and self._direct is None
+            and self._written + len(view) > DIRECT_FROM >= self._written
+        ):
+            # Up to the (aligned) threshold buffered, then the rest direct if the file
+            # system allows it.
+            head = DIRECT_FROM - self._written
+            self._write_buffered(view[:head])
+            view = view[head:]
+            writer = DirectWriter(self._fd)
+            if writer.direct:
+                self._direct = writer
+            else:
+                writer.release()
+        if self._direct is None:
+            self._write_buffered(view)
+            return
+        self._written += len(view)
+        self._direct.write(view)
+
+    def _write_buffered(self, view: memoryview) -> None:
+        assert self._fd is not None
+        write_all(self._fd, view)
+        self._written += len(view)
+        self._unsynced += len(view)
         if self._unsynced >= SYNC_EVERY and (self._syncing is None or self._syncing.done()):
             self._syncing = _SYNCER.submit(os.fdatasync, self._fd)
             self._unsynced = 0
@@ -150,20 +181,26 @@ class _LocalStaged:
         target = self._store.path_of(digest)
         self._settle()
         try:
+            if self._direct is not None:
+                self._direct.finish()
             os.fsync(self._fd)
         finally:
-            os.close(self._fd)
-            self._fd = None
+            self._close()
         try:
             self._store.install(self._temp, target)
         finally:
             self._temp.unlink(missing_ok=True)
 
-    def abort(self) -> None:
-        self._settle()
+    def _close(self) -> None:
+        if self._direct is not None:
+            self._direct.release()
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+    def abort(self) -> None:
+        self._settle()
+        self._close()
         self._temp.unlink(missing_ok=True)
 
 
@@ -215,6 +252,8 @@ class LocalBlobStore:
         self.staging_dir.mkdir(parents=True, exist_ok=True)
         self.trash_dir = root / "trash"
         self.trash_dir.mkdir(exist_ok=True)
+        # Large blobs bypass the page cache where that helps (``storage/direct.py``).
+        self.direct_writes = worth_it(self.staging_dir)
         self.recover_trash()
 
     def path_of(self, digest: str) -> Path:
