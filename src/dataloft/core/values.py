@@ -60,7 +60,7 @@ class JSSet:
         unique: list[Any] = []
         seen: set[tuple[str, Any]] = set()
         for item in items:
-            key = _same_value_key(item)
+            key = same_value_key(item)
             if key is not None:
                 if key in seen:
                     continue
@@ -77,7 +77,7 @@ class JSSet:
         return f"JSSet({self.items!r})"
 
 
-def _same_value_key(item: Any) -> tuple[str, Any] | None:
+def same_value_key(item: Any) -> tuple[str, Any] | None:
     """The identity of a primitive under SameValueZero; None for objects."""
     if item is None or item is UNDEFINED:
         return ("constant", repr(item))
