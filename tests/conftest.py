@@ -78,7 +78,11 @@ def clock(session_clock: Clock) -> Iterator[Clock]:
 def loft(settings: Settings, session_clock: Clock) -> Iterator[Loft]:
     with Loft(settings, clock=session_clock) as core:
         core.bootstrap_admin()
+        # The servers the tests start run without a lifespan (they share this core), so
+        # the lens builder, which `dataloft serve` starts in its lifespan, starts here.
+        core.lens_builder.start()
         yield core
+        core.lens_builder.stop()
 
 
 @pytest.fixture(scope="session")

@@ -197,6 +197,15 @@ class Settings(BaseSettings):
     # A Python interpreter in which pquisby is installed, for Pbench's visualize and
     # compare (core/pbench_visuals.py); unset, those two answer 503.
     pquisby_python: str | None = None
+    # Lenses (docs/lenses.md): the CPU time one map or reduce call may take (the original's
+    # lensTimeout was 50 ms), the memory its JavaScript heap may use, what one input
+    # record's outputs may hold (encoded), the wall-clock budget of one build, and how many
+    # lenses build at once.
+    lens_timeout_ms: int = Field(default=50, ge=1, le=60_000)
+    lens_memory_mb: int = Field(default=64, ge=8, le=4096)
+    lens_max_output_mb: int = Field(default=8, ge=1, le=1024)
+    lens_build_seconds: float = Field(default=600.0, gt=0)
+    lens_builds_at_once: int = Field(default=2, ge=1, le=64)
     # The built-in OpenID Connect provider (core/oidc.py; Pbench's clients log in there):
     # its realm and client id, as Pbench's clients are told them (/api/v1/endpoints), and
     # the lifetimes of its tokens (Keycloak's defaults: 5 and 30 minutes).

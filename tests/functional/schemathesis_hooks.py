@@ -12,6 +12,7 @@ field's description, and pinned by its own functional test.
   the caller may name: the run's own blob.
 - A token's ``expires_at`` lies in the future.
 - ``cursor``: only the ``next_cursor`` of an earlier page is one (it is opaque).
+- A lens's inputs exist (the run's own input dataset) and its code compiles.
 
 And one guard: the run must not end its own credentials (revoke the token it sends, or
 deactivate or demote the account it is), or every later request would be a 401.
@@ -35,6 +36,8 @@ from schemathesis.transport.serialization import serialize_binary
 FUZZER = os.environ.get("DATALOFT_FUZZER", "")
 FUZZER_TOKEN_ID = os.environ.get("DATALOFT_FUZZER_TOKEN_ID", "")
 OWN_BLOB = os.environ.get("DATALOFT_FUZZER_BLOB", "")
+LENS_INPUT = os.environ.get("DATALOFT_FUZZER_LENS_INPUT", "")
+LENS_WRITES = ("POST /loft/v1/lenses", "PUT /loft/v1/lenses/{owner}/{name}")
 
 
 @schemathesis.serializer("application/cbor")
@@ -67,6 +70,11 @@ def map_case(context: HookContext, case: Case[Any]) -> Case[Any]:
         and case.body.get("expires_at") is not None
     ):
         case.body["expires_at"] = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    elif operation in LENS_WRITES and isinstance(case.body, dict) and LENS_INPUT:
+        # A lens's inputs must exist and its code compile: a real client's lens.
+        case.body["inputs"] = [LENS_INPUT]
+        case.body["code"] = "output(path.recordID, data)"
+        case.body["reduce_code"] = None
     if case.query:
         case.query.pop("cursor", None)
     return case

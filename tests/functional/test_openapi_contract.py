@@ -37,6 +37,7 @@ SEED = 20261206
 MAX_EXAMPLES = 30
 FUZZER = "fuzzer"
 OWN_BLOB = b"the fuzzer's own bytes\n"
+LENS_INPUT = "lens-input-7f3e9c"
 
 
 @pytest.fixture
@@ -60,12 +61,15 @@ def test_schemathesis_finds_nothing_wrong_with_the_openapi_document(
         assert client.put("/datasets/fuzzer/birds/files/a.txt", content=b"a").status_code == 201
         assert client.put("/datasets/fuzzer/birds/records/r", json=1).status_code == 201
         assert client.put(f"/blobs/{sha(OWN_BLOB)}", content=OWN_BLOB).status_code == 201
+        # A lens input no generated request will name (and so delete or rename).
+        assert client.post("/datasets", json={"name": LENS_INPUT}).status_code == 201
     env = {
         **os.environ,
         "SCHEMATHESIS_HOOKS": str(HERE / "schemathesis_hooks.py"),
         "DATALOFT_FUZZER": FUZZER,
         "DATALOFT_FUZZER_TOKEN_ID": str(token.token.id),
         "DATALOFT_FUZZER_BLOB": sha(OWN_BLOB),
+        "DATALOFT_FUZZER_LENS_INPUT": f"/datasets/{FUZZER}:{LENS_INPUT}",
     }
     command = [
         str(ST),

@@ -138,7 +138,9 @@ def create_app(settings: Settings | None = None, loft: Loft | None = None) -> Lo
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tune_for_serving()
+        app.state.loft.lens_builder.start()
         yield
+        app.state.loft.lens_builder.stop()
         app.state.processes.close()
         if owns_loft:
             app.state.loft.close()

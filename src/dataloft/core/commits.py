@@ -38,6 +38,7 @@ from dataloft.core.changes import (
 from dataloft.core.datasets import DatasetRow, DatasetService, Located
 from dataloft.core.errors import (
     Conflict,
+    Forbidden,
     Invalid,
     MissingBlobs,
     NotFound,
@@ -57,7 +58,7 @@ from dataloft.core.results import EntryView, VersionView
 from dataloft.core.symlinks import check_links
 from dataloft.db import Database
 from dataloft.db.batches import batches, in_key_order, insert_batched
-from dataloft.db.models import Entry, EntryAttachment, Version, table_of
+from dataloft.db.models import Entry, EntryAttachment, Lens, Version, table_of
 from dataloft.db.types import utcnow
 
 
@@ -154,13 +155,15 @@ class CommitService:
         replace_records: bool = False,
         uploads: Sequence[StoredBlob] = (),
         dataset_changes: Mapping[str, Any] | None = None,
+        lens_build: bool = False,
     ) -> CommitResult:
         """Apply ``changes`` as version N+1. ``replace_records`` also deletes every record
         this commit does not write (a whole-collection overwrite). ``uploads`` are blobs
         received with the commit that its attachments may name; they are
         registered in its transaction. ``dataset_changes`` (fields of the dataset, as for
         ``DatasetService.update``) are made in the same transaction: a new description
-        that is a version of its own, say, is both or neither."""
+        that is a version of its own, say, is both or neither. A lens's records are
+        written by its builds alone (``lens_build``; ``core/lens_builds.py``)."""
         if len(changes) > self.max_changes:
             raise TooLarge(f"a commit may hold at most {self.max_changes} changes")
         check_text(message, "message", MAX_MESSAGE_LENGTH)
@@ -168,6 +171,8 @@ class CommitService:
         steps, sent, values = self.planner.plan(changes)
         with self.db.write() as session:
             located = self.datasets.locate(actor, owner, name, needed, lock=True)
+            if not lens_build and changes and _is_lens(session, located.row.id):
+                raise Forbidden(f"{located.address} is a lens: its records are made by its builds")
             if dataset_changes:
                 located = self.datasets.apply_update(session, actor, located, dataset_changes)
             head = located.row.head
@@ -595,6 +600,10 @@ class _Removal:
     files: int = 0  # file entries closed that are not folder markers
     records: int = 0  # record entries closed
     emptied: list[str] = field(default_factory=list)  # deleted folders that held symlinks
+
+
+def _is_lens(session: Session, dataset_id: int) -> bool:
+    return session.get(Lens, dataset_id) is not None
 
 
 def path_range(

@@ -27,6 +27,9 @@ from dataloft.db.engine import after_commit
 from dataloft.db.models import Counter, Dataset, Event, Project, User
 
 Listener = Callable[[], None]
+Watcher = Callable[[frozenset[int]], None]
+# Where a writing session gathers the datasets its events are about, for the watchers.
+_DATASETS = "events.datasets"
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class EventLog:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._listeners: set[Listener] = set()
+        self._watchers: set[Watcher] = set()
         self._lock = threading.Lock()
 
     def append(
@@ -82,15 +86,24 @@ class EventLog:
                 payload=payload,
             )
         )
-        after_commit(session, "events.notify", self.notify)
+        if dataset_id is not None:
+            session.info.setdefault(_DATASETS, set()).add(dataset_id)
+        datasets: set[int] = session.info.get(_DATASETS, set())
+        after_commit(session, "events.notify", lambda: self.notify(datasets))
         return seq
 
-    def notify(self) -> None:
-        """Wake this process's listeners; writers call it after their commit."""
+    def notify(self, datasets: Iterable[int] = ()) -> None:
+        """Wake this process's listeners; writers call it after their commit, with the
+        datasets their events were about."""
         with self._lock:
             listeners = list(self._listeners)
+            watchers = list(self._watchers)
         for listener in listeners:
             listener()
+        if watchers:
+            changed = frozenset(datasets)
+            for watcher in watchers:
+                watcher(changed)
 
     def subscribe(self, listener: Listener) -> None:
         with self._lock:
@@ -99,6 +112,15 @@ class EventLog:
     def unsubscribe(self, listener: Listener) -> None:
         with self._lock:
             self._listeners.discard(listener)
+
+    def watch(self, watcher: Watcher) -> None:
+        """Like ``subscribe``, told which datasets the commit's events were about."""
+        with self._lock:
+            self._watchers.add(watcher)
+
+    def unwatch(self, watcher: Watcher) -> None:
+        with self._lock:
+            self._watchers.discard(watcher)
 
     def last_seq(self) -> int:
         with self.db.read() as session:

@@ -25,6 +25,9 @@ from dataloft.core.commits import CommitService
 from dataloft.core.datasets import DatasetService
 from dataloft.core.directory import Directory
 from dataloft.core.events import EventLog
+from dataloft.core.lens_builds import LensBuilder
+from dataloft.core.lens_sandbox import SandboxLimits
+from dataloft.core.lenses import LensService
 from dataloft.core.licences import LicenceService
 from dataloft.core.named_versions import NamedVersions
 from dataloft.core.nodes import NodeService
@@ -165,6 +168,27 @@ class Loft:
             self.db, self.events, self.datasets, self.commits, self.archives, self.blobs, clock
         )
         self.attachments = AttachmentService(self.db, self.datasets)
+        lens_limits = SandboxLimits(
+            timeout_ms=settings.lens_timeout_ms,
+            memory_bytes=settings.lens_memory_mb * 1024 * 1024,
+            max_output_bytes=settings.lens_max_output_mb * 1024 * 1024,
+            build_seconds=settings.lens_build_seconds,
+        )
+        # Started by the server (``start``), not here: a CLI command builds nothing.
+        self.lens_builder = LensBuilder(
+            self.db,
+            self.datasets,
+            self.browse,
+            self.commits,
+            self.events,
+            lens_limits,
+            concurrency=settings.lens_builds_at_once,
+            clock=lambda: clock().timestamp(),
+            watch_db=Database(
+                settings.database_url, sqlite_synchronous=settings.sqlite_synchronous, pool_size=1
+            ),
+        )
+        self.lenses = LensService(self.db, self.datasets, lens_limits, self.lens_builder)
         self.tree = TreeService(
             self.db,
             self.datasets,
@@ -188,6 +212,8 @@ class Loft:
         return None if self.settings.admin_password else password
 
     def close(self) -> None:
+        self.lens_builder.stop()
+        self.lens_builder.watch_db.dispose()
         self.db.dispose()
 
     def __enter__(self) -> Loft:

@@ -349,6 +349,66 @@ class PbenchDataset(Base):
     operations: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
 
 
+class Lens(Base):
+    """A lens (Pigeon Optics' derived dataset): its program and inputs, and how far its
+    records have caught up (``core/lenses.py``, ``core/lens_builds.py``). The records
+    themselves are the entries of the core dataset, written only by builds.
+
+    ``reflects`` maps each input's data path to the input version the records reflect;
+    ``built_digest`` is the program digest they were built with. ``wanted`` counts
+    requests for a build, ``done`` the one the last finished build answered: a build is
+    due while they differ or an input has moved past what ``reflects`` says."""
+
+    __tablename__ = "lenses"
+
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True
+    )
+    map_code: Mapped[str] = mapped_column(Text)
+    reduce_code: Mapped[str | None] = mapped_column(Text)
+    inputs: Mapped[list[str]] = mapped_column(JSONDoc)
+    program_digest: Mapped[str] = mapped_column(String(64))
+    built_digest: Mapped[str | None] = mapped_column(String(64))
+    reflects: Mapped[dict[str, int]] = mapped_column(JSONDoc, default=dict)
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    error: Mapped[str | None] = mapped_column(Text)
+    wanted: Mapped[int] = mapped_column(Integer, default=1)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    last_build: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+
+
+class LensSource(Base):
+    """One input record as the lens last mapped it: the record's hash and the program's
+    digest (the cache key: the same record under the same program maps alike, so it is not
+    mapped again), and what the map logged. Its outputs are ``LensOutput`` rows."""
+
+    __tablename__ = "lens_sources"
+
+    lens_id: Mapped[int] = mapped_column(
+        ForeignKey("lenses.dataset_id", ondelete="CASCADE"), primary_key=True
+    )
+    path: Mapped[str] = mapped_column(PathText, primary_key=True)
+    record_hash: Mapped[str] = mapped_column(String(64))
+    program_digest: Mapped[str] = mapped_column(String(64))
+    log: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+
+
+class LensOutput(Base):
+    """One ``output(id, value)`` of one input record's map, in emission order (``seq``):
+    reducing an output id reads its rows, in (source path, seq) order."""
+
+    __tablename__ = "lens_outputs"
+    __table_args__ = (Index("ix_lens_outputs_output", "lens_id", "output_id"),)
+
+    lens_id: Mapped[int] = mapped_column(
+        ForeignKey("lenses.dataset_id", ondelete="CASCADE"), primary_key=True
+    )
+    source: Mapped[str] = mapped_column(PathText, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    output_id: Mapped[str] = mapped_column(PathText)
+    value: Mapped[bytes] = mapped_column(LargeBinary)  # canonical CBOR
+
+
 class PbenchUserMetadata(Base):
     """A user's own ``user.*`` metadata of a Pbench dataset, seen by them alone."""
 

@@ -1,4 +1,5 @@
-"""The Pigeon Optics dialect: ``/datasets/<author>:<name>/...``, ``/authors/``, ``/auth``.
+"""The Pigeon Optics dialect: ``/datasets/<author>:<name>/...``, ``/lenses/...``, ``/authors/``,
+``/auth``.
 
 Errors are the encoded object ``{"error": <message>, "stack": false}`` in the codec the
 client asked for (JSON unless it asked for CBOR or JSON Lines); a 401 carries the Basic
@@ -22,7 +23,7 @@ from dataloft.api.pigeon.routes import ROUTES
 from dataloft.api.pipeline import Pipeline
 from dataloft.api.registry import Dialect
 
-PREFIXES = ("/datasets/", "/authors/", "/auth", "/attachments/")
+PREFIXES = ("/datasets/", "/lenses/", "/authors/", "/auth", "/attachments/")
 CORS = [
     (b"access-control-allow-origin", b"*"),
     (b"access-control-allow-headers", b"Content-Type, Accept, Authorization"),

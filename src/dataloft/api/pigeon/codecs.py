@@ -162,6 +162,10 @@ def codec_for_extension(extension: str) -> Codec | None:
     return _BY_EXTENSION.get(extension.lower())
 
 
+def codec_for_type(media_type: str) -> Codec | None:
+    return _BY_TYPE.get(media_type_of(media_type))
+
+
 # The types a browser's Accept stands for: the HTML UI. A wildcard counts as HTML because
 # an API client names the codec it wants, and a client that would take anything is a
 # browser to this system.

@@ -7,7 +7,6 @@ import contextlib
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,11 +26,12 @@ from dataloft.api.pigeon.codecs import (
 )
 from dataloft.api.pipeline import Call
 from dataloft.core.access import Action, Principal
+from dataloft.core.data_paths import DataPath
 from dataloft.core.errors import Forbidden, Invalid, NotFound, Unauthenticated
 from dataloft.core.loft import Loft
 
 PAGE = 1000
-SOURCE = "datasets"  # the only collection source so far (lenses come later)
+SOURCE = "datasets"  # the default collection source; lenses are the other
 EDIT_REFUSED = "You need to login as someone with permission to edit this"
 # Characters a Pigeon Optics dataset name may not hold (they mean something in its paths).
 _NAME_FORBIDDEN = set("!*'();:@&=+$,/?%#[]")
@@ -89,22 +89,22 @@ def check_name(name: str) -> str:
     return name
 
 
-def _component(text: str) -> str:
-    """JavaScript's encodeURIComponent, which the original builds its data paths with."""
-    return quote(text, safe="!'()*-._~")
+def source_of(call: Call) -> str:
+    """``datasets`` or ``lenses``: which kind of collection the request's path names."""
+    return "lenses" if call.request.url.path.startswith("/lenses/") else SOURCE
 
 
-def collection_path(author: str, name: str) -> str:
-    """The canonical data path of a dataset: ``/datasets/alice:signs`` (no slash)."""
-    return f"/{SOURCE}/{_component(author)}:{_component(name)}"
+def collection_path(author: str, name: str, source: str = SOURCE) -> str:
+    """The canonical data path of a collection: ``/datasets/alice:signs`` (no slash)."""
+    return str(DataPath(source, author, name))
 
 
-def record_path(author: str, name: str, record_id: str) -> str:
-    return f"{collection_path(author, name)}/records/{_component(record_id)}"
+def record_path(author: str, name: str, record_id: str, source: str = SOURCE) -> str:
+    return str(DataPath(source, author, name, record_id))
 
 
-def dataset_url(author: str, name: str) -> str:
-    return collection_path(author, name) + "/"
+def dataset_url(author: str, name: str, source: str = SOURCE) -> str:
+    return collection_path(author, name, source) + "/"
 
 
 def owner_action(action: Callable[..., Any], actor: Principal, author: str, name: str) -> Any:

@@ -41,10 +41,13 @@ MAX_CONFIG_BODY = 3 * 1024 * 1024
 def datasets_by_author(
     loft: Loft, actor: Principal, author: str | None = None
 ) -> dict[str, list[str]]:
-    """Names of the datasets the caller may read, by author, in name order."""
+    """Names of the datasets the caller may read, by author, in name order (lenses are
+    listed under ``/lenses/``)."""
+    lenses = loft.lenses.ids()
     found: dict[str, list[str]] = {}
     for dataset in loft.datasets.iter_datasets(actor, owner=author, by_name=True):
-        found.setdefault(dataset.owner, []).append(dataset.name)
+        if dataset.id not in lenses:
+            found.setdefault(dataset.owner, []).append(dataset.name)
     return dict(sorted(found.items()))
 
 
@@ -59,7 +62,8 @@ def show_author(call: Call) -> Response:
     author = call.param("author")
     user = _author(call.loft, author)
     names = datasets_by_author(call.loft, call.actor, author).get(author, [])
-    body = {"auth": "admin" if user.is_admin else "regular", "datasets": names, "lenses": []}
+    lenses = call.loft.lenses.names(call.actor, author).get(author, [])
+    body = {"auth": "admin" if user.is_admin else "regular", "datasets": names, "lenses": lenses}
     return answer_listing(call, body, author)
 
 
@@ -105,6 +109,8 @@ def show_dataset(call: Call) -> Response:
         names = datasets_by_author(loft, actor, author).get(author, [])
         return answer_listing(call, names, f"{author}'s datasets")
     view = loft.datasets.get(actor, author, name)
+    if loft.lenses.is_lens(view.id):  # its page is under /lenses/
+        raise NotFound(f"dataset {author}/{name} not found")
     about = {**_configuration(view, view.version), "author": author, "name": name}
     about["config"] = {"memo": view.description}
     headers = {"X-Version": str(view.version)}

@@ -45,6 +45,7 @@ from dataloft.api.pigeon.common import (
     answer,
     collection_path,
     dataset_url,
+    source_of,
     split_spec,
 )
 from dataloft.api.pipeline import Call
@@ -74,6 +75,7 @@ class _Source:
     author: str
     name: str
     version: int | None
+    kind: str  # "datasets" or "lenses"
 
     def records(self) -> tuple[DatasetView, int, Iterator[tuple[EntryView, BlobRef]]]:
         view, at, entries = self.loft.browse.iter_contents(
@@ -87,7 +89,7 @@ class _Source:
 
 def _source(call: Call) -> _Source:
     author, name = split_spec(call)
-    return _Source(call.loft, call.actor, author, name, call.number("version"))
+    return _Source(call.loft, call.actor, author, name, call.number("version"), source_of(call))
 
 
 def _download_headers(filename: str, version: int) -> dict[str, str]:
@@ -150,7 +152,7 @@ def _zip(call: Call, source: _Source, folders: dict[str, Codec], suffix: str) ->
     if call.query("attachments") == "true":
         linked = _attachment_members(source, view, at)
         members = itertools.chain(members, linked)
-    comment = f"Archive of {collection_path(source.author, source.name)}"
+    comment = f"Archive of {collection_path(source.author, source.name, source.kind)}"
     filename = f"export-{_UNSAFE_IN_NAME.sub('_', view.name)}{suffix}.zip"
     headers = _download_headers(filename, at)
     archive = zip_stream(members, comment=comment)
@@ -214,7 +216,7 @@ def legacy_export(call: Call) -> Response:
 
 
 def _export_links(source: _Source) -> dict[str, str]:
-    base = dataset_url(source.author, source.name) + "export/"
+    base = dataset_url(source.author, source.name, source.kind) + "export/"
     links = {f"flat-file.{ext}": f"{base}flat-file.{ext}" for ext in ("json", "jsonl", "cbor")}
     links.update({f"archive.{ext}.zip": f"{base}archive.{ext}.zip" for ext in ("json", "cbor")})
     return links

@@ -17,7 +17,7 @@ from typing import Any
 
 from starlette.responses import Response, StreamingResponse
 
-from dataloft.api.pigeon.common import SOURCE, collection_path, split_spec
+from dataloft.api.pigeon.common import collection_path, source_of, split_spec
 from dataloft.api.pigeon.datasets import snapshot
 from dataloft.api.pipeline import Call
 from dataloft.api.sse import EndOfStream, Feed, follow, parse_last_event_id
@@ -30,11 +30,13 @@ ENDING_EVENTS = ("dataset.delete", "dataset.purge")
 KEEPALIVE = b": sse-keep-alive\n\n"
 
 
-def _state(loft: Loft, actor: Principal, author: str, name: str, version: int) -> dict[str, Any]:
+def _state(
+    loft: Loft, actor: Principal, source: str, author: str, name: str, version: int
+) -> dict[str, Any]:
     _, at, records = snapshot(loft, actor, author, name, version)
     return {
-        "path": collection_path(author, name),
-        "source": SOURCE,
+        "path": collection_path(author, name, source),
+        "source": source,
         "author": author,
         "name": name,
         "version": at,
@@ -50,6 +52,7 @@ def _frame(seq: int, state: dict[str, Any]) -> bytes:
 async def event_stream(call: Call) -> Response:
     loft, actor = call.loft, call.actor
     author, name = split_spec(call)
+    source = source_of(call)
     resumed = parse_last_event_id(call.header("last-event-id"))
     # Read the sequence number before the state: a commit landing in between is then
     # both in the state and after the number, and the version check below drops it.
@@ -58,7 +61,7 @@ async def event_stream(call: Call) -> Response:
     greeting = b": sse-start\n\n"
     sent = 0
     if resumed is None:
-        state = await call.in_thread(_state, loft, actor, author, name, view.version)
+        state = await call.in_thread(_state, loft, actor, source, author, name, view.version)
         greeting += _frame(after, state)
         sent = state["version"]
 
@@ -69,7 +72,7 @@ async def event_stream(call: Call) -> Response:
         if event.kind != "commit" or event.version is None or event.version <= sent:
             return None
         try:
-            state = await call.in_thread(_state, loft, actor, author, name, event.version)
+            state = await call.in_thread(_state, loft, actor, source, author, name, event.version)
         except NotFound:  # renamed, or no longer readable: this address's feed is over
             raise EndOfStream from None
         sent = event.version
