@@ -62,7 +62,8 @@ def main() -> None:
             headers={"Accept": "application/json"},
             timeout=600,
         )
-        client.put("/datasets/create", json={"name": "signs"}).raise_for_status()
+        made = client.put("/datasets/create", json={"name": "signs"})
+        assert made.status_code == 303, made.text
         for start in range(0, args.records, 100):
             batch = {f"r{n:06d}": {"n": n} for n in range(start, min(start + 100, args.records))}
             client.post("/datasets/admin:signs/records/", json=batch).raise_for_status()

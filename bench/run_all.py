@@ -24,6 +24,7 @@ SCRIPTS = (
     "ufdl_files.py",
     "pbench_upload.py",
     "pbench_contents.py",
+    "lens_incremental.py",
     "asgi_servers.py",
 )
 
