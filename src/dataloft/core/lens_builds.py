@@ -56,7 +56,6 @@ from dataloft.core.errors import LoftError, NotFound, TooLarge
 from dataloft.core.events import EventLog
 from dataloft.core.lens_merge import merge
 from dataloft.core.lens_sandbox import (
-    LensCodeError,
     LensProgram,
     LensSession,
     MapInput,
@@ -215,10 +214,6 @@ class LensBuilder:
         heads = {address: head for address, (_, head) in found.items()}
         return [lens.dataset_id for lens in lenses if is_due(lens, heads)]
 
-    def idle(self) -> bool:
-        with self._lock:
-            return not self._running
-
     # --- one build -----------------------------------------------------------------------
 
     def build(self, lens_id: int) -> None:
@@ -246,8 +241,13 @@ class LensBuilder:
                 replace_records=plan.full,
                 lens_build=True,
             )
-        except (LensCodeError, LoftError) as error:
-            log.warning("lens %s:%s did not build: %s", snapshot.owner, snapshot.name, error)
+        except Exception as error:
+            # Marked failed on these inputs, whatever the cause: a build that fails for a
+            # bug of ours must not be retried at once, again and again.
+            if isinstance(error, LoftError):
+                log.warning("lens %s:%s did not build: %s", snapshot.owner, snapshot.name, error)
+            else:
+                log.exception("building lens %s:%s failed", snapshot.owner, snapshot.name)
             with self.db.read() as session:
                 heads = input_heads(session, snapshot.inputs)
             attempted = {text: heads.get(_collection(text), -1) for text in snapshot.inputs}
