@@ -333,3 +333,26 @@ def test_a_deleted_input_takes_its_outputs_along(
         "dog": a_set("abc", "def", "ghi"),
         "mango": a_set("def"),
     }
+
+
+def test_a_single_record_input_and_a_reduce_of_ones_own(
+    po: httpx.Client, alice: User, tagged: Dataset
+) -> None:
+    """An input may name one record; ``reduceCode`` folds an id's values left to right,
+    in the order of the inputs, instead of the built-in merge."""
+    other = create_dataset(po, alice)
+    put_record(po, alice, other, "zzz", {"tags": ["cat"]})
+    code = "for (const tag of data.tags) output(tag, path.recordID)"
+    reduce = "return left + '+' + right"
+    lens = make_lens(po, alice, [other.url, tagged.record("abc")], code, reduceCode=reduce)
+    info = built(po, lens)
+    assert info["config"]["reduceCode"] == reduce
+    assert values(po, lens) == {"cat": "zzz+abc", "dog": "abc"}
+    put_record(po, alice, tagged, "def", {"tags": ["cat"]})  # not an input: nothing to do
+    put_record(po, alice, tagged, "abc", {"tags": ["cat", "kiwi"]})
+    after = built(po, lens)
+    assert after["status"]["lastBuild"]["mapped"] == 1
+    assert values(po, lens) == {"cat": "zzz+abc", "kiwi": "abc"}
+    reduce_code = po.get(lens.url + "/configuration/reduce")
+    assert reduce_code.status_code == 200
+    assert reduce_code.text == reduce
