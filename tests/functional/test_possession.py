@@ -126,3 +126,45 @@ def test_team_members_possess_what_their_team_reads(
     assert commit_by_digest(bob, new_dataset(bob), "copy.bin", digest).status_code == 201
     assert carol.client.head(f"/blobs/{digest}").status_code == 404
     refusal(commit_by_digest(carol, new_dataset(carol), "copy.bin", digest), digest)
+
+
+def test_the_bulk_probe_follows_the_same_rule(alice: User, bob: User, anon: httpx.Client) -> None:
+    """``POST /blobs/missing`` answers for many digests what ``HEAD`` answers for one:
+    bytes only others hold are missing too."""
+    bobs = put_file(bob, new_dataset(bob), "b.bin", os.urandom(9_000))
+    alices = put_file(alice, new_dataset(alice), "a.bin", os.urandom(9_000))
+    never = sha(os.urandom(32))
+    asked = [never, alices, bobs, alices]
+    response = alice.client.post("/blobs/missing", json={"sha256": asked})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"missing": [never, bobs]}  # in order, each once
+    assert bob.client.post("/blobs/missing", json={"sha256": asked}).json() == {
+        "missing": [never, alices]
+    }
+    for digest in (never, alices, bobs):
+        expected = 404 if digest in (never, bobs) else 200
+        assert alice.client.head(f"/blobs/{digest}").status_code == expected
+    assert alice.client.post("/blobs/missing", json={"sha256": []}).json() == {"missing": []}
+    many = [sha(str(n).encode()) for n in range(10_000)]
+    assert (
+        len(alice.client.post("/blobs/missing", json={"sha256": many}).json()["missing"]) == 10_000
+    )
+    too_many = alice.client.post("/blobs/missing", json={"sha256": [*many, never]})
+    assert too_many.status_code == 400
+    assert alice.client.post("/blobs/missing", json={"sha256": ["XYZ"]}).status_code == 400
+    assert anon.post("/blobs/missing", json={"sha256": [never]}).status_code == 401
+
+
+def test_a_partial_put_is_refused(alice: User) -> None:
+    """A ``Content-Range`` on a PUT is a part of a file, which would otherwise be stored as
+    the whole: a 400 that says so, and nothing written."""
+    dataset = new_dataset(alice)
+    headers = {"Content-Range": "bytes 0-3/10"}
+    response = alice.client.put(f"{dataset}/files/part.bin", content=b"abcd", headers=headers)
+    assert response.status_code == 400, response.text
+    assert "Content-Range" in response.json()["error"]["message"]
+    assert alice.client.get(f"{dataset}/files/part.bin").status_code == 404
+    assert alice.client.get(dataset).json()["version"] == 0
+    blob = alice.client.put(f"/blobs/{sha(b'abcd')}", content=b"abcd", headers=headers)
+    assert blob.status_code == 400, blob.text
+    assert alice.client.head(f"/blobs/{sha(b'abcd')}").status_code == 404

@@ -258,6 +258,21 @@ class BlobService:
         with self.db.write() as session:
             return bool(possessed(session, actor, [digest])) and self._touch(session, digest)
 
+    def missing(self, actor: Principal, digests: Sequence[str]) -> list[str]:
+        """Those of ``digests`` the actor must send, in the order given, each once: the
+        ones they may not name (``has``, for many at once: one query per thousand). The
+        others count as used, as a hit of ``has`` does."""
+        for digest in digests:
+            validate_digest(digest)
+        wanted = list(dict.fromkeys(digests))
+        with self.db.write() as session:
+            held = possessed(session, actor, wanted)
+            for chunk in batches(sorted(held)):
+                session.execute(
+                    update(Blob).where(Blob.digest.in_(chunk)).values(touched=utcnow())
+                )
+        return [digest for digest in wanted if digest not in held]
+
     def claim(self, session: Session, digests: Iterable[str]) -> set[str]:
         """Those of ``digests`` the server holds, marked as used in the caller's
         transaction. Until it ends, the touched rows are locked (PostgreSQL) or the

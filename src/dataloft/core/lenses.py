@@ -43,6 +43,7 @@ MAX_CODE_LENGTH = 3 * 1024 * 1024
 # An ephemeral lens needs no login and keeps nothing: its inputs may hold at most this many
 # records, so that anyone's Test button cannot map a whole large public dataset.
 EPHEMERAL_RECORDS = 10_000
+_INTERNAL = ("inputIds", "attempted")
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,9 @@ class LensView:
             "pending": self.pending,
             "error": self.error,
             "inputVersions": self.reflects,
-            "lastBuild": self.last_build,
+            # What the builder keeps for itself (dataset ids, a failed attempt's inputs)
+            # is not the client's.
+            "lastBuild": {k: v for k, v in self.last_build.items() if k not in _INTERNAL},
         }
 
 

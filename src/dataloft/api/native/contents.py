@@ -24,7 +24,15 @@ from dataloft.api.native.openapi import (
     link,
     read_operations,
 )
-from dataloft.api.native.schemas import BlobOut, CommitBody, CommitOut, EntryPage, WriteOut
+from dataloft.api.native.schemas import (
+    BlobOut,
+    BlobProbeBody,
+    BlobProbeOut,
+    CommitBody,
+    CommitOut,
+    EntryPage,
+    WriteOut,
+)
 from dataloft.api.pipeline import Call, InThread, Pipeline, memo, quick
 from dataloft.api.transfer import blob_response, etag_matches, receive_blob
 from dataloft.core.access import Action, Principal
@@ -237,11 +245,24 @@ LISTINGS = {
 # --- files -----------------------------------------------------------------------------------
 
 
+def _whole_bodies_only(call: NativeCall) -> None:
+    """A body with ``Content-Range`` is a part of something, and a PUT here stores the
+    body as the whole: refused (as RFC 9110 §14.5 asks of a server that does not take
+    partial PUTs), before it is read, rather than the part kept as the file."""
+    if call.header("content-range") is not None:
+        raise Invalid(
+            "Content-Range is not taken: a PUT stores its body as the whole file. Send the "
+            "whole file; to resume a large upload, upload it to PUT /loft/v1/blobs/{sha256} "
+            "in one request and name it in a commit (resumable uploads are planned)"
+        )
+
+
 async def put_file(path: EntryPath, target: WriteTarget, call: NativeCall) -> Response:
     """Upload a file (the raw body, streamed) as one commit. The Content-Type becomes the
     file's media type (guessed from the name when absent). ``If-None-Match: *`` creates
     only; ``If-Match: "<sha256>"`` replaces only that content."""
     loft, request = call.loft, call.request
+    _whole_bodies_only(call)
     validate_path(path, loft.settings.max_path_length)
     guard = guard_from(request)
     metadata = _metadata_header(call.header("x-loft-metadata"), call.settings.decode_limits)
@@ -349,6 +370,7 @@ async def put_blob(sha256: Sha256, call: NativeCall) -> Response:
     201 when the bytes are new to you (you could not name them before), 200 when you could
     already: whether the server held them for someone else is not told."""
     _check_uploader(call.actor)
+    _whole_bodies_only(call)
     validate_digest(sha256)
     blobs = call.loft.blobs
     stored = await receive_blob(call.request, blobs, expected=sha256)
@@ -363,6 +385,14 @@ def head_blob(sha256: Sha256, call: NativeCall) -> Response:
     knowing a digest is not owning the bytes."""
     _check_uploader(call.actor)
     return Response(status_code=200 if call.loft.blobs.has(call.actor, sha256) else 404)
+
+
+def probe_blobs(body: BlobProbeBody, call: NativeCall) -> BlobProbeOut:
+    """Which of up to 10,000 digests you must upload: those you may not name in a commit
+    yet, exactly as ``HEAD /blobs/{sha256}`` answers each (bytes only others hold count as
+    missing). One round trip tells a client pushing a big tree what to send."""
+    _check_uploader(call.actor)
+    return BlobProbeOut(missing=call.loft.blobs.missing(call.actor, body.sha256))
 
 
 # --- the routes ------------------------------------------------------------------------------
@@ -508,6 +538,14 @@ def writes() -> APIRouter:
                 "content": {"application/octet-stream": BINARY},
             }
         },
+    )
+    router.add_api_route(
+        "/blobs/missing",
+        probe_blobs,
+        methods=["POST"],
+        tags=["blobs"],
+        response_model=BlobProbeOut,
+        responses=errors(400, 403),
     )
     router.add_api_route(
         "/blobs/{sha256}",

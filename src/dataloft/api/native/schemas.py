@@ -318,6 +318,21 @@ class BlobOut(BaseModel):
     created: bool
 
 
+# How many digests one bulk probe may ask about (``POST /blobs/missing``).
+MAX_PROBE = 10_000
+
+
+class BlobProbeBody(Body):
+    sha256: list[Sha256] = Field(max_length=MAX_PROBE, description="Digests, lowercase hex")
+
+
+class BlobProbeOut(BaseModel):
+    missing: list[str] = Field(
+        description="Those you must upload before a commit may name them, in the order "
+        "asked, each once"
+    )
+
+
 class EventPage(BaseModel):
     items: list[EventView]
     last_seq: int = Field(description="Resume with after=<last_seq>")
