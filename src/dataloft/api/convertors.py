@@ -1,4 +1,5 @@
-"""URL convertors the dialects' route paths use (``{path:anypath}``, ``{digest:hex64}``).
+"""URL convertors the dialects' route paths use (``{path:anypath}``, ``{digest:hex64}``,
+``{sha256:blobname}``).
 
 Starlette keeps convertors in one process-wide table; ``create_app`` registers these
 before any dialect builds a route, so importing a module never changes that table.
@@ -34,9 +35,24 @@ class Sha256Convertor(Convertor[str]):
         return value
 
 
+class BlobNameConvertor(Convertor[str]):
+    """One path segment that is not ``missing``: ``/blobs/missing`` is the bulk probe's
+    (POST only), so a PUT or HEAD of it is that path's 405, not a digest's 400; any other
+    segment reaches the digest's own validation (a 400 naming what is wrong)."""
+
+    regex = r"(?!missing$)[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
 CONVERTORS: dict[str, Convertor[str]] = {
     "anypath": AnyPathConvertor(),
     "hex64": Sha256Convertor(),
+    "blobname": BlobNameConvertor(),
 }
 
 

@@ -523,7 +523,7 @@ def writes() -> APIRouter:
         openapi_extra=ANONYMOUS,
     )
     router.add_api_route(
-        "/blobs/{sha256}",
+        "/blobs/{sha256:blobname}",
         put_blob,
         methods=["PUT"],
         tags=["blobs"],
@@ -548,7 +548,7 @@ def writes() -> APIRouter:
         responses=errors(400, 403),
     )
     router.add_api_route(
-        "/blobs/{sha256}",
+        "/blobs/{sha256:blobname}",
         head_blob,
         methods=["HEAD"],
         tags=["blobs"],
