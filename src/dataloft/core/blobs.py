@@ -268,9 +268,7 @@ class BlobService:
         with self.db.write() as session:
             held = possessed(session, actor, wanted)
             for chunk in batches(sorted(held)):
-                session.execute(
-                    update(Blob).where(Blob.digest.in_(chunk)).values(touched=utcnow())
-                )
+                session.execute(update(Blob).where(Blob.digest.in_(chunk)).values(touched=utcnow()))
         return [digest for digest in wanted if digest not in held]
 
     def claim(self, session: Session, digests: Iterable[str]) -> set[str]:
