@@ -30,7 +30,7 @@ from dataloft.core.access import Action, Principal
 from dataloft.core.data_paths import DataPath, parse_data_path
 from dataloft.core.datasets import DatasetService, Located, check_description
 from dataloft.core.errors import Invalid, NotFound, Unauthenticated
-from dataloft.core.lens_builds import LensBuilder, input_heads, is_due
+from dataloft.core.lens_builds import LensBuilder, input_datasets, input_heads, is_due
 from dataloft.core.lens_sandbox import LensProgram, SandboxLimits, check_program
 from dataloft.core.names import validate_dataset_name
 from dataloft.core.results import DatasetView
@@ -322,17 +322,8 @@ class LensService:
             lens = session.get(Lens, current)
             if lens is None:
                 continue
-            for text in lens.inputs:
-                found = self._dataset_id(session, parse_data_path(text))
-                if found is not None:
-                    todo.append(found)
+            # One query for all of a lens's inputs (the builder's own lookup).
+            todo.extend(
+                dataset_id for dataset_id, _ in input_datasets(session, lens.inputs).values()
+            )
         return False
-
-    @staticmethod
-    def _dataset_id(session: Session, path: DataPath) -> int | None:
-        return session.scalar(
-            select(Dataset.id)
-            .join(User, User.id == Dataset.owner_id)
-            .where(User.username == path.author, Dataset.name == path.name)
-            .where(Dataset.deleted_at.is_(None))
-        )

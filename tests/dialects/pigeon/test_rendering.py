@@ -28,8 +28,10 @@ def test_strings_and_buffers_go_as_they_are(po: httpx.Client, alice: User, ds: D
     assert html.headers["content-type"] == "text/html; charset=utf-8"
     assert html.text == "<script>alert(1)</script><p>hi</p>"
     _sandboxed(html)
+    assert html.headers["content-disposition"].startswith("attachment")  # active: a download
     text = po.get(_as(ds, "txt", "page"))
     assert text.headers["content-type"] == "text/plain; charset=utf-8"
+    assert "content-disposition" not in text.headers  # passive: shown
     png = po.get(_as(ds, "png", "pixel"))
     assert png.headers["content-type"] == "image/png"
     assert png.content == bytes([137, 80, 78, 71])

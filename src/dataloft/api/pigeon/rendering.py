@@ -9,8 +9,9 @@ value is encoded by the codec the format names, and a format no codec has is a 4
 (the original's was a 500).
 
 The bytes are the record's, chosen by whoever wrote it, and the type by whoever asks: so
-every answer is ``Content-Security-Policy: sandbox`` and ``nosniff``, as attachments are,
-and an HTML rendering can run no script in this origin."""
+every answer carries the headers every user byte gets (``user_content_headers``):
+``Content-Security-Policy: sandbox`` (``nosniff`` is on every answer), and an active type
+(HTML, SVG, XML, script) goes as a download, so it can run nothing in this origin."""
 
 from __future__ import annotations
 
@@ -23,10 +24,9 @@ from dataloft.api.errors import NotAcceptable
 from dataloft.api.pigeon.codecs import codec_for_extension, codec_for_type, media_type_of
 from dataloft.api.pigeon.common import split_spec
 from dataloft.api.pipeline import Call
+from dataloft.api.transfer import user_content_headers
 from dataloft.core.errors import EntryNotFound, NotFound
 
-# (``nosniff`` is on every answer of the server already.)
-SANDBOXED = {"Content-Security-Policy": "sandbox"}
 _TEXT_TYPES = {"txt": "text/plain", "text": "text/plain", "js": "text/javascript"}
 
 
@@ -59,15 +59,22 @@ def render_record(call: Call) -> Response:
     except EntryNotFound:
         raise NotFound("Record Not Found") from None
     media_type = _media_type(form)
-    headers = {**SANDBOXED, "X-Version": str(found.entry.version), "ETag": found.entry.etag}
+    version = {"X-Version": str(found.entry.version), "ETag": found.entry.etag}
+
+    def answer(body: bytes, chosen: str) -> Response:
+        # The house rule for user bytes (``user_content_headers``): sandboxed, and an active
+        # type (HTML, SVG, XML, script) a download, not a page in this origin.
+        sandbox = user_content_headers(call.request, chosen, f"{record_id}.{form}")
+        return Response(body, media_type=chosen, headers={**sandbox, **version})
+
     if isinstance(value, str):
         chosen = media_type or "text/plain"
         if chosen.startswith("text/"):
             chosen += "; charset=utf-8"
-        return Response(value.encode(), media_type=chosen, headers=headers)
+        return answer(value.encode(), chosen)
     if isinstance(value, bytes):
-        return Response(value, media_type=media_type or "application/octet-stream", headers=headers)
+        return answer(value, media_type or "application/octet-stream")
     codec = codec_for_type(form) if "/" in form else codec_for_extension(form)
     if codec is None:
         raise NotAcceptable("No way to encode content to this type")
-    return Response(codec.dump(value), media_type=codec.media_type, headers=headers)
+    return answer(codec.dump(value), codec.media_type)
