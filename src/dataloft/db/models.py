@@ -459,6 +459,22 @@ class NamedVersion(Base):
     domain_id: Mapped[int | None] = mapped_column(ForeignKey("domains.id"))
 
 
+class VersionTag(Base):
+    """A name for one version of a dataset (``v1.0`` → 7): read wherever a version number
+    is, moved and deleted by those who may write to the dataset (``core/tags.py``)."""
+
+    __tablename__ = "version_tags"
+
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class SigningKey(Base):
     """A secret the server signs with (UFDL's JSON Web Tokens, the OpenID Connect provider's
     RSA key), made on first use and kept here, so that tokens outlive a restart and every
