@@ -7,7 +7,7 @@ rich and, for the data client, httpx.
 
 from __future__ import annotations
 
-from dataloft.cli import admin  # noqa: F401 (it adds its commands)
+from dataloft.cli import admin, browse, login, pull, push  # noqa: F401 (they add commands)
 from dataloft.cli.app import app
 
 __all__ = ["app", "main"]

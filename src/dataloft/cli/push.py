@@ -1,0 +1,255 @@
+"""``dataloft push DIR OWNER/NAME``: make a dataset's head hold a local folder, in one
+commit, sending only the bytes the server lacks.
+
+The steps, each cheap when there is nothing to do:
+
+1. walk the folder (``tree``) and hash, in parallel threads, only the files the local
+   index cannot answer for (``index``): an unchanged file costs one ``stat``;
+2. list the dataset's head once and plan the changes (``plan``); nothing to change is
+   "up to date", and no commit;
+3. ask the server which blobs it lacks (``POST /blobs/missing``, 10,000 at a time) and
+   upload only those, several at once through one client (threads); large files go
+   through the SDK's resumable upload;
+4. one commit of every change, whose ``parent`` is the head listed in step 2: had
+   anyone committed since, it is refused (412) and nothing changes.
+
+A push that is interrupted anywhere leaves no commit, and blobs it had uploaded are no
+longer missing, so running it again sends none of them twice.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dataloft.cli.app import CLIENT_PANEL, app
+from dataloft.cli.connect import TokenOption, UrlOption, connect, dataset_ref
+from dataloft.cli.index import Hashed, Index, cache_dir
+from dataloft.cli.output import JsonOption, err, fail, line, note, print_json
+from dataloft.cli.plan import Plan, plan_push
+from dataloft.cli.progress import Display, display, human
+from dataloft.cli.tree import LocalFile, Tree, TreeError, hash_files, walk
+from dataloft_client import Client, DataloftError, NotFound, PreconditionFailed
+from dataloft_client.config import config_dir
+
+# Uploads at once: enough to keep a server's request handling busy while each request
+# waits on its round trip, few enough not to crowd out other clients.
+UPLOAD_JOBS = 8
+# Rows written to the index per transaction while hashing: a push interrupted in the
+# middle of hashing a large tree keeps what it had hashed.
+INDEX_BATCH = 2000
+# For the tests of an interrupted push only: the process ends abruptly (as a kill would
+# end it) once this many blob uploads have finished.
+EXIT_AFTER_UPLOADS = "DATALOFT_TEST_PUSH_EXIT_AFTER_UPLOADS"
+
+
+@dataclass
+class PushReport:
+    """What a push did, as ``--json`` prints it."""
+
+    dataset: str
+    version: int
+    committed: bool = False
+    created: bool = False
+    files: int = 0
+    hashed: int = 0
+    hashed_bytes: int = 0
+    uploaded: int = 0
+    uploaded_bytes: int = 0
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+@app.command(rich_help_panel=CLIENT_PANEL)
+def push(
+    directory: Annotated[
+        Path,
+        typer.Argument(metavar="DIR", exists=True, file_okay=False, help="The folder to push"),
+    ],
+    dataset: Annotated[str, typer.Argument(metavar="OWNER/NAME", help="The dataset")],
+    message: Annotated[
+        str | None, typer.Option("--message", "-m", help="The commit message")
+    ] = None,
+    delete: Annotated[
+        bool,
+        typer.Option("--delete", help="Also delete what the dataset has and DIR does not"),
+    ] = False,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=1, max=64, help="Uploads at once")
+    ] = UPLOAD_JOBS,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Push a folder to a dataset as one new version (the dataset is made if it does not
+    exist). Only changed files are hashed, only bytes the server lacks are sent."""
+    ref = dataset_ref(dataset)
+    root = directory.resolve()
+    with connect(url, token) as client, Index(root) as index, display(err) as shown:
+        try:
+            report = _push(client, index, shown, root, ref.repo, message, delete, jobs)
+        except TreeError as error:
+            fail(str(error))
+    if as_json:
+        print_json(vars(report))
+    elif report.committed:
+        line(
+            f"pushed {root} to {report.dataset}: version {report.version} "
+            f"({report.added} added, {report.changed} changed, {report.removed} removed; "
+            f"{report.uploaded} files uploaded, {human(report.uploaded_bytes)})"
+        )
+    else:
+        line(f"{report.dataset} is up to date (version {report.version})")
+
+
+def _push(
+    client: Client,
+    index: Index,
+    shown: Display,
+    root: Path,
+    repo: str,
+    message: str | None,
+    delete: bool,
+    jobs: int,
+) -> PushReport:
+    tree = walk(root, _own_state(root, index))
+    for path in tree.skipped:
+        note(f"skipped {path!r}: not a file, folder or symlink")
+    files, hashed = _hashed(root, tree, index, shown)
+    head, created = _head(client, repo)
+    report = PushReport(repo, head, created=created, files=len(files), skipped=tree.skipped)
+    report.hashed, report.hashed_bytes = len(hashed), sum(h.size for h in hashed)
+    remote = client.list_files(repo, version=head) if head else iter(())
+    plan = plan_push(files, remote, delete=delete)
+    if not plan:
+        return report
+    missing = client.missing_blobs(plan.blobs)
+    uploads = sorted((plan.blobs[digest] for digest in missing), key=lambda f: -f.size)
+    report.uploaded_bytes = _upload(client, root, uploads, shown, jobs)
+    report.uploaded = len(uploads)
+    report.added, report.changed, report.removed = plan.added, plan.changed, plan.removed
+    report.version = _commit(client, repo, plan, head, message)
+    report.committed = True
+    return report
+
+
+def _own_state(root: Path, index: Index) -> set[str]:
+    """Paths in the tree that are the client's own state, never pushed: the ``.part``
+    files of a pull into it, and the cache and configuration folders if they are inside
+    it (pushing a home folder must not send the login's token)."""
+    own = {path + ".part" for path in index.partials()}
+    for folder in (cache_dir(), config_dir()):
+        try:
+            inside = folder.resolve().relative_to(root)
+        except ValueError:
+            continue
+        own.add(inside.as_posix())
+    return own
+
+
+def _hashed(
+    root: Path, tree: Tree, index: Index, shown: Display
+) -> tuple[list[LocalFile], list[Hashed]]:
+    """The tree's files with their sha256: from the index where it answers for them,
+    read and hashed otherwise (and the index told)."""
+    known = index.known()
+    files: dict[str, LocalFile] = {}
+    unknown: list[LocalFile] = []
+    for file in tree.files:
+        row = known.get(file.path)
+        if file.target is not None:
+            files[file.path] = file
+        elif row is not None and row.answers_for(file.size, file.mtime_ns):
+            files[file.path] = replace(file, sha256=row.sha256)
+        else:
+            unknown.append(file)
+    present = {file.path for file in tree.files if file.target is None}
+    gone = [path for path in known if path not in present]
+    hashed: list[Hashed] = []
+    if unknown:
+        total = sum(file.size for file in unknown)
+        with shown.phase("hashing", "hashed", total, len(unknown)) as meter:
+            for batch in _batches(hash_files(root, unknown, meter), INDEX_BATCH):
+                index.record(batch)
+                hashed.extend(batch)
+    for h in hashed:
+        files[h.path] = LocalFile(h.path, h.size, h.mtime_ns, sha256=h.sha256)
+    if gone:
+        index.record((), gone)
+    return sorted(files.values(), key=lambda file: file.path), hashed
+
+
+def _batches(items: Iterable[Hashed], size: int) -> Iterator[list[Hashed]]:
+    batch: list[Hashed] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _head(client: Client, repo: str) -> tuple[int, bool]:
+    """The dataset's head version, and whether it was made just now (it did not exist)."""
+    try:
+        return client.get_dataset(repo).version, False
+    except NotFound:
+        owner, name = repo.split("/", 1)
+        made = client.create_dataset(name, owner=owner)
+        note(f"created the dataset {made.repo} (private)")
+        return made.version, True
+
+
+def _upload(client: Client, root: Path, files: list[LocalFile], shown: Display, jobs: int) -> int:
+    """Upload each file's bytes as a blob, ``jobs`` at once; the bytes sent."""
+    if not files:
+        return 0
+    total = sum(file.size for file in files)
+    exit_after = int(os.environ.get(EXIT_AFTER_UPLOADS, "0"))
+    with (
+        shown.phase("uploading", "uploaded", total, len(files)) as meter,
+        ThreadPoolExecutor(jobs, thread_name_prefix="upload") as pool,
+    ):
+
+        def send(file: LocalFile) -> None:
+            assert file.sha256 is not None
+            try:
+                client.upload_blob(root / file.path, sha256=file.sha256, progress=meter.advance)
+            except DataloftError as error:  # which file it was, with the server's reason
+                raise DataloftError(f"{file.path}: {error.message}") from error
+            meter.file_done()
+
+        futures = [pool.submit(send, file) for file in files]
+        try:
+            for finished, future in enumerate(as_completed(futures), start=1):
+                future.result()
+                if finished == exit_after:
+                    os._exit(75)  # the test hook: as abrupt as a kill
+        finally:
+            for future in futures:  # after a failure, start no more
+                future.cancel()
+    return total
+
+
+def _commit(client: Client, repo: str, plan: Plan, head: int, message: str | None) -> int:
+    """One commit of the plan onto ``head``; the version it made."""
+    text = message or (
+        f"dataloft push: {plan.added} added, {plan.changed} changed, {plan.removed} removed"
+    )
+    try:
+        made = client.commit(repo, plan.changes, message=text, parent=head)
+    except PreconditionFailed as error:
+        fail(
+            f"{repo} changed while this push ran ({error.message}): someone else committed "
+            "since it was listed; nothing was committed, run the push again"
+        )
+    return made.version.number

@@ -1,0 +1,182 @@
+"""The local side of a push: a tree walked into files and symlinks, and the files the
+index cannot answer for hashed, in parallel threads (``hashlib`` releases the interpreter
+lock while it hashes, and reading releases it too, so threads hash on every core).
+
+Paths are relative to the tree and ``/``-separated, as datasets have them. A symlink is
+kept as a symlink when it leads to somewhere inside the tree (an absolute one is made
+relative); one that leads out is refused, with its name. Empty folders are not kept
+(datasets have no folders of their own), and neither are sockets, pipes and devices
+(there are no bytes to keep): they are listed as skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import posixpath
+import stat
+from collections.abc import Collection, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dataloft.cli.index import Hashed, now_ns
+from dataloft.cli.progress import Meter
+
+CHUNK = 1 << 20  # 1 MiB reads: few system calls per gigabyte, little memory per thread
+# Threads reading and hashing at once: more than the cores, since small files spend most
+# of their time in system calls, and a few more than that gains nothing.
+HASH_THREADS = min(32, (os.cpu_count() or 1) + 4)
+# A file read again when its size or mtime changed while it was read, this many times.
+READ_ATTEMPTS = 3
+
+
+class TreeError(Exception):
+    """The tree holds something that cannot be pushed: the message says what and why."""
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """A file or symlink of the tree. ``size`` of a symlink is its target's length in
+    bytes (as datasets count it); ``sha256`` is filled in by hashing."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    target: str | None = None
+    sha256: str | None = None
+
+
+@dataclass
+class Tree:
+    root: Path
+    files: list[LocalFile] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # neither file, symlink nor folder
+
+
+def walk(root: Path, skip: Collection[str] = ()) -> Tree:
+    """Every file and symlink under ``root`` (an absolute path), in path order, without
+    following symlinks; ``skip`` holds paths (relative, files or folders) to leave out."""
+    tree = Tree(root)
+    stack = [("", str(root))]
+    while stack:
+        prefix, folder = stack.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                path = prefix + entry.name
+                if path in skip:
+                    continue
+                _check_name(path)
+                if entry.is_symlink():
+                    tree.files.append(_symlink(root, path, entry.path))
+                elif entry.is_dir(follow_symlinks=False):
+                    stack.append((path + "/", entry.path))
+                elif entry.is_file(follow_symlinks=False):
+                    status = entry.stat(follow_symlinks=False)
+                    tree.files.append(LocalFile(path, status.st_size, status.st_mtime_ns))
+                else:
+                    tree.skipped.append(path)
+    tree.files.sort(key=lambda file: file.path)
+    tree.skipped.sort()
+    return tree
+
+
+def _check_name(path: str) -> None:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise TreeError(f"{shown!r}: the name is not UTF-8, which dataset paths are") from None
+
+
+def _symlink(root: Path, path: str, full: str) -> LocalFile:
+    target = str(Path(full).readlink())
+    folder = posixpath.dirname(path)
+    if Path(target).is_absolute():
+        inside = _inside(root, target)
+        if inside is None:
+            raise TreeError(
+                f"symlink {path!r} -> {target!r} leads outside {root}: only links that stay "
+                "inside the folder can be pushed"
+            )
+        target = posixpath.relpath(inside, folder or ".")
+    reached = posixpath.normpath(posixpath.join(folder, target))
+    if reached == ".." or reached.startswith("../"):
+        raise TreeError(
+            f"symlink {path!r} -> {target!r} leads outside {root}: only links that stay "
+            "inside the folder can be pushed"
+        )
+    return LocalFile(path, len(target.encode()), os.lstat(full).st_mtime_ns, target=target)
+
+
+def _inside(root: Path, target: str) -> str | None:
+    """An absolute ``target`` as a path relative to ``root``, if it is inside it (``"."``
+    for the root itself)."""
+    normal = os.path.normpath(target)
+    for base in {str(root), os.path.realpath(root)}:
+        if normal == base or normal.startswith(base.rstrip(os.sep) + os.sep):
+            return Path(os.path.relpath(normal, base)).as_posix()
+    return None
+
+
+def hash_files(root: Path, files: Sequence[LocalFile], meter: Meter) -> Iterator[Hashed]:
+    """Hash ``files`` (regular files of the tree at ``root``) in parallel threads, giving
+    each as it is done; ``meter`` counts the bytes read and the files done."""
+    if not files:
+        return
+    with ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="hash") as pool:
+        pending: set[Future[Hashed]] = set()
+        queue = iter(files)
+        try:
+            # At most a few files per thread in flight: futures of a million files at once
+            # would cost memory and delay the first results.
+            for file in queue:
+                pending.add(pool.submit(_hash_one, root, file.path, meter))
+                if len(pending) >= HASH_THREADS * 4:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    yield from (future.result() for future in done)
+            for future in pending:
+                yield future.result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def _hash_one(root: Path, path: str, meter: Meter) -> Hashed:
+    """The sha256 of one file, and the ``stat`` it had while it was read: the same before
+    and after the read, or the file is read again."""
+    full = root / path
+    for _ in range(READ_ATTEMPTS):
+        checked = now_ns()
+        # O_NOFOLLOW: a file replaced by a symlink since the walk is not followed.
+        fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        with io.FileIO(fd, "rb") as file:
+            before = os.fstat(fd)
+            if not stat.S_ISREG(before.st_mode):
+                raise TreeError(f"{path!r} is no longer a regular file")
+            digest, size = _digest(file, before.st_size, meter)
+            after = os.fstat(fd)
+        if size == after.st_size and _same(before, after):
+            meter.file_done()
+            return Hashed(path, after.st_size, after.st_mtime_ns, digest, checked)
+    raise TreeError(f"{path!r} kept changing while it was read: push again once it is written")
+
+
+def _digest(file: io.FileIO, size: int, meter: Meter) -> tuple[str, int]:
+    """The file's sha256 and how many bytes it held (``size`` is what ``stat`` said)."""
+    if size <= CHUNK:  # most files: one read, no buffer to manage
+        data = file.readall()
+        meter.advance(len(data))
+        return hashlib.sha256(data).hexdigest(), len(data)
+    digest, buffer = hashlib.sha256(), bytearray(CHUNK)
+    view, total = memoryview(buffer), 0
+    while count := file.readinto(buffer):
+        digest.update(view[:count])
+        total += count
+        meter.advance(count)
+    return digest.hexdigest(), total
+
+
+def _same(before: os.stat_result, after: os.stat_result) -> bool:
+    return (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns)
