@@ -57,6 +57,10 @@ def human(size: float) -> str:
     return decimal(int(size))
 
 
+def files(count: int) -> str:
+    return f"{count} file" if count == 1 else f"{count} files"
+
+
 class _Counts:
     """Bytes and files done, counted under a lock."""
 
@@ -158,7 +162,7 @@ class _LineMeter:
         rate = counts.bytes / max(seconds, 1e-9)
         self._console.print(
             Text(
-                f"{done_label} {human(counts.bytes)} in {counts.files} files "
+                f"{done_label} {human(counts.bytes)} in {files(counts.files)} "
                 f"in {seconds:.1f} s ({human(rate)}/s)"
             )
         )

@@ -32,7 +32,7 @@ import typer
 
 from dataloft.cli.app import CLIENT_PANEL, app
 from dataloft.cli.connect import TokenOption, UrlOption, connect, dataset_ref
-from dataloft.cli.index import Hashed, Index, now_ns
+from dataloft.cli.index import Hashed, Index, margin_for, now_ns
 from dataloft.cli.output import JsonOption, err, fail, line, note, print_json
 from dataloft.cli.progress import Display, Meter, display, human
 from dataloft.cli.tree import LocalFile, TreeError, hash_files
@@ -218,13 +218,17 @@ def _download(
             info = client.download_file(repo, entry.path, dest, version=version, progress=received)
         except DataloftError as error:  # which file it was, with the reason
             raise DataloftError(f"{entry.path}: {error.message}") from error
+        # The mtime the file system stamped tells how fine its times are, and so how far
+        # the time set next must be in the past for the index to answer for the file.
+        margin = margin_for(dest.stat().st_mtime_ns)
         if info.last_modified is not None:
             mtime = int(info.last_modified.timestamp()) * 1_000_000_000
             os.utime(dest, ns=(now_ns(), mtime), follow_symlinks=False)
         checked = now_ns()
         status = dest.stat(follow_symlinks=False)
         meter.file_done()
-        hashed = Hashed(entry.path, status.st_size, status.st_mtime_ns, info.sha256 or "", checked)
+        digest = info.sha256 or entry.sha256 or ""
+        hashed = Hashed(entry.path, status.st_size, status.st_mtime_ns, digest, checked, margin)
         return hashed, received.received
 
     with (

@@ -123,8 +123,9 @@ def _push(
     tree = walk(root, _own_state(root, index))
     for path in tree.skipped:
         note(f"skipped {path!r}: not a file, folder or symlink")
-    files, hashed = _hashed(root, tree, index, shown)
+    # The dataset before the hashing: a wrong name or token fails at once, not after it.
     head, created = _head(client, repo)
+    files, hashed = _hashed(root, tree, index, shown)
     report = PushReport(repo, head, created=created, files=len(files), skipped=tree.skipped)
     report.hashed, report.hashed_bytes = len(hashed), sum(h.size for h in hashed)
     remote = client.list_files(repo, version=head) if head else iter(())

@@ -21,7 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dataloft.cli.index import Hashed, now_ns
+from dataloft.cli.index import Hashed, margin_for, now_ns
 from dataloft.cli.progress import Meter
 
 CHUNK = 1 << 20  # 1 MiB reads: few system calls per gigabyte, little memory per thread
@@ -159,7 +159,8 @@ def _hash_one(root: Path, path: str, meter: Meter) -> Hashed:
             after = os.fstat(fd)
         if size == after.st_size and _same(before, after):
             meter.file_done()
-            return Hashed(path, after.st_size, after.st_mtime_ns, digest, checked)
+            mtime = after.st_mtime_ns
+            return Hashed(path, after.st_size, mtime, digest, checked, margin_for(mtime))
     raise TreeError(f"{path!r} kept changing while it was read: push again once it is written")
 
 

@@ -1,0 +1,157 @@
+"""``dataloft push``: one commit per push with exactly the changes of the tree, nothing
+hashed or sent twice, symlinks as symlinks, and a clear refusal of what cannot be pushed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.cli.conftest import Cli, diff, head_files, sha, versions, write_tree
+from tests.conftest import User
+
+TREE = {
+    "readme.txt": b"hello birds\n",
+    "data/2026/jan.csv": b"day,count\n1,4\n",
+    "data/2026/feb.csv": b"day,count\n1,7\n",
+    "data/summary.json": b'{"total": 11}',
+    "deep/a/b/c/d/e/leaf.bin": bytes(range(256)) * 40,
+}
+
+
+def test_push_makes_one_commit_with_exactly_the_changes(
+    cli: Cli, alice: User, repo: str, tmp_path: Path
+) -> None:
+    root = write_tree(tmp_path / "tree", TREE)
+
+    first = cli.json("push", str(root), repo, "-m", "first")
+    assert first["committed"] is True and first["created"] is True
+    assert (first["version"], first["added"], first["uploaded"]) == (1, len(TREE), len(TREE))
+    assert first["hashed"] == len(TREE)
+    assert [v["number"] for v in versions(alice, repo)] == [1, 0]
+    assert versions(alice, repo)[0]["message"] == "first"
+    assert diff(alice, repo, 0, 1) == {("added", path) for path in TREE}
+    held = head_files(alice, repo)
+    assert {path: entry["sha256"] for path, entry in held.items()} == {
+        path: sha(data) for path, data in TREE.items()
+    }
+
+    # One file edited, one added: a commit of exactly those two.
+    (root / "data/summary.json").write_bytes(b'{"total": 12}')
+    (root / "data/2026/mar.csv").write_bytes(b"day,count\n1,1\n")
+    second = cli.json("push", str(root), repo)
+    assert (second["version"], second["added"], second["changed"], second["removed"]) == (
+        2,
+        1,
+        1,
+        0,
+    )
+    assert second["uploaded"] == 2
+    assert diff(alice, repo, 1, 2) == {
+        ("changed", "data/summary.json"),
+        ("added", "data/2026/mar.csv"),
+    }
+
+    # A file deleted locally stays in the dataset, unless the push says --delete.
+    (root / "readme.txt").unlink()
+    kept = cli.json("push", str(root), repo)
+    assert kept["committed"] is False and kept["version"] == 2
+    removed = cli.json("push", str(root), repo, "--delete")
+    assert (removed["version"], removed["removed"], removed["uploaded"]) == (3, 1, 0)
+    assert diff(alice, repo, 2, 3) == {("removed", "readme.txt")}
+
+    # Nothing changed: no commit, nothing hashed (the index answers), nothing sent.
+    again = cli.run("push", str(root), repo)
+    assert again.stdout.strip() == f"{repo} is up to date (version 3)"
+    quiet = cli.json("push", str(root), repo, "--delete")
+    assert quiet["committed"] is False
+    assert (quiet["hashed"], quiet["uploaded"], quiet["files"]) == (0, 0, len(TREE))
+    assert [v["number"] for v in versions(alice, repo)] == [3, 2, 1, 0]
+
+
+def test_an_interrupted_push_sends_nothing_twice(
+    cli: Cli, alice: User, repo: str, tmp_path: Path
+) -> None:
+    files = {f"part/{n:02}.bin": os.urandom(2000 + n) for n in range(24)}
+    root = write_tree(tmp_path / "tree", files)
+
+    # The test hook ends the process abruptly once 6 uploads have finished, as a kill
+    # would; uploads in flight then may or may not have reached the server.
+    cut = cli.process("push", str(root), repo, "-j", "2", DATALOFT_TEST_PUSH_EXIT_AFTER_UPLOADS="6")
+    assert cut.returncode == 75, cut.stderr
+    assert [v["number"] for v in versions(alice, repo)] == [0]  # made, never committed
+    probe = alice.client.post("/blobs/missing", json={"sha256": [sha(d) for d in files.values()]})
+    missing = probe.json()["missing"]
+    assert len(missing) <= len(files) - 6
+
+    rerun = cli.json("push", str(root), repo)
+    assert rerun["committed"] is True and rerun["version"] == 1
+    assert rerun["uploaded"] == len(missing)  # only what had not arrived
+    assert rerun["hashed"] == 0  # the first run's hashes were kept in the index
+    held = head_files(alice, repo)
+    assert {path: entry["sha256"] for path, entry in held.items()} == {
+        path: sha(data) for path, data in files.items()
+    }
+
+
+def test_symlinks_inside_are_pushed_as_symlinks(
+    cli: Cli, alice: User, repo: str, tmp_path: Path
+) -> None:
+    root = write_tree(tmp_path / "tree", {"docs/readme.txt": b"read me", "img/a.png": b"png"})
+    (root / "docs/latest").symlink_to("../img/a.png")
+    (root / "top").symlink_to("docs")  # a link to a folder stays a link
+    (root / "absolute").symlink_to(root / "img/a.png")  # inside, written absolute
+    cli.run("push", str(root), repo)
+    held = head_files(alice, repo)
+    assert held["docs/latest"]["kind"] == "symlink"
+    assert held["docs/latest"]["target"] == "../img/a.png"
+    assert (held["top"]["kind"], held["top"]["target"]) == ("symlink", "docs")
+    assert (held["absolute"]["kind"], held["absolute"]["target"]) == ("symlink", "img/a.png")
+    assert held["img/a.png"]["kind"] == "file"
+
+    # A link changed locally is a change of the link.
+    (root / "docs/latest").unlink()
+    (root / "docs/latest").symlink_to("readme.txt")
+    changed = cli.json("push", str(root), repo)
+    assert (changed["changed"], changed["uploaded"]) == (1, 0)
+    assert head_files(alice, repo)["docs/latest"]["target"] == "readme.txt"
+
+
+def test_a_symlink_leading_outside_is_refused(
+    cli: Cli, alice: User, repo: str, tmp_path: Path
+) -> None:
+    root = write_tree(tmp_path / "tree", {"a.txt": b"a"})
+    (root / "escape").symlink_to("../../etc/passwd")
+    cli.fails(
+        "push", str(root), repo, message="symlink 'escape' -> '../../etc/passwd' leads outside"
+    )
+    (root / "escape").unlink()
+    (root / "escape").symlink_to("/etc/passwd")
+    cli.fails("push", str(root), repo, message="leads outside")
+    assert alice.client.get(f"/datasets/{repo}").status_code == 404  # nothing made
+
+
+def test_a_file_where_the_dataset_has_a_folder_replaces_it(
+    cli: Cli, alice: User, repo: str, tmp_path: Path
+) -> None:
+    root = write_tree(tmp_path / "tree", {"a/b.txt": b"b", "c.txt": b"c"})
+    cli.run("push", str(root), repo)
+    (root / "a/b.txt").unlink()
+    (root / "a").rmdir()
+    (root / "a").write_bytes(b"now a file")
+    (root / "c.txt").unlink()
+    (root / "c.txt").mkdir()
+    (root / "c.txt/inner").write_bytes(b"now a folder")
+    # Without --delete: what is in the way of the tree's paths goes, nothing else would.
+    made = cli.json("push", str(root), repo)
+    assert (made["added"], made["removed"]) == (2, 2)
+    assert set(head_files(alice, repo)) == {"a", "c.txt/inner"}
+
+
+def test_push_errors_are_one_line(cli: Cli, alice: User, repo: str, tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "tree", {"a.txt": b"a"})
+    cli.fails("push", str(tmp_path / "absent"), repo, message="does not exist", status=2)
+    cli.fails("push", str(root), "no-slash", message="owner/name", status=2)
+    cli.fails("push", str(root), f"{repo}@3", message="takes no @VERSION", status=2)
+    cli.fails("push", str(root), "someone-else/theirs", message="may not create datasets")
+    cli.fails("push", str(root), repo, message="log in", DATALOFT_TOKEN="dl_not-a-token")
+    cli.fails("push", str(root), repo, message="cannot connect", DATALOFT_URL="http://127.0.0.1:9")
