@@ -379,7 +379,9 @@ def test_invalid_cursors_give_400(alice: User, dataset: str) -> None:
         assert_error(alice.client.get(url, params={"cursor": _cursor(1.5)}), 400)
 
 
-@pytest.mark.parametrize("value", ["-1", "abc", "1.5", "", "0x1", "-99999999999999999999"])
+# Neither numbers nor tag names ("abc", "1.5" and "0x1" are tag names: a dataset without
+# them answers 404, tests/functional/test_tags.py).
+@pytest.mark.parametrize("value", ["-1", "a b", "1,5", "", "0x1!", "-99999999999999999999"])
 def test_bad_version_numbers_give_400(alice: User, dataset: str, value: str) -> None:
     assert alice.client.put(f"{dataset}/files/a", content=b"a").status_code == 201
     with fresh(alice) as client:
@@ -395,8 +397,9 @@ def test_bad_version_numbers_give_400(alice: User, dataset: str, value: str) -> 
 
 
 def test_garbage_version_in_path_gives_400(alice: User, dataset: str) -> None:
-    assert_error(alice.client.get(f"{dataset}/versions/abc"), 400)
-    assert_error(alice.client.get(f"{dataset}/versions/1.5"), 400)
+    assert_error(alice.client.get(f"{dataset}/versions/a%20b"), 400)
+    assert_error(alice.client.get(f"{dataset}/versions/1,5"), 400)
+    assert_error(alice.client.get(f"{dataset}/versions/1.5"), 404)  # a tag it does not have
 
 
 def test_huge_version_numbers_are_404_not_500(alice: User, dataset: str) -> None:

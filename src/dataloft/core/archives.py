@@ -39,6 +39,7 @@ from dataloft.core.changes import FILES
 from dataloft.core.errors import Invalid
 from dataloft.core.names import SEGMENT_MAX_BYTES, fitting_segment, portable_path
 from dataloft.core.results import DatasetView, EntryView
+from dataloft.core.tags import VersionRef
 from dataloft.core.values import to_jsonable
 from dataloft.storage.chunks import Chunks, closing_iterator
 
@@ -87,7 +88,7 @@ class ArchiveService:
         self.blobs = blobs
 
     def archive(
-        self, actor: Principal, owner: str, name: str, fmt: str, version: int | None = None
+        self, actor: Principal, owner: str, name: str, fmt: str, version: VersionRef | None = None
     ) -> Archive:
         writer, media_type = _format(fmt)
         dataset, at, entries = self.browse.iter_contents(actor, owner, name, version)

@@ -18,11 +18,12 @@ from sqlalchemy import ColumnElement, and_, exists, select
 
 from dataloft.core.access import Action, Principal
 from dataloft.core.blobs import BlobRef
-from dataloft.core.browse import BrowseService, live_at
+from dataloft.core.browse import live_at
 from dataloft.core.changes import RECORDS
 from dataloft.core.datasets import DATASETS, DatasetService, visible_filter
 from dataloft.core.errors import NotFound
 from dataloft.core.names import validate_digest
+from dataloft.core.tags import VersionRef, version_at
 from dataloft.db import Database
 from dataloft.db.models import Blob, Entry, EntryAttachment, User, Version
 
@@ -107,11 +108,11 @@ class AttachmentService:
         return [Linker(*row) for row in rows]
 
     def of_version(
-        self, actor: Principal, owner: str, name: str, version: int | None = None
+        self, actor: Principal, owner: str, name: str, version: VersionRef | None = None
     ) -> tuple[int, Iterator[BlobRef]]:
         """Every blob the records of one version link to, each once, in digest order."""
         located = self.datasets.locate(actor, owner, name, Action.READ)
-        at = BrowseService.resolve_version(located, version)
+        at = version_at(self.db, located, version)
         return at, self._linked_at(located.row.id, at, located.row.head)
 
     def _linked_at(self, dataset_id: int, at: int, head: int) -> Iterator[BlobRef]:

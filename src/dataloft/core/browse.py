@@ -42,6 +42,7 @@ from dataloft.core.pagination import (
     decode_cursor,
     encode_cursor,
     every,
+    keyset_rows,
 )
 from dataloft.core.results import (
     DatasetView,
@@ -51,6 +52,7 @@ from dataloft.core.results import (
     Page,
     VersionView,
 )
+from dataloft.core.tags import VersionRef, version_at
 from dataloft.core.values import render_json
 from dataloft.db import Database
 from dataloft.db.models import Blob, Entry, User, Version, table_of
@@ -153,14 +155,8 @@ class BrowseService:
         self.max_path_length = max_path_length
         self._rendered = RenderCache()
 
-    @staticmethod
-    def resolve_version(located: Located, version: int | None) -> int:
-        head = located.row.head
-        if version is None:
-            return head
-        if not 0 <= version <= head:
-            raise NotFound(f"dataset {located.address} has no version {version} (head is {head})")
-        return version
+    def resolve_version(self, located: Located, version: VersionRef | None) -> int:
+        return version_at(self.db, located, version)
 
     # --- entries ---------------------------------------------------------------------------
 
@@ -171,7 +167,7 @@ class BrowseService:
         name: str,
         space: str,
         *,
-        version: int | None = None,
+        version: VersionRef | None = None,
         prefix: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
@@ -200,7 +196,7 @@ class BrowseService:
         )
 
     def iter_entries(
-        self, actor: Principal, owner: str, name: str, space: str, version: int | None = None
+        self, actor: Principal, owner: str, name: str, space: str, version: VersionRef | None = None
     ) -> tuple[int, Iterator[EntryView]]:
         """The version read (the head by default) and every entry ``list_entries`` lists
         at it, page after page. Versions never change, so the pages agree."""
@@ -216,7 +212,7 @@ class BrowseService:
         return at, every(fetch)
 
     def summaries(
-        self, actor: Principal, owner: str, name: str, space: str, version: int | None = None
+        self, actor: Principal, owner: str, name: str, space: str, version: VersionRef | None = None
     ) -> tuple[int, list[EntrySummary]]:
         """The version read (the head by default) and every entry of one key space at it,
         in path order, as one query on the entries' (dataset, space, path) index: for
@@ -257,11 +253,14 @@ class BrowseService:
         name: str,
         space: str,
         path: str,
-        version: int | None = None,
+        version: VersionRef | None = None,
     ) -> EntryRead:
         check_key(space, path, self.max_path_length)
         if "\x00" in owner or "\x00" in name:
             raise NotFound(f"dataset {owner}/{name} not found")
+        if isinstance(version, str):  # a tag: its number first (the access check with it)
+            located = self.datasets.locate(actor, owner, name, Action.READ)
+            version = version_at(self.db, located, version)
         at = INT_MAX if version is None else min(version, INT_MAX)  # the range check follows
         with self.db.lookup() as lookup:
             row = lookup.first(_ENTRY_LOOKUP, owner=owner, name=name, space=space, path=path, at=at)
@@ -292,7 +291,12 @@ class BrowseService:
         return read_stored(self.blobs.read_all(blob))
 
     def read_record(
-        self, actor: Principal, owner: str, name: str, record_id: str, version: int | None = None
+        self,
+        actor: Principal,
+        owner: str,
+        name: str,
+        record_id: str,
+        version: VersionRef | None = None,
     ) -> tuple[EntryRead, Any]:
         found = self.get_entry(actor, owner, name, RECORDS, record_id, version)
         assert found.blob is not None
@@ -303,7 +307,7 @@ class BrowseService:
         actor: Principal,
         owner: str,
         name: str,
-        version: int | None = None,
+        version: VersionRef | None = None,
         *,
         space: str | None = None,
     ) -> tuple[DatasetView, int, Iterator[tuple[EntryView, BlobRef | None, datetime]]]:
@@ -356,31 +360,24 @@ class BrowseService:
         cursor: str | None = None,
     ) -> Page[VersionView]:
         """History, newest first."""
-        size = clamp_limit(limit)
         with self.db.read() as session:
             located = self.datasets.locate(actor, owner, name, Action.READ)
             query = (
                 select(Version, User.username)
                 .outerjoin(User, User.id == Version.author_id)
                 .where(Version.dataset_id == located.row.id)
-                .order_by(Version.number.desc())
-                .limit(size + 1)
             )
-            if cursor:
-                (before,) = decode_cursor(cursor, int)
-                query = query.where(Version.number < before)
-            rows = session.execute(query).all()
-        more = len(rows) > size
-        rows = rows[:size]
-        return Page(
-            [version_view(v, author) for v, author in rows],
-            encode_cursor(rows[-1][0].number) if more else None,
-        )
+            rows, next_cursor = keyset_rows(
+                session, query, Version.number, int, limit=limit, cursor=cursor, descending=True
+            )
+        return Page([version_view(v, author) for v, author in rows], next_cursor)
 
-    def get_version(self, actor: Principal, owner: str, name: str, number: int) -> VersionView:
+    def get_version(
+        self, actor: Principal, owner: str, name: str, number: VersionRef
+    ) -> VersionView:
         with self.db.read() as session:
             located = self.datasets.locate(actor, owner, name, Action.READ)
-            self.resolve_version(located, number)
+            number = self.resolve_version(located, number)
             row = session.execute(
                 select(Version, User.username)
                 .outerjoin(User, User.id == Version.author_id)
@@ -395,8 +392,8 @@ class BrowseService:
         actor: Principal,
         owner: str,
         name: str,
-        from_version: int,
-        to_version: int | None = None,
+        from_version: VersionRef,
+        to_version: VersionRef | None = None,
         *,
         limit: int | None = None,
         cursor: str | None = None,

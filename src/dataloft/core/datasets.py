@@ -428,7 +428,7 @@ class DatasetService:
             Version(dataset_id=row.id, number=0, author_id=actor.user_id, message="created")
         )
         located = self.reload(session, row.id)
-        self._event(session, actor, "dataset.create", located, {"visibility": row.visibility})
+        self.record_event(session, actor, "dataset.create", located, {"visibility": row.visibility})
         return located
 
     def update(
@@ -472,7 +472,7 @@ class DatasetService:
         ``kind``; the dataset as it is now."""
         self.save(session, located, **values, updated=utcnow())
         located = self.reload(session, located.row.id)
-        self._event(session, actor, kind, located, extra)
+        self.record_event(session, actor, kind, located, extra)
         return located
 
     def _new_values(
@@ -530,7 +530,7 @@ class DatasetService:
                 raise NotFound(f"user {new_owner!r} not found")
             self._ensure_name_free(session, target, located.row.name, new_owner)
             self.save(session, located, owner_id=target, updated=utcnow())
-            self._event(session, actor, "dataset.transfer", located, {"owner": new_owner})
+            self.record_event(session, actor, "dataset.transfer", located, {"owner": new_owner})
             return self.reload(session, located.row.id).view()
 
     def delete(
@@ -549,7 +549,7 @@ class DatasetService:
                     f"and {row.record_count} records"
                 )
             self.save(session, located, deleted_at=utcnow())
-            self._event(session, actor, "dataset.delete", located, {})
+            self.record_event(session, actor, "dataset.delete", located, {})
             return located.view()
 
     def retire_in(
@@ -568,7 +568,7 @@ class DatasetService:
             located = self._locate_deleted(session, actor, owner, name, uid)
             self._ensure_name_free(session, located.row.owner_id, name, owner)
             self.save(session, located, deleted_at=None, updated=utcnow())
-            self._event(session, actor, "dataset.restore", located, {})
+            self.record_event(session, actor, "dataset.restore", located, {})
             return located.view()
 
     def purge(self, actor: Principal, owner: str, name: str, uid: str | None = None) -> None:
@@ -581,7 +581,7 @@ class DatasetService:
                     raise NotFound(f"dataset {owner}/{name} with uid {uid} not found")
             except NotFound:
                 located = self._locate_deleted(session, actor, owner, name, uid)
-            self._event(session, actor, "dataset.purge", located, {})
+            self.record_event(session, actor, "dataset.purge", located, {})
             session.execute(delete(DATASETS).where(DATASETS.c.id == located.row.id))
 
     def _locate_deleted(
@@ -622,7 +622,7 @@ class DatasetService:
         if taken:
             raise Conflict(f"dataset {owner}/{name} already exists")
 
-    def _event(
+    def record_event(
         self,
         session: Session,
         actor: Principal,

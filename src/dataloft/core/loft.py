@@ -38,6 +38,7 @@ from dataloft.core.pbench_datasets import PbenchDatasets
 from dataloft.core.pbench_visuals import Quisby
 from dataloft.core.server_settings import ServerSettings
 from dataloft.core.signing import SigningKeys
+from dataloft.core.tags import TagService
 from dataloft.core.throttle import LoginThrottle
 from dataloft.core.tree import TreeService
 from dataloft.core.web_tokens import WebTokens
@@ -164,6 +165,7 @@ class Loft:
             self.db, self.datasets, self.blobs, max_path_length=settings.max_path_length
         )
         self.archives = ArchiveService(self.browse, self.blobs)
+        self.tags = TagService(self.db, self.datasets, clock)
         self.named_versions = NamedVersions(
             self.db, self.events, self.datasets, self.commits, self.archives, self.blobs, clock
         )

@@ -6,7 +6,10 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple
+
+from sqlalchemy import Row, Select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from dataloft.core.decoding import DecodeLimits
 from dataloft.core.errors import Invalid, LoftError
@@ -14,6 +17,7 @@ from dataloft.core.results import Page
 from dataloft.core.values import parse_plain_json
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 MAX_LIMIT = 1000
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
@@ -81,3 +85,29 @@ def every(fetch: Callable[[str | None], Page[T]]) -> Iterator[T]:
         cursor = page.next_cursor
         if cursor is None:
             return
+
+
+def keyset_rows(
+    session: Session,
+    query: Select[*Ts],
+    key: InstrumentedAttribute[Any],
+    kind: type,
+    *,
+    limit: int | None,
+    cursor: str | None,
+    descending: bool = False,
+) -> tuple[list[Row[*Ts]], str | None]:
+    """One page of ``query`` ordered by the unique column ``key`` (of Python type
+    ``kind``), after the key in ``cursor``; the rows, and the cursor of the next page
+    (None on the last). Its first selected entity must carry ``key``'s attribute."""
+    size = clamp_limit(limit)
+    query = query.order_by(key.desc() if descending else key).limit(size + 1)
+    if cursor:
+        (last,) = decode_cursor(cursor, kind)
+        query = query.where(key < last if descending else key > last)
+    rows = list(session.execute(query).all())
+    if len(rows) <= size:
+        return rows, None
+    rows = rows[:size]
+    last_row: Any = rows[-1]
+    return rows, encode_cursor(getattr(last_row[0], key.key))

@@ -33,6 +33,7 @@ from dataloft.api.native.schemas import (
     EntryPage,
     WriteOut,
 )
+from dataloft.api.native.version_refs import VersionQuery, version_ref
 from dataloft.api.pipeline import Call, InThread, Pipeline, memo, quick
 from dataloft.api.transfer import blob_response, etag_matches, receive_blob
 from dataloft.core.access import Action, Principal
@@ -62,7 +63,6 @@ CBOR = "application/cbor"
 # Content types that say nothing about the file (curl's default for --data-binary, ...).
 _UNINFORMATIVE = {"application/x-www-form-urlencoded", "multipart/form-data", ""}
 
-VersionQuery = Annotated[int | None, Query(ge=0, description="Default: the head")]
 ParentQuery = Annotated[
     int | None, Query(ge=0, description="Fail with 412 unless the head is this version")
 ]
@@ -140,7 +140,7 @@ def _metadata_header(value: str | None, limits: DecodeLimits) -> dict[str, Any] 
 
 def _found(call: Call, space: str, key: str) -> EntryRead:
     owner, name = call.param("owner"), call.param("name")
-    version = call.number("version")
+    version = version_ref(call.query("version"))
     return call.loft.browse.get_entry(call.actor, owner, name, space, key, version)
 
 
@@ -216,7 +216,7 @@ def _listing(space: str) -> Callable[..., Response]:
             owner,
             name,
             space,
-            version=version,
+            version=version_ref(version),
             prefix=prefix,
             limit=limit,
             cursor=cursor,

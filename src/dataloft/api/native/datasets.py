@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Literal
 from urllib.parse import quote
 
-from fastapi import Query, Response
+from fastapi import Path, Query, Response
 from starlette.responses import StreamingResponse
 
 from dataloft.api.listings import model_listing
@@ -20,12 +20,19 @@ from dataloft.api.native.schemas import (
     DiffOut,
     VersionPage,
 )
+from dataloft.api.native.version_refs import (
+    VERSION_DOC,
+    VERSION_REF_SCHEMA,
+    VersionQuery,
+    version_ref,
+)
 from dataloft.api.pipeline import Call
 from dataloft.api.transfer import ClosingStreamingResponse, attachment_disposition
 from dataloft.core.archive_formats import FORMATS
-from dataloft.core.errors import Unauthenticated
+from dataloft.core.errors import NotFound, Unauthenticated
 from dataloft.core.names import USERNAME_MAX
 from dataloft.core.results import DatasetView, VersionView
+from dataloft.core.tags import parse_version_ref
 
 router = native_router(tags=["datasets"])
 
@@ -162,8 +169,18 @@ def list_versions(
     responses=errors(404),
     openapi_extra=ANONYMOUS,
 )
-def get_version(owner: str, name: str, number: int, call: NativeCall) -> VersionView:
-    return call.loft.browse.get_version(call.actor, owner, name, number)
+def get_version(
+    owner: str,
+    name: str,
+    call: NativeCall,
+    number: str = Path(description=VERSION_DOC, json_schema_extra=VERSION_REF_SCHEMA),
+) -> VersionView:
+    """One version, by its number or by a tag that names it."""
+    if number.startswith("-") and number[1:].isascii() and number[1:].isdigit():
+        # A negative number is a version that does not exist (as it was when this path
+        # took integers only), not a malformed one.
+        raise NotFound(f"dataset {owner}/{name} has no version {number}")
+    return call.loft.browse.get_version(call.actor, owner, name, parse_version_ref(number))
 
 
 @router.get(
@@ -177,15 +194,21 @@ def diff(
     owner: str,
     name: str,
     call: NativeCall,
-    from_version: int = Query(alias="from", ge=0),
-    to_version: int | None = Query(None, alias="to", ge=0, description="Default: the head"),
+    from_version: str = Query(
+        alias="from", description=VERSION_DOC, json_schema_extra=VERSION_REF_SCHEMA
+    ),
+    to_version: str | None = Query(
+        None,
+        alias="to",
+        description=VERSION_DOC + "; default: the head",
+        json_schema_extra=VERSION_REF_SCHEMA,
+    ),
     limit: int | None = Query(None, ge=1, le=1000),
     cursor: str | None = None,
 ) -> Response:
     """Entries added, removed and changed between two versions, in path order."""
-    page = call.loft.browse.diff(
-        call.actor, owner, name, from_version, to_version, limit=limit, cursor=cursor
-    )
+    old, new = parse_version_ref(from_version, "from"), version_ref(to_version, "to")
+    page = call.loft.browse.diff(call.actor, owner, name, old, new, limit=limit, cursor=cursor)
     out = DiffOut(
         from_version=page.from_version,
         to_version=page.to_version,
@@ -195,8 +218,8 @@ def diff(
     return model_listing(call.request, out)
 
 
-def _archive(fmt: str, owner: str, name: str, call: Call, version: int | None) -> StreamingResponse:
-    archive = call.loft.archives.archive(call.actor, owner, name, fmt, version)
+def _archive(fmt: str, owner: str, name: str, call: Call, version: str | None) -> StreamingResponse:
+    archive = call.loft.archives.archive(call.actor, owner, name, fmt, version_ref(version))
     headers = {
         "Content-Disposition": attachment_disposition(archive.filename),
         "X-Loft-Version": str(archive.version),
@@ -206,7 +229,7 @@ def _archive(fmt: str, owner: str, name: str, call: Call, version: int | None) -
 
 def _archive_route(fmt: str) -> Callable[..., StreamingResponse]:
     def archive(
-        owner: str, name: str, call: NativeCall, version: int | None = Query(None, ge=0)
+        owner: str, name: str, call: NativeCall, version: VersionQuery = None
     ) -> StreamingResponse:
         return _archive(fmt, owner, name, call, version)
 

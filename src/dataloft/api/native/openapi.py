@@ -28,6 +28,7 @@ from fastapi.security import HTTPBearer
 
 from dataloft.api.errors import CODES
 from dataloft.api.native import PREFIX, constraints
+from dataloft.api.native.version_refs import VERSION_REF_SCHEMA
 from dataloft.config import Settings
 
 ERROR_REF = "#/components/schemas/Error"
@@ -167,8 +168,8 @@ def read_operations(
             "name": "version",
             "in": "query",
             "required": False,
-            "description": "Default: the head",
-            "schema": {"type": "integer", "minimum": 0},
+            "description": "A version number or a tag name; default: the head",
+            "schema": dict(VERSION_REF_SCHEMA),
         },
     ]
     responses: dict[str, Any] = {
