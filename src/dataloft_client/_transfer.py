@@ -117,6 +117,13 @@ def _refuse_symlink(path: str, target: str | None) -> None:
         raise DataloftError(f"{path!r} is a symlink to {target!r}: there are no bytes to get")
 
 
+def _range_start(response: httpx.Response) -> int | None:
+    """Where the part a 206 holds starts (``Content-Range: bytes a-b/n``)."""
+    unit, _, rest = response.headers.get("content-range", "").partition(" ")
+    first = rest.partition("-")[0]
+    return int(first) if unit == "bytes" and first.isdigit() else None
+
+
 def download_file(
     ctx: Context,
     repo: str,
@@ -133,7 +140,7 @@ def download_file(
     if part.size:
         info = yield from get_file_info(ctx, repo, path, version)
         _refuse_symlink(path, info.target)
-        version = info.version  # the version whose digest If-Range names
+        version = info.version if info.version is not None else version  # If-Range's
         if part.size > info.size:
             part.restart()
         else:
@@ -153,8 +160,11 @@ def download_file(
             _refuse_symlink(path, response.headers.get("x-loft-symlink"))
             if response.status_code == 200:
                 part.restart()
+            elif _range_start(response) != part.size:
+                yield Close(response)
+                raise DataloftError(f"{url}: the server sent a range that was not asked for")
             info = file_info(path, response)
-            version = info.version
+            version = info.version if info.version is not None else version
             try:
                 yield from _receive(response, part, tally)
             except TransportError:
@@ -164,8 +174,8 @@ def download_file(
                 yield Sleep(ctx.policy.backoff(failures))
                 continue
         assert info is not None
-        if part.hexdigest() == info.sha256:
-            break
+        if info.sha256 is None or part.hexdigest() == info.sha256:
+            break  # (no ETag, as from a proxy that drops it: nothing to check against)
         if resumed:  # the old .part held other bytes: once more, from the start
             resumed = False
             part.restart()
