@@ -70,6 +70,21 @@ class Cli:
             cwd=self.home,
         )
 
+    def stdout_bytes(self, *args: str) -> bytes:
+        """What a successful run writes to stdout, as bytes."""
+        self.calls.append(args)
+        result = subprocess.run(
+            [str(DATALOFT), *args],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=TIMEOUT,
+            check=False,
+            cwd=self.home,
+        )
+        assert result.returncode == 0, f"{args}: {result.stderr!r}"
+        return result.stdout
+
     def run(self, *args: str, stdin: str | None = None, **env: str) -> Ran:
         result = self.process(*args, stdin=stdin, **env)
         assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"

@@ -54,6 +54,8 @@ def login(
     url = server or os.environ.get("DATALOFT_URL") or (saved.url if saved else DEFAULT_URL)
     url = url.rstrip("/")
     if token is None:
+        if not sys.stdin.isatty() and (username is None or not password_stdin):
+            usage_error("no terminal to ask on: give --username and --password-stdin, or --token")
         user = username or typer.prompt("Username")
         password = _password(password_stdin)
         with reported(), Client(url, "") as anonymous:
@@ -76,8 +78,6 @@ def _password(from_stdin: bool) -> str:
         if not password:
             fail("no password on stdin")
         return password
-    if not sys.stdin.isatty():
-        usage_error("no terminal to ask for the password on: use --password-stdin or --token")
     return getpass.getpass("Password: ")
 
 
