@@ -25,6 +25,7 @@ SCRIPTS = (
     "pbench_upload.py",
     "pbench_contents.py",
     "lens_incremental.py",
+    "push_pull.py",
     "asgi_servers.py",
 )
 
