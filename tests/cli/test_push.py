@@ -155,3 +155,15 @@ def test_push_errors_are_one_line(cli: Cli, alice: User, repo: str, tmp_path: Pa
     cli.fails("push", str(root), "someone-else/theirs", message="may not create datasets")
     cli.fails("push", str(root), repo, message="log in", DATALOFT_TOKEN="dl_not-a-token")
     cli.fails("push", str(root), repo, message="cannot connect", DATALOFT_URL="http://127.0.0.1:9")
+
+
+def test_a_large_file_goes_through_the_resumable_upload(
+    cli: Cli, alice: User, repo: str, tmp_path: Path
+) -> None:
+    # At the SDK's threshold (64 MiB) a file goes as a resumable (tus) upload, or as one
+    # PUT to a server without resumable uploads.
+    large = os.urandom(1 << 20) * 64
+    root = write_tree(tmp_path / "tree", {"large.bin": large, "small.txt": b"s"})
+    made = cli.json("push", str(root), repo)
+    assert (made["uploaded"], made["uploaded_bytes"]) == (2, len(large) + 1)
+    assert head_files(alice, repo)["large.bin"]["sha256"] == sha(large)

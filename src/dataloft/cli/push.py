@@ -20,6 +20,8 @@ longer missing, so running it again sends none of them twice.
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
@@ -35,7 +37,13 @@ from dataloft.cli.output import JsonOption, err, fail, line, note, print_json
 from dataloft.cli.plan import Plan, plan_push
 from dataloft.cli.progress import Display, display, human
 from dataloft.cli.tree import LocalFile, Tree, TreeError, hash_files, walk
-from dataloft_client import Client, DataloftError, NotFound, PreconditionFailed
+from dataloft_client import (
+    Client,
+    DataloftError,
+    MethodNotAllowed,
+    NotFound,
+    PreconditionFailed,
+)
 from dataloft_client.config import config_dir
 
 # Uploads at once: enough to keep a server's request handling busy while each request
@@ -220,11 +228,19 @@ def _upload(client: Client, root: Path, files: list[LocalFile], shown: Display, 
         shown.phase("uploading", "uploaded", total, len(files)) as meter,
         ThreadPoolExecutor(jobs, thread_name_prefix="upload") as pool,
     ):
+        plain = _OnePut(client)
 
         def send(file: LocalFile) -> None:
             assert file.sha256 is not None
+            source = root / file.path
             try:
-                client.upload_blob(root / file.path, sha256=file.sha256, progress=meter.advance)
+                try:
+                    client.upload_blob(source, sha256=file.sha256, progress=meter.advance)
+                except (NotFound, MethodNotAllowed):
+                    if file.size < client.resumable_threshold:
+                        raise
+                    # A server without resumable uploads (one older than them): one PUT.
+                    plain.client().upload_blob(source, sha256=file.sha256, progress=meter.advance)
             except DataloftError as error:  # which file it was, with the server's reason
                 raise DataloftError(f"{file.path}: {error.message}") from error
             meter.file_done()
@@ -238,7 +254,31 @@ def _upload(client: Client, root: Path, files: list[LocalFile], shown: Display, 
         finally:
             for future in futures:  # after a failure, start no more
                 future.cancel()
+            pool.shutdown(wait=True)
+            plain.close()
     return total
+
+
+class _OnePut:
+    """A client like ``client`` that uploads blobs of any size in one ``PUT``, made the
+    first time one is needed (by any of the upload threads)."""
+
+    def __init__(self, client: Client) -> None:
+        self._like = client
+        self._made: Client | None = None
+        self._lock = threading.Lock()
+
+    def client(self) -> Client:
+        with self._lock:
+            if self._made is None:
+                self._made = Client(
+                    self._like.base_url, self._like.token, resumable_threshold=sys.maxsize
+                )
+            return self._made
+
+    def close(self) -> None:
+        if self._made is not None:
+            self._made.close()
 
 
 def _commit(client: Client, repo: str, plan: Plan, head: int, message: str | None) -> int:
