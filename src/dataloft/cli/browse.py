@@ -23,16 +23,9 @@ from dataloft.cli.connect import (
     dataset_ref,
     version_argument,
 )
-from dataloft.cli.output import (
-    JsonOption,
-    fail,
-    line,
-    print_json,
-    print_json_array,
-    usage_error,
-)
+from dataloft.cli.output import JsonOption, fail, line, print_json, show, usage_error
 from dataloft.cli.progress import human
-from dataloft_client import DiffItem, Entry, PreconditionFailed
+from dataloft_client import Dataset, DiffItem, Entry, PreconditionFailed, Tag, Version
 
 RefArgument = Annotated[str, typer.Argument(metavar="OWNER/NAME", help="The dataset")]
 
@@ -67,12 +60,7 @@ def ls(
     ref = dataset_ref(what, version=True, path=True)
     with connect(url, token) as client:
         listing = client.list_records if records else client.list_files
-        entries = listing(ref.repo, version=ref.version, prefix=ref.path or None)
-        if as_json:
-            print_json_array(entry.raw for entry in entries)
-            return
-        for entry in entries:
-            line(_entry_line(entry))
+        show(listing(ref.repo, version=ref.version, prefix=ref.path or None), as_json, _entry_line)
 
 
 def _entry_line(entry: Entry) -> str:
@@ -83,16 +71,14 @@ def _entry_line(entry: Entry) -> str:
 
 def _list_datasets(owner: str | None, as_json: bool, url: str | None, token: str | None) -> None:
     with connect(url, token) as client:
-        datasets = client.list_datasets(owner=owner)
-        if as_json:
-            print_json_array(dataset.raw for dataset in datasets)
-            return
-        for dataset in datasets:
-            line(
-                f"{dataset.repo}  v{dataset.version}  {dataset.file_count} files  "
-                f"{dataset.record_count} records  {human(dataset.total_bytes)}  "
-                f"{dataset.visibility}"
-            )
+        show(client.list_datasets(owner=owner), as_json, _dataset_line)
+
+
+def _dataset_line(dataset: Dataset) -> str:
+    return (
+        f"{dataset.repo}  v{dataset.version}  {dataset.file_count} files  "
+        f"{dataset.record_count} records  {human(dataset.total_bytes)}  {dataset.visibility}"
+    )
 
 
 @app.command(rich_help_panel=CLIENT_PANEL)
@@ -108,19 +94,19 @@ def log(
         tags: dict[int, list[str]] = {}
         for tag in client.list_tags(ref.repo):
             tags.setdefault(tag.version, []).append(tag.name)
-        versions = client.list_versions(ref.repo)
-        if as_json:
-            print_json_array(
-                {**version.raw, "tags": tags.get(version.number, [])} for version in versions
-            )
-            return
-        for version in versions:
+
+        def text(version: Version) -> str:
             named = tags.get(version.number)
-            line(
+            return (
                 f"v{version.number}  {_when(version.created)}  {version.author or '-'}  "
                 f"+{version.added} ~{version.changed} -{version.removed}  {version.message}"
                 + (f"  [{', '.join(named)}]" if named else "")
             )
+
+        def data(version: Version) -> dict[str, Any]:
+            return {**version.raw, "tags": tags.get(version.number, [])}
+
+        show(client.list_versions(ref.repo), as_json, text, data)
 
 
 CHANGE_LETTERS = {"added": "A", "changed": "M", "removed": "D"}
@@ -144,12 +130,7 @@ def diff(
     start = version_argument(from_version)
     end = version_argument(to_version) if to_version is not None else None
     with connect(url, token) as client:
-        items = client.diff(ref.repo, start, end)
-        if as_json:
-            print_json_array(item.raw for item in items)
-            return
-        for item in items:
-            line(_diff_line(item))
+        show(client.diff(ref.repo, start, end), as_json, _diff_line)
 
 
 def _diff_line(item: DiffItem) -> str:
@@ -254,9 +235,8 @@ def tags(
     """A dataset's tags, by name, with the version each names."""
     ref = dataset_ref(dataset)
     with connect(url, token) as client:
-        listed = client.list_tags(ref.repo)
-        if as_json:
-            print_json_array(made.raw for made in listed)
-            return
-        for made in listed:
-            line(f"{made.name}  v{made.version}  {made.author or '-'}  {_when(made.updated)}")
+        show(client.list_tags(ref.repo), as_json, _tag_line)
+
+
+def _tag_line(made: Tag) -> str:
+    return f"{made.name}  v{made.version}  {made.author or '-'}  {_when(made.updated)}"

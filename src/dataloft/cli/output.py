@@ -10,13 +10,23 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, Protocol, TypeVar
 
 import typer
 from rich.console import Console
 from rich.text import Text
+
+
+class FromApi(Protocol):
+    """What the SDK's models have: the API's own JSON object."""
+
+    @property
+    def raw(self) -> dict[str, Any]: ...
+
+
+T = TypeVar("T", bound=FromApi)
 
 # soft_wrap: a line longer than the terminal is written whole (the terminal folds it on
 # screen), never cut into several lines: messages, URLs and paths stay one line to copy or
@@ -60,6 +70,21 @@ def print_json_array(items: Iterable[Any]) -> None:
     with json_array() as write:
         for item in items:
             write(item)
+
+
+def show(
+    items: Iterable[T],
+    as_json: bool,
+    text: Callable[[T], str],
+    data: Callable[[T], Any] = lambda item: item.raw,
+) -> None:
+    """A listing as it arrives: a line of ``text(item)`` per item, or with ``--json`` a
+    JSON array of ``data(item)`` (by default the API's own object)."""
+    if as_json:
+        print_json_array(data(item) for item in items)
+    else:
+        for item in items:
+            line(text(item))
 
 
 @contextmanager

@@ -23,7 +23,6 @@ import os
 import posixpath
 import stat
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -34,6 +33,7 @@ from dataloft.cli.app import CLIENT_PANEL, app
 from dataloft.cli.connect import TokenOption, UrlOption, connect, dataset_ref
 from dataloft.cli.index import Hashed, Index, margin_for, now_ns
 from dataloft.cli.output import JsonOption, err, fail, line, note, print_json
+from dataloft.cli.parallel import in_parallel
 from dataloft.cli.progress import Display, Meter, display, human
 from dataloft.cli.tree import LocalFile, TreeError, hash_files
 from dataloft_client import Client, DataloftError, Entry, Version
@@ -231,20 +231,15 @@ def _download(
         hashed = Hashed(entry.path, status.st_size, status.st_mtime_ns, digest, checked, margin)
         return hashed, received.received
 
-    with (
-        shown.phase("downloading", "downloaded", total, len(entries)) as meter,
-        ThreadPoolExecutor(jobs, thread_name_prefix="download") as pool,
-    ):
-        futures = [pool.submit(fetch, entry, meter) for entry in entries]
+    with shown.phase("downloading", "downloaded", total, len(entries)) as meter:
         done: list[Hashed] = []
         try:
-            for future in as_completed(futures):
-                hashed, received = future.result()
+            for hashed, received in in_parallel(
+                lambda entry: fetch(entry, meter), entries, jobs, "download"
+            ):
                 done.append(hashed)
                 report.received_bytes += received
         finally:
-            for future in futures:
-                future.cancel()
             index.record(done)
     report.downloaded = len(entries)
     report.resumed = sum(1 for size in parts.values() if size)

@@ -23,7 +23,6 @@ import os
 import sys
 import threading
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated
@@ -34,6 +33,7 @@ from dataloft.cli.app import CLIENT_PANEL, app
 from dataloft.cli.connect import TokenOption, UrlOption, connect, dataset_ref
 from dataloft.cli.index import Hashed, Index, cache_dir
 from dataloft.cli.output import JsonOption, err, fail, line, note, print_json
+from dataloft.cli.parallel import in_parallel
 from dataloft.cli.plan import Plan, plan_push
 from dataloft.cli.progress import Display, display, human
 from dataloft.cli.tree import LocalFile, Tree, TreeError, hash_files, walk
@@ -224,11 +224,8 @@ def _upload(client: Client, root: Path, files: list[LocalFile], shown: Display, 
         return 0
     total = sum(file.size for file in files)
     exit_after = int(os.environ.get(EXIT_AFTER_UPLOADS, "0"))
-    with (
-        shown.phase("uploading", "uploaded", total, len(files)) as meter,
-        ThreadPoolExecutor(jobs, thread_name_prefix="upload") as pool,
-    ):
-        plain = _OnePut(client)
+    plain = _OnePut(client)
+    with shown.phase("uploading", "uploaded", total, len(files)) as meter:
 
         def send(file: LocalFile) -> None:
             assert file.sha256 is not None
@@ -245,16 +242,11 @@ def _upload(client: Client, root: Path, files: list[LocalFile], shown: Display, 
                 raise DataloftError(f"{file.path}: {error.message}") from error
             meter.file_done()
 
-        futures = [pool.submit(send, file) for file in files]
         try:
-            for finished, future in enumerate(as_completed(futures), start=1):
-                future.result()
+            for finished, _ in enumerate(in_parallel(send, files, jobs, "upload"), start=1):
                 if finished == exit_after:
                     os._exit(75)  # the test hook: as abrupt as a kill
         finally:
-            for future in futures:  # after a failure, start no more
-                future.cancel()
-            pool.shutdown(wait=True)
             plain.close()
     return total
 

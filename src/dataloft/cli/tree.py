@@ -17,11 +17,11 @@ import os
 import posixpath
 import stat
 from collections.abc import Collection, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dataloft.cli.index import Hashed, margin_for, now_ns
+from dataloft.cli.parallel import in_parallel
 from dataloft.cli.progress import Meter
 
 CHUNK = 1 << 20  # 1 MiB reads: few system calls per gigabyte, little memory per thread
@@ -123,24 +123,7 @@ def _inside(root: Path, target: str) -> str | None:
 def hash_files(root: Path, files: Sequence[LocalFile], meter: Meter) -> Iterator[Hashed]:
     """Hash ``files`` (regular files of the tree at ``root``) in parallel threads, giving
     each as it is done; ``meter`` counts the bytes read and the files done."""
-    if not files:
-        return
-    with ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="hash") as pool:
-        pending: set[Future[Hashed]] = set()
-        queue = iter(files)
-        try:
-            # At most a few files per thread in flight: futures of a million files at once
-            # would cost memory and delay the first results.
-            for file in queue:
-                pending.add(pool.submit(_hash_one, root, file.path, meter))
-                if len(pending) >= HASH_THREADS * 4:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    yield from (future.result() for future in done)
-            for future in pending:
-                yield future.result()
-        finally:
-            for future in pending:
-                future.cancel()
+    return in_parallel(lambda file: _hash_one(root, file.path, meter), files, HASH_THREADS, "hash")
 
 
 def _hash_one(root: Path, path: str, meter: Meter) -> Hashed:
