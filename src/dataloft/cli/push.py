@@ -39,6 +39,7 @@ from dataloft.cli.progress import Display, display, human
 from dataloft.cli.tree import LocalFile, Tree, TreeError, hash_files, walk
 from dataloft_client import (
     Client,
+    Conflict,
     DataloftError,
     MethodNotAllowed,
     NotFound,
@@ -212,10 +213,14 @@ def _head(client: Client, repo: str) -> tuple[int, bool]:
     try:
         return client.get_dataset(repo).version, False
     except NotFound:
-        owner, name = repo.split("/", 1)
+        pass
+    owner, name = repo.split("/", 1)
+    try:
         made = client.create_dataset(name, owner=owner)
-        note(f"created the dataset {made.repo} (private)")
-        return made.version, True
+    except Conflict:  # another push made it just now
+        return client.get_dataset(repo).version, False
+    note(f"created the dataset {made.repo} (private)")
+    return made.version, True
 
 
 def _upload(client: Client, root: Path, files: list[LocalFile], shown: Display, jobs: int) -> int:
