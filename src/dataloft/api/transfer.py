@@ -159,6 +159,21 @@ async def _body_chunks(request: Request, limit: int) -> AsyncIterator[bytes]:
         raise Invalid("the client went away before the body was sent") from None
 
 
+async def body_batches(request: Request, limit: int) -> AsyncIterator[list[bytes]]:
+    """The body's chunks (at most ``limit`` bytes in all) gathered into batches of about
+    ``UPLOAD_BATCH`` bytes, for a consumer that takes each batch in one thread hop."""
+    pieces: list[bytes] = []
+    size = 0
+    async for chunk in _body_chunks(request, limit):
+        pieces.append(chunk)
+        size += len(chunk)
+        if size >= UPLOAD_BATCH:
+            yield pieces
+            pieces, size = [], 0
+    if pieces:
+        yield pieces
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refusing more than ``limit`` bytes (without reading them). A large
     one is copied out of its buffer in a worker thread: 20 MiB into fresh pages took the

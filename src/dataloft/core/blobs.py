@@ -242,12 +242,18 @@ class BlobService:
     def save(self, actor: Principal, blob: StoredBlob) -> bool:
         """Register one blob the actor uploaded on its own. True if it is new *to them*:
         whether the server held the bytes already (someone else's) stays private."""
+        return bool(self.save_many(actor, [blob]))
+
+    def save_many(self, actor: Principal, blobs: Sequence[StoredBlob]) -> set[str]:
+        """Register blobs the actor uploaded, in one transaction; the digests of those new
+        *to them* (see ``save``)."""
+        digests = [blob.digest for blob in blobs]
         with self.db.write() as session:
-            had = bool(possessed(session, actor, [blob.digest]))
-            if not self._touch(session, blob.digest):
-                self.register(session, [blob])
-            record_uploads(session, actor, [blob.digest])
-            return not had
+            had = possessed(session, actor, digests)
+            held = self.claim(session, digests)
+            self.register(session, [blob for blob in blobs if blob.digest not in held])
+            record_uploads(session, actor, digests)
+        return set(digests) - had
 
     def has(self, actor: Principal, digest: str) -> bool:
         """Whether the actor may name this blob (see ``dataloft.core.possession``): the

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import anyio
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -25,6 +28,7 @@ from dataloft.api.native.openapi import (
     read_operations,
 )
 from dataloft.api.native.schemas import (
+    BlobBatchOut,
     BlobOut,
     BlobProbeBody,
     BlobProbeOut,
@@ -35,8 +39,9 @@ from dataloft.api.native.schemas import (
 )
 from dataloft.api.native.version_refs import VersionQuery, version_ref
 from dataloft.api.pipeline import Call, InThread, Pipeline, memo, quick
-from dataloft.api.transfer import blob_response, etag_matches, receive_blob
+from dataloft.api.transfer import blob_response, body_batches, etag_matches, receive_blob
 from dataloft.core.access import Action, Principal
+from dataloft.core.blob_batches import store_piped
 from dataloft.core.browse import EntryRead
 from dataloft.core.cbor import decode_record
 from dataloft.core.changes import (
@@ -56,6 +61,7 @@ from dataloft.core.changes import (
 from dataloft.core.decoding import DecodeLimits
 from dataloft.core.errors import Forbidden, Invalid, Unauthenticated
 from dataloft.core.names import RECORD_ID_MAX, validate_digest, validate_path
+from dataloft.core.pipe import Pipe
 from dataloft.core.values import from_jsonable, parse_json
 
 DATASET = "/datasets/{owner}/{name}"
@@ -379,6 +385,33 @@ async def put_blob(sha256: Sha256, call: NativeCall) -> Response:
     return JSONResponse(body.model_dump(), status_code=201 if created else 200)
 
 
+async def put_blob_batch(call: NativeCall) -> Response:
+    """Many blobs in one request: a tar stream (plain, or gzip-, xz- or bzip2-compressed)
+    of up to 10,000 regular files, each named by the sha256 of its bytes. Each is checked
+    as it arrives and all are registered at once; ``created`` as for ``PUT /blobs``."""
+    _check_uploader(call.actor)
+    _whole_bodies_only(call)
+    loft, limits = call.loft, call.settings.tar_limits
+    pipe = Pipe()
+    storing = asyncio.ensure_future(
+        call.in_thread(store_piped, loft.blobs, call.actor, pipe, limits)
+    )
+    try:
+        async for pieces in body_batches(call.request, limits.total_bytes):
+            await call.in_thread(pipe.put, pieces)
+    except BaseException:
+        # The reader learns the body ended; a refusal of its own (a member not named by
+        # its digest) reached us through ``pipe.put`` and is what we raise.
+        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+            await call.in_thread(pipe.end)
+            await storing
+        raise
+    await call.in_thread(pipe.end)
+    items = await storing
+    out = BlobBatchOut(stored=[BlobOut(**vars(item)) for item in items])
+    return JSONResponse(out.model_dump())
+
+
 def head_blob(sha256: Sha256, call: NativeCall) -> Response:
     """200 if you may name these bytes in a commit (you uploaded them, or can read a
     dataset that holds them), else 404: send them. Bytes only others hold are a 404 too:
@@ -536,6 +569,22 @@ def writes() -> APIRouter:
             "requestBody": {
                 "description": "The bytes; they must hash to the sha256 in the path",
                 "content": {"application/octet-stream": BINARY},
+            }
+        },
+    )
+    router.add_api_route(
+        "/blobs/batch",
+        put_blob_batch,
+        methods=["POST"],
+        tags=["blobs"],
+        response_model=BlobBatchOut,
+        responses=errors(400, 403, 413),
+        openapi_extra={
+            "requestBody": {
+                "description": "A tar stream (plain, gzip, xz or bzip2) of regular files, "
+                "each named by its sha256 (64 lowercase hex characters; folders ignored)",
+                "required": True,
+                "content": {"application/x-tar": BINARY},
             }
         },
     )
