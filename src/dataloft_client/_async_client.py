@@ -14,7 +14,6 @@ from dataloft_client import _commands as do
 from dataloft_client._binding import AsyncRunner
 from dataloft_client._http import build
 from dataloft_client._methods import Methods
-from dataloft_client._sources import CHUNK
 from dataloft_client._streams import AsyncFileStream
 from dataloft_client.models import FileInfo
 
@@ -68,7 +67,9 @@ class AsyncClient(AsyncRunner, Methods[httpx.AsyncBaseTransport, AsyncSleep]):
         http_request = build(self._http, self._ctx, request, content)
         response = await self._http.send(http_request, stream=True)
         if request.stream and response.status_code < 400:
-            self._chunks[response] = response.aiter_bytes(CHUNK)
+            # As they arrive, not gathered into larger chunks: what came before a
+            # broken connection must reach the operation (a download resumes after it).
+            self._chunks[response] = response.aiter_bytes()
             return response
         try:
             await response.aread()

@@ -15,7 +15,6 @@ from dataloft_client import _commands as do
 from dataloft_client._binding import SyncRunner
 from dataloft_client._http import build
 from dataloft_client._methods import Methods
-from dataloft_client._sources import CHUNK
 from dataloft_client._streams import FileStream
 from dataloft_client.models import FileInfo
 
@@ -62,7 +61,9 @@ class Client(SyncRunner, Methods[httpx.BaseTransport, Callable[[float], object]]
         content = body.chunks() if isinstance(body, do.Body) else body
         response = self._http.send(build(self._http, self._ctx, request, content), stream=True)
         if request.stream and response.status_code < 400:
-            self._chunks[response] = response.iter_bytes(CHUNK)
+            # As they arrive, not gathered into larger chunks: what came before a
+            # broken connection must reach the operation (a download resumes after it).
+            self._chunks[response] = response.iter_bytes()
             return response
         try:
             response.read()

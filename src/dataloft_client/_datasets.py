@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict, Unpack
 
-from dataloft_client import _accounts, _tags
+from dataloft_client import _accounts
 from dataloft_client._commands import Listing, Op, Request
 from dataloft_client._exceptions import Conflict
 from dataloft_client._http import (
@@ -14,6 +14,7 @@ from dataloft_client._http import (
     dataset_url,
     fields,
     json_request,
+    segment,
     send,
     version_value,
 )
@@ -116,11 +117,8 @@ def list_versions(ctx: Context, repo: str) -> Listing[Version]:
 
 
 def get_version(ctx: Context, repo: str, version: int | str) -> Op[Version]:
-    """One version, by number or tag (a tag is looked up first: the route takes numbers)."""
-    number = version_value(version)
-    if not number.isdigit():
-        number = str((yield from _tags.get_tag(ctx, repo, number)).version)
-    url = f"{dataset_url(repo)}/versions/{number}"
+    """One version, by number or tag."""
+    url = f"{dataset_url(repo)}/versions/{segment(version_value(version))}"
     return Version.from_json((yield from call(ctx, Request("GET", url))))
 
 

@@ -58,6 +58,9 @@ def events(ctx: Context, dataset: str | None = None, after: int | None = None) -
             if not _lost(error):
                 raise
         else:
+            if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                yield Close(response)
+                raise DataloftError(f"{response.url} did not answer with an event stream")
             try:
                 parser = SSEParser()
                 while chunk := (yield Read(response)):

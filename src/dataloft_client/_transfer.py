@@ -117,6 +117,13 @@ def _refuse_symlink(path: str, target: str | None) -> None:
         raise DataloftError(f"{path!r} is a symlink to {target!r}: there are no bytes to get")
 
 
+def _range_start(response: httpx.Response) -> int | None:
+    """Where the part a 206 holds starts (``Content-Range: bytes a-b/n``)."""
+    unit, _, rest = response.headers.get("content-range", "").partition(" ")
+    first = rest.partition("-")[0]
+    return int(first) if unit == "bytes" and first.isdigit() else None
+
+
 def download_file(
     ctx: Context,
     repo: str,
@@ -153,6 +160,9 @@ def download_file(
             _refuse_symlink(path, response.headers.get("x-loft-symlink"))
             if response.status_code == 200:
                 part.restart()
+            elif _range_start(response) != part.size:
+                yield Close(response)
+                raise DataloftError(f"{url}: the server sent a range that was not asked for")
             info = file_info(path, response)
             version = info.version
             try:

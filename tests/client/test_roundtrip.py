@@ -26,6 +26,7 @@ from dataloft_client import (
     PutFile,
     PutRecord,
     PutSymlink,
+    Tag,
     WriteResult,
 )
 from tests.conftest import User
@@ -329,3 +330,34 @@ def test_lenses_are_made_read_and_reconfigured(sdk: Client, repo: str, alice: Us
         lens.dataset.repo, [f"/datasets/{owner}:{name}"], "output('all', 1)", memo="all"
     )
     assert changed.memo == "all" and changed.code == "output('all', 1)"
+
+
+def test_tags_name_versions_wherever_a_version_is_taken(
+    sdk: Client, repo: str, tmp_path: Path
+) -> None:
+    sdk.upload_file(repo, "notes.txt", b"first")
+    sdk.upload_file(repo, "notes.txt", b"second")
+    made = sdk.create_tag(repo, "v1.0", 1)
+    assert isinstance(made, Tag) and (made.name, made.version) == ("v1.0", 1)
+    with pytest.raises(PreconditionFailed):
+        sdk.create_tag(repo, "v1.0", 2)
+    assert sdk.create_tag(repo, "v1.0", 2, exist_ok=True).version == 1
+    sdk.create_tag(repo, "latest", 2)
+    assert [t.name for t in sdk.list_tags(repo)] == ["latest", "v1.0"]
+    assert sdk.get_tag(repo, "v1.0") == made
+
+    assert sdk.read_file(repo, "notes.txt", version="v1.0") == b"first"
+    assert sdk.get_version(repo, "v1.0").number == 1
+    assert [e.sha256 for e in sdk.list_files(repo, version="v1.0")] == [sha(b"first")]
+    assert [d.change for d in sdk.diff(repo, "v1.0", "latest")] == ["changed"]
+    info = sdk.download_file(repo, "notes.txt", tmp_path / "n.txt", version="v1.0")
+    assert info.version == 1 and (tmp_path / "n.txt").read_bytes() == b"first"
+
+    moved = sdk.move_tag(repo, "v1.0", 2)
+    assert moved.version == 2 and moved.updated >= made.updated
+    assert sdk.read_file(repo, "notes.txt", version="v1.0") == b"second"
+    sdk.delete_tag(repo, "v1.0")
+    with pytest.raises(NotFound):
+        sdk.get_tag(repo, "v1.0")
+    kinds = [e.kind for e in sdk.list_events(dataset=repo)]
+    assert kinds.count("tag.create") == 2 and "tag.move" in kinds and "tag.delete" in kinds
