@@ -170,6 +170,7 @@ def test_listings_make_up_folders_and_find_walk_and_glob_use_them(
     fresh = filesystem(server, alice)  # nothing cached: info asks the server
     r_md = fresh.info(f"{repo}/docs/r.md")
     assert (r_md["type"], r_md["size"], r_md["version"]) == ("file", 9, 5)
+    assert r_md["mtime"] == fresh.modified(f"{repo}/docs/r.md") and r_md["mtime"].tzinfo
     assert r_md["sha256"] == sdk.get_file_info(repo, "docs/r.md").sha256
     assert fresh.info(f"{repo}/data")["type"] == "directory"
     assert fresh.info(repo) == {"name": repo, "size": 0, "type": "directory", "version": 5}
@@ -290,6 +291,9 @@ def test_pandas_reads_csv_and_parquet_by_url(
     options = {"base_url": server.url, "token": alice.token}
     table = pandas.read_parquet(f"dataloft://{repo}/tables/counts.parquet", storage_options=options)
     pandas.testing.assert_frame_equal(table, frame)
+    frame.to_csv(f"dataloft://{repo}/written.csv", index=False, storage_options=options)
+    assert sdk.read_file(repo, "written.csv") == frame.to_csv(index=False).encode()
+    assert sdk.get_dataset(repo).version == 3  # pandas wrote in text mode: one commit
     tagged = alice.client.put(f"/datasets/{repo}/tags/v1.0", json={"version": 2})
     assert tagged.status_code == 201
     at_tag = pandas.read_parquet(f"dataloft://{repo}@v1.0/tables", storage_options=options)
