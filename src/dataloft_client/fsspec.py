@@ -311,6 +311,7 @@ class DataloftFileSystem(AbstractFileSystem):  # type: ignore[misc]
     ) -> DataloftFile:
         path = self._strip_protocol(path)
         if mode == "rb":
+            kwargs.pop("size", None)  # fsspec's reopen passes it: the HEAD says it too
             found = self._follow(self._file(path), kwargs.pop("version", None))
             return DataloftFile(
                 self,
@@ -393,7 +394,10 @@ class DataloftFileSystem(AbstractFileSystem):  # type: ignore[misc]
         self.forget(where.repo)
 
     def pipe_file(self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
-        self.store(self._strip_protocol(path), value, create=mode == "create", **kwargs)
+        if not isinstance(value, bytes | bytearray | memoryview):
+            # The SDK takes a str for a local path: never upload a file nobody named.
+            raise TypeError(f"pipe_file writes bytes, not {type(value).__name__}")
+        self.store(self._strip_protocol(path), bytes(value), create=mode == "create", **kwargs)
 
     def pipe(self, path: Any, value: bytes | None = None, **kwargs: Any) -> None:
         with self._batch():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -125,6 +126,10 @@ def test_an_open_file_reads_the_version_it_opened_while_others_commit(
         start = file.read(100_000)
         sdk.upload_file(repo, "blob.bin", new)  # the head moves on mid-read
         rest = file.read()
+        # A file sent to another process (dask does) reads the same version there.
+        elsewhere = pickle.loads(pickle.dumps(file))
+        elsewhere.seek(0)
+        assert elsewhere.read() == old
     assert start + rest == old
     assert fs.cat_file(f"{repo}/blob.bin") == new
 
@@ -343,6 +348,8 @@ def test_pipe_put_and_open_for_writing_each_make_one_commit(
     assert fs.ls(repo, detail=False) == [f"{repo}/put", f"{repo}/streamed.bin"]
     with pytest.raises(FileExistsError):
         fs.pipe_file(f"{repo}/streamed.bin", b"x", mode="create")
+    with pytest.raises(TypeError):  # a str would be a local path to the SDK
+        fs.pipe_file(f"{repo}/text.txt", str(local))
     with pytest.raises(FileExistsError), fs.open(f"{repo}/put/local.csv", "xb") as file:
         file.write(b"x")
     with pytest.raises(FileExistsError):  # a file where a folder is needed
