@@ -325,8 +325,19 @@ class DataloftFileSystem(AbstractFileSystem):  # type: ignore[misc]
             )
         if mode not in ("wb", "xb"):
             raise ValueError(f"mode {mode!r}: files are read ('rb') or written whole ('wb', 'xb')")
-        self._writable(path)
+        where = self._writable(path)
+        if mode == "xb" and self._taken(where):
+            # Refused at once, as fsspec's callers expect; the write on close is create-only
+            # as well (If-None-Match), for a path taken meanwhile.
+            raise FileExistsError(errno.EEXIST, "the path exists", path)
         return DataloftFile(self, path, mode, block_size, autocommit, **kwargs)
+
+    def _taken(self, where: Location) -> bool:
+        try:
+            self._head(where)
+        except FileNotFoundError:
+            return False
+        return True
 
     # --- writing ----------------------------------------------------------------------------
 
