@@ -47,8 +47,6 @@ class Request:
     stream: bool = False
     idempotent: bool | None = None
     retry: bool = True
-    # None: the client's timeout.
-    timeout: float | None = None
 
     @property
     def safe_to_repeat(self) -> bool:

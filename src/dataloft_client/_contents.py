@@ -135,7 +135,7 @@ def file_info(path: str, response: httpx.Response) -> FileInfo:
         size=int(headers.get("content-length", "0")),
         sha256=etag_digest(response) if target is None else None,
         media_type=media_type.split(";")[0].strip() if media_type else None,
-        version=int(headers["x-loft-version"]) if "x-loft-version" in headers else -1,
+        version=int(headers["x-loft-version"]) if "x-loft-version" in headers else None,
         last_modified=modified,
         target=target,
     )

@@ -176,12 +176,6 @@ def build(
         # Known in advance: sent as Content-Length rather than chunked, so the server
         # can refuse an oversized body before it arrives.
         headers["Content-Length"] = str(request.content.length)
-    timeout: Any = httpx.USE_CLIENT_DEFAULT if request.timeout is None else request.timeout
     return http.build_request(
-        request.method,
-        target,
-        params=request.params or None,
-        headers=headers,
-        content=content,
-        timeout=timeout,
+        request.method, target, params=request.params or None, headers=headers, content=content
     )

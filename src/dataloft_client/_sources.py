@@ -110,10 +110,6 @@ class Source:
 
         return Body(chunks, self.size - offset)
 
-    def small(self) -> bytes | None:
-        """The bytes themselves, when they are in memory already."""
-        return bytes(self._data) if self._data is not None else None
-
     def sha256(self) -> str:
         """The hex sha256 of all of it (reads it all: run it as ``Blocking``)."""
         digest = hashlib.sha256()

@@ -140,7 +140,7 @@ def download_file(
     if part.size:
         info = yield from get_file_info(ctx, repo, path, version)
         _refuse_symlink(path, info.target)
-        version = info.version  # the version whose digest If-Range names
+        version = info.version if info.version is not None else version  # If-Range's
         if part.size > info.size:
             part.restart()
         else:
@@ -164,7 +164,7 @@ def download_file(
                 yield Close(response)
                 raise DataloftError(f"{url}: the server sent a range that was not asked for")
             info = file_info(path, response)
-            version = info.version
+            version = info.version if info.version is not None else version
             try:
                 yield from _receive(response, part, tally)
             except TransportError:
@@ -174,8 +174,8 @@ def download_file(
                 yield Sleep(ctx.policy.backoff(failures))
                 continue
         assert info is not None
-        if part.hexdigest() == info.sha256:
-            break
+        if info.sha256 is None or part.hexdigest() == info.sha256:
+            break  # (no ETag, as from a proxy that drops it: nothing to check against)
         if resumed:  # the old .part held other bytes: once more, from the start
             resumed = False
             part.restart()

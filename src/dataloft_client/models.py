@@ -275,13 +275,14 @@ class Lens(Model):
 @dataclass(frozen=True)
 class FileInfo:
     """What ``HEAD`` says of a file: its size and sha256 (``None`` for a symlink, whose
-    ``target`` is set), media type, and the dataset version that was read."""
+    ``target`` is set), media type, and the dataset version that was read (``None`` if
+    the answer did not say, as through a proxy that drops headers)."""
 
     path: str
     kind: str
     size: int
     sha256: str | None
     media_type: str | None
-    version: int
+    version: int | None
     last_modified: datetime | None
     target: str | None

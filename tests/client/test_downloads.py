@@ -7,10 +7,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import httpx
 import pytest
 
 from dataloft_client import ChecksumMismatch, Client
+from tests.client.recording import Recording
 from tests.client.scripted import Answer, scripted
 from tests.conftest import User
 from tests.support import LiveServer
@@ -20,18 +20,6 @@ DATA = bytes(range(251)) * 1200  # 301,200 bytes, no period of a power of two
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-class Recording(httpx.HTTPTransport):
-    """The real transport, noting each request's method and Range header."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.requests: list[tuple[str, str | None]] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append((request.method, request.headers.get("range")))
-        return super().handle_request(request)
 
 
 @pytest.fixture
@@ -54,7 +42,7 @@ def test_a_part_holding_a_prefix_is_completed_with_a_range_request(
         info = client.download_file(repo, "data.bin", dest, progress=seen.append)
     assert dest.read_bytes() == DATA and not part.exists()
     assert info.sha256 == sha(DATA) and info.size == len(DATA)
-    assert transport.requests == [("HEAD", None), ("GET", "bytes=100000-")]
+    assert transport.ranges() == [("HEAD", None), ("GET", "bytes=100000-")]
     assert sum(seen) == len(DATA)
 
 
@@ -67,7 +55,7 @@ def test_a_part_of_other_bytes_is_found_out_and_downloaded_again(
     with client:
         client.download_file(repo, "data.bin", dest)
     assert dest.read_bytes() == DATA
-    assert transport.requests == [("HEAD", None), ("GET", "bytes=100000-"), ("GET", None)]
+    assert transport.ranges() == [("HEAD", None), ("GET", "bytes=100000-"), ("GET", None)]
 
 
 def test_a_whole_part_is_checked_and_a_longer_one_replaced(
@@ -82,7 +70,7 @@ def test_a_whole_part_is_checked_and_a_longer_one_replaced(
         client.download_file(repo, "data.bin", longer)
     assert whole.read_bytes() == DATA and longer.read_bytes() == DATA
     # whole: the range past the end is a 416, and the .part's digest is all that is left.
-    assert transport.requests == [
+    assert transport.ranges() == [
         ("HEAD", None),
         ("GET", f"bytes={len(DATA)}-"),
         ("HEAD", None),

@@ -262,9 +262,7 @@ def test_blobs_and_a_commit_of_many_changes(sdk: Client, repo: str, tmp_path: Pa
     assert sum(seen) == tarred.stat().st_size
 
 
-def test_accounts_teams_projects_tokens_licences(
-    server: LiveServer, admin: User, make_user: object
-) -> None:
+def test_accounts_teams_projects_tokens_licences(server: LiveServer, admin: User) -> None:
     username = unique("carol")
     with Client(server.url, admin.token) as root:
         made = root.create_user(username, password="carol-password", email="c@example.org")
