@@ -129,10 +129,11 @@ def own_server(
 
 
 class LiveServer:
-    """The real ASGI app under uvicorn in a background thread."""
+    """The real ASGI app under uvicorn in a background thread, on a free port or on
+    ``port`` (a server started again where its clients expect it)."""
 
-    def __init__(self, app: object) -> None:
-        self.port = free_port()
+    def __init__(self, app: object, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
             app,  # type: ignore[arg-type]

@@ -1,0 +1,122 @@
+"""Bytes to upload, whatever the caller handed over (``bytes``, a path, a binary file), and
+progress reports that count each byte once.
+
+A source can be read again from any offset: a retried request re-reads its body from the
+start, and a resumed upload from where the server got to. A file object is read from the
+position it had when handed over; one that cannot seek is first copied to a temporary file
+(so it can be hashed, measured and re-read like the others).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from dataloft_client._commands import Body
+
+Progress = Callable[[int], None]
+UploadSource = bytes | bytearray | memoryview | str | os.PathLike[str] | IO[bytes] | BinaryIO
+CHUNK = 1 << 20  # 1 MiB: few system calls per gigabyte, little memory per transfer
+
+
+class Tally:
+    """Reports progress to a ``progress(n)`` callback as *new* bytes only: ``reach(p)``
+    says the transfer got to position ``p``; bytes below the highest position reported
+    before (a retry sending them again, a resumed prefix reported once) are not counted
+    twice, so one bar can sum many transfers."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self._progress = progress
+        self.high = 0
+
+    def reach(self, position: int) -> None:
+        if position > self.high:
+            if self._progress is not None:
+                self._progress(position - self.high)
+            self.high = position
+
+
+class Source:
+    """Uploadable bytes of known ``size``."""
+
+    def __init__(self, source: UploadSource) -> None:
+        self._data: memoryview | None = None
+        self._path: Path | None = None
+        self._file: IO[bytes] | None = None
+        self._start = 0
+        self._spool: IO[bytes] | None = None
+        self.name = ""
+        if isinstance(source, bytes | bytearray | memoryview):
+            self._data = memoryview(source).cast("B")
+            self.size = len(self._data)
+        elif isinstance(source, str | os.PathLike):
+            self._path = Path(source)
+            self.name = self._path.name
+            self.size = self._path.stat().st_size
+        else:
+            self.name = Path(str(getattr(source, "name", ""))).name
+            self._file = self._seekable(source)
+            self._start = self._file.tell()
+            self.size = self._file.seek(0, io.SEEK_END) - self._start
+
+    def _seekable(self, file: IO[bytes]) -> IO[bytes]:
+        try:
+            if file.seekable():
+                return file
+        except (AttributeError, ValueError):
+            pass
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
+        shutil.copyfileobj(file, spool, CHUNK)
+        spool.seek(0)
+        self._spool = spool
+        return spool
+
+    def read_from(self, offset: int) -> Iterator[bytes]:
+        """The bytes from ``offset`` to the end, in chunks."""
+        if self._data is not None:
+            for start in range(offset, self.size, CHUNK):
+                yield bytes(self._data[start : start + CHUNK])
+            return
+        if self._path is not None:
+            with self._path.open("rb") as file:
+                file.seek(offset)
+                yield from iter(lambda: file.read(CHUNK), b"")
+            return
+        assert self._file is not None
+        self._file.seek(self._start + offset)
+        remaining = self.size - offset
+        while remaining > 0:
+            chunk = self._file.read(min(CHUNK, remaining))
+            if not chunk:
+                raise OSError(f"the file {self.name!r} ended {remaining} bytes early")
+            remaining -= len(chunk)
+            yield chunk
+
+    def body(self, offset: int, tally: Tally) -> Body:
+        """A request body of the bytes from ``offset``, reporting progress as it goes."""
+
+        def chunks() -> Iterator[bytes]:
+            position = offset
+            for chunk in self.read_from(offset):
+                yield chunk
+                position += len(chunk)
+                tally.reach(position)
+
+        return Body(chunks, self.size - offset)
+
+    def sha256(self) -> str:
+        """The hex sha256 of all of it (reads it all: run it as ``Blocking``)."""
+        digest = hashlib.sha256()
+        for chunk in self.read_from(0):
+            digest.update(chunk)
+        return digest.hexdigest()
+
+    def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
