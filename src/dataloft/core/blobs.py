@@ -81,7 +81,9 @@ def _update(digest: hashlib._Hash, pieces: Iterable[ByteBuffer]) -> None:
         digest.update(piece)
 
 
-def hash_beside(digests: Iterable[hashlib._Hash], pieces: Sequence[ByteBuffer]) -> list[Future[None]]:
+def hash_beside(
+    digests: Iterable[hashlib._Hash], pieces: Sequence[ByteBuffer]
+) -> list[Future[None]]:
     """Start feeding ``pieces`` to each of ``digests``, each on a hashing thread, so that
     the caller can write the same pieces meanwhile. The caller waits for every future
     before the pieces change or a digest is read (and gets a hashing error from it)."""

@@ -268,9 +268,7 @@ class ResumableUpload(Base):
     stays until the upload expires, ``touched`` plus ``upload_expiry_seconds``."""
 
     __tablename__ = "uploads"
-    __table_args__ = (
-        CheckConstraint("received >= 0 AND received <= length", name="received"),
-    )
+    __table_args__ = (CheckConstraint("received >= 0 AND received <= length", name="received"),)
 
     # 32 random hex digits: the upload's URL names it.
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -1,0 +1,626 @@
+"""Resumable uploads: the server side of the tus protocol, without HTTP. A user sends the
+bytes of one blob in as many requests as it takes, resumes after any interruption from
+the offset the server reports, and the bytes become a blob once they are all there.
+
+An upload is a row (``db.models.ResumableUpload``) and a partial file,
+``<data dir>/uploads/<id>``. The row's ``received`` is how many bytes of the file are
+durable: the offset a client resumes from. Three rules keep the two in step.
+
+- ``received`` is recorded only after the bytes below it are fsynced, so that no crash
+  leaves an offset past what the file holds. A client that goes away in the middle of a
+  request keeps what arrived: it is fsynced and recorded (``Patch.keep``).
+- Bytes past ``received`` are never trusted: the next writer truncates them away before
+  it appends. They are what a crash, or a refused request (a checksum that did not match,
+  a full disk), left behind. Bytes below ``received`` never change.
+- One writer at a time: a writer holds an exclusive ``flock`` on the partial file, which
+  every process on the machine sees and the kernel drops when a process dies. A second
+  writer is refused at once (``Conflict``), not queued, as tus asks.
+
+When ``received`` reaches ``length`` that is recorded first; then the upload is finished
+(``_complete``): its sha256 (kept running in this process while the bytes came, or else
+read back from the file) is checked against the one the client declared, the file becomes
+a blob (linked into the blob store where it can be, not copied: ``BlobService.
+adopt_file``), the uploader is recorded as possessing it, and the partial file goes. A
+crash or a full disk anywhere in between leaves an upload whose bytes are all durable and
+not yet a blob; the next request for it (a ``HEAD``, or a ``PATCH`` at its length)
+finishes it. Once linked into the store, the partial file may be the blob itself: the
+second rule is why nothing ever truncates it then (``received`` is already its length).
+
+An upload no bytes reached for ``upload_expiry_seconds`` has expired: it is not found any
+more, and ``reclaim`` removes its row and its bytes (a few at every new upload, all of them
+from ``dataloft gc``, which also removes partial files whose row is gone).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import secrets
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import delete, func, select, update
+
+from dataloft.bounded import put_bounded
+from dataloft.core.access import Principal
+from dataloft.core.blobs import BLOB_STORE, BlobService, hash_beside, wait_all
+from dataloft.core.errors import (
+    ChecksumMismatch,
+    Conflict,
+    DigestMismatch,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ServerFault,
+    TooLarge,
+    Unauthenticated,
+    space_checked,
+)
+from dataloft.core.names import validate_digest
+from dataloft.db import Database
+from dataloft.db.batches import batches
+from dataloft.db.models import ResumableUpload as Row
+from dataloft.storage.base import ByteBuffer
+from dataloft.storage.direct import write_all
+
+UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+# Checksums a request's bytes may carry (tus's checksum extension), by the names tus uses:
+# sha256 is ours; tus requires every server to take sha1, which its clients default to.
+CHECKSUMS: dict[str, Callable[[], hashlib._Hash]] = {
+    "sha256": hashlib.sha256,
+    "sha1": hashlib.sha1,
+}
+# Expired uploads reclaimed in passing whenever one is created: bounded, so creating one
+# stays cheap however many were abandoned; `dataloft gc` reclaims the rest.
+SWEEP = 16
+_READ = 4 * 1024 * 1024  # a partial file is hashed again in reads this large
+_FILE_MODE = 0o600
+
+
+@dataclass(frozen=True)
+class Checksum:
+    """What one request's bytes must hash to: an algorithm of ``CHECKSUMS`` and its raw
+    digest."""
+
+    algorithm: str
+    digest: bytes
+
+
+@dataclass(frozen=True)
+class UploadState:
+    """What a client is told of an upload."""
+
+    id: str
+    length: int
+    offset: int
+    metadata: str | None  # Upload-Metadata, as the client sent it
+    expires: datetime
+    digest: str | None  # the blob's sha256, once the upload is finished
+
+
+@dataclass(frozen=True)
+class ReclaimReport:
+    uploads_removed: int
+    bytes_removed: int
+    orphan_files_removed: int
+
+
+@dataclass(frozen=True)
+class _Upload:
+    id: str
+    user_id: int
+    length: int
+    received: int
+    metadata: str | None
+    expected: str | None
+    digest: str | None
+    touched: datetime
+
+
+_COLUMNS = (
+    Row.id,
+    Row.user_id,
+    Row.length,
+    Row.received,
+    Row.upload_metadata,
+    Row.expected,
+    Row.digest,
+    Row.touched,
+)
+
+
+def _uploader(actor: Principal) -> int:
+    if actor.user_id is None:
+        raise Unauthenticated("log in to upload")
+    if actor.scope is not None:
+        raise Forbidden("this token may only read; uploads need a full token")
+    return actor.user_id
+
+
+class _RunningHashes:
+    """The sha256 of each upload's first ``offset`` bytes, as this process saw them
+    written: an upload sent through one process is hashed once, as it arrives, and not
+    read again to finish it. A hash counts only at the offset it was taken at (offsets
+    only grow, and bytes below a recorded offset never change), so writes that another
+    process took in between make it miss, never mislead. Each taker gets a copy."""
+
+    LIMIT = 1024
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._hashes: dict[str, tuple[int, hashlib._Hash]] = {}
+
+    def get(self, upload_id: str, offset: int) -> hashlib._Hash | None:
+        if offset == 0:
+            return hashlib.sha256()
+        with self._lock:
+            kept = self._hashes.get(upload_id)
+            return kept[1].copy() if kept is not None and kept[0] == offset else None
+
+    def keep(self, upload_id: str, offset: int, running: hashlib._Hash) -> None:
+        with self._lock:
+            self._hashes.pop(upload_id, None)  # re-inserted: the newest go last
+            put_bounded(self._hashes, upload_id, (offset, running), self.LIMIT)
+
+    def forget(self, upload_id: str) -> None:
+        with self._lock:
+            self._hashes.pop(upload_id, None)
+
+
+def _lock(path: Path, *, create: bool) -> int | None:
+    """``path`` opened and exclusively locked (``flock``): its descriptor, which the caller
+    closes (closing unlocks); None if it does not exist and ``create`` is false.
+    ``Conflict`` if another writer holds it."""
+    flags = (os.O_WRONLY | os.O_CREAT if create else os.O_RDONLY) | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, _FILE_MODE)
+    except FileNotFoundError:
+        if create:
+            raise
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise Conflict(
+            f"another request is writing to upload {path.name}: wait for it to end, then "
+            "ask for the offset (HEAD) and resume from there"
+        ) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _hash_file(path: Path, length: int) -> str:
+    """The sha256 of the first ``length`` bytes of ``path``, read back."""
+    digest = hashlib.sha256()
+    with path.open("rb", buffering=0) as file:
+        left = length
+        while left:
+            chunk = file.read(min(_READ, left))
+            if not chunk:
+                raise ServerFault(f"the partial file of upload {path.name} lost bytes")
+            digest.update(chunk)
+            left -= len(chunk)
+    return digest.hexdigest()
+
+
+class UploadService:
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobService,
+        directory: Path,
+        clock: Callable[[], datetime],
+        *,
+        expiry_seconds: float,
+        max_in_progress: int,
+    ) -> None:
+        self._db = db
+        self._blobs = blobs
+        self.directory = directory
+        self._clock = clock
+        self._expiry = timedelta(seconds=expiry_seconds)
+        self._max_in_progress = max_in_progress
+        self._running = _RunningHashes()
+
+    @property
+    def max_size(self) -> int:
+        return self._blobs.max_size
+
+    def path_of(self, upload_id: str) -> Path:
+        return self.directory / upload_id
+
+    # --- what a client does -------------------------------------------------------------------
+
+    def create(
+        self, actor: Principal, length: int, *, metadata: str | None, expected: str | None
+    ) -> UploadState:
+        """A new upload of ``length`` bytes; ``expected`` is the sha256 the client declares
+        for them (checked when they are all there). ``metadata`` is kept as sent. An
+        upload of no bytes is finished at once."""
+        user_id = _uploader(actor)
+        if length > self.max_size:
+            raise TooLarge(
+                f"an upload of {length} bytes exceeds the limit of {self.max_size} bytes"
+            )
+        if expected is not None:
+            validate_digest(expected)
+        self.reclaim(limit=SWEEP)
+        now = self._clock()
+        upload = _Upload(secrets.token_hex(16), user_id, length, 0, metadata, expected, None, now)
+        with self._db.write() as session:
+            unfinished = session.scalar(
+                select(func.count())
+                .select_from(Row)
+                .where(
+                    Row.user_id == user_id,
+                    Row.digest.is_(None),
+                    Row.touched >= now - self._expiry,
+                )
+            )
+            if (unfinished or 0) >= self._max_in_progress:
+                raise Forbidden(
+                    f"you have {unfinished} unfinished uploads, the most one may have "
+                    f"(max_uploads_in_progress = {self._max_in_progress}): finish or "
+                    "terminate some first"
+                )
+            session.add(
+                Row(
+                    id=upload.id,
+                    user_id=user_id,
+                    length=length,
+                    received=0,
+                    upload_metadata=metadata,
+                    expected=expected,
+                    created=now,
+                    touched=now,
+                )
+            )
+        if length == 0:
+            return self.begin(actor, upload.id, 0).finish()
+        return self._state(upload)
+
+    def state(self, actor: Principal, upload_id: str) -> UploadState:
+        """Where an upload stands. One whose bytes are all durable but that a failure kept
+        from becoming a blob is finished now, unless a request is at it already."""
+        upload = self._owned(actor, upload_id)
+        if upload.received == upload.length and upload.digest is None:
+            try:
+                return self.begin(actor, upload_id, upload.length).finish()
+            except Conflict:
+                pass  # a request is finishing it: it stands as it was
+        return self._state(upload)
+
+    def begin(
+        self,
+        actor: Principal,
+        upload_id: str,
+        offset: int,
+        *,
+        checksum: Checksum | None = None,
+        declared: int | None = None,
+    ) -> Patch:
+        """Start one request's bytes for an upload, to be appended at ``offset``, which
+        must be the upload's: ``Conflict`` otherwise, or while another request writes to
+        it. ``declared`` is the body's length, when the request says it (refused at once
+        if it would pass the upload's length). The caller ends the ``Patch`` it gets
+        (``finish``, ``keep`` or ``discard``), which releases the upload."""
+        upload = self._owned(actor, upload_id)
+        self._check_offset(upload, offset)
+        room = upload.length - upload.received
+        if declared is not None and declared > room:
+            raise Invalid(
+                f"a body of {declared} bytes goes past the upload's length: "
+                f"{room} of its {upload.length} bytes are still to come"
+            )
+        if upload.digest is not None:  # finished: nothing to write, nothing to hold
+            return Patch(self, actor, upload, None, checksum)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd = _lock(self.path_of(upload_id), create=True)
+        assert fd is not None
+        try:
+            # Under the lock: what the writer before us recorded, and what it left.
+            upload = self._owned(actor, upload_id)
+            self._check_offset(upload, offset)
+            size = os.fstat(fd).st_size
+            if size < upload.received:
+                raise ServerFault(
+                    f"the partial file of upload {upload_id} holds {size} bytes, fewer "
+                    f"than the {upload.received} recorded: someone removed them"
+                )
+            if size > upload.received:
+                os.ftruncate(fd, upload.received)  # bytes never recorded: not to be kept
+            os.lseek(fd, upload.received, os.SEEK_SET)
+        except BaseException:
+            os.close(fd)
+            if not self._exists(upload_id):  # terminated meanwhile: our open made the file
+                self.path_of(upload_id).unlink(missing_ok=True)
+            raise
+        return Patch(self, actor, upload, fd, checksum)
+
+    def terminate(self, actor: Principal, upload_id: str) -> None:
+        """Remove an upload and its bytes (a blob it became stays)."""
+        self._owned(actor, upload_id)
+        self._remove(upload_id)
+
+    # --- reclaiming ---------------------------------------------------------------------------
+
+    def reclaim(self, limit: int | None = None) -> ReclaimReport:
+        """Remove expired uploads, their rows and their bytes: the ``limit`` that expired
+        first, or all of them and also the partial files whose row is gone (a crash
+        between removing the two). One a request is writing to is left for next time."""
+        cutoff = self._clock() - self._expiry
+        query = select(Row.id).where(Row.touched < cutoff).order_by(Row.touched)
+        with self._db.read() as session:
+            expired = list(session.scalars(query if limit is None else query.limit(limit)))
+        removed = freed = 0
+        for upload_id in expired:
+            size = self._reclaim(upload_id, cutoff)
+            if size is not None:
+                removed += 1
+                freed += size
+        orphans = self._remove_orphans() if limit is None else 0
+        return ReclaimReport(removed, freed, orphans)
+
+    def _reclaim(self, upload_id: str, cutoff: datetime) -> int | None:
+        """Bytes freed by removing one expired upload; None if it was not removed (a
+        request is writing to it, or brought it back to life meanwhile)."""
+        path = self.path_of(upload_id)
+        try:
+            fd = _lock(path, create=False)
+        except Conflict:
+            return None
+        try:
+            with self._db.write() as session:
+                gone = session.execute(
+                    delete(Row).where(Row.id == upload_id, Row.touched < cutoff)
+                ).rowcount  # type: ignore[attr-defined]
+            if not gone:
+                return None
+            self._running.forget(upload_id)
+            size = os.fstat(fd).st_size if fd is not None else 0
+            path.unlink(missing_ok=True)
+            return size
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+    def _remove_orphans(self) -> int:
+        try:
+            names = [entry.name for entry in self.directory.iterdir()]
+        except FileNotFoundError:
+            return 0
+        candidates = [name for name in names if UPLOAD_ID.fullmatch(name)]
+        removed = 0
+        for chunk in batches(candidates):
+            with self._db.read() as session:
+                known = set(session.scalars(select(Row.id).where(Row.id.in_(chunk))))
+            for name in chunk:
+                if name not in known:
+                    removed += self._remove_orphan(name)
+        return removed
+
+    def _remove_orphan(self, name: str) -> int:
+        try:
+            fd = _lock(self.path_of(name), create=False)
+        except Conflict:
+            return 0  # a request holds it: its row went while it wrote, and it ends soon
+        if fd is None:
+            return 0
+        try:
+            if self._exists(name):  # made between the listing and now
+                return 0
+            self.path_of(name).unlink(missing_ok=True)
+            return 1
+        finally:
+            os.close(fd)
+
+    # --- the parts ----------------------------------------------------------------------------
+
+    def _state(self, upload: _Upload) -> UploadState:
+        return UploadState(
+            upload.id,
+            upload.length,
+            upload.received,
+            upload.metadata,
+            upload.touched + self._expiry,
+            upload.digest,
+        )
+
+    def _owned(self, actor: Principal, upload_id: str) -> _Upload:
+        """The actor's upload, if it is theirs and has not expired; to anyone else it
+        does not exist (admins included: an upload is its creator's alone)."""
+        user_id = _uploader(actor)
+        missing = NotFound(f"no upload {upload_id} of yours")
+        if not UPLOAD_ID.fullmatch(upload_id):
+            raise missing
+        with self._db.read() as session:
+            found = session.execute(select(*_COLUMNS).where(Row.id == upload_id)).first()
+        if found is None or found.user_id != user_id:
+            raise missing
+        upload = _Upload(*found)
+        expires = upload.touched + self._expiry
+        if self._clock() >= expires:
+            when = f"{expires:%Y-%m-%d %H:%M:%S}"
+            raise NotFound(f"upload {upload_id} expired at {when} UTC: start a new one")
+        return upload
+
+    def _exists(self, upload_id: str) -> bool:
+        with self._db.read() as session:
+            return session.scalar(select(Row.id).where(Row.id == upload_id)) is not None
+
+    @staticmethod
+    def _check_offset(upload: _Upload, offset: int) -> None:
+        if offset != upload.received:
+            raise Conflict(
+                f"upload {upload.id} is at offset {upload.received}, not {offset}: send "
+                f"the bytes from {upload.received} on"
+            )
+
+    def _record(self, upload: _Upload, received: int) -> _Upload:
+        """Record that the file's first ``received`` bytes are durable (they are fsynced)."""
+        now = self._clock()
+        with self._db.write() as session:
+            done = session.execute(
+                update(Row)
+                .where(Row.id == upload.id, Row.received == upload.received)
+                .values(received=received, touched=now)
+            ).rowcount  # type: ignore[attr-defined]
+        if not done:
+            raise NotFound(f"upload {upload.id} was terminated while its bytes came")
+        return replace(upload, received=received, touched=now)
+
+    def _complete(
+        self, actor: Principal, upload: _Upload, running: hashlib._Hash | None
+    ) -> _Upload:
+        """Make an upload whose bytes are all durable (and recorded) a blob (see the
+        module docstring). The caller holds the upload's lock."""
+        path = self.path_of(upload.id)
+        digest = running.hexdigest() if running is not None else _hash_file(path, upload.length)
+        if upload.expected is not None and digest != upload.expected:
+            self._remove(upload.id)
+            raise DigestMismatch(
+                f"the upload's bytes have sha256 {digest}, not the declared "
+                f"{upload.expected}: it is refused, and its bytes are gone"
+            )
+        stored = self._blobs.adopt_file(path, upload.length, digest)
+        with self._db.write() as session:
+            self._blobs.save_in(session, actor, stored)
+            done = session.execute(
+                update(Row).where(Row.id == upload.id).values(digest=digest)
+            ).rowcount  # type: ignore[attr-defined]
+            if not done:
+                raise NotFound(f"upload {upload.id} was terminated while it finished")
+        path.unlink(missing_ok=True)
+        self._running.forget(upload.id)
+        return replace(upload, digest=digest)
+
+    def _remove(self, upload_id: str) -> None:
+        with self._db.write() as session:
+            session.execute(delete(Row).where(Row.id == upload_id))
+        self._running.forget(upload_id)
+        self.path_of(upload_id).unlink(missing_ok=True)
+
+
+class Patch:
+    """One request's bytes for an upload, appended to its partial file, which this holds
+    open and locked from ``UploadService.begin`` until ``finish``, ``keep`` or
+    ``discard``. ``write_pieces`` takes the bytes as they come (in a worker thread, one
+    call at a time); nothing past the upload's length is ever written."""
+
+    def __init__(
+        self,
+        service: UploadService,
+        actor: Principal,
+        upload: _Upload,
+        fd: int | None,
+        checksum: Checksum | None,
+    ) -> None:
+        self._service = service
+        self._actor = actor
+        self._upload = upload
+        self._fd = fd
+        self._checksum = checksum
+        self._room = upload.length - upload.received
+        self.written = 0
+        # This request's own digest, if it carries a checksum, and the whole upload's,
+        # if this process knows it up to here.
+        self._chunk = CHECKSUMS[checksum.algorithm]() if checksum is not None else None
+        self._running = service._running.get(upload.id, upload.received) if fd is not None else None
+
+    @property
+    def ended(self) -> bool:
+        """Whether the upload is released (by ``finish``, ``keep`` or ``discard``)."""
+        return self._fd is None
+
+    def write_pieces(self, pieces: Sequence[ByteBuffer]) -> None:
+        size = sum(len(piece) for piece in pieces)
+        if self.written + size > self._room:
+            upload = self._upload
+            raise Invalid(
+                f"the body goes past the upload's length of {upload.length} bytes "
+                f"(it is at offset {upload.received}): nothing of it is kept"
+            )
+        if not size:
+            return
+        assert self._fd is not None  # room to write: the upload is not finished
+        hashing = hash_beside([h for h in (self._chunk, self._running) if h is not None], pieces)
+        try:
+            with space_checked(BLOB_STORE):
+                for piece in pieces:
+                    write_all(self._fd, piece)
+        finally:
+            wait_all(hashing)
+        self.written += size
+
+    def finish(self) -> UploadState:
+        """The body is all here: check this request's checksum, make its bytes durable
+        and record them; and finish the upload if they were its last. Releases it."""
+        try:
+            checksum = self._checksum
+            if self._chunk is not None and checksum and self._chunk.digest() != checksum.digest:
+                self._truncate()
+                raise ChecksumMismatch(
+                    f"this request's bytes do not match its {checksum.algorithm} checksum: "
+                    f"nothing of them is kept, the upload is still at offset "
+                    f"{self._upload.received}"
+                )
+            return self._conclude()
+        finally:
+            self._release()
+
+    def keep(self) -> UploadState | None:
+        """The client went away in the middle of the body: what arrived is made durable
+        and recorded, so that it can resume from there; unless the request carried a
+        checksum, which a part cannot be checked against: then nothing is kept."""
+        if self._checksum is not None:
+            self.discard()
+            return None
+        try:
+            return self._conclude()
+        finally:
+            self._release()
+
+    def discard(self) -> None:
+        """Nothing of this request's bytes is kept (it failed): the upload stays where it
+        was. Releases it."""
+        try:
+            self._truncate()
+        finally:
+            self._release()
+
+    def _conclude(self) -> UploadState:
+        service, upload = self._service, self._upload
+        if self.written:
+            assert self._fd is not None
+            try:
+                with space_checked(BLOB_STORE):
+                    os.fsync(self._fd)
+            except BaseException:
+                self._truncate()
+                raise
+            upload = service._record(upload, upload.received + self.written)
+            if self._running is not None:
+                service._running.keep(upload.id, upload.received, self._running)
+        if upload.received == upload.length and upload.digest is None:
+            upload = service._complete(self._actor, upload, self._running)
+        return service._state(upload)
+
+    def _truncate(self) -> None:
+        if self._fd is not None and self.written:
+            with suppress(OSError):  # a failure here is no loss: the next writer truncates
+                os.ftruncate(self._fd, self._upload.received)
+            self.written = 0
+
+    def _release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
