@@ -14,7 +14,8 @@ durable: the offset a client resumes from. Three rules keep the two in step.
   a full disk), left behind. Bytes below ``received`` never change.
 - One writer at a time: a writer holds an exclusive ``flock`` on the partial file, which
   every process on the machine sees and the kernel drops when a process dies. A second
-  writer is refused at once (``Conflict``), not queued, as tus asks.
+  writer is refused at once (``Conflict``), not queued, as tus asks. (The lock, the
+  rehashing and the per-process running hashes are ``core/partials.py``.)
 
 When ``received`` reaches ``length`` that is recorded first; then the upload is finished
 (``_complete``): its sha256 (kept running in this process while the bytes came, or else
@@ -33,12 +34,10 @@ from ``dataloft gc``, which also removes partial files whose row is gone).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import re
 import secrets
-import threading
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
@@ -47,7 +46,6 @@ from pathlib import Path
 
 from sqlalchemy import delete, func, select, update
 
-from dataloft.bounded import put_bounded
 from dataloft.core.access import Principal
 from dataloft.core.blobs import BLOB_STORE, BlobService, hash_beside, wait_all
 from dataloft.core.errors import (
@@ -63,6 +61,7 @@ from dataloft.core.errors import (
     space_checked,
 )
 from dataloft.core.names import validate_digest
+from dataloft.core.partials import CHECKSUMS, Checksum, RunningHashes, hash_partial, lock_partial
 from dataloft.db import Database
 from dataloft.db.batches import batches
 from dataloft.db.models import ResumableUpload as Row
@@ -70,26 +69,9 @@ from dataloft.storage.base import ByteBuffer
 from dataloft.storage.direct import write_all
 
 UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
-# Checksums a request's bytes may carry (tus's checksum extension), by the names tus uses:
-# sha256 is ours; tus requires every server to take sha1, which its clients default to.
-CHECKSUMS: dict[str, Callable[[], hashlib._Hash]] = {
-    "sha256": hashlib.sha256,
-    "sha1": hashlib.sha1,
-}
 # Expired uploads reclaimed in passing whenever one is created: bounded, so creating one
 # stays cheap however many were abandoned; `dataloft gc` reclaims the rest.
 SWEEP = 16
-_READ = 4 * 1024 * 1024  # a partial file is hashed again in reads this large
-_FILE_MODE = 0o600
-
-
-@dataclass(frozen=True)
-class Checksum:
-    """What one request's bytes must hash to: an algorithm of ``CHECKSUMS`` and its raw
-    digest."""
-
-    algorithm: str
-    digest: bytes
 
 
 @dataclass(frozen=True)
@@ -135,81 +117,13 @@ _COLUMNS = (
 )
 
 
-def _uploader(actor: Principal) -> int:
+def require_uploader(actor: Principal) -> int:
+    """The actor's user id, if they may upload: logged in, with a token that may write."""
     if actor.user_id is None:
         raise Unauthenticated("log in to upload")
     if actor.scope is not None:
         raise Forbidden("this token may only read; uploads need a full token")
     return actor.user_id
-
-
-class _RunningHashes:
-    """The sha256 of each upload's first ``offset`` bytes, as this process saw them
-    written: an upload sent through one process is hashed once, as it arrives, and not
-    read again to finish it. A hash counts only at the offset it was taken at (offsets
-    only grow, and bytes below a recorded offset never change), so writes that another
-    process took in between make it miss, never mislead. Each taker gets a copy."""
-
-    LIMIT = 1024
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._hashes: dict[str, tuple[int, hashlib._Hash]] = {}
-
-    def get(self, upload_id: str, offset: int) -> hashlib._Hash | None:
-        if offset == 0:
-            return hashlib.sha256()
-        with self._lock:
-            kept = self._hashes.get(upload_id)
-            return kept[1].copy() if kept is not None and kept[0] == offset else None
-
-    def keep(self, upload_id: str, offset: int, running: hashlib._Hash) -> None:
-        with self._lock:
-            self._hashes.pop(upload_id, None)  # re-inserted: the newest go last
-            put_bounded(self._hashes, upload_id, (offset, running), self.LIMIT)
-
-    def forget(self, upload_id: str) -> None:
-        with self._lock:
-            self._hashes.pop(upload_id, None)
-
-
-def _lock(path: Path, *, create: bool) -> int | None:
-    """``path`` opened and exclusively locked (``flock``): its descriptor, which the caller
-    closes (closing unlocks); None if it does not exist and ``create`` is false.
-    ``Conflict`` if another writer holds it."""
-    flags = (os.O_WRONLY | os.O_CREAT if create else os.O_RDONLY) | os.O_CLOEXEC
-    try:
-        fd = os.open(path, flags, _FILE_MODE)
-    except FileNotFoundError:
-        if create:
-            raise
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise Conflict(
-            f"another request is writing to upload {path.name}: wait for it to end, then "
-            "ask for the offset (HEAD) and resume from there"
-        ) from None
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _hash_file(path: Path, length: int) -> str:
-    """The sha256 of the first ``length`` bytes of ``path``, read back."""
-    digest = hashlib.sha256()
-    with path.open("rb", buffering=0) as file:
-        left = length
-        while left:
-            chunk = file.read(min(_READ, left))
-            if not chunk:
-                raise ServerFault(f"the partial file of upload {path.name} lost bytes")
-            digest.update(chunk)
-            left -= len(chunk)
-    return digest.hexdigest()
 
 
 class UploadService:
@@ -229,7 +143,7 @@ class UploadService:
         self._clock = clock
         self._expiry = timedelta(seconds=expiry_seconds)
         self._max_in_progress = max_in_progress
-        self._running = _RunningHashes()
+        self._running = RunningHashes()
 
     @property
     def max_size(self) -> int:
@@ -246,7 +160,7 @@ class UploadService:
         """A new upload of ``length`` bytes; ``expected`` is the sha256 the client declares
         for them (checked when they are all there). ``metadata`` is kept as sent. An
         upload of no bytes is finished at once."""
-        user_id = _uploader(actor)
+        user_id = require_uploader(actor)
         if length > self.max_size:
             raise TooLarge(
                 f"an upload of {length} bytes exceeds the limit of {self.max_size} bytes"
@@ -324,8 +238,12 @@ class UploadService:
         if upload.digest is not None:  # finished: nothing to write, nothing to hold
             return Patch(self, actor, upload, None, checksum)
         self.directory.mkdir(parents=True, exist_ok=True)
-        fd = _lock(self.path_of(upload_id), create=True)
-        assert fd is not None
+        # All its bytes recorded, the file may be its blob already (linked into the store,
+        # read-only): opened for reading only, to finish it. One of no bytes may have none.
+        writing = room > 0
+        fd = lock_partial(self.path_of(upload_id), create=writing or upload.length == 0)
+        if fd is None:
+            raise ServerFault(f"the partial file of upload {upload_id} is gone")
         try:
             # Under the lock: what the writer before us recorded, and what it left.
             upload = self._owned(actor, upload_id)
@@ -336,9 +254,10 @@ class UploadService:
                     f"the partial file of upload {upload_id} holds {size} bytes, fewer "
                     f"than the {upload.received} recorded: someone removed them"
                 )
-            if size > upload.received:
-                os.ftruncate(fd, upload.received)  # bytes never recorded: not to be kept
-            os.lseek(fd, upload.received, os.SEEK_SET)
+            if writing:
+                if size > upload.received:
+                    os.ftruncate(fd, upload.received)  # never recorded: not to be kept
+                os.lseek(fd, upload.received, os.SEEK_SET)
         except BaseException:
             os.close(fd)
             if not self._exists(upload_id):  # terminated meanwhile: our open made the file
@@ -375,7 +294,7 @@ class UploadService:
         request is writing to it, or brought it back to life meanwhile)."""
         path = self.path_of(upload_id)
         try:
-            fd = _lock(path, create=False)
+            fd = lock_partial(path, create=False)
         except Conflict:
             return None
         try:
@@ -410,7 +329,7 @@ class UploadService:
 
     def _remove_orphan(self, name: str) -> int:
         try:
-            fd = _lock(self.path_of(name), create=False)
+            fd = lock_partial(self.path_of(name), create=False)
         except Conflict:
             return 0  # a request holds it: its row went while it wrote, and it ends soon
         if fd is None:
@@ -438,7 +357,7 @@ class UploadService:
     def _owned(self, actor: Principal, upload_id: str) -> _Upload:
         """The actor's upload, if it is theirs and has not expired; to anyone else it
         does not exist (admins included: an upload is its creator's alone)."""
-        user_id = _uploader(actor)
+        user_id = require_uploader(actor)
         missing = NotFound(f"no upload {upload_id} of yours")
         if not UPLOAD_ID.fullmatch(upload_id):
             raise missing
@@ -484,7 +403,7 @@ class UploadService:
         """Make an upload whose bytes are all durable (and recorded) a blob (see the
         module docstring). The caller holds the upload's lock."""
         path = self.path_of(upload.id)
-        digest = running.hexdigest() if running is not None else _hash_file(path, upload.length)
+        digest = running.hexdigest() if running is not None else hash_partial(path, upload.length)
         if upload.expected is not None and digest != upload.expected:
             self._remove(upload.id)
             raise DigestMismatch(

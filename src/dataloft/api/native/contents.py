@@ -252,8 +252,8 @@ def _whole_bodies_only(call: NativeCall) -> None:
     if call.header("content-range") is not None:
         raise Invalid(
             "Content-Range is not taken: a PUT stores its body as the whole file. Send the "
-            "whole file; to resume a large upload, upload it to PUT /loft/v1/blobs/{sha256} "
-            "in one request and name it in a commit (resumable uploads are planned)"
+            "whole file, or send a large one in parts, resumably, as a tus upload "
+            "(POST /loft/v1/uploads/), and name the blob it becomes in a commit"
         )
 
 

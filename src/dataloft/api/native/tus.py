@@ -24,7 +24,8 @@ from dataloft.api.native import PREFIX
 from dataloft.config import Settings
 from dataloft.core.errors import Invalid
 from dataloft.core.pagination import ascii_natural
-from dataloft.core.uploads import CHECKSUMS, Checksum, UploadState
+from dataloft.core.partials import CHECKSUMS, Checksum
+from dataloft.core.uploads import UploadState
 
 VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination,checksum,expiration"
@@ -105,6 +106,14 @@ def carries_bytes(request: Request) -> bool:
     stream``, parameters aside, in any case)."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     return media_type == OFFSET_STREAM
+
+
+def has_body(request: Request) -> bool:
+    """Whether the request says it has a body: a length over 0, or chunks."""
+    length = request.headers.get("content-length")
+    return "chunked" in request.headers.get("transfer-encoding", "").lower() or (
+        length is not None and length.strip() not in ("", "0")
+    )
 
 
 def require_bytes(request: Request) -> None:

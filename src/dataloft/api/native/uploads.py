@@ -14,6 +14,7 @@ from fastapi import APIRouter, Path, Request, Response
 from starlette.requests import ClientDisconnect
 
 from dataloft.api.limits import allow_body
+from dataloft.api.native.constraints import rule
 from dataloft.api.native.deps import NativeCall, PublicCall, native_router
 from dataloft.api.native.openapi import BINARY, errors
 from dataloft.api.native.tus import (
@@ -25,6 +26,7 @@ from dataloft.api.native.tus import (
     VERSION,
     carries_bytes,
     discovery_headers,
+    has_body,
     natural_header,
     parse_checksum,
     parse_metadata,
@@ -36,7 +38,8 @@ from dataloft.api.pipeline import Call
 from dataloft.api.threads import in_thread
 from dataloft.api.transfer import UploadFeed, declared_length
 from dataloft.core.errors import Invalid
-from dataloft.core.uploads import UPLOAD_ID, Checksum, Patch, UploadState
+from dataloft.core.partials import Checksum
+from dataloft.core.uploads import UPLOAD_ID, Patch, UploadState, require_uploader
 
 UploadId = Annotated[
     str, Path(description="The upload's id, from its Location", pattern=UPLOAD_ID.pattern)
@@ -55,9 +58,12 @@ async def create_upload(call: NativeCall) -> Response:
     (creation-with-upload); an ``Upload-Metadata`` key ``sha256`` declares the whole
     upload's digest, checked once all the bytes are there."""
     request, loft = call.request, call.loft
+    require_uploader(call.actor)  # who asks comes first: 401 and 403 before any 400
     length = upload_length(request)
     metadata, expected = parse_metadata(call.header("upload-metadata"))
     with_bytes = carries_bytes(request)
+    if not with_bytes and has_body(request):
+        require_bytes(request)  # a body of anything else: 415
     checksum = parse_checksum(call.header("upload-checksum")) if with_bytes else None
     state = await call.in_thread(
         loft.uploads.create, call.actor, length, metadata=metadata, expected=expected
@@ -98,6 +104,7 @@ async def patch_upload(upload_id: UploadId, call: NativeCall) -> Response:
     """Append the body to the upload at ``Upload-Offset``, which must be the upload's
     offset. If the client goes away mid-body, what arrived is kept: ask for the offset
     and resume. With the last byte the upload becomes a blob (``Loft-Blob-Sha256``)."""
+    require_uploader(call.actor)
     require_bytes(call.request)
     offset = natural_header(call.request, "Upload-Offset")
     checksum = parse_checksum(call.header("upload-checksum"))
@@ -271,7 +278,7 @@ router.add_api_route(
                 "Upload-Length",
                 "The whole upload's size in bytes (at most max_file_size; "
                 "Upload-Defer-Length is not offered)",
-                {"type": "integer", "minimum": 0},
+                {"type": "integer", "minimum": 0, **rule("file_size")},
             ),
             _header(
                 "Upload-Metadata",
