@@ -46,7 +46,7 @@ from pathlib import Path
 
 from sqlalchemy import delete, func, select, update
 
-from dataloft.core.access import Principal
+from dataloft.core.access import Principal, require_full_token
 from dataloft.core.blobs import BLOB_STORE, BlobService, hash_beside, wait_all
 from dataloft.core.errors import (
     ChecksumMismatch,
@@ -57,7 +57,6 @@ from dataloft.core.errors import (
     NotFound,
     ServerFault,
     TooLarge,
-    Unauthenticated,
     space_checked,
 )
 from dataloft.core.names import validate_digest
@@ -118,11 +117,11 @@ _COLUMNS = (
 
 
 def require_uploader(actor: Principal) -> int:
-    """The actor's user id, if they may upload: logged in, with a token that may write."""
+    """The actor's user id, if they may upload: a user, with a token that may write (the
+    server itself, which is no user, owns no upload)."""
+    require_full_token(actor, "upload")
     if actor.user_id is None:
-        raise Unauthenticated("log in to upload")
-    if actor.scope is not None:
-        raise Forbidden("this token may only read; uploads need a full token")
+        raise Forbidden("only users upload")
     return actor.user_id
 
 

@@ -36,7 +36,7 @@ from dataloft.api.native.schemas import (
 from dataloft.api.native.version_refs import VersionQuery, version_ref
 from dataloft.api.pipeline import Call, InThread, Pipeline, memo, quick
 from dataloft.api.transfer import blob_response, etag_matches, receive_blob
-from dataloft.core.access import Action, Principal
+from dataloft.core.access import Action, require_full_token
 from dataloft.core.browse import EntryRead
 from dataloft.core.cbor import decode_record
 from dataloft.core.changes import (
@@ -54,7 +54,7 @@ from dataloft.core.changes import (
     PutSymlink,
 )
 from dataloft.core.decoding import DecodeLimits
-from dataloft.core.errors import Forbidden, Invalid, Unauthenticated
+from dataloft.core.errors import Invalid
 from dataloft.core.names import RECORD_ID_MAX, validate_digest, validate_path
 from dataloft.core.values import from_jsonable, parse_json
 
@@ -358,18 +358,11 @@ def commit(owner: str, name: str, body: CommitBody, call: NativeCall) -> CommitO
 # --- blobs -----------------------------------------------------------------------------------
 
 
-def _check_uploader(actor: Principal) -> None:
-    if actor.is_anonymous:
-        raise Unauthenticated("log in to upload blobs")
-    if actor.scope is not None:
-        raise Forbidden("this token may only read")
-
-
 async def put_blob(sha256: Sha256, call: NativeCall) -> Response:
     """Upload bytes whose sha256 you announce; a mismatch is a 400 and nothing is kept.
     201 when the bytes are new to you (you could not name them before), 200 when you could
     already: whether the server held them for someone else is not told."""
-    _check_uploader(call.actor)
+    require_full_token(call.actor, "upload blobs")
     _whole_bodies_only(call)
     validate_digest(sha256)
     blobs = call.loft.blobs
@@ -383,7 +376,7 @@ def head_blob(sha256: Sha256, call: NativeCall) -> Response:
     """200 if you may name these bytes in a commit (you uploaded them, or can read a
     dataset that holds them), else 404: send them. Bytes only others hold are a 404 too:
     knowing a digest is not owning the bytes."""
-    _check_uploader(call.actor)
+    require_full_token(call.actor, "upload blobs")
     return Response(status_code=200 if call.loft.blobs.has(call.actor, sha256) else 404)
 
 
@@ -391,7 +384,7 @@ def probe_blobs(body: BlobProbeBody, call: NativeCall) -> BlobProbeOut:
     """Which of up to 10,000 digests you must upload: those you may not name in a commit
     yet, exactly as ``HEAD /blobs/{sha256}`` answers each (bytes only others hold count as
     missing). One round trip tells a client pushing a big tree what to send."""
-    _check_uploader(call.actor)
+    require_full_token(call.actor, "upload blobs")
     return BlobProbeOut(missing=call.loft.blobs.missing(call.actor, body.sha256))
 
 
