@@ -6,6 +6,7 @@ error is the protocol's status, and expired uploads give their disk space back."
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import hashlib
 import io
@@ -227,6 +228,28 @@ def test_the_offset_outlives_the_server(
                 assert done.headers["loft-blob-sha256"] == sha(data)
         finally:
             second.stop()
+
+
+def test_a_server_stopped_mid_patch_keeps_what_arrived(
+    settings: Settings, loft: Loft, server: LiveServer, alice: User
+) -> None:
+    """A server that stops while a body comes in (the client sent half of it, and waits)
+    gives the request its grace period, then cancels it: what arrived is kept, as when the
+    client goes away, and the upload resumes on another server."""
+    live = LiveServer(create_app(settings, loft)).start()
+    try:
+        with httpx.Client(base_url=live.url + "/loft/v1", headers=alice.client.headers) as client:
+            url = create(client, 2 * MiB)
+        with _patch_socket(url, alice.token, offset=0, length=2 * MiB) as sock:
+            sock.sendall(b"x" * MiB)
+            live.stop()  # returns once the server has ended, its last request cancelled
+    finally:
+        live.stop()
+    _wait_for_the_writer(loft.uploads.path_of(upload_id(url)))  # kept in a thread of its own
+    url = url.replace(live.url, server.url)
+    assert offset_of(alice.client, url) == MiB
+    done = patch(alice.client, url, MiB, b"x" * MiB)
+    assert done.status_code == 204 and done.headers["loft-blob-sha256"] == sha(b"x" * 2 * MiB)
 
 
 # --- checksums ----------------------------------------------------------------------------------
@@ -451,29 +474,36 @@ def test_a_read_only_token_may_not_upload(server: LiveServer, loft: Loft, alice:
         assert client.head(url, headers=TUS).status_code == 403
 
 
-def test_two_patches_of_one_upload_at_once_the_second_is_a_409(
-    server: LiveServer, alice: User
-) -> None:
+def test_two_patches_of_one_upload_at_once_the_second_is_a_409(alice: User) -> None:
     """The first PATCH holds the upload from before it reads its body: it asks for
     ``100 Continue``, which the server sends when it starts reading, so the second comes
     while the first surely holds it."""
     url = create(alice.client, 10)
-    parts = urlsplit(url)
-    assert parts.port is not None
-    with socket.create_connection(("127.0.0.1", parts.port), timeout=30) as sock:
-        head = (
-            f"PATCH {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-            f"Authorization: Bearer {alice.token}\r\nTus-Resumable: 1.0.0\r\n"
-            "Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\n"
-            "Content-Length: 10\r\nExpect: 100-continue\r\n\r\n"
-        )
-        sock.sendall(head.encode())
-        assert _response_head(sock).startswith(b"HTTP/1.1 100")
+    with _patch_socket(url, alice.token, offset=0, length=10) as sock:
         second = patch(alice.client, url, 0, b"abcdefghij")
         assert second.status_code == 409, second.text
         sock.sendall(b"0123456789")
         assert _response_head(sock).startswith(b"HTTP/1.1 204")
     assert offset_of(alice.client, url) == 10
+
+
+@contextlib.contextmanager
+def _patch_socket(url: str, token: str, *, offset: int, length: int) -> Iterator[socket.socket]:
+    """A PATCH of ``length`` bytes at ``offset`` whose body is the caller's to send on the
+    socket: yielded once the server said ``100 Continue`` (it reads the body from then on,
+    holding the upload)."""
+    parts = urlsplit(url)
+    assert parts.port is not None
+    with socket.create_connection(("127.0.0.1", parts.port), timeout=30) as sock:
+        head = (
+            f"PATCH {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            f"Authorization: Bearer {token}\r\nTus-Resumable: 1.0.0\r\n"
+            f"Upload-Offset: {offset}\r\nContent-Type: application/offset+octet-stream\r\n"
+            f"Content-Length: {length}\r\nExpect: 100-continue\r\n\r\n"
+        )
+        sock.sendall(head.encode())
+        assert _response_head(sock).startswith(b"HTTP/1.1 100")
+        yield sock
 
 
 def _response_head(sock: socket.socket) -> bytes:

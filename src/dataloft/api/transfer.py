@@ -116,6 +116,16 @@ class UploadFeed:
         pieces, self._pieces, self._collected = self._pieces, [], 0
         self._writing = asyncio.ensure_future(in_thread(self._upload.write_pieces, pieces))
 
+    def unwritten(self) -> list[bytes | memoryview]:
+        """The pieces queued and not handed to a write yet, when no write is under way or
+        failed (writing them next keeps the bytes in order); none otherwise."""
+        writing = self._writing
+        if writing is not None and (
+            not writing.done() or writing.cancelled() or writing.exception() is not None
+        ):
+            return []
+        return list(self._pieces)
+
     async def settle(self) -> None:
         """Wait for the write in flight, if any (raising what it raised)."""
         if self._writing is not None:

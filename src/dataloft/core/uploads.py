@@ -38,6 +38,7 @@ import hashlib
 import os
 import re
 import secrets
+import threading
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
@@ -54,6 +55,7 @@ from dataloft.core.errors import (
     DigestMismatch,
     Forbidden,
     Invalid,
+    LoftError,
     NotFound,
     ServerFault,
     TooLarge,
@@ -65,7 +67,6 @@ from dataloft.db import Database
 from dataloft.db.batches import batches
 from dataloft.db.models import ResumableUpload as Row
 from dataloft.storage.base import ByteBuffer
-from dataloft.storage.direct import write_all
 
 UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 # Expired uploads reclaimed in passing whenever one is created: bounded, so creating one
@@ -253,10 +254,8 @@ class UploadService:
                     f"the partial file of upload {upload_id} holds {size} bytes, fewer "
                     f"than the {upload.received} recorded: someone removed them"
                 )
-            if writing:
-                if size > upload.received:
-                    os.ftruncate(fd, upload.received)  # never recorded: not to be kept
-                os.lseek(fd, upload.received, os.SEEK_SET)
+            if writing and size > upload.received:
+                os.ftruncate(fd, upload.received)  # never recorded: not to be kept
         except BaseException:
             os.close(fd)
             if not self._exists(upload_id):  # terminated meanwhile: our open made the file
@@ -431,8 +430,12 @@ class UploadService:
 class Patch:
     """One request's bytes for an upload, appended to its partial file, which this holds
     open and locked from ``UploadService.begin`` until ``finish``, ``keep`` or
-    ``discard``. ``write_pieces`` takes the bytes as they come (in a worker thread, one
-    call at a time); nothing past the upload's length is ever written."""
+    ``discard`` ends it. ``write_pieces`` takes the bytes as they come (in a worker
+    thread, one call at a time); nothing past the upload's length is ever written.
+
+    A write and the end never overlap (``_guard``): an end waits for the write under way,
+    and a write that comes after the end is refused. So a request cancelled in the middle
+    of a write (a server that stops) can be ended from any thread."""
 
     def __init__(
         self,
@@ -448,6 +451,8 @@ class Patch:
         self._fd = fd
         self._checksum = checksum
         self._room = upload.length - upload.received
+        self._guard = threading.Lock()
+        self._ended = False
         self.written = 0
         # This request's own digest, if it carries a checksum, and the whole upload's,
         # if this process knows it up to here.
@@ -456,10 +461,15 @@ class Patch:
 
     @property
     def ended(self) -> bool:
-        """Whether the upload is released (by ``finish``, ``keep`` or ``discard``)."""
-        return self._fd is None
+        return self._ended
 
     def write_pieces(self, pieces: Sequence[ByteBuffer]) -> None:
+        with self._guard:
+            if self._ended:
+                raise Invalid("this request's part of the upload has ended")
+            self._write(pieces)
+
+    def _write(self, pieces: Sequence[ByteBuffer]) -> None:
         size = sum(len(piece) for piece in pieces)
         if self.written + size > self._room:
             upload = self._upload
@@ -472,48 +482,62 @@ class Patch:
         assert self._fd is not None  # room to write: the upload is not finished
         hashing = hash_beside([h for h in (self._chunk, self._running) if h is not None], pieces)
         try:
+            # At the offset where the bytes go, whatever a failed write left behind.
+            at = self._upload.received + self.written
             with space_checked(BLOB_STORE):
                 for piece in pieces:
-                    write_all(self._fd, piece)
+                    at = _write_at(self._fd, piece, at)
         finally:
             wait_all(hashing)
         self.written += size
 
     def finish(self) -> UploadState:
         """The body is all here: check this request's checksum, make its bytes durable
-        and record them; and finish the upload if they were its last. Releases it."""
-        try:
-            checksum = self._checksum
-            if self._chunk is not None and checksum and self._chunk.digest() != checksum.digest:
-                self._truncate()
-                raise ChecksumMismatch(
-                    f"this request's bytes do not match its {checksum.algorithm} checksum: "
-                    f"nothing of them is kept, the upload is still at offset "
-                    f"{self._upload.received}"
-                )
-            return self._conclude()
-        finally:
-            self._release()
+        and record them; and finish the upload if they were its last. Ends it."""
+        with self._guard:
+            assert not self._ended, "a request's part of an upload ends once"
+            try:
+                checksum = self._checksum
+                if self._chunk is not None and checksum and self._chunk.digest() != checksum.digest:
+                    self._truncate()
+                    raise ChecksumMismatch(
+                        f"this request's bytes do not match its {checksum.algorithm} "
+                        "checksum: nothing of them is kept, the upload is still at offset "
+                        f"{self._upload.received}"
+                    )
+                return self._conclude()
+            finally:
+                self._end()
 
-    def keep(self) -> UploadState | None:
-        """The client went away in the middle of the body: what arrived is made durable
-        and recorded, so that it can resume from there; unless the request carried a
-        checksum, which a part cannot be checked against: then nothing is kept."""
-        if self._checksum is not None:
-            self.discard()
-            return None
-        try:
-            return self._conclude()
-        finally:
-            self._release()
+    def keep(self, queued: Sequence[ByteBuffer] = ()) -> UploadState | None:
+        """The body broke off (the client went away, or the server stops): what arrived
+        is made durable and recorded, ``queued`` (bytes that came after the last write)
+        too, so that the client can resume from there; unless the request carried a
+        checksum, which a part cannot be checked against: then nothing is kept. Ends it,
+        if nothing else has."""
+        with self._guard:
+            if self._ended:
+                return None
+            try:
+                if self._checksum is not None:
+                    self._truncate()
+                    return None
+                with suppress(LoftError):  # what fits is kept all the same
+                    self._write(queued)
+                return self._conclude()
+            finally:
+                self._end()
 
     def discard(self) -> None:
         """Nothing of this request's bytes is kept (it failed): the upload stays where it
-        was. Releases it."""
-        try:
-            self._truncate()
-        finally:
-            self._release()
+        was. Ends it, if nothing else has."""
+        with self._guard:
+            if self._ended:
+                return
+            try:
+                self._truncate()
+            finally:
+                self._end()
 
     def _conclude(self) -> UploadState:
         service, upload = self._service, self._upload
@@ -538,7 +562,17 @@ class Patch:
                 os.ftruncate(self._fd, self._upload.received)
             self.written = 0
 
-    def _release(self) -> None:
+    def _end(self) -> None:
+        self._ended = True
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _write_at(fd: int, data: ByteBuffer, offset: int) -> int:
+    """Write all of ``data`` at ``offset``; the offset after it."""
+    view = memoryview(data).cast("B")
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+    return offset

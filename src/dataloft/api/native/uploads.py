@@ -6,6 +6,7 @@ themselves are ``dataloft.core.uploads``'."""
 
 from __future__ import annotations
 
+import threading
 from contextlib import suppress
 from typing import Annotated, Any
 
@@ -137,9 +138,9 @@ async def _receive(
 
 
 async def _pump(request: Request, patch: Patch) -> UploadState:
-    """Feed the body to ``patch`` and end it: ``finish`` when the body is whole, ``keep``
-    when the client went away (what arrived is resumable), ``discard`` on any failure,
-    cancellation included (shielded: the upload is released however the request ends)."""
+    """Feed the body to ``patch`` and end it: ``finish`` when the body is whole; ``keep``
+    when the client went away, or the request is cancelled (a server that stops), so that
+    what arrived can be resumed from; ``discard`` on any failure."""
     feed = UploadFeed(patch)
     went_away = False
     try:
@@ -153,13 +154,19 @@ async def _pump(request: Request, patch: Patch) -> UploadState:
             await in_thread(patch.keep)
             raise Invalid("the client went away before the body ended; what arrived is kept")
         return await in_thread(patch.finish)
+    except anyio.get_cancelled_exc_class():
+        # The server stops, and cancels the request itself: no await gets through now,
+        # shielded or not. A thread of its own keeps what arrived, once the write under
+        # way (if one is) is done; bytes queued behind such a write are lost. (A patch
+        # that ended already stays as it ended.)
+        threading.Thread(target=patch.keep, args=(feed.unwritten(),), name="keep").start()
+        raise
     except BaseException:
         await feed.abandon()
-        raise
-    finally:
-        if not patch.ended:
+        if not patch.ended:  # nothing of a failed body is kept
             with anyio.CancelScope(shield=True):
                 await in_thread(patch.discard)
+        raise
 
 
 # --- the routes and their documentation -----------------------------------------------------
