@@ -43,7 +43,7 @@ from dataloft.core.partials import Checksum
 from dataloft.core.uploads import UPLOAD_ID, Patch, UploadState, require_uploader
 
 UploadId = Annotated[
-    str, Path(description="The upload's id, from its Location", pattern=UPLOAD_ID.pattern)
+    str, Path(description="The upload's id, from its Location", pattern=f"^{UPLOAD_ID.pattern}$")
 ]
 
 
