@@ -13,19 +13,27 @@ field's description, and pinned by its own functional test.
 - A token's ``expires_at`` lies in the future.
 - ``cursor``: only the ``next_cursor`` of an earlier page is one (it is opaque).
 - A lens's inputs exist (the run's own input dataset) and its code compiles.
+- A new resumable upload (``POST /uploads/``) names each metadata key once, and a
+  ``sha256`` one declares a digest (the hook sends plain metadata instead); its first
+  bytes fit in its ``Upload-Length``. An upload's bytes (there, and in a ``PATCH``) match
+  their ``Upload-Checksum``; the coverage phase draws no header value with a space from a
+  pattern, and sends a placeholder instead, which goes.
 
 And one guard: the run must not end its own credentials (revoke the token it sends, or
 deactivate or demote the account it is), or every later request would be a 401.
 
-CBOR bodies (``application/cbor``, record values) are encoded with ``cbor2``.
+CBOR bodies (``application/cbor``, record values) are encoded with ``cbor2``; an upload's
+bytes (``application/offset+octet-stream``) go as they are.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import os
 import tarfile
+from collections.abc import MutableMapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,9 +56,9 @@ def cbor(context: SerializationContext, value: Any) -> bytes:
     return encoded
 
 
-@schemathesis.serializer("application/x-tar")
-def tar(context: SerializationContext, value: Any) -> bytes:
-    """A batch of blobs is a binary body like any other: the server reads it as tar."""
+@schemathesis.serializer("application/x-tar", "application/offset+octet-stream")
+def binary(context: SerializationContext, value: Any) -> bytes:
+    """A batch of blobs and a part of an upload are binary bodies like any other."""
     return serialize_binary(value)
 
 
@@ -84,6 +92,10 @@ def map_case(context: HookContext, case: Case[Any]) -> Case[Any]:
         and case.body.get("expires_at") is not None
     ):
         case.body["expires_at"] = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    elif operation == "POST /loft/v1/uploads/" and case.headers is not None:
+        _valid_upload(case, case.headers)
+    elif operation == "PATCH /loft/v1/uploads/{upload_id}" and case.headers is not None:
+        _valid_checksum(case, case.headers)
     elif operation in LENS_WRITES and isinstance(case.body, dict) and LENS_INPUT:
         # A lens's inputs must exist and its code compile: a real client's lens.
         case.body["inputs"] = [LENS_INPUT]
@@ -101,6 +113,25 @@ def _tar_of(data: bytes) -> bytes:
         member.size = len(data)
         archive.addfile(member, io.BytesIO(data))
     return out.getvalue()
+
+
+def _valid_upload(case: Case[Any], headers: MutableMapping[str, Any]) -> None:
+    if "Upload-Metadata" in headers:
+        headers["Upload-Metadata"] = "filename " + base64.b64encode(b"fuzzed.bin").decode()
+    if not isinstance(case.body, NotSet):
+        sent = len(serialize_binary(case.body))
+        headers["Upload-Length"] = str(max(int(headers.get("Upload-Length", 0)), sent))
+    _valid_checksum(case, headers)
+
+
+def _valid_checksum(case: Case[Any], headers: MutableMapping[str, Any]) -> None:
+    algorithm = str(headers.get("Upload-Checksum", "")).split(" ")[0]
+    if algorithm not in ("sha256", "sha1"):
+        headers.pop("Upload-Checksum", None)
+        return
+    sent = b"" if isinstance(case.body, NotSet) else serialize_binary(case.body)
+    digest = hashlib.new(algorithm, sent).digest()
+    headers["Upload-Checksum"] = f"{algorithm} {base64.b64encode(digest).decode()}"
 
 
 def _once_each(changes: list[Any]) -> list[Any]:

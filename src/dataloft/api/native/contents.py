@@ -40,7 +40,7 @@ from dataloft.api.native.schemas import (
 from dataloft.api.native.version_refs import VersionQuery, version_ref
 from dataloft.api.pipeline import Call, InThread, Pipeline, memo, quick
 from dataloft.api.transfer import blob_response, body_batches, etag_matches, receive_blob
-from dataloft.core.access import Action, Principal
+from dataloft.core.access import Action, require_full_token
 from dataloft.core.blob_batches import store_piped
 from dataloft.core.browse import EntryRead
 from dataloft.core.cbor import decode_record
@@ -59,7 +59,7 @@ from dataloft.core.changes import (
     PutSymlink,
 )
 from dataloft.core.decoding import DecodeLimits
-from dataloft.core.errors import Forbidden, Invalid, Unauthenticated
+from dataloft.core.errors import Invalid
 from dataloft.core.names import RECORD_ID_MAX, validate_digest, validate_path
 from dataloft.core.pipe import Pipe
 from dataloft.core.values import from_jsonable, parse_json
@@ -258,8 +258,8 @@ def _whole_bodies_only(call: NativeCall) -> None:
     if call.header("content-range") is not None:
         raise Invalid(
             "Content-Range is not taken: a PUT stores its body as the whole file. Send the "
-            "whole file; to resume a large upload, upload it to PUT /loft/v1/blobs/{sha256} "
-            "in one request and name it in a commit (resumable uploads are planned)"
+            "whole file, or send a large one in parts, resumably, as a tus upload "
+            "(POST /loft/v1/uploads/), and name the blob it becomes in a commit"
         )
 
 
@@ -364,18 +364,11 @@ def commit(owner: str, name: str, body: CommitBody, call: NativeCall) -> CommitO
 # --- blobs -----------------------------------------------------------------------------------
 
 
-def _check_uploader(actor: Principal) -> None:
-    if actor.is_anonymous:
-        raise Unauthenticated("log in to upload blobs")
-    if actor.scope is not None:
-        raise Forbidden("this token may only read")
-
-
 async def put_blob(sha256: Sha256, call: NativeCall) -> Response:
     """Upload bytes whose sha256 you announce; a mismatch is a 400 and nothing is kept.
     201 when the bytes are new to you (you could not name them before), 200 when you could
     already: whether the server held them for someone else is not told."""
-    _check_uploader(call.actor)
+    require_full_token(call.actor, "upload blobs")
     _whole_bodies_only(call)
     validate_digest(sha256)
     blobs = call.loft.blobs
@@ -389,7 +382,7 @@ async def put_blob_batch(call: NativeCall) -> Response:
     """Many blobs in one request: a tar stream (plain, or gzip-, xz- or bzip2-compressed)
     of up to 10,000 regular files, each named by the sha256 of its bytes. Each is checked
     as it arrives and all are registered at once; ``created`` as for ``PUT /blobs``."""
-    _check_uploader(call.actor)
+    require_full_token(call.actor, "upload blobs")
     _whole_bodies_only(call)
     loft, limits = call.loft, call.settings.tar_limits
     pipe = Pipe()
@@ -416,7 +409,7 @@ def head_blob(sha256: Sha256, call: NativeCall) -> Response:
     """200 if you may name these bytes in a commit (you uploaded them, or can read a
     dataset that holds them), else 404: send them. Bytes only others hold are a 404 too:
     knowing a digest is not owning the bytes."""
-    _check_uploader(call.actor)
+    require_full_token(call.actor, "upload blobs")
     return Response(status_code=200 if call.loft.blobs.has(call.actor, sha256) else 404)
 
 
@@ -424,7 +417,7 @@ def probe_blobs(body: BlobProbeBody, call: NativeCall) -> BlobProbeOut:
     """Which of up to 10,000 digests you must upload: those you may not name in a commit
     yet, exactly as ``HEAD /blobs/{sha256}`` answers each (bytes only others hold count as
     missing). One round trip tells a client pushing a big tree what to send."""
-    _check_uploader(call.actor)
+    require_full_token(call.actor, "upload blobs")
     return BlobProbeOut(missing=call.loft.blobs.missing(call.actor, body.sha256))
 
 
