@@ -150,6 +150,11 @@ class Settings(BaseSettings):
     # Unreferenced blobs younger than this survive garbage collection, so a client can upload
     # blobs first and commit them afterwards. ``dataloft gc`` uses it unless --grace-hours.
     gc_grace_seconds: int = Field(default=24 * 3600, ge=0)
+    # Resumable (tus) uploads, core/uploads.py: one that no bytes reached for this long
+    # expires (its partial bytes are reclaimed), and a user may have at most this many
+    # unfinished at once, so that nobody fills the disk with partial files.
+    upload_expiry_seconds: Interval = 24 * 3600.0
+    max_uploads_in_progress: Limit = 100
 
     sqlite_synchronous: str = Field(default="FULL", pattern="^(FULL|NORMAL|EXTRA)$")
     db_pool_size: Limit = 20

@@ -32,7 +32,7 @@ from dataloft.cli.main import app
 from dataloft.config import Settings
 from dataloft.core.access import SYSTEM
 from dataloft.core.loft import Loft
-from dataloft.db.models import Blob
+from dataloft.db.models import Blob, ResumableUpload
 from dataloft.db.types import utcnow
 from dataloft.storage.factory import open_blob_store
 from tests import support
@@ -335,13 +335,54 @@ def test_gc_removes_unreferenced_blobs_and_orphan_files(
 
     env = {**cli_env, "DATALOFT_BLOB_URL": settings.blob_url}
     result = ok("gc", "--scan-store", env=env)
-    assert result.stdout.strip() == f"removed 1 blobs ({len(data)} bytes), 1 orphan files"
+    blobs_line, uploads_line = result.stdout.strip().splitlines()
+    assert blobs_line == f"removed 1 blobs ({len(data)} bytes), 1 orphan files"
+    assert re.fullmatch(
+        r"removed \d+ expired uploads \(\d+ bytes\), \d+ orphan partial files", uploads_line
+    )
     assert not loft.blobs.has(SYSTEM, digest)
     assert not store.exists(digest)
     assert not store.exists(orphan)
 
     again = ok("gc", env=env)
-    assert again.stdout.strip() == "removed 0 blobs (0 bytes), 0 orphan files"
+    assert again.stdout.splitlines()[0] == "removed 0 blobs (0 bytes), 0 orphan files"
+
+
+def test_gc_reclaims_expired_uploads(
+    cli_env: Env, loft: Loft, settings: Settings, http: Callable[[str | None], httpx.Client]
+) -> None:
+    """An upload nobody sent bytes to for longer than DATALOFT_UPLOAD_EXPIRY_SECONDS goes,
+    with its partial file, at the next ``dataloft gc``."""
+    username = unique("uploader")
+    loft.accounts.create_user(SYSTEM, username, "password-" + unique())
+    client = http(loft.auth.create_token(SYSTEM, username=username).secret)
+    tus = {"Tus-Resumable": "1.0.0"}
+    url = client.post("/uploads/", headers={**tus, "Upload-Length": "10"}).headers["location"]
+    sent = client.patch(
+        url,
+        content=b"01234",
+        headers={**tus, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+    )
+    assert sent.status_code == 204
+    upload_id = url.rsplit("/", 1)[1]
+    with loft.db.write() as session:
+        session.execute(
+            update(ResumableUpload)
+            .where(ResumableUpload.id == upload_id)
+            .values(touched=utcnow() - timedelta(days=2))
+        )
+    env = {
+        **cli_env,
+        "DATALOFT_DATA_DIR": str(settings.data_dir),
+        "DATALOFT_BLOB_URL": settings.blob_url,
+    }
+    uploads_line = ok("gc", env=env).stdout.strip().splitlines()[1]
+    removed = re.fullmatch(
+        r"removed (\d+) expired uploads \((\d+) bytes\), \d+ orphan.*", uploads_line
+    )
+    assert removed is not None and int(removed[1]) >= 1 and int(removed[2]) >= 5, uploads_line
+    assert not loft.uploads.path_of(upload_id).exists()
+    assert client.head(url, headers=tus).status_code == 404
 
 
 def test_gc_grace_defaults_to_the_setting(cli_env: Env, loft: Loft, settings: Settings) -> None:

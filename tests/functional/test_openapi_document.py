@@ -92,6 +92,33 @@ def test_uploads_are_declared_as_raw_bytes(document: dict[str, Any]) -> None:
     assert archive == {"application/zip": {"schema": binary}}
 
 
+def test_resumable_uploads_are_declared_with_the_protocols_headers(
+    document: dict[str, Any],
+) -> None:
+    """tus speaks in headers: each one a route reads is a documented parameter (with the
+    grammar the server holds it to), each one it answers a documented response header."""
+    operations = _operations(document)
+    assert operations["upload_options"]["security"] == []  # discovery needs no token
+    for name in ("create_upload", "upload_offset", "patch_upload", "terminate_upload"):
+        operation = operations[name]
+        assert operation["security"] == [{"bearer": []}], name
+        resumable = next(p for p in operation["parameters"] if p["name"] == "Tus-Resumable")
+        assert resumable["required"] and resumable["schema"]["enum"] == ["1.0.0"], name
+        assert "Tus-Version" in operation["responses"]["412"]["headers"], name
+    patch = operations["patch_upload"]
+    named = {p["name"]: p for p in patch["parameters"]}
+    assert named["Upload-Offset"]["schema"] == {"type": "integer", "minimum": 0}
+    assert named["Upload-Checksum"]["schema"]["pattern"].startswith("^(?:sha256 ")
+    body = patch["requestBody"]["content"]["application/offset+octet-stream"]["schema"]
+    assert body == {"type": "string", "format": "binary"}
+    assert {"409", "415", "460"} <= set(patch["responses"])
+    assert set(patch["responses"]["204"]["headers"]) >= {"Upload-Offset", "Loft-Blob-Sha256"}
+    created = operations["create_upload"]
+    length = next(p for p in created["parameters"] if p["name"] == "Upload-Length")
+    assert length["schema"]["maximum"] == 1024**4  # max_file_size, as Tus-Max-Size
+    assert "Location" in created["responses"]["201"]["headers"]
+
+
 def test_every_operation_documents_its_errors_in_the_native_shape(
     document: dict[str, Any],
 ) -> None:

@@ -36,11 +36,12 @@ class Sha256Convertor(Convertor[str]):
 
 
 class BlobNameConvertor(Convertor[str]):
-    """One path segment that is not ``missing``: ``/blobs/missing`` is the bulk probe's
-    (POST only), so a PUT or HEAD of it is that path's 405, not a digest's 400; any other
-    segment reaches the digest's own validation (a 400 naming what is wrong)."""
+    """One path segment that is not ``missing`` or ``batch``: ``/blobs/missing`` is the bulk
+    probe's and ``/blobs/batch`` the bulk upload's (POST only), so a PUT or HEAD of them is
+    that path's 405, not a digest's 400; any other segment reaches the digest's own
+    validation (a 400 naming what is wrong)."""
 
-    regex = r"(?!missing$)[^/]+"
+    regex = r"(?!(?:missing|batch)$)[^/]+"
 
     def convert(self, value: str) -> str:
         return value

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from dataloft.core.errors import (
+    ChecksumMismatch,
     Conflict,
     Forbidden,
     Invalid,
@@ -77,6 +78,8 @@ STATUS: dict[type[LoftError], int] = {
     PreconditionFailed: 412,
     TooLarge: 413,
     TooManyRequests: 429,
+    # tus's own status for a request whose bytes do not match their Upload-Checksum.
+    ChecksumMismatch: 460,
     ServerFault: 500,
     StorageFull: 507,
     Unavailable: 503,
@@ -96,6 +99,7 @@ CODES: dict[int, str] = {
     422: "unprocessable",
     429: "too_many_requests",
     416: "range_not_satisfiable",
+    460: "checksum_mismatch",
     500: "internal",
     507: "insufficient_storage",
 }

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from email.utils import format_datetime
-from typing import IO
+from typing import IO, Protocol
 from urllib.parse import quote
 
 import anyio
@@ -29,6 +29,7 @@ from dataloft.core.blobs import BlobRef, BlobService, StoredBlob, Tee, Upload
 from dataloft.core.browse import EntryRead
 from dataloft.core.errors import Invalid, TooLarge, space_checked
 from dataloft.core.pagination import ascii_natural
+from dataloft.storage.base import ByteBuffer
 from dataloft.storage.chunks import close_iterator
 
 # An upload's bytes go to a worker thread (hash + write) in batches of about this size, while
@@ -77,9 +78,17 @@ async def receive_blob(
         raise
 
 
+class PieceWriter(Protocol):
+    """Takes the bytes of a body in batches of pieces (``Upload``, a resumable upload's
+    ``Patch``): blocking, so called in a worker thread, one batch at a time."""
+
+    def write_pieces(self, pieces: Sequence[ByteBuffer]) -> None: ...
+
+
 class UploadFeed:
-    """Hands an ``Upload`` the bytes of a body that arrive on the event loop, in few, large
-    writes that run in a worker thread while the loop receives what follows.
+    """Hands a ``PieceWriter`` (an ``Upload``) the bytes of a body that arrive on the event
+    loop, in few, large writes that run in a worker thread while the loop receives what
+    follows.
 
     The server delivers a body in pieces of 64 to 256 KiB; a thread hop per piece would
     cost more than hashing and writing it. So pieces are collected (not copied: they are
@@ -89,7 +98,7 @@ class UploadFeed:
     memory stays at two batches per upload however large it is, and a client faster than
     the disk is slowed down by the server not reading (TCP flow control)."""
 
-    def __init__(self, upload: Upload) -> None:
+    def __init__(self, upload: PieceWriter) -> None:
         self._upload = upload
         self._pieces: list[bytes | memoryview] = []
         self._collected = 0
@@ -106,6 +115,16 @@ class UploadFeed:
         await self.settle()
         pieces, self._pieces, self._collected = self._pieces, [], 0
         self._writing = asyncio.ensure_future(in_thread(self._upload.write_pieces, pieces))
+
+    def unwritten(self) -> list[bytes | memoryview]:
+        """The pieces queued and not handed to a write yet, when no write is under way or
+        failed (writing them next keeps the bytes in order); none otherwise."""
+        writing = self._writing
+        if writing is not None and (
+            not writing.done() or writing.cancelled() or writing.exception() is not None
+        ):
+            return []
+        return list(self._pieces)
 
     async def settle(self) -> None:
         """Wait for the write in flight, if any (raising what it raised)."""
@@ -157,6 +176,21 @@ async def _body_chunks(request: Request, limit: int) -> AsyncIterator[bytes]:
             yield chunk
     except ClientDisconnect:
         raise Invalid("the client went away before the body was sent") from None
+
+
+async def body_batches(request: Request, limit: int) -> AsyncIterator[list[bytes]]:
+    """The body's chunks (at most ``limit`` bytes in all) gathered into batches of about
+    ``UPLOAD_BATCH`` bytes, for a consumer that takes each batch in one thread hop."""
+    pieces: list[bytes] = []
+    size = 0
+    async for chunk in _body_chunks(request, limit):
+        pieces.append(chunk)
+        size += len(chunk)
+        if size >= UPLOAD_BATCH:
+            yield pieces
+            pieces, size = [], 0
+    if pieces:
+        yield pieces
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -128,6 +128,15 @@ def can(principal: Principal, action: Action, target: Target) -> bool:
     return action is Action.READ and target.visibility == "public"
 
 
+def require_full_token(principal: Principal, what: str) -> None:
+    """Raise unless the caller may store anything at all (``what``: to upload blobs, say):
+    logged in, with a token that is not read-only."""
+    if principal.is_anonymous:
+        raise Unauthenticated(f"log in to {what}")
+    if principal.scope is not None:
+        raise Forbidden(f"this token may only read; to {what} needs a full token")
+
+
 def require(principal: Principal, action: Action, target: Target, what: str) -> None:
     """Raise the error a caller who may not do ``action`` should see. Those who may not even
     read get ``NotFound``, so that private datasets do not leak their existence."""

@@ -12,9 +12,10 @@ import contextlib
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import and_, delete, exists, func, select, update
@@ -80,6 +81,20 @@ def _update(digest: hashlib._Hash, pieces: Iterable[ByteBuffer]) -> None:
         digest.update(piece)
 
 
+def hash_beside(
+    digests: Iterable[hashlib._Hash], pieces: Sequence[ByteBuffer]
+) -> list[Future[None]]:
+    """Start feeding ``pieces`` to each of ``digests``, each on a hashing thread, so that
+    the caller can write the same pieces meanwhile. The caller waits for every future
+    before the pieces change or a digest is read (and gets a hashing error from it)."""
+    return [_HASHER.submit(_update, digest, pieces) for digest in digests]
+
+
+def wait_all(futures: Iterable[Future[None]]) -> None:
+    for future in futures:
+        future.result()
+
+
 class Upload:
     """One blob arriving in pieces. ``finish`` verifies the digest (if one was announced)
     and makes the bytes durable; ``abort`` throws them away."""
@@ -126,12 +141,11 @@ class Upload:
             raise
 
     def _write(self, pieces: Sequence[ByteBuffer]) -> None:
-        others = [_HASHER.submit(_update, other, pieces) for other in self._also]
+        others = hash_beside(self._also, pieces)
         try:
             self._write_hashed(pieces)
         finally:
-            for other in others:
-                other.result()
+            wait_all(others)
         if self._tee is not None:
             self._tee(pieces)
 
@@ -151,12 +165,12 @@ class Upload:
             return
         # Hash on another core while this thread writes; both release the GIL for each
         # piece. The hash is waited for before returning: the pieces are the caller's.
-        hashing = _HASHER.submit(_update, self._hash, rest)
+        hashing = hash_beside([self._hash], rest)
         try:
             for piece in rest:
                 self._staged.write(piece)
         finally:
-            hashing.result()
+            wait_all(hashing)
 
     def digest(self) -> str:
         """The sha256 of the bytes written so far. The upload stays open: a caller can learn
@@ -242,12 +256,41 @@ class BlobService:
     def save(self, actor: Principal, blob: StoredBlob) -> bool:
         """Register one blob the actor uploaded on its own. True if it is new *to them*:
         whether the server held the bytes already (someone else's) stays private."""
+        return bool(self.save_many(actor, [blob]))
+
+    def save_many(self, actor: Principal, blobs: Sequence[StoredBlob]) -> set[str]:
+        """Register blobs the actor uploaded, in one transaction; the digests of those new
+        *to them* (see ``save``)."""
         with self.db.write() as session:
-            had = bool(possessed(session, actor, [blob.digest]))
-            if not self._touch(session, blob.digest):
-                self.register(session, [blob])
-            record_uploads(session, actor, [blob.digest])
-            return not had
+            return self.save_many_in(session, actor, blobs)
+
+    def save_in(self, session: Session, actor: Principal, blob: StoredBlob) -> bool:
+        """``save``, in the caller's transaction (with the rows that go with it)."""
+        return bool(self.save_many_in(session, actor, [blob]))
+
+    def save_many_in(
+        self, session: Session, actor: Principal, blobs: Sequence[StoredBlob]
+    ) -> set[str]:
+        """``save_many``, in the caller's transaction."""
+        digests = [blob.digest for blob in blobs]
+        had = possessed(session, actor, digests)
+        held = self.claim(session, digests)
+        self.register(session, [blob for blob in blobs if blob.digest not in held])
+        record_uploads(session, actor, digests)
+        return set(digests) - had
+
+    def adopt_file(self, path: Path, size: int, digest: str) -> StoredBlob:
+        """The whole, fsynced file at ``path`` (``size`` bytes whose sha256 the caller
+        computed: ``digest``) as a blob, for ``save``: inline if it is that small; else
+        published by the store without a copy where it can take the file itself (a hard
+        link, same file system), or else streamed in, hashed again on the way."""
+        if size <= self._inline_up_to:
+            return StoredBlob(digest, size, path.read_bytes())
+        with space_checked(BLOB_STORE):
+            if self.store.adopt(path, digest):
+                return StoredBlob(digest, size)
+        with path.open("rb", buffering=0) as file:
+            return self.receive(iter(partial(file.read, DEFAULT_CHUNK), b""), expected=digest)
 
     def has(self, actor: Principal, digest: str) -> bool:
         """Whether the actor may name this blob (see ``dataloft.core.possession``): the

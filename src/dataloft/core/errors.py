@@ -5,6 +5,7 @@ class below a status).
     LoftError
     ├── Invalid
     │   ├── DigestMismatch
+    │   │   └── ChecksumMismatch
     │   └── MissingBlobs
     ├── NotFound
     │   └── EntryNotFound
@@ -81,6 +82,12 @@ class TooManyRequests(LoftError):
 
 class DigestMismatch(Invalid):
     """Uploaded bytes do not hash to the digest the client announced."""
+
+
+class ChecksumMismatch(DigestMismatch):
+    """The bytes of one request of a resumable upload do not match the checksum it
+    carried (tus's ``Upload-Checksum``): they are thrown away, and the client sends them
+    again."""
 
 
 class MissingBlobs(Invalid):

@@ -41,6 +41,7 @@ from dataloft.core.signing import SigningKeys
 from dataloft.core.tags import TagService
 from dataloft.core.throttle import LoginThrottle
 from dataloft.core.tree import TreeService
+from dataloft.core.uploads import UploadService
 from dataloft.core.web_tokens import WebTokens
 from dataloft.db import Database
 from dataloft.db.migrate import upgrade
@@ -80,6 +81,14 @@ class Loft:
             self.store,
             inline_limit=settings.inline_blob_limit,
             max_size=settings.max_file_size,
+        )
+        self.uploads = UploadService(
+            self.db,
+            self.blobs,
+            settings.data_dir / "uploads",
+            clock,
+            expiry_seconds=settings.upload_expiry_seconds,
+            max_in_progress=settings.max_uploads_in_progress,
         )
         self.passwords = Passwords(
             memory_kib=settings.password_hash_memory_kib,

@@ -22,25 +22,20 @@ collection removes them, as with every upload that does not complete.
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections import deque
-from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 from dataloft.core.blobs import BlobRef, BlobService, StoredBlob, Upload
+from dataloft.core.pipe import Pipe, read_through
 from dataloft.core.tar_reading import TarLimits, TarMember, TarReader
 from dataloft.core.tar_stream import BinaryReadable
-from dataloft.storage.base import ByteBuffer
 
 METADATA_LOG = "metadata.log"
 # Makes indexed files durable (fsync, rename) while the indexer reads the next ones.
 _FINISHER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pbench-finish")
 BATCH = 2 * 1024 * 1024
 # How often a writer waiting for room in a full pipe looks whether its reader has gone.
-_WAKE_SECONDS = 0.05
 METALOG_LIMIT = 1024 * 1024
 
 
@@ -136,70 +131,9 @@ def _store(blobs: BlobService, reader: TarReader) -> Upload:
         raise
 
 
-class Pipe:
-    """An upload's bytes, handed from the thread that writes them (``put``, an upload's
-    tee) to the thread that indexes them (``read``), at most ``depth`` batches ahead, so
-    that a tarball is indexed while it arrives and memory stays bounded.
-
-    The reader ``close``s it when it is done, with the error that stopped it if one did:
-    from then on ``put`` raises that error (so the upload stops at once) or, after a
-    reader that finished, throws the bytes away (what follows a tar archive's end)."""
-
-    def __init__(self, depth: int = 1) -> None:
-        self._batches: queue.Queue[Sequence[ByteBuffer] | None] = queue.Queue(maxsize=depth)
-        self._closed = threading.Event()
-        self._error: BaseException | None = None
-        self._pieces: deque[memoryview] = deque()
-        self._ended = False
-
-    def put(self, pieces: Sequence[ByteBuffer]) -> None:
-        self._offer(pieces)
-
-    def end(self) -> None:
-        """No more bytes (the body is complete, or the upload failed)."""
-        self._offer(None)
-
-    def _offer(self, batch: Sequence[ByteBuffer] | None) -> None:
-        while not self._closed.is_set():
-            try:
-                self._batches.put(batch, timeout=_WAKE_SECONDS)
-                return
-            except queue.Full:
-                continue
-        if self._error is not None and batch is not None:
-            raise self._error
-
-    def read(self, n: int, /) -> bytes:
-        while not self._pieces:
-            if self._ended:
-                return b""
-            batch = self._batches.get()
-            if batch is None:
-                self._ended = True
-                return b""
-            self._pieces.extend(memoryview(piece) for piece in batch if len(piece))
-        piece = self._pieces[0]
-        taken = piece[:n]
-        if len(piece) > n:
-            self._pieces[0] = piece[n:]
-        else:
-            self._pieces.popleft()
-        return bytes(taken)
-
-    def close(self, error: BaseException | None = None) -> None:
-        self._error = error
-        self._closed.set()
-
-
 def index_piped(blobs: BlobService, pipe: Pipe, top: str, limits: TarLimits) -> Indexed:
     """``index_tarball`` reading from ``pipe``, which it closes however it ends."""
-    try:
-        indexed = index_tarball(blobs, pipe, top, limits)
-    except BaseException as error:
-        pipe.close(error)
-        raise
-    pipe.close()
-    return indexed
+    return read_through(pipe, lambda source: index_tarball(blobs, source, top, limits))
 
 
 def _ref(stored: StoredBlob) -> BlobRef:

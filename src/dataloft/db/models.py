@@ -260,6 +260,31 @@ class BlobUpload(Base):
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class ResumableUpload(Base):
+    """A resumable (tus) upload: bytes a user sends in as many requests as it takes, kept
+    in a partial file under the data directory until they are all there and become a blob
+    (``core/uploads.py``). ``received`` is how many bytes of the file are durable; it only
+    grows, and never past ``length``. ``digest`` is set once the upload is finished; the row
+    stays until the upload expires, ``touched`` plus ``upload_expiry_seconds``."""
+
+    __tablename__ = "uploads"
+    __table_args__ = (CheckConstraint("received >= 0 AND received <= length", name="received"),)
+
+    # 32 random hex digits: the upload's URL names it.
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    length: Mapped[int] = mapped_column(BigInteger)
+    received: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Upload-Metadata as the client sent it (HEAD gives it back as sent).
+    upload_metadata: Mapped[str | None] = mapped_column(Text)
+    # The sha256 the client declared for the whole upload (its metadata's ``sha256``).
+    expected: Mapped[str | None] = mapped_column(String(64))
+    digest: Mapped[str | None] = mapped_column(String(64))
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The last time bytes arrived (or it was made): it expires this long after.
+    touched: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
 class Entry(Base):
     """One entry of a dataset, valid from version ``since`` up to (excluding) ``until``.
 

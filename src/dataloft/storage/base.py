@@ -56,6 +56,14 @@ class BlobStore(Protocol):
     def stage(self) -> StagedBlob:
         """Start writing a new blob whose digest is not known yet."""
 
+    def adopt(self, path: Path, digest: str) -> bool:
+        """Publish the file at ``path`` (whole, fsynced, and hashing to ``digest``) as that
+        blob without copying its bytes, if the store can take the file itself: True when
+        the blob is then stored, as after a ``publish``. The file may then be the stored
+        blob itself: the caller must not change it again, only remove its name. False: the
+        store cannot (another file system, no files at all), and the caller stages the
+        bytes as usual."""
+
     def exists(self, digest: str) -> bool: ...
 
     def size(self, digest: str) -> int:

@@ -291,6 +291,21 @@ class LocalBlobStore:
     def stage(self) -> _LocalStaged:
         return _LocalStaged(self)
 
+    def adopt(self, path: Path, digest: str) -> bool:
+        """Publish ``path`` by linking it into place (``install``: the same steps and the
+        same guarantees as a staged blob's publish), when it is on the store's file
+        system; its name stays the caller's to remove. A link across file systems fails
+        (EXDEV) before anything changes: False, and the caller copies."""
+        if path.stat().st_dev != self.root.stat().st_dev:
+            return False
+        try:
+            self.install(path, self.path_of(digest))
+        except OSError as error:
+            if error.errno == errno.EXDEV:  # a bind mount: same device number, no links
+                return False
+            raise
+        return True
+
     def exists(self, digest: str) -> bool:
         try:
             return self.path_of(digest).is_file()

@@ -45,6 +45,9 @@ class MemoryBlobStore:
     def stage(self) -> _MemoryStaged:
         return _MemoryStaged(self)
 
+    def adopt(self, path: Path, digest: str) -> bool:
+        return False  # no files here: the bytes are staged like any others
+
     def exists(self, digest: str) -> bool:
         return digest in self.blobs
 

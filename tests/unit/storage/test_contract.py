@@ -6,6 +6,7 @@ import hashlib
 import math
 import os
 import stat
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -335,12 +336,62 @@ def test_local_path(store: BlobStore) -> None:
         assert path is None
 
 
+def test_adopt_publishes_the_file_or_declines(store: BlobStore, tmp_path: Path) -> None:
+    """A store either takes a whole file as a blob (and then has it, as after a publish)
+    or says it cannot, and has nothing new."""
+    whole = tmp_path / "whole"
+    whole.write_bytes(DATA)
+    digest = sha(DATA)
+    if store.adopt(whole, digest):
+        assert read_all(store, digest) == DATA
+        assert list(store.digests()) == [digest]
+    else:
+        assert not store.exists(digest)
+
+
 # --- local store only --------------------------------------------------------------------------
 
 
 @pytest.fixture
 def local(tmp_path: Path) -> LocalBlobStore:
     return LocalBlobStore(tmp_path / "blobs")
+
+
+def test_local_adopt_links_the_file_without_copying_it(
+    local: LocalBlobStore, tmp_path: Path
+) -> None:
+    whole = tmp_path / "whole"
+    whole.write_bytes(DATA)
+    digest = sha(DATA)
+    assert local.adopt(whole, digest)
+    assert local.path_of(digest).stat().st_ino == whole.stat().st_ino
+    assert stat.S_IMODE(local.path_of(digest).stat().st_mode) == 0o444
+    whole.unlink()  # the caller's name goes; the blob stays
+    assert read_all(local, digest) == DATA
+
+
+def test_local_adopt_of_a_stored_digest_keeps_the_stored_copy(
+    local: LocalBlobStore, tmp_path: Path
+) -> None:
+    digest = put(local, DATA)
+    stored = local.path_of(digest)
+    os.utime(stored, (1_000_000_000, 1_000_000_000))
+    again = tmp_path / "again"
+    again.write_bytes(DATA)
+    assert local.adopt(again, digest)
+    assert stored.stat().st_ino != again.stat().st_ino  # no second copy took its place
+    assert local.modified(digest) > 1_000_000_000 + 1  # refreshed, as a publish does
+
+
+def test_local_adopt_declines_a_file_on_another_file_system(local: LocalBlobStore) -> None:
+    elsewhere = Path("/dev/shm")
+    if not elsewhere.is_dir() or elsewhere.stat().st_dev == local.root.stat().st_dev:
+        pytest.skip("no second file system to put the file on")
+    with tempfile.NamedTemporaryFile(dir=elsewhere) as file:
+        file.write(DATA)
+        file.flush()
+        assert not local.adopt(Path(file.name), sha(DATA))
+    assert not local.exists(sha(DATA))
 
 
 def test_local_layout(local: LocalBlobStore, tmp_path: Path) -> None:

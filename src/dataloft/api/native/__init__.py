@@ -27,14 +27,16 @@ def render_error(request: Request, status: int, message: str) -> Response:
 def mount(app: LoftApp) -> None:
     # The route modules reach this package's DIALECT (through deps), so they are imported
     # once it exists.
-    from dataloft.api.native import accounts, contents, datasets, events, lenses, tags
+    from dataloft.api.native import accounts, contents, datasets, events, lenses, tags, uploads
+    from dataloft.api.native.tus import TusProtocol
 
     # Routes are tried in order, and each miss costs a few microseconds: the most requested
     # ones (reading files and records) go first.
     contents.mount_reads(app)
     app.include_router(contents.writes(), prefix=PREFIX)
-    for module in (datasets, tags, lenses, accounts, events):
+    for module in (datasets, tags, lenses, accounts, events, uploads):
         app.include_router(module.router, prefix=PREFIX)
+    app.add_edge(TusProtocol, render=render_error)
 
 
 def document(schema: dict[str, Any], settings: Settings) -> None:

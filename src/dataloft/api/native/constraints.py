@@ -190,6 +190,10 @@ def _project(_: Settings) -> dict[str, Any]:
     return {"pattern": r"^[^/\x00]+/[^\x00]+$"}
 
 
+def _file_size(settings: Settings) -> dict[str, Any]:
+    return {"maximum": settings.max_file_size}
+
+
 RULES: dict[str, Callable[[Settings], dict[str, Any]]] = {
     "account_name": _account_name,
     "new_owner_name": _new_owner_name,
@@ -201,6 +205,7 @@ RULES: dict[str, Callable[[Settings], dict[str, Any]]] = {
     "media_type": _media_type,
     "symlink_target": _symlink_target,
     "project": _project,
+    "file_size": _file_size,
 }
 
 # JSON documents stored as JSON (metadata): any JSON, but no NUL in any key or string,

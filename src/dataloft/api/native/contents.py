@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import anyio
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -25,6 +28,7 @@ from dataloft.api.native.openapi import (
     read_operations,
 )
 from dataloft.api.native.schemas import (
+    BlobBatchOut,
     BlobOut,
     BlobProbeBody,
     BlobProbeOut,
@@ -35,8 +39,9 @@ from dataloft.api.native.schemas import (
 )
 from dataloft.api.native.version_refs import VersionQuery, version_ref
 from dataloft.api.pipeline import Call, InThread, Pipeline, memo, quick
-from dataloft.api.transfer import blob_response, etag_matches, receive_blob
-from dataloft.core.access import Action, Principal
+from dataloft.api.transfer import blob_response, body_batches, etag_matches, receive_blob
+from dataloft.core.access import Action, require_full_token
+from dataloft.core.blob_batches import store_piped
 from dataloft.core.browse import EntryRead
 from dataloft.core.cbor import decode_record
 from dataloft.core.changes import (
@@ -54,8 +59,9 @@ from dataloft.core.changes import (
     PutSymlink,
 )
 from dataloft.core.decoding import DecodeLimits
-from dataloft.core.errors import Forbidden, Invalid, Unauthenticated
+from dataloft.core.errors import Invalid
 from dataloft.core.names import RECORD_ID_MAX, validate_digest, validate_path
+from dataloft.core.pipe import Pipe
 from dataloft.core.values import from_jsonable, parse_json
 
 DATASET = "/datasets/{owner}/{name}"
@@ -252,8 +258,8 @@ def _whole_bodies_only(call: NativeCall) -> None:
     if call.header("content-range") is not None:
         raise Invalid(
             "Content-Range is not taken: a PUT stores its body as the whole file. Send the "
-            "whole file; to resume a large upload, upload it to PUT /loft/v1/blobs/{sha256} "
-            "in one request and name it in a commit (resumable uploads are planned)"
+            "whole file, or send a large one in parts, resumably, as a tus upload "
+            "(POST /loft/v1/uploads/), and name the blob it becomes in a commit"
         )
 
 
@@ -358,18 +364,11 @@ def commit(owner: str, name: str, body: CommitBody, call: NativeCall) -> CommitO
 # --- blobs -----------------------------------------------------------------------------------
 
 
-def _check_uploader(actor: Principal) -> None:
-    if actor.is_anonymous:
-        raise Unauthenticated("log in to upload blobs")
-    if actor.scope is not None:
-        raise Forbidden("this token may only read")
-
-
 async def put_blob(sha256: Sha256, call: NativeCall) -> Response:
     """Upload bytes whose sha256 you announce; a mismatch is a 400 and nothing is kept.
     201 when the bytes are new to you (you could not name them before), 200 when you could
     already: whether the server held them for someone else is not told."""
-    _check_uploader(call.actor)
+    require_full_token(call.actor, "upload blobs")
     _whole_bodies_only(call)
     validate_digest(sha256)
     blobs = call.loft.blobs
@@ -379,11 +378,38 @@ async def put_blob(sha256: Sha256, call: NativeCall) -> Response:
     return JSONResponse(body.model_dump(), status_code=201 if created else 200)
 
 
+async def put_blob_batch(call: NativeCall) -> Response:
+    """Many blobs in one request: a tar stream (plain, or gzip-, xz- or bzip2-compressed)
+    of up to 10,000 regular files, each named by the sha256 of its bytes. Each is checked
+    as it arrives and all are registered at once; ``created`` as for ``PUT /blobs``."""
+    require_full_token(call.actor, "upload blobs")
+    _whole_bodies_only(call)
+    loft, limits = call.loft, call.settings.tar_limits
+    pipe = Pipe()
+    storing = asyncio.ensure_future(
+        call.in_thread(store_piped, loft.blobs, call.actor, pipe, limits)
+    )
+    try:
+        async for pieces in body_batches(call.request, limits.total_bytes):
+            await call.in_thread(pipe.put, pieces)
+    except BaseException:
+        # The reader learns the body ended; a refusal of its own (a member not named by
+        # its digest) reached us through ``pipe.put`` and is what we raise.
+        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+            await call.in_thread(pipe.end)
+            await storing
+        raise
+    await call.in_thread(pipe.end)
+    items = await storing
+    out = BlobBatchOut(stored=[BlobOut(**vars(item)) for item in items])
+    return JSONResponse(out.model_dump())
+
+
 def head_blob(sha256: Sha256, call: NativeCall) -> Response:
     """200 if you may name these bytes in a commit (you uploaded them, or can read a
     dataset that holds them), else 404: send them. Bytes only others hold are a 404 too:
     knowing a digest is not owning the bytes."""
-    _check_uploader(call.actor)
+    require_full_token(call.actor, "upload blobs")
     return Response(status_code=200 if call.loft.blobs.has(call.actor, sha256) else 404)
 
 
@@ -391,7 +417,7 @@ def probe_blobs(body: BlobProbeBody, call: NativeCall) -> BlobProbeOut:
     """Which of up to 10,000 digests you must upload: those you may not name in a commit
     yet, exactly as ``HEAD /blobs/{sha256}`` answers each (bytes only others hold count as
     missing). One round trip tells a client pushing a big tree what to send."""
-    _check_uploader(call.actor)
+    require_full_token(call.actor, "upload blobs")
     return BlobProbeOut(missing=call.loft.blobs.missing(call.actor, body.sha256))
 
 
@@ -536,6 +562,22 @@ def writes() -> APIRouter:
             "requestBody": {
                 "description": "The bytes; they must hash to the sha256 in the path",
                 "content": {"application/octet-stream": BINARY},
+            }
+        },
+    )
+    router.add_api_route(
+        "/blobs/batch",
+        put_blob_batch,
+        methods=["POST"],
+        tags=["blobs"],
+        response_model=BlobBatchOut,
+        responses=errors(400, 403, 413),
+        openapi_extra={
+            "requestBody": {
+                "description": "A tar stream (plain, gzip, xz or bzip2) of regular files, "
+                "each named by its sha256 (64 lowercase hex characters; folders ignored)",
+                "required": True,
+                "content": {"application/x-tar": BINARY},
             }
         },
     )

@@ -70,6 +70,8 @@ _DESCRIPTIONS = {
     409: "Clashes with the current state (a name in use, the last admin, ...)",
     412: "A condition the request set (parent version, If-Match, If-None-Match) does not hold",
     413: "Over a size or count limit; the message gives the limit",
+    415: "The body is not of a type the route takes",
+    460: "The bytes do not match the request's Upload-Checksum: nothing of them is kept",
     429: "Too many failed logins: retry after Retry-After seconds",
     507: "No room left to store it; nothing was saved",
 }

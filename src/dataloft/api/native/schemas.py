@@ -318,6 +318,10 @@ class BlobOut(BaseModel):
     created: bool
 
 
+class BlobBatchOut(BaseModel):
+    stored: list[BlobOut] = Field(description="Each member, in the order sent")
+
+
 # How many digests one bulk probe may ask about (``POST /blobs/missing``).
 MAX_PROBE = 10_000
 

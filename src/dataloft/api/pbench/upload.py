@@ -38,13 +38,14 @@ from dataloft.api.pipeline import Call, Handler, streaming
 from dataloft.api.transfer import declared_length, receive_blob
 from dataloft.core.blobs import StoredBlob
 from dataloft.core.errors import Invalid, Unauthenticated
-from dataloft.core.pbench_intake import Indexed, Pipe, index_piped
+from dataloft.core.pbench_intake import Indexed, index_piped
 from dataloft.core.pbench_metadata import (
     MetadataErrors,
     normalise_all,
     parse_upload_metadata,
     place,
 )
+from dataloft.core.pipe import Pipe
 
 SUFFIX = ".tar.xz"
 
