@@ -138,6 +138,7 @@ class Methods(Generic[TransportT, SleepT]):
     missing_blobs = operation(_blobs.missing_blobs)
     has_blob = operation(_blobs.has_blob)
     upload_blob = operation(_blobs.upload_blob)
+    upload_blobs = operation(_blobs.upload_blobs)
     commit = operation(_contents.commit)
 
     # events
