@@ -52,6 +52,23 @@ class Display(Protocol):
         """A phase (``hashing``, ``hashed``) of ``total_bytes`` in ``total_files``."""
 
 
+class Counted:
+    """A ``progress`` callback for the SDK: passes the bytes it is told of on to a meter,
+    except the first ``skip`` (bytes the meter was told of already: a resumed download's
+    ``.part``, a batch sent again file by file), and counts those it passed on."""
+
+    def __init__(self, meter: Meter, skip: int = 0) -> None:
+        self._meter, self._skip = meter, skip
+        self.passed = 0
+
+    def __call__(self, count: int) -> None:
+        skipped = min(count, self._skip)
+        self._skip -= skipped
+        if count > skipped:
+            self.passed += count - skipped
+            self._meter.advance(count - skipped)
+
+
 def human(size: float) -> str:
     """A byte count as people read it: ``12.3 MB``."""
     return decimal(int(size))

@@ -34,7 +34,7 @@ from dataloft.cli.connect import TokenOption, UrlOption, connect, dataset_ref
 from dataloft.cli.index import Hashed, Index, margin_for, now_ns
 from dataloft.cli.output import JsonOption, err, fail, line, note, print_json
 from dataloft.cli.parallel import in_parallel
-from dataloft.cli.progress import Display, Meter, display, human
+from dataloft.cli.progress import Counted, Display, Meter, display, human
 from dataloft.cli.tree import LocalFile, TreeError, hash_files
 from dataloft_client import Client, DataloftError, Entry, Version
 
@@ -178,22 +178,6 @@ def _differing(
     return differing
 
 
-class _Received:
-    """A download's ``progress`` callback that passes on the bytes that came over the
-    network: the SDK reports a resumed ``.part``'s bytes as done with the first new ones,
-    and those were counted when they came."""
-
-    def __init__(self, meter: Meter, already: int) -> None:
-        self._meter, self._already, self.received = meter, already, 0
-
-    def __call__(self, count: int) -> None:
-        skipped = min(count, self._already)
-        self._already -= skipped
-        if count > skipped:
-            self.received += count - skipped
-            self._meter.advance(count - skipped)
-
-
 def _download(
     client: Client,
     repo: str,
@@ -213,7 +197,7 @@ def _download(
     def fetch(entry: Entry, meter: Meter) -> tuple[Hashed, int]:
         dest = root / entry.path
         dest.parent.mkdir(parents=True, exist_ok=True)
-        received = _Received(meter, parts[entry.path])
+        received = Counted(meter, skip=parts[entry.path])
         try:
             info = client.download_file(repo, entry.path, dest, version=version, progress=received)
         except DataloftError as error:  # which file it was, with the reason
@@ -229,7 +213,7 @@ def _download(
         meter.file_done()
         digest = info.sha256 or entry.sha256 or ""
         hashed = Hashed(entry.path, status.st_size, status.st_mtime_ns, digest, checked, margin)
-        return hashed, received.received
+        return hashed, received.passed
 
     with shown.phase("downloading", "downloaded", total, len(entries)) as meter:
         done: list[Hashed] = []

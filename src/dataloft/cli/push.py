@@ -8,8 +8,8 @@ The steps, each cheap when there is nothing to do:
 2. list the dataset's head once and plan the changes (``plan``); nothing to change is
    "up to date", and no commit;
 3. ask the server which blobs it lacks (``POST /blobs/missing``, 10,000 at a time) and
-   upload only those, several at once through one client (threads); large files go
-   through the SDK's resumable upload;
+   upload only those (``upload``: small files many to a request, large ones alone,
+   resumably), several requests at once through one client (threads);
 4. one commit of every change, whose ``parent`` is the head listed in step 2: had
    anyone committed since, it is refused (412) and nothing changes.
 
@@ -19,9 +19,6 @@ longer missing, so running it again sends none of them twice.
 
 from __future__ import annotations
 
-import os
-import sys
-import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,29 +30,24 @@ from dataloft.cli.app import CLIENT_PANEL, app
 from dataloft.cli.connect import TokenOption, UrlOption, connect, dataset_ref
 from dataloft.cli.index import Hashed, Index, cache_dir
 from dataloft.cli.output import JsonOption, err, fail, line, note, print_json
-from dataloft.cli.parallel import in_parallel
 from dataloft.cli.plan import Plan, plan_push
 from dataloft.cli.progress import Display, display, human
 from dataloft.cli.tree import LocalFile, Tree, TreeError, hash_files, walk
+from dataloft.cli.upload import upload
 from dataloft_client import (
     Client,
     Conflict,
-    DataloftError,
-    MethodNotAllowed,
     NotFound,
     PreconditionFailed,
 )
 from dataloft_client.config import config_dir
 
-# Uploads at once: enough to keep a server's request handling busy while each request
-# waits on its round trip, few enough not to crowd out other clients.
+# Upload requests at once: enough to keep a server's request handling busy while each
+# request waits on its round trip, few enough not to crowd out other clients.
 UPLOAD_JOBS = 8
 # Rows written to the index per transaction while hashing: a push interrupted in the
 # middle of hashing a large tree keeps what it had hashed.
 INDEX_BATCH = 2000
-# For the tests of an interrupted push only: the process ends abruptly (as a kill would
-# end it) once this many blob uploads have finished.
-EXIT_AFTER_UPLOADS = "DATALOFT_TEST_PUSH_EXIT_AFTER_UPLOADS"
 
 
 @dataclass
@@ -142,8 +134,8 @@ def _push(
     if not plan:
         return report
     missing = client.missing_blobs(plan.blobs)
-    uploads = sorted((plan.blobs[digest] for digest in missing), key=lambda f: -f.size)
-    report.uploaded_bytes = _upload(client, root, uploads, shown, jobs)
+    uploads = [plan.blobs[digest] for digest in missing]
+    report.uploaded_bytes = upload(client, root, uploads, shown, jobs)
     report.uploaded = len(uploads)
     report.added, report.changed, report.removed = plan.added, plan.changed, plan.removed
     report.version = _commit(client, repo, plan, head, message)
@@ -221,61 +213,6 @@ def _head(client: Client, repo: str) -> tuple[int, bool]:
         return client.get_dataset(repo).version, False
     note(f"created the dataset {made.repo} (private)")
     return made.version, True
-
-
-def _upload(client: Client, root: Path, files: list[LocalFile], shown: Display, jobs: int) -> int:
-    """Upload each file's bytes as a blob, ``jobs`` at once; the bytes sent."""
-    if not files:
-        return 0
-    total = sum(file.size for file in files)
-    exit_after = int(os.environ.get(EXIT_AFTER_UPLOADS, "0"))
-    plain = _OnePut(client)
-    with shown.phase("uploading", "uploaded", total, len(files)) as meter:
-
-        def send(file: LocalFile) -> None:
-            assert file.sha256 is not None
-            source = root / file.path
-            try:
-                try:
-                    client.upload_blob(source, sha256=file.sha256, progress=meter.advance)
-                except (NotFound, MethodNotAllowed):
-                    if file.size < client.resumable_threshold:
-                        raise
-                    # A server without resumable uploads (one older than them): one PUT.
-                    plain.client().upload_blob(source, sha256=file.sha256, progress=meter.advance)
-            except DataloftError as error:  # which file it was, with the server's reason
-                raise DataloftError(f"{file.path}: {error.message}") from error
-            meter.file_done()
-
-        try:
-            for finished, _ in enumerate(in_parallel(send, files, jobs, "upload"), start=1):
-                if finished == exit_after:
-                    os._exit(75)  # the test hook: as abrupt as a kill
-        finally:
-            plain.close()
-    return total
-
-
-class _OnePut:
-    """A client like ``client`` that uploads blobs of any size in one ``PUT``, made the
-    first time one is needed (by any of the upload threads)."""
-
-    def __init__(self, client: Client) -> None:
-        self._like = client
-        self._made: Client | None = None
-        self._lock = threading.Lock()
-
-    def client(self) -> Client:
-        with self._lock:
-            if self._made is None:
-                self._made = Client(
-                    self._like.base_url, self._like.token, resumable_threshold=sys.maxsize
-                )
-            return self._made
-
-    def close(self) -> None:
-        if self._made is not None:
-            self._made.close()
 
 
 def _commit(client: Client, repo: str, plan: Plan, head: int, message: str | None) -> int:
