@@ -5,13 +5,13 @@ The steps, each cheap when there is nothing to do:
 
 1. walk the folder (``tree``) and hash, in parallel threads, only the files the local
    index cannot answer for (``index``): an unchanged file costs one ``stat``;
-2. list the dataset's head once and plan the changes (``plan``); nothing to change is
-   "up to date", and no commit;
+2. read the dataset's head (once the hashing is done), list it, and plan the changes
+   (``plan``); nothing to change is "up to date", and no commit;
 3. ask the server which blobs it lacks (``POST /blobs/missing``, 10,000 at a time) and
    upload only those (``upload``: small files many to a request, large ones alone,
    resumably), several requests at once through one client (threads);
-4. one commit of every change, whose ``parent`` is the head listed in step 2: had
-   anyone committed since, it is refused (412) and nothing changes.
+4. one commit of every change, whose ``parent`` is the head read in step 2: had anyone
+   committed since, it is refused (412) and nothing changes.
 
 A push that is interrupted anywhere leaves no commit, and blobs it had uploaded are no
 longer missing, so running it again sends none of them twice.
@@ -34,12 +34,7 @@ from dataloft.cli.plan import Plan, plan_push
 from dataloft.cli.progress import Display, display, human
 from dataloft.cli.tree import LocalFile, Tree, TreeError, hash_files, walk
 from dataloft.cli.upload import upload
-from dataloft_client import (
-    Client,
-    Conflict,
-    NotFound,
-    PreconditionFailed,
-)
+from dataloft_client import Client, Conflict, NotFound, PreconditionFailed
 from dataloft_client.config import config_dir
 
 # Upload requests at once: enough to keep a server's request handling busy while each
@@ -125,8 +120,11 @@ def _push(
     for path in tree.skipped:
         note(f"skipped {path!r}: not a file, folder or symlink")
     # The dataset before the hashing: a wrong name or token fails at once, not after it.
-    head, created = _head(client, repo)
+    created = _ensure(client, repo)
     files, hashed = _hashed(root, tree, index, shown)
+    # The head after it: the commit is refused if another lands in between, and the
+    # hashing may take minutes.
+    head = client.get_dataset(repo).version
     report = PushReport(repo, head, created=created, files=len(files), skipped=tree.skipped)
     report.hashed, report.hashed_bytes = len(hashed), sum(h.size for h in hashed)
     remote = client.list_files(repo, version=head) if head else iter(())
@@ -167,7 +165,7 @@ def _hashed(
     unknown: list[LocalFile] = []
     for file in tree.files:
         row = known.get(file.path)
-        if file.target is not None:
+        if file.target is not None:  # a symlink: nothing to hash
             files[file.path] = file
         elif row is not None and row.answers_for(file.size, file.mtime_ns):
             files[file.path] = replace(file, sha256=row.sha256)
@@ -200,19 +198,20 @@ def _batches(items: Iterable[Hashed], size: int) -> Iterator[list[Hashed]]:
         yield batch
 
 
-def _head(client: Client, repo: str) -> tuple[int, bool]:
-    """The dataset's head version, and whether it was made just now (it did not exist)."""
+def _ensure(client: Client, repo: str) -> bool:
+    """Make the dataset if it does not exist; whether it was made."""
     try:
-        return client.get_dataset(repo).version, False
+        client.get_dataset(repo)
+        return False
     except NotFound:
         pass
     owner, name = repo.split("/", 1)
     try:
         made = client.create_dataset(name, owner=owner)
     except Conflict:  # another push made it just now
-        return client.get_dataset(repo).version, False
+        return False
     note(f"created the dataset {made.repo} (private)")
-    return made.version, True
+    return True
 
 
 def _commit(client: Client, repo: str, plan: Plan, head: int, message: str | None) -> int:
