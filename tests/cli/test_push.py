@@ -4,11 +4,20 @@ hashed or sent twice, symlinks as symlinks, and a clear refusal of what cannot b
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+import typer
+
+from dataloft.cli.plan import plan_push
+from dataloft.cli.push import _commit
+from dataloft.cli.tree import LocalFile
 from dataloft.cli.upload import BATCH_BELOW, BATCH_BYTES
+from dataloft_client import Client
 from tests.cli.conftest import Cli, diff, head_files, sha, versions, write_tree
 from tests.conftest import User
+from tests.support import LiveServer
 
 TREE = {
     "readme.txt": b"hello birds\n",
@@ -174,3 +183,24 @@ def test_a_large_file_goes_through_the_resumable_upload(
     made = cli.json("push", str(root), repo)
     assert (made["uploaded"], made["uploaded_bytes"]) == (2, len(large) + 1)
     assert head_files(alice, repo)["large.bin"]["sha256"] == sha(large)
+
+
+def test_a_commit_that_lost_the_race_is_refused_clearly(
+    server: LiveServer,
+    alice: User,
+    repo: str,
+    commit: Callable[..., int],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A push commits onto the head it read; here another commit lands in between (run
+    # in this process: the push's last step, against the live server).
+    head = commit(repo, {"a.txt": b"a"})
+    commit(repo, {"b.txt": b"b"})
+    plan = plan_push([LocalFile("c.txt", 1, 0, sha256=sha(b"a"))], [], delete=False)
+    with Client(server.url, alice.token) as client, pytest.raises(typer.Exit) as ended:
+        _commit(client, repo, plan, head, None)
+    assert ended.value.exit_code == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: {repo} changed while this push ran (dataset ")
+    assert "nothing was committed, run the push again" in error
+    assert [v["number"] for v in versions(alice, repo)] == [2, 1, 0]
