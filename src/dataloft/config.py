@@ -57,6 +57,10 @@ ENV_PREFIX = "DATALOFT_"
 # The test suite's own variables (DATALOFT_TEST_DATABASES, DATALOFT_TEST_POSTGRES_URL):
 # neither settings nor typos.
 TEST_VARIABLE_PREFIX = ENV_PREFIX + "TEST_"
+# The data client's variables (dataloft_client.config: which server, which token, where
+# the login file is), which a shell that runs the server may hold too: neither settings
+# nor typos.
+CLIENT_VARIABLES = frozenset({"DATALOFT_URL", "DATALOFT_TOKEN", "DATALOFT_CONFIG_DIR"})
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -362,6 +366,8 @@ def _warn_about_unknown_variables(env_vars: Mapping[str, str | None], fields: se
     prefix, test_prefix = ENV_PREFIX.lower(), TEST_VARIABLE_PREFIX.lower()
     for name in sorted(env_vars):
         if not name.startswith(prefix) or name.startswith(test_prefix):
+            continue
+        if name.upper() in CLIENT_VARIABLES:
             continue
         setting = name.removeprefix(prefix)
         if setting in fields:

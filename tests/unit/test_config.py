@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from dataloft.api.app import available_dialects
 from dataloft.config import (
     ALL_DIALECTS,
+    CLIENT_VARIABLES,
     TEST_VARIABLE_PREFIX,
     Settings,
     SettingsError,
@@ -361,6 +362,8 @@ def test_known_and_test_suite_variables_are_not_reported(
     monkeypatch.setenv("DATALOFT_TEST_DATABASES", "sqlite")
     monkeypatch.setenv("DATALOFT_TEST_POSTGRES_URL", "postgresql://x/y")
     monkeypatch.setenv("NOT_DATALOFT_MAX_FILESIZE", "1")
+    for client_variable in CLIENT_VARIABLES:  # the data client's, in the same shell
+        monkeypatch.setenv(client_variable, "x")
     with caplog.at_level(logging.WARNING, logger="dataloft.config"):
         assert load_settings().max_file_size == 1000
     assert warnings(caplog) == []
@@ -370,10 +373,15 @@ def test_known_and_test_suite_variables_are_not_reported(
 
 
 def named_settings(page: Path) -> set[str]:
-    """The settings a page names as ``DATALOFT_<NAME>`` (the test suite's own variables
-    aside), upper case, without the prefix."""
+    """The settings a page names as ``DATALOFT_<NAME>`` (the test suite's and the data
+    client's own variables aside), upper case, without the prefix."""
     names = set(re.findall(r"\bDATALOFT_([A-Z0-9_]+)", page.read_text()))
-    return {name for name in names if not f"DATALOFT_{name}".startswith(TEST_VARIABLE_PREFIX)}
+    return {
+        name
+        for name in names
+        if not f"DATALOFT_{name}".startswith(TEST_VARIABLE_PREFIX)
+        and f"DATALOFT_{name}" not in CLIENT_VARIABLES
+    }
 
 
 def test_every_setting_is_documented_and_the_docs_name_no_other() -> None:
