@@ -127,6 +127,9 @@ def test_the_tag_index_of_the_reference(po: httpx.Client, alice: User, tagged: D
     assert code.status_code == 200
     assert code.headers["content-type"].startswith("application/javascript")
     assert code.text == TAG_CODE
+    # A user's code is user bytes: never a script a browser runs in our origin.
+    assert code.headers["content-security-policy"].startswith("sandbox")
+    assert code.headers["content-disposition"].startswith('attachment; filename="map.js"')
 
 
 def test_inputs_as_a_newline_string_and_map_code(

@@ -30,6 +30,7 @@ from dataloft.api.pigeon.common import (
 from dataloft.api.pigeon.datasets import MAX_CONFIG_BODY, _author
 from dataloft.api.pigeon.index import record_index
 from dataloft.api.pipeline import Call
+from dataloft.api.transfer import user_content_headers
 from dataloft.core.access import Principal
 from dataloft.core.errors import Invalid, NotFound, Unauthenticated
 from dataloft.core.lenses import LensView, parse_config
@@ -135,8 +136,14 @@ def show_code(call: Call) -> Response:
         code = view.reduce_code
     else:
         raise NotFound("Path not Found, web address maybe incorrect")
-    headers = {"X-Version": str(view.dataset.version)}
-    return Response(code, media_type="application/javascript", headers=headers)
+    # A user's code, as any user bytes: sandboxed, and a download rather than a script
+    # in our origin (JavaScript is an active type).
+    media_type = "application/javascript"
+    headers = {
+        "X-Version": str(view.dataset.version),
+        **user_content_headers(call.request, media_type, f"{which}.js"),
+    }
+    return Response(code, media_type=media_type, headers=headers)
 
 
 def show_logs(call: Call) -> Response:
