@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import select
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,3 +204,21 @@ def commit(alice: User) -> Iterator[Callable[..., int]]:
         return number
 
     yield make
+
+
+def read_until(leader: int, wanted: str | None) -> str:
+    """What the terminal shows until ``wanted`` appears (``None``: until it closes)."""
+    seen = b""
+    deadline = time.monotonic() + TIMEOUT
+    while wanted is None or wanted.encode() not in seen:
+        ready, _, _ = select.select([leader], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            raise AssertionError(f"waited for {wanted!r}; the terminal shows {seen!r}")
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the process has closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    return seen.decode(errors="replace")

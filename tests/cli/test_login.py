@@ -4,12 +4,14 @@ when given no ``--url``/``--token`` and no DATALOFT_URL/DATALOFT_TOKEN."""
 from __future__ import annotations
 
 import json
+import os
 import stat
+import subprocess
 from collections.abc import Callable
 
 import httpx
 
-from tests.cli.conftest import Cli
+from tests.cli.conftest import DATALOFT, TIMEOUT, Cli, read_until
 from tests.conftest import User
 from tests.support import LiveServer
 
@@ -77,3 +79,31 @@ def test_login_with_a_token_checks_it(cli: Cli, server: LiveServer, alice: User)
     assert not login_file.exists()
     for partial in ((), ("-u", alice.username), ("--password-stdin",)):
         shell.fails("login", server.url, *partial, message="no terminal to ask on", status=2)
+
+
+def test_login_asks_on_a_terminal(cli: Cli, server: LiveServer, alice: User) -> None:
+    shell = logged_out(cli)
+    leader, follower = os.openpty()
+    process = subprocess.Popen(
+        [str(DATALOFT), "login", server.url],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env={**shell.env, "TERM": "xterm"},
+        cwd=shell.home,
+        start_new_session=True,  # the terminal becomes its controlling one (getpass)
+    )
+    os.close(follower)
+    try:
+        assert "Username:" in read_until(leader, "Username:")
+        os.write(leader, alice.username.encode() + b"\n")
+        assert "Password:" in read_until(leader, "Password:")
+        os.write(leader, alice.password.encode() + b"\n")
+        rest = read_until(leader, None)
+    finally:
+        os.close(leader)
+        status = process.wait(timeout=TIMEOUT)
+    assert status == 0, rest
+    assert f"logged in to {server.url} as {alice.username}" in rest
+    assert alice.password not in rest  # not echoed
+    assert json.loads((shell.config / "login.json").read_text())["url"] == server.url

@@ -7,14 +7,12 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import select
 import struct
 import subprocess
 import termios
-import time
 from pathlib import Path
 
-from tests.cli.conftest import DATALOFT, TIMEOUT, Cli, plain_env, write_tree
+from tests.cli.conftest import DATALOFT, TIMEOUT, Cli, plain_env, read_until, write_tree
 
 FILES = {f"f{n}.bin": os.urandom(300_000) for n in range(6)}
 
@@ -35,25 +33,13 @@ def run_on_terminal(cli: Cli, *args: str) -> str:
         cwd=cli.home,
     )
     os.close(follower)
-    written = bytearray()
-    deadline = time.monotonic() + TIMEOUT
     try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([leader], [], [], deadline - time.monotonic())
-            if not ready:
-                break
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # EIO: every writer of the terminal has closed it
-                break
-            if not chunk:
-                break
-            written += chunk
+        shown = read_until(leader, None)
     finally:
         os.close(leader)
         status = process.wait(timeout=TIMEOUT)
-    assert status == 0, written.decode(errors="replace")
-    return written.decode(errors="replace")
+    assert status == 0, shown
+    return shown
 
 
 def test_a_terminal_shows_progress_bars(cli: Cli, repo: str, tmp_path: Path) -> None:
