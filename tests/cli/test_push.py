@@ -204,3 +204,13 @@ def test_a_commit_that_lost_the_race_is_refused_clearly(
     assert error.startswith(f"error: {repo} changed while this push ran (dataset ")
     assert "nothing was committed, run the push again" in error
     assert [v["number"] for v in versions(alice, repo)] == [2, 1, 0]
+
+
+def test_an_unusable_index_is_one_line(cli: Cli, repo: str, tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "tree", {"a.txt": b"a"})
+    index = cli.cache / "dataloft" / "index.sqlite3"
+    index.parent.mkdir(parents=True)
+    index.write_bytes(b"not a database, " * 100)
+    cli.fails("push", str(root), repo, message="delete it to start afresh")
+    index.unlink()
+    assert cli.json("push", str(root), repo)["committed"] is True

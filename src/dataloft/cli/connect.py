@@ -8,12 +8,14 @@ wrote (``dataloft_client.config``). The SDK's errors become one line, ``error:
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 
+from dataloft.cli.index import cache_dir
 from dataloft.cli.output import fail, usage_error
 from dataloft_client import (
     Client,
@@ -44,7 +46,8 @@ TokenOption = Annotated[
 
 @contextmanager
 def reported() -> Iterator[None]:
-    """The SDK's errors, and the local file system's, as ``error: <message>``."""
+    """The SDK's errors, the local file system's and the local index's, as ``error:
+    <message>``."""
     try:
         yield
     except Unauthenticated as error:
@@ -54,6 +57,8 @@ def reported() -> Iterator[None]:
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         fail(f"{where}{error.strerror or error}")
+    except sqlite3.Error as error:  # the local index: a cache, which may go
+        fail(f"the local index in {cache_dir()} is unusable ({error}): delete it to start afresh")
 
 
 @contextmanager
