@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
@@ -49,6 +50,19 @@ from dataloft_client.models import FileInfo, WriteResult
 ArchiveFormat = Literal["zip", "tar", "tar.gz"]
 
 
+# sha256 of a download cost as much of the client's CPU as receiving and writing it (546
+# against 890 MB/s for 1 GiB here), and hashlib lets go of the GIL: the bytes are hashed on
+# another thread, a batch at a time, while the next ones arrive (about 10% more here, on two
+# cores shared with the server).
+_HASHER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dataloft-hash")
+HASH_BATCH = 1 << 20
+
+
+def _update(digest: Any, pieces: list[bytes]) -> None:
+    for piece in pieces:
+        digest.update(piece)
+
+
 class Part:
     """``<dest>.part``: the bytes so far, and the running sha256 of them."""
 
@@ -57,9 +71,13 @@ class Part:
         self.size = self.path.stat().st_size if self.path.exists() else 0
         self._hash = hashlib.sha256()
         self._file: BinaryIO | None = None
+        self._pieces: list[bytes] = []
+        self._batched = 0
+        self._hashing: Future[None] | None = None
 
     def hash_existing(self) -> None:
         """Take in the bytes already there (blocking: a large read)."""
+        self._settle()
         with self.path.open("rb") as file:
             for chunk in iter(lambda: file.read(1 << 20), b""):
                 self._hash.update(chunk)
@@ -75,13 +93,32 @@ class Part:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("ab")
         self._file.write(chunk)
-        self._hash.update(chunk)
+        self._pieces.append(chunk)
+        self._batched += len(chunk)
         self.size += len(chunk)
+        if self._batched >= HASH_BATCH:
+            self._hand_off()
+
+    def _hand_off(self) -> None:
+        """Hash the batch so far on the hashing thread, once the batch before is done
+        (batches stay in order, and at most two are held)."""
+        if self._hashing is not None:
+            self._hashing.result()
+        pieces, self._pieces, self._batched = self._pieces, [], 0
+        self._hashing = _HASHER.submit(_update, self._hash, pieces) if pieces else None
+
+    def _settle(self) -> None:
+        self._hand_off()
+        if self._hashing is not None:
+            self._hashing.result()
+            self._hashing = None
 
     def hexdigest(self) -> str:
+        self._settle()
         return self._hash.hexdigest()
 
     def close(self) -> None:
+        self._settle()
         if self._file is not None:
             self._file.close()
             self._file = None
