@@ -31,7 +31,7 @@ from dataloft.cli.connect import TokenOption, UrlOption, connect, dataset_ref
 from dataloft.cli.index import Hashed, Index, cache_dir
 from dataloft.cli.output import JsonOption, err, fail, line, note, print_json
 from dataloft.cli.plan import Plan, plan_push
-from dataloft.cli.progress import Display, display, human
+from dataloft.cli.progress import Display, display, files, human
 from dataloft.cli.tree import LocalFile, Tree, TreeError, hash_files, walk
 from dataloft.cli.upload import upload
 from dataloft_client import Client, Conflict, NotFound, PreconditionFailed
@@ -100,7 +100,7 @@ def push(
         line(
             f"pushed {root} to {report.dataset}: version {report.version} "
             f"({report.added} added, {report.changed} changed, {report.removed} removed; "
-            f"{report.uploaded} files uploaded, {human(report.uploaded_bytes)})"
+            f"{files(report.uploaded)} uploaded, {human(report.uploaded_bytes)})"
         )
     else:
         line(f"{report.dataset} is up to date (version {report.version})")
