@@ -14,6 +14,8 @@ from pathlib import Path
 
 from dataloft.bounded import put_bounded
 from dataloft.core.errors import Conflict, ServerFault
+from dataloft.storage.base import ByteBuffer
+from dataloft.storage.direct import ALIGN, DirectWriter
 
 # Checksums a request's bytes may carry (tus's checksum extension), by the names tus uses:
 # sha256 is ours; tus requires every server to take sha1, which its clients default to.
@@ -101,3 +103,61 @@ def hash_partial(path: Path, length: int) -> str:
             digest.update(chunk)
             left -= len(chunk)
     return digest.hexdigest()
+
+
+class PartialWriter:
+    """One request's bytes into a partial file, from ``offset`` on. The bulk goes around
+    the page cache (``storage/direct.py``) where the file system is ``direct``-worthy: the
+    bytes before the next ``ALIGN`` boundary are written as they are, then the rest is
+    gathered and written a MiB at a time, as the blob store writes a ``PUT``'s body. A
+    1 GiB PATCH took 2.6 to 3.4 s buffered, twice a ``PUT`` of the same bytes, most of it
+    copying into fresh cache pages and writing them out at the fsync.
+
+    What is gathered reaches the file at ``flush``, which comes before every fsync;
+    ``abandon`` drops it (the bytes are not to be kept) once no write is in flight."""
+
+    def __init__(self, fd: int, offset: int, *, direct: bool) -> None:
+        self._fd = fd
+        self._at = offset
+        self._direct = direct
+        self._writer: DirectWriter | None = None
+
+    def write(self, piece: ByteBuffer) -> None:
+        view = memoryview(piece).cast("B")
+        if self._writer is None and self._direct:
+            head = min(-self._at % ALIGN, len(view))
+            self._at = write_at(self._fd, view[:head], self._at)
+            view = view[head:]
+            if not view:
+                return
+            os.lseek(self._fd, self._at, os.SEEK_SET)
+            writer = DirectWriter(self._fd)
+            if writer.direct:
+                self._writer = writer
+            else:  # the file system refuses O_DIRECT: buffered from here on
+                writer.release()
+                self._direct = False
+        if self._writer is not None:
+            self._writer.write(view)
+            self._at += len(view)
+        else:
+            self._at = write_at(self._fd, view, self._at)
+
+    def flush(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            writer.finish()
+
+    def abandon(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            writer.release()
+
+
+def write_at(fd: int, data: ByteBuffer, offset: int) -> int:
+    """Write all of ``data`` at ``offset``; the offset after it."""
+    view = memoryview(data).cast("B")
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+    return offset

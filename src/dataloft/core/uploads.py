@@ -62,11 +62,19 @@ from dataloft.core.errors import (
     space_checked,
 )
 from dataloft.core.names import validate_digest
-from dataloft.core.partials import CHECKSUMS, Checksum, RunningHashes, hash_partial, lock_partial
+from dataloft.core.partials import (
+    CHECKSUMS,
+    Checksum,
+    PartialWriter,
+    RunningHashes,
+    hash_partial,
+    lock_partial,
+)
 from dataloft.db import Database
 from dataloft.db.batches import batches
 from dataloft.db.models import ResumableUpload as Row
 from dataloft.storage.base import ByteBuffer
+from dataloft.storage.direct import worth_it
 
 UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 # Expired uploads reclaimed in passing whenever one is created: bounded, so creating one
@@ -144,6 +152,8 @@ class UploadService:
         self._expiry = timedelta(seconds=expiry_seconds)
         self._max_in_progress = max_in_progress
         self._running = RunningHashes()
+        # Whether partial files are written around the page cache (not on tmpfs).
+        self.direct = worth_it(directory)
 
     @property
     def max_size(self) -> int:
@@ -458,6 +468,9 @@ class Patch:
         # if this process knows it up to here.
         self._chunk = CHECKSUMS[checksum.algorithm]() if checksum is not None else None
         self._running = service._running.get(upload.id, upload.received) if fd is not None else None
+        self._sink = (
+            PartialWriter(fd, upload.received, direct=service.direct) if fd is not None else None
+        )
 
     @property
     def ended(self) -> bool:
@@ -482,11 +495,10 @@ class Patch:
         assert self._fd is not None  # room to write: the upload is not finished
         hashing = hash_beside([h for h in (self._chunk, self._running) if h is not None], pieces)
         try:
-            # At the offset where the bytes go, whatever a failed write left behind.
-            at = self._upload.received + self.written
+            assert self._sink is not None
             with space_checked(BLOB_STORE):
                 for piece in pieces:
-                    at = _write_at(self._fd, piece, at)
+                    self._sink.write(piece)
         finally:
             wait_all(hashing)
         self.written += size
@@ -545,6 +557,8 @@ class Patch:
             assert self._fd is not None
             try:
                 with space_checked(BLOB_STORE):
+                    assert self._sink is not None
+                    self._sink.flush()
                     os.fsync(self._fd)
             except BaseException:
                 self._truncate()
@@ -557,6 +571,8 @@ class Patch:
         return service._state(upload)
 
     def _truncate(self) -> None:
+        if self._sink is not None:
+            self._sink.abandon()  # no gathered byte reaches the file after this
         if self._fd is not None and self.written:
             with suppress(OSError):  # a failure here is no loss: the next writer truncates
                 os.ftruncate(self._fd, self._upload.received)
@@ -564,15 +580,9 @@ class Patch:
 
     def _end(self) -> None:
         self._ended = True
+        if self._sink is not None:
+            self._sink.abandon()
+            self._sink = None
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-
-
-def _write_at(fd: int, data: ByteBuffer, offset: int) -> int:
-    """Write all of ``data`` at ``offset``; the offset after it."""
-    view = memoryview(data).cast("B")
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view, offset = view[written:], offset + written
-    return offset
