@@ -28,6 +28,10 @@ CHUNK = 1 << 20  # 1 MiB reads: few system calls per gigabyte, little memory per
 # Threads reading and hashing at once: more than the cores, since small files spend most
 # of their time in system calls, and a few more than that gains nothing.
 HASH_THREADS = min(32, (os.cpu_count() or 1) + 4)
+GROUP_BYTES = 4 * 1024 * 1024
+GROUP_FILES = 256
+# Files at least this large on average are hashed in many threads (see ``hash_files``).
+LARGE_AVERAGE = 256 * 1024
 # A file read again when its size or mtime changed while it was read, this many times.
 READ_ATTEMPTS = 3
 
@@ -122,8 +126,36 @@ def _inside(root: Path, target: str) -> str | None:
 
 def hash_files(root: Path, files: Sequence[LocalFile], meter: Meter) -> Iterator[Hashed]:
     """Hash ``files`` (regular files of the tree at ``root``) in parallel threads, giving
-    each as it is done; ``meter`` counts the bytes read and the files done."""
-    return in_parallel(lambda file: _hash_one(root, file.path, meter), files, HASH_THREADS, "hash")
+    each as it is done; ``meter`` counts the bytes read and the files done.
+
+    Files go to the threads in groups of about ``GROUP_BYTES`` (at most ``GROUP_FILES``):
+    handing out 10,000 files of 4 KiB one by one cost 0.9 s of futures and waiting, where
+    hashing them all in one thread takes 0.18 s. And small files are hashed by one thread:
+    their time is the interpreter's, not hashlib's, so more threads only take the lock
+    from each other (those 10,000 files: 0.19 s in one thread, 0.31 s in two, 0.48 s in
+    six); large ones by ``HASH_THREADS``, hashlib letting go of the lock."""
+    total = sum(file.size for file in files)
+    threads = HASH_THREADS if files and total / len(files) >= LARGE_AVERAGE else 1
+    for group in in_parallel(
+        lambda group: [_hash_one(root, file.path, meter) for file in group],
+        _groups(files),
+        threads,
+        "hash",
+    ):
+        yield from group
+
+
+def _groups(files: Sequence[LocalFile]) -> Iterator[list[LocalFile]]:
+    group: list[LocalFile] = []
+    size = 0
+    for file in files:
+        group.append(file)
+        size += file.size
+        if size >= GROUP_BYTES or len(group) >= GROUP_FILES:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
 
 
 def _hash_one(root: Path, path: str, meter: Meter) -> Hashed:
