@@ -12,10 +12,10 @@ import contextlib
 import hashlib
 import re
 import tempfile
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from email.utils import format_datetime
-from typing import IO, Protocol
+from typing import IO, Protocol, TypeVar
 from urllib.parse import quote
 
 import anyio
@@ -29,8 +29,12 @@ from dataloft.core.blobs import BlobRef, BlobService, StoredBlob, Tee, Upload
 from dataloft.core.browse import EntryRead
 from dataloft.core.errors import Invalid, TooLarge, space_checked
 from dataloft.core.pagination import ascii_natural
+from dataloft.core.pipe import Pipe, read_through
 from dataloft.storage.base import ByteBuffer
 from dataloft.storage.chunks import close_iterator
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 # An upload's bytes go to a worker thread (hash + write) in batches of about this size, while
 # the event loop keeps receiving the next one (see ``UploadFeed``).
@@ -176,6 +180,26 @@ async def _body_chunks(request: Request, limit: int) -> AsyncIterator[bytes]:
             yield chunk
     except ClientDisconnect:
         raise Invalid("the client went away before the body was sent") from None
+
+
+async def read_while_receiving(
+    read: Callable[[Pipe], T], receive: Callable[[Pipe], Awaitable[R]]
+) -> tuple[R, T]:
+    """``receive`` hands a body's bytes to a ``Pipe`` on the event loop while ``read``
+    reads them from it in a worker thread (a tar reader): what each returns. A refusal of
+    the reader's reaches ``receive`` through ``Pipe.put`` and is what is raised; however
+    the body ends, the reader learns it ended and is waited for."""
+    pipe = Pipe()
+    reading = asyncio.ensure_future(in_thread(read_through, pipe, read))
+    try:
+        received = await receive(pipe)
+    except BaseException:
+        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+            await in_thread(pipe.end)
+            await reading
+        raise
+    await in_thread(pipe.end)
+    return received, await reading
 
 
 async def body_batches(request: Request, limit: int) -> AsyncIterator[list[bytes]]:

@@ -7,8 +7,9 @@ and index, and run truly at once where it matters.
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -25,17 +26,27 @@ def in_parallel(
     """``function(item)`` for each item, in ``threads`` threads named ``name``: each result
     as it is done (not in the items' order), items started in their order. An error ends
     it, raised here: items not started by then are never started."""
+    # Each future reports itself done on a queue: taking the next result costs the same
+    # however many are in flight (``wait(FIRST_COMPLETED)`` over the pending set cost
+    # about 90 µs per item, 0.9 s for 10,000 small files).
+    finished: queue.SimpleQueue[Future[R]] = queue.SimpleQueue()
     with ThreadPoolExecutor(threads, thread_name_prefix=name) as pool:
         pending: set[Future[R]] = set()
+
+        def take() -> R:
+            future = finished.get()
+            pending.discard(future)
+            return future.result()
+
         try:
             for item in items:
-                pending.add(pool.submit(function, item))
+                future = pool.submit(function, item)
+                pending.add(future)
+                future.add_done_callback(finished.put)
                 if len(pending) >= threads * AHEAD:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    yield from (future.result() for future in done)
+                    yield take()
             while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                yield from (future.result() for future in done)
+                yield take()
         finally:
             for future in pending:
                 future.cancel()

@@ -16,13 +16,12 @@ nothing), so a client simply sends the batch again, fixed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dataloft.core.access import Principal
 from dataloft.core.blobs import BlobService, StoredBlob
 from dataloft.core.errors import DigestMismatch, Invalid
 from dataloft.core.names import validate_digest
-from dataloft.core.pipe import Pipe, read_through
 from dataloft.core.tar_reading import TarLimits, TarReader
 from dataloft.core.tar_stream import BinaryReadable
 
@@ -60,13 +59,7 @@ def store_batch(
     blobs: BlobService, actor: Principal, source: BinaryReadable, limits: TarLimits
 ) -> list[BatchItem]:
     """Store every member of the tar stream ``source`` as a blob the actor possesses."""
-    limits = TarLimits(
-        members=min(limits.members, MAX_BATCH),
-        total_bytes=limits.total_bytes,
-        ratio=limits.ratio,
-        name_bytes=limits.name_bytes,
-        header_bytes=limits.header_bytes,
-    )
+    limits = replace(limits, members=min(limits.members, MAX_BATCH))
     reader = TarReader(source, limits)
     stored: list[StoredBlob] = []
     try:
@@ -83,10 +76,3 @@ def store_batch(
         # What was read is kept, even when a later member is refused (see the docstring).
         new = blobs.save_many(actor, stored) if stored else set()
     return [BatchItem(s.digest, s.size, s.digest in new) for s in stored]
-
-
-def store_piped(
-    blobs: BlobService, actor: Principal, pipe: Pipe, limits: TarLimits
-) -> list[BatchItem]:
-    """``store_batch`` reading from ``pipe``, which it closes however it ends."""
-    return read_through(pipe, lambda source: store_batch(blobs, actor, source, limits))

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dataloft.core.blobs import BlobRef, BlobService, StoredBlob, Upload
-from dataloft.core.pipe import Pipe, read_through
 from dataloft.core.tar_reading import TarLimits, TarMember, TarReader
 from dataloft.core.tar_stream import BinaryReadable
 
@@ -129,11 +128,6 @@ def _store(blobs: BlobService, reader: TarReader) -> Upload:
     except BaseException:
         upload.abort()
         raise
-
-
-def index_piped(blobs: BlobService, pipe: Pipe, top: str, limits: TarLimits) -> Indexed:
-    """``index_tarball`` reading from ``pipe``, which it closes however it ends."""
-    return read_through(pipe, lambda source: index_tarball(blobs, source, top, limits))
 
 
 def _ref(stored: StoredBlob) -> BlobRef:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import anyio
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -39,9 +36,15 @@ from dataloft.api.native.schemas import (
 )
 from dataloft.api.native.version_refs import VersionQuery, version_ref
 from dataloft.api.pipeline import Call, InThread, Pipeline, memo, quick
-from dataloft.api.transfer import blob_response, body_batches, etag_matches, receive_blob
+from dataloft.api.transfer import (
+    blob_response,
+    body_batches,
+    etag_matches,
+    read_while_receiving,
+    receive_blob,
+)
 from dataloft.core.access import Action, require_full_token
-from dataloft.core.blob_batches import store_piped
+from dataloft.core.blob_batches import store_batch
 from dataloft.core.browse import EntryRead
 from dataloft.core.cbor import decode_record
 from dataloft.core.changes import (
@@ -385,22 +388,14 @@ async def put_blob_batch(call: NativeCall) -> Response:
     require_full_token(call.actor, "upload blobs")
     _whole_bodies_only(call)
     loft, limits = call.loft, call.settings.tar_limits
-    pipe = Pipe()
-    storing = asyncio.ensure_future(
-        call.in_thread(store_piped, loft.blobs, call.actor, pipe, limits)
-    )
-    try:
+
+    async def receive(pipe: Pipe) -> None:
         async for pieces in body_batches(call.request, limits.total_bytes):
             await call.in_thread(pipe.put, pieces)
-    except BaseException:
-        # The reader learns the body ended; a refusal of its own (a member not named by
-        # its digest) reached us through ``pipe.put`` and is what we raise.
-        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-            await call.in_thread(pipe.end)
-            await storing
-        raise
-    await call.in_thread(pipe.end)
-    items = await storing
+
+    _, items = await read_while_receiving(
+        lambda pipe: store_batch(loft.blobs, call.actor, pipe, limits), receive
+    )
     out = BlobBatchOut(stored=[BlobOut(**vars(item)) for item in items])
     return JSONResponse(out.model_dump())
 

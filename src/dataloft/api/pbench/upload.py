@@ -20,14 +20,11 @@ the client set.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import anyio
 from starlette.responses import JSONResponse, Response
 
 from dataloft.api.errors import LengthRequired
@@ -35,17 +32,16 @@ from dataloft.api.origins import public_origin
 from dataloft.api.pbench.common import metadata_errors
 from dataloft.api.pbench.params import Query
 from dataloft.api.pipeline import Call, Handler, streaming
-from dataloft.api.transfer import declared_length, receive_blob
+from dataloft.api.transfer import declared_length, read_while_receiving, receive_blob
 from dataloft.core.blobs import StoredBlob
 from dataloft.core.errors import Invalid, Unauthenticated
-from dataloft.core.pbench_intake import Indexed, index_piped
+from dataloft.core.pbench_intake import Indexed, index_tarball
 from dataloft.core.pbench_metadata import (
     MetadataErrors,
     normalise_all,
     parse_upload_metadata,
     place,
 )
-from dataloft.core.pipe import Pipe
 
 SUFFIX = ".tar.xz"
 
@@ -142,20 +138,11 @@ def _check(received: StoredBlob, length: int, digest: Any, md5: str) -> None:
 async def _receive(call: Call, name: str, digest: Any) -> tuple[StoredBlob, Indexed]:
     """The body stored as a blob while a worker thread indexes it (``Pipe``): a member
     the index refuses stops the upload at once."""
-    loft = call.loft
-    pipe = Pipe()
-    indexing = asyncio.ensure_future(
-        call.in_thread(index_piped, loft.blobs, pipe, name, call.settings.tar_limits)
+    loft, limits = call.loft, call.settings.tar_limits
+    return await read_while_receiving(
+        lambda pipe: index_tarball(loft.blobs, pipe, name, limits),
+        lambda pipe: receive_blob(call.request, loft.blobs, also=(digest,), tee=pipe.put),
     )
-    try:
-        tarball = await receive_blob(call.request, loft.blobs, also=(digest,), tee=pipe.put)
-    except BaseException:
-        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-            await call.in_thread(pipe.end)
-            await indexing
-        raise
-    await call.in_thread(pipe.end)
-    return tarball, await indexing
 
 
 @dataclass(frozen=True)
