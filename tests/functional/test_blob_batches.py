@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import io
+import os
 import tarfile
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import select, update
 
+from dataloft.core.blobs import TOUCH_AGAIN_AFTER
+from dataloft.core.loft import Loft
+from dataloft.db.models import Blob
+from dataloft.db.types import utcnow
 from tests.conftest import User
 from tests.support import sha
 
@@ -140,3 +147,34 @@ def test_at_most_ten_thousand_members(alice: User) -> None:
     response = send(alice.client, tar_of(members))
     assert response.status_code == 413, response.text
     assert "10000 members" in response.json()["error"]["message"]
+
+
+def test_sending_held_bytes_again_touches_them_only_when_stale(alice: User, loft: Loft) -> None:
+    """A re-upload keeps the blob from collection: a row touched long ago is touched
+    again, one touched just now is left as it is (rewriting it would rewrite its bytes)."""
+    old, recent = os.urandom(4000), os.urandom(4000)
+    assert send(alice.client, tar_of(named(old, recent))).status_code == 200
+    long_ago = utcnow() - timedelta(seconds=TOUCH_AGAIN_AFTER + 60)
+    just_now = utcnow() - timedelta(seconds=60)
+    age(loft, {sha(old): long_ago, sha(recent): just_now})
+
+    assert send(alice.client, tar_of(named(old, recent))).status_code == 200
+    touched = ages(loft, [sha(old), sha(recent)])
+    assert touched[sha(old)] > just_now  # touched again
+    assert touched[sha(recent)] == just_now  # left alone
+
+    age(loft, {sha(old): long_ago})
+    assert missing(alice.client, [sha(old), sha(recent)]) == []  # a probe's hit counts too
+    assert ages(loft, [sha(old)])[sha(old)] > just_now
+
+
+def age(loft: Loft, touched: dict[str, datetime]) -> None:
+    with loft.db.write() as session:
+        for digest, when in touched.items():
+            session.execute(update(Blob).where(Blob.digest == digest).values(touched=when))
+
+
+def ages(loft: Loft, digests: list[str]) -> dict[str, datetime]:
+    with loft.db.read() as session:
+        rows = session.execute(select(Blob.digest, Blob.touched).where(Blob.digest.in_(digests)))
+        return {digest: when for digest, when in rows}

@@ -53,11 +53,12 @@ from dataloft.core.names import (
     prefix_upper_bound,
 )
 from dataloft.core.plan import Planner, Step
-from dataloft.core.possession import possessed, record_uploads
+from dataloft.core.possession import possessed, possessed_sizes, record_uploads
 from dataloft.core.results import EntryView, VersionView
 from dataloft.core.symlinks import check_links
 from dataloft.db import Database
 from dataloft.db.batches import batches, in_key_order, insert_batched
+from dataloft.db.membership import among
 from dataloft.db.models import Entry, EntryAttachment, Lens, Version, table_of
 from dataloft.db.types import utcnow
 
@@ -205,8 +206,7 @@ class CommitService:
         wanted = [s for s in steps if s.kind == "file" and not s.delete and s.size < 0]
         if not wanted:
             return
-        named = possessed(session, actor, (s.digest or "" for s in wanted))
-        sizes = self.blobs.sizes(session, named)
+        sizes = possessed_sizes(session, actor, (s.digest or "" for s in wanted))
         for step in wanted:
             size = sizes.get(step.digest or "")
             if size is None:
@@ -254,7 +254,7 @@ class CommitService:
         for chunk in batches(ids):
             rows = session.execute(
                 select(EntryAttachment.entry_id, EntryAttachment.digest).where(
-                    EntryAttachment.entry_id.in_(chunk)
+                    among(EntryAttachment.entry_id, chunk)
                 )
             )
             for entry_id, digest in rows:
@@ -280,7 +280,7 @@ class CommitService:
                     select(Entry).where(
                         Entry.dataset_id == dataset.id,
                         Entry.space == space,
-                        Entry.path.in_(chunk),
+                        among(Entry.path, chunk),
                         Entry.until.is_(None),
                     )
                 )
@@ -340,7 +340,7 @@ class CommitService:
                     Entry.dataset_id == dataset_id,
                     Entry.space == FILES,
                     Entry.until.is_(None),
-                    Entry.path.in_(chunk),
+                    among(Entry.path, chunk),
                 )
                 .limit(1)
             ).first()
@@ -409,7 +409,7 @@ class CommitService:
         ).all()
         doomed = [(row_id, size) for row_id, path, size in rows if path not in kept]
         for chunk in batches([row_id for row_id, _ in doomed]):
-            session.execute(update(Entry).where(Entry.id.in_(chunk)).values(until=head + 1))
+            session.execute(update(Entry).where(among(Entry.id, chunk)).values(until=head + 1))
         removal.records += len(doomed)
         removal.bytes += sum(size for _, size in doomed)
 
@@ -478,7 +478,7 @@ class CommitService:
             delta[step.space] += 1
             delta["bytes"] += step.size
         for chunk in batches(close_ids):
-            session.execute(update(Entry).where(Entry.id.in_(chunk)).values(until=number))
+            session.execute(update(Entry).where(among(Entry.id, chunk)).values(until=number))
         self._insert_rows(session, new_rows, attached)
         removed = outcomes.count("removed") - sum(s.kind == "folder" for s in steps)
         result = self._record_version(

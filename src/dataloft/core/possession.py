@@ -22,14 +22,15 @@ has never seen: nobody learns whether the server holds bytes they do not have.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from sqlalchemy import and_, select, union
+from sqlalchemy import CompoundSelect, Select, and_, select, union
 from sqlalchemy.orm import Session
 
 from dataloft.core.access import Principal
 from dataloft.core.datasets import visible_filter
 from dataloft.db.batches import Columns, batches
+from dataloft.db.membership import among
 from dataloft.db.models import (
     Blob,
     BlobUpload,
@@ -47,42 +48,67 @@ _DATASETS = table_of(Dataset)
 
 def possessed(session: Session, actor: Principal, digests: Iterable[str]) -> set[str]:
     """Those of ``digests`` the actor may name (see the module docstring)."""
+    return set(possessed_sizes(session, actor, digests))
+
+
+def possessed_sizes(session: Session, actor: Principal, digests: Iterable[str]) -> dict[str, int]:
+    """The sizes of the blobs among ``digests`` the actor may name."""
     wanted = list(dict.fromkeys(digests))
-    found: set[str] = set()
+    found: dict[str, int] = {}
+    sizes = select(Blob.digest, Blob.size)
     if actor.is_admin:
         for chunk in batches(wanted):
-            found.update(session.scalars(select(Blob.digest).where(Blob.digest.in_(chunk))))
+            found.update(_pairs(session, sizes.where(among(Blob.digest, chunk))))
         return found
+    if actor.user_id is not None:
+        # What they sent answers most asks (a commit names what its push just uploaded)
+        # by primary key; only the rest need the joins through datasets, which took a
+        # 10,000-file commit a third of its time.
+        uploaded = sizes.join(BlobUpload, BlobUpload.digest == Blob.digest)
+        for chunk in batches(wanted):
+            mine = uploaded.where(
+                BlobUpload.user_id == actor.user_id, among(BlobUpload.digest, chunk)
+            )
+            found.update(_pairs(session, mine))
+        wanted = [digest for digest in wanted if digest not in found]
+    held: list[str] = []
     for chunk in batches(wanted):
-        readable = [_DATASETS.c.deleted_at.is_(None), visible_filter(actor)]  # not an admin
-        in_datasets = _DATASETS.join(Entry, Entry.dataset_id == _DATASETS.c.id)
-        held_as_content = (
-            select(Entry.digest).select_from(in_datasets).where(Entry.digest.in_(chunk), *readable)
-        )
-        held_as_attachment = (
-            select(EntryAttachment.digest)
-            .select_from(in_datasets.join(EntryAttachment, EntryAttachment.entry_id == Entry.id))
-            .where(EntryAttachment.digest.in_(chunk), *readable)
-        )
-        parts = [held_as_content, held_as_attachment]
-        if actor.user_id is not None:
-            parts.append(
-                select(BlobUpload.digest).where(
-                    BlobUpload.user_id == actor.user_id, BlobUpload.digest.in_(chunk)
-                )
-            )
-            written = and_(Version.dataset_id == Entry.dataset_id, Version.number == Entry.since)
-            parts.append(
-                select(Entry.digest)
-                .join(Version, written)
-                .where(
-                    Entry.digest.in_(chunk),
-                    Entry.kind == "record",
-                    Version.author_id == actor.user_id,
-                )
-            )
-        found.update(session.scalars(union(*parts)))
+        held.extend(session.scalars(_held_in_datasets(actor, chunk)))
+    for chunk in batches(held):
+        found.update(_pairs(session, sizes.where(among(Blob.digest, chunk))))
     return found
+
+
+def _pairs(session: Session, query: Select[str, int]) -> dict[str, int]:
+    return {digest: size for digest, size in session.execute(query)}
+
+
+def _held_in_datasets(actor: Principal, chunk: Sequence[str]) -> CompoundSelect[tuple[str]]:
+    """Those of ``chunk`` in datasets the actor can read (not an admin), and the record
+    values they wrote."""
+    readable = [_DATASETS.c.deleted_at.is_(None), visible_filter(actor)]
+    in_datasets = _DATASETS.join(Entry, Entry.dataset_id == _DATASETS.c.id)
+    held_as_content = (
+        select(Entry.digest).select_from(in_datasets).where(among(Entry.digest, chunk), *readable)
+    )
+    held_as_attachment = (
+        select(EntryAttachment.digest)
+        .select_from(in_datasets.join(EntryAttachment, EntryAttachment.entry_id == Entry.id))
+        .where(among(EntryAttachment.digest, chunk), *readable)
+    )
+    parts = [held_as_content, held_as_attachment]
+    if actor.user_id is not None:
+        written = and_(Version.dataset_id == Entry.dataset_id, Version.number == Entry.since)
+        parts.append(
+            select(Entry.digest)
+            .join(Version, written)
+            .where(
+                among(Entry.digest, chunk),
+                Entry.kind == "record",
+                Version.author_id == actor.user_id,
+            )
+        )
+    return union(*parts)
 
 
 def record_uploads(session: Session, actor: Principal, digests: Iterable[str]) -> None:
