@@ -6,8 +6,9 @@ stream (``POST /blobs/batch``)."""
 from __future__ import annotations
 
 import tarfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 
 from dataloft_client import _tus
 from dataloft_client._commands import Blocking, Body, Op, Request
@@ -94,8 +95,9 @@ def upload_blobs(
         batch = items[start : start + MAX_BATCH]
         opened: list[tuple[str, Source]] = []
         try:
-            for digest, given in batch:
-                opened.append((digest, (yield from open_source(given))))
+            # All measured in one blocking step, not one each: a step costs the driver
+            # as much as a stat.
+            yield Blocking(partial(_open_all, batch, opened))
             # Sending the same bytes again changes nothing: safe to retry.
             request = Request(
                 "POST",
@@ -112,6 +114,10 @@ def upload_blobs(
     return stored
 
 
+def _open_all(sources: Sequence[tuple[str, UploadSource]], into: list[tuple[str, Source]]) -> None:
+    into.extend((digest, Source(source)) for digest, source in sources)
+
+
 def _tar_body(members: list[tuple[str, Source]], tally: Tally) -> Body:
     """A tar stream of the sources, each a regular file named by its digest, read as it is
     sent; ``tally`` counts the sources' bytes (not the tar's headers and padding)."""
@@ -120,23 +126,59 @@ def _tar_body(members: list[tuple[str, Source]], tally: Tally) -> Body:
     length += 2 * BLOCK  # the end of the archive
 
     def chunks() -> Iterator[bytes]:
+        # Small members are gathered into writes of about GATHER bytes: a header, 4 KiB
+        # and its padding sent as three writes each took the client more time than
+        # reading the files did.
+        gathered = bytearray()
         sent = 0
         for header, (_, source) in zip(headers, members, strict=True):
-            yield header
+            gathered += header
             for chunk in source.read_from(0):
-                yield chunk
+                if len(gathered) + len(chunk) > GATHER and gathered:
+                    yield bytes(gathered)
+                    gathered.clear()
+                if len(chunk) >= GATHER:
+                    yield chunk
+                else:
+                    gathered += chunk
                 sent += len(chunk)
-                tally.reach(sent)
-            yield bytes(_padded(source.size) - source.size)
-        yield bytes(2 * BLOCK)
+            gathered += bytes(_padded(source.size) - source.size)
+            tally.reach(sent)
+        gathered += bytes(2 * BLOCK)
+        yield bytes(gathered)
 
     return Body(chunks, length)
 
 
+GATHER = 256 * 1024
+_USTAR_SIZE_LIMIT = 8**11  # an 11-digit octal size field: 8 GiB
+
+
 def _tar_header(digest: str, size: int) -> bytes:
-    member = tarfile.TarInfo(digest)
-    member.size, member.mode, member.mtime = size, 0o644, 0
-    return member.tobuf(tarfile.PAX_FORMAT, "utf-8", "strict")  # PAX: sizes past 8 GiB
+    """A member's 512-byte header. A digest is a 64-character ASCII name, so below 8 GiB
+    this is a plain ustar header, the same bytes ``tarfile`` writes, built directly (its
+    ``TarInfo.tobuf`` took 20 us a member); larger sizes take a PAX record, by ``tarfile``."""
+    if size >= _USTAR_SIZE_LIMIT or len(digest) > 100 or not digest.isascii():
+        member = tarfile.TarInfo(digest)
+        member.size, member.mode, member.mtime = size, 0o644, 0
+        return member.tobuf(tarfile.PAX_FORMAT, "utf-8", "strict")
+    header = bytearray(
+        digest.encode().ljust(100, b"\0") + _USTAR_MODE_IDS + b"%011o\0" % size + _USTAR_TAIL
+    )
+    header[148:156] = b"%06o\0 " % sum(header)  # the checksum field counted as 8 spaces
+    return bytes(header)
+
+
+_USTAR_MODE_IDS = b"0000644\0" + b"0000000\0" + b"0000000\0"  # mode, uid, gid
+_USTAR_TAIL = (
+    b"00000000000\0"  # mtime: 0
+    + b" " * 8  # the checksum, filled in after
+    + b"0"  # a regular file
+    + bytes(100)  # link name
+    + b"ustar\x0000"  # magic and version
+    + bytes(32 + 32 + 8 + 8)  # user and group names, device numbers (none, as tarfile)
+    + bytes(155 + 12)  # name prefix, padding
+)
 
 
 def _padded(size: int) -> int:

@@ -7,7 +7,7 @@ these or plain dicts in the API's own shape (``{"op": "put_file", ...}``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 
@@ -69,7 +69,15 @@ def change_json(change: Change | dict[str, Any]) -> dict[str, Any]:
     if isinstance(change, dict):
         return change
     body: dict[str, Any] = {"op": change.op}
-    for key, value in asdict(change).items():
-        if (value is not None and value is not False) or key == "value":
-            body[key] = value
+    # The fields one level deep: ``asdict`` would deep-copy every value on the way (a
+    # third of a second for the 10,000 changes of a push), and the JSON encoder reads them.
+    kind = type(change)
+    names = _NAMES.get(kind) or _NAMES.setdefault(kind, tuple(f.name for f in fields(change)))
+    for name in names:
+        value = getattr(change, name)
+        if (value is not None and value is not False) or name == "value":
+            body[name] = value
     return body
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}  # each kind's fields (``fields`` took 10 us a call)

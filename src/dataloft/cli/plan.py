@@ -41,7 +41,12 @@ def plan_push(local: Sequence[LocalFile], remote: Iterable[Entry], *, delete: bo
     """The commit that makes the head hold ``local`` (every file hashed)."""
     plan = Plan()
     mine = {file.path: file for file in local}
-    folders = {parent for path in mine for parent in _parents(path)}
+    folders: set[str] = set()
+    for path in mine:
+        for parent in _parents(path):
+            if parent in folders:  # and so are its own parents
+                break
+            folders.add(parent)
     theirs: dict[str, Entry] = {}
     for entry in remote:
         theirs[entry.path] = entry

@@ -42,6 +42,10 @@ class Meter(Protocol):
     def file_done(self) -> None:
         """One more file is done."""
 
+    def grow(self, count_bytes: int, count_files: int) -> None:
+        """The phase has this much more to do than it was opened with (a push learns
+        what it must upload as it goes)."""
+
 
 class Display(Protocol):
     """The progress display of one command."""
@@ -89,8 +93,11 @@ class _Counts:
 
 
 class _BarMeter:
-    def __init__(self, progress: Progress, task: TaskID, total_files: int) -> None:
-        self._progress, self._task, self._total_files = progress, task, total_files
+    def __init__(
+        self, progress: Progress, task: TaskID, total_bytes: int, total_files: int
+    ) -> None:
+        self._progress, self._task = progress, task
+        self.total_bytes, self._total_files = total_bytes, total_files
         self._counts = _Counts()
 
     def advance(self, count: int) -> None:
@@ -99,8 +106,18 @@ class _BarMeter:
     def file_done(self) -> None:
         with self._counts.lock:
             self._counts.files += 1
-            files = self._counts.files
-        self._progress.update(self._task, files=f"{files}/{self._total_files} files")
+            self._show_files()
+
+    def grow(self, count_bytes: int, count_files: int) -> None:
+        with self._counts.lock:
+            self.total_bytes += count_bytes
+            self._total_files += count_files
+            self._progress.update(self._task, total=self.total_bytes)
+            self._show_files()
+
+    def _show_files(self) -> None:
+        files = f"{self._counts.files}/{self._total_files} files"
+        self._progress.update(self._task, files=files)
 
 
 class BarDisplay:
@@ -130,8 +147,9 @@ class BarDisplay:
         self, label: str, done_label: str, total_bytes: int, total_files: int
     ) -> Iterator[Meter]:
         task = self._progress.add_task(label, total=total_bytes, files=f"0/{total_files} files")
-        yield _BarMeter(self._progress, task, total_files)
-        self._progress.update(task, description=done_label, completed=total_bytes)
+        meter = _BarMeter(self._progress, task, total_bytes, total_files)
+        yield meter
+        self._progress.update(task, description=done_label, completed=meter.total_bytes)
 
 
 class _LineMeter:
@@ -153,6 +171,11 @@ class _LineMeter:
         with self._counts.lock:
             self._counts.files += 1
             self._report()
+
+    def grow(self, count_bytes: int, count_files: int) -> None:
+        with self._counts.lock:
+            self._total_bytes += count_bytes
+            self._total_files += count_files
 
     def _report(self) -> None:
         counts = self._counts

@@ -3,14 +3,17 @@ commit, sending only the bytes the server lacks.
 
 The steps, each cheap when there is nothing to do:
 
-1. walk the folder (``tree``) and hash, in parallel threads, only the files the local
-   index cannot answer for (``index``): an unchanged file costs one ``stat``;
-2. read the dataset's head (once the hashing is done), list it, and plan the changes
-   (``plan``); nothing to change is "up to date", and no commit;
-3. ask the server which blobs it lacks (``POST /blobs/missing``, 10,000 at a time) and
-   upload only those (``upload``: small files many to a request, large ones alone,
-   resumably), several requests at once through one client (threads);
-4. one commit of every change, whose ``parent`` is the head read in step 2: had anyone
+1. walk the folder (``tree``) and list the dataset's head;
+2. hash, in parallel threads, only the files the local index cannot answer for
+   (``index``): an unchanged file costs one ``stat``. Meanwhile, each file hashed whose
+   bytes the dataset does not hold goes to the sender (``upload``), which asks the server
+   which blobs it lacks (``POST /blobs/missing``) and uploads only those (small files many
+   to a request, large ones alone, resumably), several requests at once;
+3. read the head again (once the hashing is done; listed again if it moved), and plan
+   the changes (``plan``); blobs the plan needs that the hashing did not offer (files the
+   index knew) go to the sender too, and it is waited for. Nothing to change is "up to
+   date", and no commit;
+4. one commit of every change, whose ``parent`` is the head read in step 3: had anyone
    committed since, it is refused (412) and nothing changes.
 
 A push that is interrupted anywhere leaves no commit, and blobs it had uploaded are no
@@ -33,7 +36,7 @@ from dataloft.cli.output import JsonOption, err, fail, line, note, print_json
 from dataloft.cli.plan import Plan, plan_push
 from dataloft.cli.progress import Display, display, files, human
 from dataloft.cli.tree import LocalFile, Tree, TreeError, hash_files, walk
-from dataloft.cli.upload import upload
+from dataloft.cli.upload import Sender
 from dataloft_client import Client, Conflict, NotFound, PreconditionFailed
 from dataloft_client.config import config_dir
 
@@ -43,6 +46,8 @@ UPLOAD_JOBS = 8
 # Rows written to the index per transaction while hashing: a push interrupted in the
 # middle of hashing a large tree keeps what it had hashed.
 INDEX_BATCH = 2000
+# Hashed files handed to the sender at a time.
+OFFER_BATCH = 250
 
 
 @dataclass
@@ -120,21 +125,27 @@ def _push(
     for path in tree.skipped:
         note(f"skipped {path!r}: not a file, folder or symlink")
     # The dataset before the hashing: a wrong name or token fails at once, not after it.
-    created = _ensure(client, repo)
-    files, hashed = _hashed(root, tree, index, shown)
-    # The head after it: the commit is refused if another lands in between, and the
-    # hashing may take minutes.
-    head = client.get_dataset(repo).version
+    # Its files' blobs are never asked about: it holds them, so you may name them.
+    created, listed = _ensure(client, repo)
+    remote = list(client.list_files(repo, version=listed)) if listed else []
+    on_server = {entry.sha256 for entry in remote if entry.sha256}
+    with Sender(client, root, shown, jobs, on_server) as sender:
+        files, hashed = _hashed(root, tree, index, shown, sender)
+        # The head after the hashing, which may take minutes: the commit is refused if
+        # another lands after this.
+        head = client.get_dataset(repo).version
+        if head != listed:
+            remote = list(client.list_files(repo, version=head))
+        plan = plan_push(files, remote, delete=delete)
+        # What the hashing did not offer: files the index knew (the same tree pushed to
+        # another dataset, say).
+        sender.offer(plan.blobs.values())
+        sender.finish()
     report = PushReport(repo, head, created=created, files=len(files), skipped=tree.skipped)
     report.hashed, report.hashed_bytes = len(hashed), sum(h.size for h in hashed)
-    remote = client.list_files(repo, version=head) if head else iter(())
-    plan = plan_push(files, remote, delete=delete)
+    report.uploaded, report.uploaded_bytes = sender.files, sender.bytes
     if not plan:
         return report
-    missing = client.missing_blobs(plan.blobs)
-    uploads = [plan.blobs[digest] for digest in missing]
-    report.uploaded_bytes = upload(client, root, uploads, shown, jobs)
-    report.uploaded = len(uploads)
     report.added, report.changed, report.removed = plan.added, plan.changed, plan.removed
     report.version = _commit(client, repo, plan, head, message)
     report.committed = True
@@ -156,10 +167,11 @@ def _own_state(root: Path, index: Index) -> set[str]:
 
 
 def _hashed(
-    root: Path, tree: Tree, index: Index, shown: Display
+    root: Path, tree: Tree, index: Index, shown: Display, sender: Sender
 ) -> tuple[list[LocalFile], list[Hashed]]:
     """The tree's files with their sha256: from the index where it answers for them,
-    read and hashed otherwise (and the index told)."""
+    read and hashed otherwise (the index told, and each offered to ``sender`` as soon as
+    it is hashed)."""
     known = index.known()
     files: dict[str, LocalFile] = {}
     unknown: list[LocalFile] = []
@@ -177,11 +189,18 @@ def _hashed(
     if unknown:
         total = sum(file.size for file in unknown)
         with shown.phase("hashing", "hashed", total, len(unknown)) as meter:
-            for batch in _batches(hash_files(root, unknown, meter), INDEX_BATCH):
-                index.record(batch)
+            unrecorded: list[Hashed] = []
+            for batch in _batches(hash_files(root, unknown, meter), OFFER_BATCH):
+                sender.offer(_local(h) for h in batch)
                 hashed.extend(batch)
+                unrecorded.extend(batch)
+                if len(unrecorded) >= INDEX_BATCH:
+                    index.record(unrecorded)
+                    unrecorded = []
+            if unrecorded:
+                index.record(unrecorded)
     for h in hashed:
-        files[h.path] = LocalFile(h.path, h.size, h.mtime_ns, sha256=h.sha256)
+        files[h.path] = _local(h)
     if gone:
         index.record((), gone)
     return sorted(files.values(), key=lambda file: file.path), hashed
@@ -198,20 +217,23 @@ def _batches(items: Iterable[Hashed], size: int) -> Iterator[list[Hashed]]:
         yield batch
 
 
-def _ensure(client: Client, repo: str) -> bool:
-    """Make the dataset if it does not exist; whether it was made."""
+def _local(hashed: Hashed) -> LocalFile:
+    return LocalFile(hashed.path, hashed.size, hashed.mtime_ns, sha256=hashed.sha256)
+
+
+def _ensure(client: Client, repo: str) -> tuple[bool, int]:
+    """Make the dataset if it does not exist: whether it was made, and its head."""
     try:
-        client.get_dataset(repo)
-        return False
+        return False, client.get_dataset(repo).version
     except NotFound:
         pass
     owner, name = repo.split("/", 1)
     try:
         made = client.create_dataset(name, owner=owner)
     except Conflict:  # another push made it just now
-        return False
+        return False, client.get_dataset(repo).version
     note(f"created the dataset {made.repo} (private)")
-    return True
+    return True, made.version
 
 
 def _commit(client: Client, repo: str, plan: Plan, head: int, message: str | None) -> int:

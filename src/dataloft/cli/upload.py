@@ -1,4 +1,12 @@
-"""Sending the bytes of a push: the blobs the server lacks, several requests at once.
+"""Sending the bytes of a push: the blobs the server lacks, while the rest of the tree is
+still being hashed.
+
+Files reach a ``Sender`` as soon as they are hashed (``offer``). It gathers them into
+requests, and a thread of its own asks the server which blobs of each request it lacks
+(``POST /blobs/missing``) and sends those, several requests at once, while the hashing
+goes on: the reading and hashing of one part of the tree and the server's storing of the
+part before it take turns on different cores, instead of one waiting for the other (a
+push of 10,000 files of 4 KiB spent 0.35 s hashing before its first byte went out).
 
 Small files go many to a request, as one tar stream (``POST /blobs/batch``, the SDK's
 ``upload_blobs``): a tree of ten thousand small files is a few requests, not ten thousand
@@ -10,19 +18,24 @@ the SDK's threshold), where the bytes themselves cost more than the request.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import queue
+import threading
+from collections.abc import Collection, Iterable
+from contextlib import ExitStack
 from pathlib import Path
+from types import TracebackType
 
 from dataloft.cli.parallel import in_parallel
-from dataloft.cli.progress import Display
+from dataloft.cli.progress import Display, Meter
 from dataloft.cli.tree import LocalFile
 from dataloft_client import Client, DataloftError
 
 # Files below this size go in batches; from it up, one request each.
 BATCH_BELOW = 1 << 20
 # A batch holds at most this many files and bytes: batches small enough that several go
-# at once (the server works on each in a thread of its own) and that a failed one costs
-# little to send again, large enough that the requests cost nothing beside the bytes.
+# at once (the server works on each in a thread of its own), that the first leaves while
+# the tree is still being hashed, and that a failed one costs little to send again; large
+# enough that the requests cost nothing beside the bytes.
 BATCH_FILES = 2000
 BATCH_BYTES = 16 << 20
 # For the tests of an interrupted push only: the process ends abruptly (as a kill would
@@ -33,51 +46,146 @@ EXIT_AFTER_UPLOADS = "DATALOFT_TEST_PUSH_EXIT_AFTER_UPLOADS"
 def requests(files: Iterable[LocalFile]) -> list[list[LocalFile]]:
     """The files grouped into requests, in the order given: each large file alone, the
     small ones in batches."""
-    groups: list[list[LocalFile]] = []
-    batch: list[LocalFile] = []
-    size = 0
-    for file in files:
+    grouping = _Grouping()
+    groups = [group for file in files for group in grouping.add(file)]
+    return groups + grouping.rest()
+
+
+class _Grouping:
+    """Files into requests as they come: a large one at once, small ones by the batch."""
+
+    def __init__(self) -> None:
+        self._batch: list[LocalFile] = []
+        self._size = 0
+
+    def add(self, file: LocalFile) -> list[list[LocalFile]]:
+        """The requests complete once ``file`` is added."""
         if file.size >= BATCH_BELOW:
-            groups.append([file])
-            continue
-        if batch and (len(batch) >= BATCH_FILES or size + file.size > BATCH_BYTES):
-            groups.append(batch)
-            batch, size = [], 0
-        batch.append(file)
-        size += file.size
-    if batch:
-        groups.append(batch)
-    return groups
+            return [[file]]
+        done = []
+        if self._batch and (
+            len(self._batch) >= BATCH_FILES or self._size + file.size > BATCH_BYTES
+        ):
+            done.append(self._batch)
+            self._batch, self._size = [], 0
+        self._batch.append(file)
+        self._size += file.size
+        return done
+
+    def rest(self) -> list[list[LocalFile]]:
+        """The last, partly filled batch, if any."""
+        batch, self._batch, self._size = self._batch, [], 0
+        return [batch] if batch else []
 
 
-def upload(client: Client, root: Path, files: list[LocalFile], shown: Display, jobs: int) -> int:
-    """Upload the files' bytes as blobs (the large first), ``jobs`` requests at once; the
-    bytes sent."""
-    if not files:
-        return 0
-    total = sum(file.size for file in files)
-    exit_after = int(os.environ.get(EXIT_AFTER_UPLOADS, "0"))
-    ordered = sorted(files, key=lambda file: -file.size)  # none left to trail at the end
-    with shown.phase("uploading", "uploaded", total, len(files)) as meter:
+class Sender:
+    """Uploads the blobs of the files it is offered that the server lacks, ``jobs``
+    requests at once, in threads of its own; ``finish`` waits for them all. Use it with
+    ``with``: leaving early (an error, an interrupt) stops it and waits for the requests
+    in flight, so none outlives the client.
 
-        def send(group: list[LocalFile]) -> None:
-            try:
-                if len(group) == 1 and group[0].size >= BATCH_BELOW:
-                    (file,) = group
-                    source = root / file.path
-                    client.upload_blob(source, sha256=file.sha256, progress=meter.advance)
-                else:
-                    blobs = {file.sha256 or "": root / file.path for file in group}
-                    client.upload_blobs(blobs, progress=meter.advance)
-            except DataloftError as error:  # which file it was, with the server's reason
-                raise DataloftError(_named(error.message, group)) from error
-            for _ in group:
-                meter.file_done()
+    ``on_server``: digests the caller may name already (the dataset's own files), never
+    asked about. Each digest is asked about and sent once, however many files hold it."""
 
-        for finished, _ in enumerate(in_parallel(send, requests(ordered), jobs, "up"), start=1):
-            if finished == exit_after:
-                os._exit(75)  # the test hook: as abrupt as a kill
-    return total
+    def __init__(
+        self, client: Client, root: Path, shown: Display, jobs: int, on_server: Collection[str]
+    ) -> None:
+        self._client, self._root, self._shown = client, os.fspath(root), shown
+        self._offered: set[str] = set(on_server)
+        self._grouping = _Grouping()
+        self._groups: queue.SimpleQueue[list[LocalFile] | None] = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._phase = ExitStack()
+        self._meter: Meter | None = None
+        self.files = 0  # uploaded: the files (one per digest) and their bytes
+        self.bytes = 0
+        self._exit_after = int(os.environ.get(EXIT_AFTER_UPLOADS, "0"))
+        self._thread = threading.Thread(target=self._run, args=(jobs,), name="push-send")
+        self._thread.start()
+
+    def __enter__(self) -> Sender:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._thread.is_alive():  # left before ``finish``: stop sending
+            self._stopping.set()
+            self._groups.put(None)
+            self._thread.join()
+        self._phase.close()
+
+    def offer(self, files: Iterable[LocalFile]) -> None:
+        """Hashed files whose blobs the dataset may need: the ones not asked about yet go
+        in the next requests. Raises the error that stopped the sending, if one has."""
+        if self._error is not None:
+            raise self._error
+        for file in files:
+            if file.target is not None or file.sha256 is None or file.sha256 in self._offered:
+                continue
+            self._offered.add(file.sha256)
+            for group in self._grouping.add(file):
+                self._groups.put(group)
+
+    def finish(self) -> None:
+        """Send what is left and wait for every request: the error of the first that
+        failed is raised here."""
+        for group in self._grouping.rest():
+            self._groups.put(group)
+        self._groups.put(None)
+        self._thread.join()
+        self._phase.close()  # the phase's closing line: what was uploaded
+        if self._error is not None:
+            raise self._error
+
+    def _run(self, jobs: int) -> None:
+        try:
+            requests = iter(self._groups.get, None)
+            for finished, _ in enumerate(in_parallel(self._send, requests, jobs, "up"), start=1):
+                if finished == self._exit_after:
+                    os._exit(75)  # the test hook: as abrupt as a kill
+        except BaseException as error:  # the thread's end: offer and finish raise it
+            self._error = error
+
+    def _send(self, group: list[LocalFile]) -> None:
+        if self._stopping.is_set():
+            return
+        try:
+            missing = set(self._client.missing_blobs([file.sha256 or "" for file in group]))
+            group = [file for file in group if file.sha256 in missing]
+            if not group:
+                return
+            meter = self._metered(group)
+            # Paths as strings: pathlib took 30 us to join each.
+            if len(group) == 1 and group[0].size >= BATCH_BELOW:
+                (file,) = group
+                source = f"{self._root}/{file.path}"
+                self._client.upload_blob(source, sha256=file.sha256, progress=meter.advance)
+            else:
+                blobs = {file.sha256 or "": f"{self._root}/{file.path}" for file in group}
+                self._client.upload_blobs(blobs, progress=meter.advance)
+        except DataloftError as error:  # which file it was, with the server's reason
+            raise DataloftError(_named(error.message, group)) from error
+        for _ in group:
+            meter.file_done()
+
+    def _metered(self, group: list[LocalFile]) -> Meter:
+        """The uploading phase's meter, grown by this request (the phase opens with the
+        first request that has anything to send: its totals are learned as it goes)."""
+        size = sum(file.size for file in group)
+        with self._lock:
+            self.files += len(group)
+            self.bytes += size
+            if self._meter is None:
+                phase = self._shown.phase("uploading", "uploaded", 0, 0)
+                self._meter = self._phase.enter_context(phase)
+            self._meter.grow(size, len(group))
+            return self._meter
 
 
 def _named(message: str, group: list[LocalFile]) -> str:
