@@ -92,11 +92,10 @@ class Users:
         return name, env
 
 
-def baseline_copy_and_hash(tree: Path) -> float:
-    copy = bench_dir() / "cp-copy"
-    shutil.rmtree(copy, ignore_errors=True)
-    # What earlier rounds left to write back would slow the copy down: the baseline took
-    # 4.96 and 5.14 s in runs that measured it right after pushes, 0.45 s on a quiet disk.
+def baseline_copy_and_hash(tree: Path, copy: Path) -> float:
+    """``cp -r`` of the tree to ``copy`` (a new folder, removed by the caller once every
+    round is done), then ``sha256sum`` of every copied file."""
+    # What earlier rounds left to write back would slow the copy down.
     os.sync()
     started = time.perf_counter()
     subprocess.run(["cp", "-r", str(tree), str(copy)], check=True)
@@ -106,20 +105,28 @@ def baseline_copy_and_hash(tree: Path) -> float:
     subprocess.run(
         ["xargs", "-0", "sha256sum"], input=listing.stdout, check=True, stdout=subprocess.DEVNULL
     )
-    elapsed = time.perf_counter() - started
-    shutil.rmtree(copy)
-    return elapsed
+    return time.perf_counter() - started
 
 
 def small_files(loft: Loft, users: Users, count: int, kib: int, runs: int) -> None:
     tree = small_tree(bench_dir() / "push-tree", count, kib * 1024)
     dataloft = str(BIN / "dataloft")
     pushes, baselines, seconds_again = [], [], []
-    for _ in range(runs):
-        baselines.append(baseline_copy_and_hash(tree))
-        user, env = users.env()
-        pushes.append(seconds(dataloft, "push", str(tree), f"{user}/small", env=env))
-        seconds_again.append(seconds(dataloft, "push", str(tree), f"{user}/small", env=env))
+    # The copies are removed after the last round, not between rounds: creating files on
+    # ext4 right after thousands were deleted is slow (its allocator skips inodes deleted
+    # in the last minutes, ``recently_deleted`` in the kernel's profile), which made one
+    # round's `cp -r` take 7 s where it takes 0.3 s.
+    copies = bench_dir() / "cp-copies"
+    shutil.rmtree(copies, ignore_errors=True)
+    copies.mkdir()
+    try:
+        for round_ in range(runs):
+            baselines.append(baseline_copy_and_hash(tree, copies / str(round_)))
+            user, env = users.env()
+            pushes.append(seconds(dataloft, "push", str(tree), f"{user}/small", env=env))
+            seconds_again.append(seconds(dataloft, "push", str(tree), f"{user}/small", env=env))
+    finally:
+        shutil.rmtree(copies, ignore_errors=True)
     push, base, again = min(pushes), min(baselines), min(seconds_again)
     rate = count / push
     report(
