@@ -123,6 +123,7 @@ def small_files(loft: Loft, users: Users, count: int, kib: int, runs: int) -> No
         for round_ in range(runs):
             baselines.append(baseline_copy_and_hash(tree, copies / str(round_)))
             user, env = users.env()
+            os.sync()  # as for the baseline: not writing back the copy meanwhile
             pushes.append(seconds(dataloft, "push", str(tree), f"{user}/small", env=env))
             seconds_again.append(seconds(dataloft, "push", str(tree), f"{user}/small", env=env))
     finally:

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
@@ -35,10 +35,12 @@ from dataloft.cli.index import Hashed, Index, cache_dir
 from dataloft.cli.output import JsonOption, err, fail, line, note, print_json
 from dataloft.cli.plan import Plan, plan_push
 from dataloft.cli.progress import Display, display, files, human
-from dataloft.cli.tree import LocalFile, Tree, TreeError, hash_files, walk
-from dataloft.cli.upload import Sender
+from dataloft.cli.tree import LocalFile, Tree, TreeError, read_files, walk
+from dataloft.cli.upload import BATCH_BELOW, Sender
 from dataloft_client import Client, Conflict, NotFound, PreconditionFailed
 from dataloft_client.config import config_dir
+
+T = TypeVar("T")
 
 # Upload requests at once: enough to keep a server's request handling busy while each
 # request waits on its round trip, few enough not to crowd out other clients.
@@ -190,8 +192,11 @@ def _hashed(
         total = sum(file.size for file in unknown)
         with shown.phase("hashing", "hashed", total, len(unknown)) as meter:
             unrecorded: list[Hashed] = []
-            for batch in _batches(hash_files(root, unknown, meter), OFFER_BATCH):
-                sender.offer(_local(h) for h in batch)
+            reads = read_files(root, unknown, meter, keep_below=BATCH_BELOW)
+            for reading in _batches(reads, OFFER_BATCH):
+                batch = [read.hashed for read in reading]
+                kept = {r.hashed.path: r.data for r in reading if r.data is not None}
+                sender.offer([_local(h) for h in batch], kept)
                 hashed.extend(batch)
                 unrecorded.extend(batch)
                 if len(unrecorded) >= INDEX_BATCH:
@@ -206,8 +211,8 @@ def _hashed(
     return sorted(files.values(), key=lambda file: file.path), hashed
 
 
-def _batches(items: Iterable[Hashed], size: int) -> Iterator[list[Hashed]]:
-    batch: list[Hashed] = []
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
     for item in items:
         batch.append(item)
         if len(batch) >= size:

@@ -52,6 +52,14 @@ class LocalFile:
     sha256: str | None = None
 
 
+@dataclass(frozen=True)
+class Read:
+    """A file just hashed, with its bytes when they were kept (``read_files``)."""
+
+    hashed: Hashed
+    data: bytes | None
+
+
 @dataclass
 class Tree:
     root: Path
@@ -125,8 +133,18 @@ def _inside(root: Path, target: str) -> str | None:
 
 
 def hash_files(root: Path, files: Sequence[LocalFile], meter: Meter) -> Iterator[Hashed]:
+    """Hash ``files`` (regular files of the tree at ``root``): ``read_files`` keeping no
+    bytes."""
+    for read in read_files(root, files, meter):
+        yield read.hashed
+
+
+def read_files(
+    root: Path, files: Sequence[LocalFile], meter: Meter, keep_below: int = 0
+) -> Iterator[Read]:
     """Hash ``files`` (regular files of the tree at ``root``) in parallel threads, giving
-    each as it is done; ``meter`` counts the bytes read and the files done.
+    each as it is done, with its bytes if it holds fewer than ``keep_below`` (a push sends
+    those without reading them again); ``meter`` counts the bytes read and the files done.
 
     Files go to the threads in groups of about ``GROUP_BYTES`` (at most ``GROUP_FILES``):
     handing out 10,000 files of 4 KiB one by one cost 0.9 s of futures and waiting, where
@@ -138,7 +156,7 @@ def hash_files(root: Path, files: Sequence[LocalFile], meter: Meter) -> Iterator
     total = sum(file.size for file in files)
     threads = HASH_THREADS if files and total / len(files) >= LARGE_AVERAGE else 1
     for group in in_parallel(
-        lambda group: [_hash_one(base, file.path, meter) for file in group],
+        lambda group: [_hash_one(base, file.path, meter, keep_below) for file in group],
         _groups(files),
         threads,
         "hash",
@@ -159,7 +177,7 @@ def _groups(files: Sequence[LocalFile]) -> Iterator[list[LocalFile]]:
         yield group
 
 
-def _hash_one(root: str, path: str, meter: Meter) -> Hashed:
+def _hash_one(root: str, path: str, meter: Meter, keep_below: int) -> Read:
     """The sha256 of one file, and the ``stat`` it had while it was read: the same before
     and after the read, or the file is read again."""
     full = os.path.join(root, path)  # noqa: PTH118 (``root / path`` took 30 us a file)
@@ -171,28 +189,30 @@ def _hash_one(root: str, path: str, meter: Meter) -> Hashed:
             before = os.fstat(fd)
             if not stat.S_ISREG(before.st_mode):
                 raise TreeError(f"{path!r} is no longer a regular file")
-            digest, size = _digest(file, before.st_size, meter)
+            digest, size, data = _digest(file, before.st_size, meter)
             after = os.fstat(fd)
         if size == after.st_size and _same(before, after):
             meter.file_done()
             mtime = after.st_mtime_ns
-            return Hashed(path, after.st_size, mtime, digest, checked, margin_for(mtime))
+            hashed = Hashed(path, after.st_size, mtime, digest, checked, margin_for(mtime))
+            return Read(hashed, data if data is not None and size < keep_below else None)
     raise TreeError(f"{path!r} kept changing while it was read: push again once it is written")
 
 
-def _digest(file: io.FileIO, size: int, meter: Meter) -> tuple[str, int]:
-    """The file's sha256 and how many bytes it held (``size`` is what ``stat`` said)."""
+def _digest(file: io.FileIO, size: int, meter: Meter) -> tuple[str, int, bytes | None]:
+    """The file's sha256, how many bytes it held (``size`` is what ``stat`` said), and
+    those bytes if they were read in one go."""
     if size <= CHUNK:  # most files: one read, no buffer to manage
         data = file.readall()
         meter.advance(len(data))
-        return hashlib.sha256(data).hexdigest(), len(data)
+        return hashlib.sha256(data).hexdigest(), len(data), data
     digest, buffer = hashlib.sha256(), bytearray(CHUNK)
     view, total = memoryview(buffer), 0
     while count := file.readinto(buffer):
         digest.update(view[:count])
         total += count
         meter.advance(count)
-    return digest.hexdigest(), total
+    return digest.hexdigest(), total, None
 
 
 def _same(before: os.stat_result, after: os.stat_result) -> bool:

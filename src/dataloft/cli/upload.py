@@ -20,10 +20,10 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 
 from dataloft.cli.parallel import in_parallel
 from dataloft.cli.progress import Display, Meter
@@ -38,6 +38,13 @@ BATCH_BELOW = 1 << 20
 # enough that the requests cost nothing beside the bytes.
 BATCH_FILES = 2000
 BATCH_BYTES = 16 << 20
+# Batches sent at once, whatever ``jobs`` says: a server stores one while the next streams
+# in, and more only contend for its interpreter lock (five batches of 2,000 files of 4 KiB
+# took it 0.62-0.68 s one after another, 0.82-0.85 s all at once).
+BATCHES_AT_ONCE = 2
+# The bytes of small files held between their hashing and their upload, at most.
+HOLD_BYTES = 64 << 20
+EMPTY: Mapping[str, bytes] = MappingProxyType({})
 # For the tests of an interrupted push only: the process ends abruptly (as a kill would
 # end it) once this many upload requests have finished.
 EXIT_AFTER_UPLOADS = "DATALOFT_TEST_PUSH_EXIT_AFTER_UPLOADS"
@@ -85,7 +92,11 @@ class Sender:
     in flight, so none outlives the client.
 
     ``on_server``: digests the caller may name already (the dataset's own files), never
-    asked about. Each digest is asked about and sent once, however many files hold it."""
+    asked about. Each digest is asked about and sent once, however many files hold it.
+
+    Small files may come with their bytes (read once, to be hashed): those are sent from
+    memory, not read again, and dropped once sent. At most ``HOLD_BYTES`` are held: past
+    that, ``offer`` waits for requests to finish (the hashing then waits for the server)."""
 
     def __init__(
         self, client: Client, root: Path, shown: Display, jobs: int, on_server: Collection[str]
@@ -96,7 +107,10 @@ class Sender:
         self._groups: queue.SimpleQueue[list[LocalFile] | None] = queue.SimpleQueue()
         self._error: BaseException | None = None
         self._stopping = threading.Event()
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._held: dict[str, bytes] = {}  # files' bytes by path, until they are sent
+        self._held_bytes = 0
+        self._batch_slots = threading.Semaphore(BATCHES_AT_ONCE)
         self._phase = ExitStack()
         self._meter: Meter | None = None
         self.files = 0  # uploaded: the files (one per digest) and their bytes
@@ -120,17 +134,50 @@ class Sender:
             self._thread.join()
         self._phase.close()
 
-    def offer(self, files: Iterable[LocalFile]) -> None:
+    def offer(self, files: Iterable[LocalFile], contents: Mapping[str, bytes] = EMPTY) -> None:
         """Hashed files whose blobs the dataset may need: the ones not asked about yet go
-        in the next requests. Raises the error that stopped the sending, if one has."""
-        if self._error is not None:
-            raise self._error
+        in the next requests, with their bytes from ``contents`` (by path) if they are
+        there. Raises the error that stopped the sending, if one has."""
         for file in files:
             if file.target is not None or file.sha256 is None or file.sha256 in self._offered:
                 continue
             self._offered.add(file.sha256)
+            data = contents.get(file.path)
+            if data is not None:
+                self._hold(file.path, data)
             for group in self._grouping.add(file):
                 self._groups.put(group)
+        if self._error is not None:
+            raise self._error
+
+    @property
+    def held_bytes(self) -> int:
+        """The bytes held now, offered and not yet sent."""
+        with self._lock:
+            return self._held_bytes
+
+    def _hold(self, path: str, data: bytes) -> None:
+        with self._lock:
+            if self._held_bytes >= HOLD_BYTES:
+                # What is held must all be on its way, or nothing would make room.
+                for group in self._grouping.rest():
+                    self._groups.put(group)
+            while self._held_bytes >= HOLD_BYTES and self._error is None:
+                self._lock.wait()
+            self._held[path] = data
+            self._held_bytes += len(data)
+
+    def _release(self, group: list[LocalFile]) -> dict[str, bytes]:
+        """The bytes held for the group's files, no longer held."""
+        taken: dict[str, bytes] = {}
+        with self._lock:
+            for file in group:
+                data = self._held.pop(file.path, None)
+                if data is not None:
+                    taken[file.path] = data
+                    self._held_bytes -= len(data)
+            self._lock.notify_all()
+        return taken
 
     def finish(self) -> None:
         """Send what is left and wait for every request: the error of the first that
@@ -150,16 +197,20 @@ class Sender:
                 if finished == self._exit_after:
                     os._exit(75)  # the test hook: as abrupt as a kill
         except BaseException as error:  # the thread's end: offer and finish raise it
-            self._error = error
+            with self._lock:
+                self._error = error
+                self._lock.notify_all()  # an offer waiting for room waits no more
 
     def _send(self, group: list[LocalFile]) -> None:
         if self._stopping.is_set():
             return
         try:
             missing = set(self._client.missing_blobs([file.sha256 or "" for file in group]))
+            self._release([file for file in group if file.sha256 not in missing])
             group = [file for file in group if file.sha256 in missing]
             if not group:
                 return
+            held = self._release(group)
             meter = self._metered(group)
             # Paths as strings: pathlib took 30 us to join each.
             if len(group) == 1 and group[0].size >= BATCH_BELOW:
@@ -167,8 +218,12 @@ class Sender:
                 source = f"{self._root}/{file.path}"
                 self._client.upload_blob(source, sha256=file.sha256, progress=meter.advance)
             else:
-                blobs = {file.sha256 or "": f"{self._root}/{file.path}" for file in group}
-                self._client.upload_blobs(blobs, progress=meter.advance)
+                blobs: dict[str, bytes | str] = {
+                    file.sha256 or "": held.get(file.path, f"{self._root}/{file.path}")
+                    for file in group
+                }
+                with self._batch_slots:
+                    self._client.upload_blobs(blobs, progress=meter.advance)
         except DataloftError as error:  # which file it was, with the server's reason
             raise DataloftError(_named(error.message, group)) from error
         for _ in group:
