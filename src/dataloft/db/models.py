@@ -317,6 +317,8 @@ class Entry(Base):
             sqlite_where=text("until IS NULL AND kind = 'symlink'"),
             postgresql_where=text("until IS NULL AND kind = 'symlink'"),
         ),
+        # Who may name a blob, from the index alone (``core/possession.py``, migration 0016).
+        Index("ix_entries_digest_dataset_kind", "digest", "dataset_id", "kind"),
         Index("ix_entries_history", "dataset_id", "space", "path", "since"),
         Index("ix_entries_since", "dataset_id", "since"),
         Index("ix_entries_until", "dataset_id", "until"),
@@ -334,7 +336,7 @@ class Entry(Base):
     kind: Mapped[str] = mapped_column(String(10))
     since: Mapped[int] = mapped_column(Integer)
     until: Mapped[int | None] = mapped_column(Integer)
-    digest: Mapped[str | None] = mapped_column(ForeignKey("blobs.digest"), index=True)
+    digest: Mapped[str | None] = mapped_column(ForeignKey("blobs.digest"))
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     media_type: Mapped[str] = mapped_column(String(255), default="application/octet-stream")
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONDoc)
