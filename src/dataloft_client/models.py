@@ -24,22 +24,45 @@ class Model:
         if not isinstance(data, dict):
             raise DataloftError(f"expected a {cls.__name__} object, got {data!r:.200}")
         values: dict[str, Any] = {}
-        for name, hint, required in _fields(cls):  # type: ignore[arg-type]
+        for name, hint, required, plain in _fields(cls):  # type: ignore[arg-type]
             if name in data:
-                values[name] = _convert(hint, data[name], f"{cls.__name__}.{name}")
+                value = data[name]
+                if type(value) in plain:  # nothing to convert: most fields of a listing
+                    values[name] = value
+                else:
+                    values[name] = _convert(hint, value, f"{cls.__name__}.{name}")
             elif required:
                 raise DataloftError(f"the server's {cls.__name__} lacks {name!r}")
         return cls(**values, raw=data)
 
 
 @cache
-def _fields(cls: type[Model]) -> list[tuple[str, Any, bool]]:
+def _fields(cls: type[Model]) -> list[tuple[str, Any, bool, frozenset[type]]]:
     hints = typing.get_type_hints(cls)
     return [
-        (f.name, hints[f.name], f.default is MISSING and f.default_factory is MISSING)
+        (
+            f.name,
+            hints[f.name],
+            f.default is MISSING and f.default_factory is MISSING,
+            _plain(hints[f.name]),
+        )
         for f in fields(cls)
         if f.name != "raw"
     ]
+
+
+def _plain(hint: Any) -> frozenset[type]:
+    """The JSON types a field of type ``hint`` takes as they are (``_convert`` would
+    return them unchanged): 10,000 entries of a listing have 80,000 fields to read."""
+    if get_origin(hint) in (types.UnionType, typing.Union):
+        return frozenset().union(*(_plain(arg) for arg in get_args(hint)))
+    if hint is type(None):
+        return frozenset({type(None)})
+    if hint is float:
+        return frozenset({int, float})
+    if hint in (str, int, bool):
+        return frozenset({hint})
+    return frozenset()
 
 
 def _convert(hint: Any, value: Any, where: str) -> Any:
