@@ -51,7 +51,7 @@ from dataloft.core.tar_reading import TarLimits
 from dataloft.core.zip_reading import ZipLimits
 from dataloft.storage.factory import check_blob_url
 
-ALL_DIALECTS = ("native", "algorithmia", "pigeon", "ufdl", "pbench", "oidc")
+ALL_DIALECTS = ("native", "algorithmia", "pigeon", "ufdl", "pbench", "oidc", "web")
 
 ENV_PREFIX = "DATALOFT_"
 # The test suite's own variables (DATALOFT_TEST_DATABASES, DATALOFT_TEST_POSTGRES_URL):

@@ -41,6 +41,7 @@ FULL_COLLECTION_EVERY = 1000  # younger collections between two full ones (Pytho
 
 
 def available_dialects() -> dict[str, Dialect]:
+    from dataloft import web
     from dataloft.api import algorithmia, native, oidc, pbench, pigeon, ufdl
 
     dialects = (
@@ -50,6 +51,7 @@ def available_dialects() -> dict[str, Dialect]:
         ufdl.DIALECT,
         pbench.DIALECT,
         oidc.DIALECT,
+        web.DIALECT,
     )
     return {d.name: d for d in dialects}
 

@@ -163,6 +163,10 @@ class Handler:
             raise TypeError(f"{self.function.__qualname__}: {kind} coroutine functions")
 
 
+# Paths, each with its handlers by method: what a dialect's module hands ``Pipeline.add``.
+Routes = Mapping[str, Mapping[str, PlainHandler | Handler]]
+
+
 def streaming(function: StreamingHandler) -> Handler:
     """Runs on the event loop: it streams a request or response body."""
     return Handler(function, streaming=True)

@@ -18,8 +18,8 @@ from sqlalchemy import ColumnElement, and_, exists, select
 
 from dataloft.core.access import Action, Principal
 from dataloft.core.blobs import BlobRef
-from dataloft.core.browse import live_at
 from dataloft.core.changes import RECORDS
+from dataloft.core.commits import live_at
 from dataloft.core.datasets import DATASETS, DatasetService, visible_filter
 from dataloft.core.errors import NotFound
 from dataloft.core.names import validate_digest

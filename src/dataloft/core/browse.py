@@ -20,7 +20,7 @@ from dataloft.core.access import Action, Principal, Target, require
 from dataloft.core.blobs import BlobRef, BlobService
 from dataloft.core.cbor import RenderCache, read_stored
 from dataloft.core.changes import FILES, RECORDS
-from dataloft.core.commits import entry_view, path_range, version_view
+from dataloft.core.commits import entry_view, live_at, path_range, version_view
 from dataloft.core.datasets import (
     DATASETS,
     PROJECTS,
@@ -78,14 +78,6 @@ class DiffPage:
     to_version: int
     items: list[DiffItem]
     next_cursor: str | None
-
-
-def live_at(version: int, head: int, entries: Any = Entry) -> ColumnElement[bool]:
-    """Entries live at ``version``; ``entries`` is the ORM class or the table's columns
-    (``_ENTRIES.c``), which have the same names."""
-    if version == head:
-        return entries.until.is_(None)  # type: ignore[no-any-return]
-    return and_(entries.since <= version, or_(entries.until.is_(None), entries.until > version))
 
 
 _ENTRIES, _BLOBS, _VERSIONS = table_of(Entry), table_of(Blob), table_of(Version)

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, overload
 
-from sqlalchemy import ColumnElement, and_, func, insert, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from dataloft.core.access import Action, Principal
@@ -620,15 +620,28 @@ def path_range(
     return lower if upper is None else and_(lower, Entry.path < upper)
 
 
+def live_at(version: int, head: int, entries: Any = Entry) -> ColumnElement[bool]:
+    """Entries live at ``version``; ``entries`` is the ORM class or the table's columns
+    (``table_of(Entry).c``), which have the same names."""
+    if version == head:
+        return entries.until.is_(None)  # type: ignore[no-any-return]
+    return and_(entries.since <= version, or_(entries.until.is_(None), entries.until > version))
+
+
 def files_under(
-    dataset_id: int, prefix: str, after: str | None = None, *, inclusive: bool = False
+    dataset_id: int,
+    prefix: str,
+    after: str | None = None,
+    *,
+    inclusive: bool = False,
+    alive: ColumnElement[bool] | None = None,
 ) -> ColumnElement[bool]:
-    """Live file-space rows whose path starts with ``prefix`` (see ``path_range``): an
-    index range scan."""
+    """File-space rows whose path starts with ``prefix`` (see ``path_range``), live at
+    the head unless ``alive`` says which (``live_at``): an index range scan."""
     return and_(
         Entry.dataset_id == dataset_id,
         Entry.space == FILES,
-        Entry.until.is_(None),
+        Entry.until.is_(None) if alive is None else alive,
         path_range(prefix, after, inclusive=inclusive),
     )
 

@@ -15,16 +15,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from dataloft.core.access import Action, Principal
 from dataloft.core.changes import DeleteFolder, MakeFolder
-from dataloft.core.commits import CommitService, files_under
+from dataloft.core.commits import CommitService, files_under, live_at
 from dataloft.core.datasets import DatasetService
 from dataloft.core.errors import Conflict, Invalid, NotFound
 from dataloft.core.names import FOLDER_MARKER, ancestors, prefix_upper_bound, validate_path
 from dataloft.core.pagination import MAX_LIMIT, clamp_limit, decode_cursor, encode_cursor
+from dataloft.core.tags import VersionRef, version_at
 from dataloft.db import Database
 from dataloft.db.models import Entry, Version
 
@@ -79,15 +80,33 @@ class TreeService:
     ) -> FolderPage:
         """The subfolders and files directly inside ``folder`` ("" for the dataset's root)
         at the head version, at most ``limit`` (default and maximum 1000) of them together."""
+        return self.list_folder_at(actor, owner, name, folder, marker=marker, limit=limit)[1]
+
+    def list_folder_at(
+        self,
+        actor: Principal,
+        owner: str,
+        name: str,
+        folder: str = "",
+        *,
+        version: VersionRef | None = None,
+        marker: str | None = None,
+        limit: int | None = None,
+    ) -> tuple[int, FolderPage]:
+        """``list_folder`` at ``version`` (the head by default): the version read, and the
+        page. An older version's folder is read from the same index, over its rows'
+        lifetimes instead of the live rows."""
         size = clamp_limit(limit, default=MAX_LIMIT)
         prefix = self._prefix(folder)
         start = _decode_marker(marker, prefix) if marker else _Start(prefix, True)
         with self.db.read() as session:
             located = self.datasets.locate(actor, owner, name, Action.READ)
+            at = version_at(self.db, located, version)
+            alive = live_at(at, located.row.head)
             dataset_id = located.row.id
-            if folder and not self._has_files(session, dataset_id, prefix):
-                raise NotFound(f"folder {folder!r} not found in {owner}/{name}")
-            children = self._children(session, dataset_id, prefix, start, size + 1)
+            if folder and not self._has_files(session, dataset_id, prefix, alive):
+                raise NotFound(f"folder {folder!r} not found in {owner}/{name} at version {at}")
+            children = self._children(session, dataset_id, prefix, start, size + 1, alive)
         more = len(children) > size
         children = children[:size]
         folders = sorted(c.name for c in children if isinstance(c, Subfolder))
@@ -97,7 +116,7 @@ class TreeService:
             last = children[-1]
             kind = _FOLDER if isinstance(last, Subfolder) else _FILE
             next_marker = encode_cursor(kind, last.name)
-        return FolderPage(folders, files, next_marker)
+        return at, FolderPage(folders, files, next_marker)
 
     def folder_exists(self, actor: Principal, owner: str, name: str, folder: str) -> bool:
         prefix = self._prefix(folder)
@@ -148,18 +167,31 @@ class TreeService:
         return validate_path(folder, self.max_path_length) + "/"
 
     @staticmethod
-    def _has_files(session: Session, dataset_id: int, prefix: str) -> bool:
-        found = session.scalar(select(Entry.id).where(files_under(dataset_id, prefix)).limit(1))
-        return found is not None
+    def _has_files(
+        session: Session, dataset_id: int, prefix: str, alive: ColumnElement[bool] | None = None
+    ) -> bool:
+        under = files_under(dataset_id, prefix, alive=alive)
+        return session.scalar(select(Entry.id).where(under).limit(1)) is not None
 
     @staticmethod
     def _children(
-        session: Session, dataset_id: int, prefix: str, start: _Start, wanted: int
+        session: Session,
+        dataset_id: int,
+        prefix: str,
+        start: _Start,
+        wanted: int,
+        alive: ColumnElement[bool] | None = None,
     ) -> list[Subfolder | TreeFile]:
         """Up to ``wanted`` children of ``prefix`` in path order from ``start`` (symlinks
         among the files, as the files they stand for)."""
         scan = scan_folder(
-            session, dataset_id, prefix, start.key, inclusive=start.inclusive, most=wanted
+            session,
+            dataset_id,
+            prefix,
+            start.key,
+            inclusive=start.inclusive,
+            most=wanted,
+            alive=alive,
         )
         return [
             TreeFile(c.name, c.size, c.created) if isinstance(c, Member) else c
@@ -200,11 +232,13 @@ def scan_folder(
     *,
     inclusive: bool = True,
     most: int = MAX_LIMIT,
+    alive: ColumnElement[bool] | None = None,
 ) -> Iterator[Subfolder | Member]:
     """The children of the folder ``prefix`` ("" for the root, else ending in "/") at the
-    head version, in path order from ``start`` (default: the first): files and symlinks as
-    they come (folder markers hidden), and each subfolder once, after which the scan
-    resumes past everything inside it. Reads a batch at a time: stop when you have enough."""
+    head version (or where ``alive`` says: ``live_at``), in path order from ``start``
+    (default: the first): files and symlinks as they come (folder markers hidden), and each
+    subfolder once, after which the scan resumes past everything inside it. Reads a batch
+    at a time: stop when you have enough."""
     key, after = (prefix, True) if start is None else (start, inclusive)
     limit = min(FIRST_BATCH, most)
     while True:
@@ -215,7 +249,7 @@ def scan_folder(
                 Version,
                 and_(Version.dataset_id == Entry.dataset_id, Version.number == Entry.since),
             )
-            .where(files_under(dataset_id, prefix, key, inclusive=after))
+            .where(files_under(dataset_id, prefix, key, inclusive=after, alive=alive))
             .order_by(Entry.path)
             .limit(limit)
         )

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from dataloft.api.front import LoftApp
-from dataloft.api.pipeline import Pipeline
+from dataloft.api.pipeline import Pipeline, Routes
 from dataloft.api.registry import Dialect
 from dataloft.api.ufdl import (
     accounts,
@@ -30,7 +30,6 @@ from dataloft.api.ufdl import (
     tokens,
 )
 from dataloft.api.ufdl.auth import authenticate
-from dataloft.api.ufdl.common import Routes
 from dataloft.core.web_tokens import INVALID_REFRESH, INVALID_TOKEN
 
 NO_CREDENTIALS = "Authentication credentials were not provided."

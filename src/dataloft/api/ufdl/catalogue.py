@@ -7,9 +7,8 @@ from typing import Any
 
 from starlette.responses import Response
 
-from dataloft.api.pipeline import Call
+from dataloft.api.pipeline import Call, Routes
 from dataloft.api.ufdl.common import (
-    Routes,
     answer,
     json_object,
     moment,

@@ -8,18 +8,17 @@ server's decode limits; anything else is a 400 in UFDL's shape.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
-from dataloft.api.pipeline import Call, Handler, PlainHandler
+from dataloft.api.pipeline import Call, PlainHandler
 from dataloft.core.errors import Invalid
 from dataloft.core.values import parse_plain_json
 
 # A dialect module's routes: path -> method -> handler.
-Routes = Mapping[str, Mapping[str, PlainHandler | Handler]]
 
 MAX_BODY = 1024 * 1024  # an account or filter body is small; files come another way
 

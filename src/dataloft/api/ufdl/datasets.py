@@ -27,7 +27,7 @@ from typing import Any
 from starlette.responses import Response
 
 from dataloft.api.errors import UnprocessableContent, UnsupportedMediaType
-from dataloft.api.pipeline import Call, PlainHandler, streaming
+from dataloft.api.pipeline import Call, PlainHandler, Routes, streaming
 from dataloft.api.transfer import (
     ClosingStreamingResponse,
     attachment_disposition,
@@ -38,7 +38,6 @@ from dataloft.api.transfer import (
 )
 from dataloft.api.ufdl.auth import own_level
 from dataloft.api.ufdl.common import (
-    Routes,
     answer,
     flag,
     json_object,

@@ -17,8 +17,8 @@ from typing import Any
 
 from starlette.responses import Response
 
-from dataloft.api.pipeline import Call
-from dataloft.api.ufdl.common import Routes, answer, json_object, only_keys, pk, required
+from dataloft.api.pipeline import Call, Routes
+from dataloft.api.ufdl.common import answer, json_object, only_keys, pk, required
 from dataloft.api.ufdl.datasets import NOT_FOUND, Rule, require
 from dataloft.core.errors import Invalid, NotFound
 from dataloft.core.named_queries import Where

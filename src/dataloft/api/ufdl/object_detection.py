@@ -32,8 +32,8 @@ from typing import Any
 
 from starlette.responses import Response
 
-from dataloft.api.pipeline import Call
-from dataloft.api.ufdl.common import Routes, answer, json_body, json_object, only_keys, pk
+from dataloft.api.pipeline import Call, Routes
+from dataloft.api.ufdl.common import answer, json_body, json_object, only_keys, pk
 from dataloft.api.ufdl.datasets import PREFIXES, Rule
 from dataloft.api.ufdl.domain_notes import MAX_LABEL, DomainRoutes, labels_of
 from dataloft.core.errors import Invalid

@@ -24,9 +24,9 @@ from typing import Any
 
 from starlette.responses import Response
 
-from dataloft.api.pipeline import Call, streaming
+from dataloft.api.pipeline import Call, Routes, streaming
 from dataloft.api.transfer import receive_blob, serve_blob
-from dataloft.api.ufdl.common import Routes, answer, json_object, only_keys, pk, required
+from dataloft.api.ufdl.common import answer, json_object, only_keys, pk, required
 from dataloft.api.ufdl.datasets import DATA, PREFIXES, Rule, require_filename
 from dataloft.api.ufdl.domain_notes import DomainRoutes, labels_of
 from dataloft.core.errors import Invalid

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from dataloft.api.pipeline import Call, public
-from dataloft.api.ufdl.common import Routes, answer, json_object, required, text
+from dataloft.api.pipeline import Call, Routes, public
+from dataloft.api.ufdl.common import answer, json_object, required, text
 from dataloft.core.errors import Unauthenticated
 
 NO_ACCOUNT = "No active account found with the given credentials"

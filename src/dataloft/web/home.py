@@ -1,0 +1,57 @@
+"""The home page (your datasets, search, what is public) and a person's or team's page."""
+
+from __future__ import annotations
+
+from starlette.responses import RedirectResponse, Response
+
+from dataloft.api.pipeline import Call, Routes
+from dataloft.core.errors import Invalid, NotFound
+from dataloft.core.names import validate_owner_lookup
+from dataloft.web.render import page
+
+PAGE_SIZE = 50
+
+
+def root(call: Call) -> Response:
+    return RedirectResponse("/ui/", status_code=307)
+
+
+def home(call: Call) -> Response:
+    """Signed in: your datasets, then the public ones. ``?q=`` searches names and
+    descriptions of everything you may read. A page at a time (``?after=``)."""
+    datasets = call.loft.datasets
+    q = (call.query("q") or "").strip()
+    after = call.query("after")
+    me = call.actor
+    mine = None
+    if q:
+        listing = datasets.list_datasets(me, q=q, limit=PAGE_SIZE, cursor=after, by_name=True)
+        title = f"Datasets matching “{q}”"
+    else:
+        if not me.is_anonymous and not after:
+            mine = datasets.list_datasets(me, owner=me.username, limit=PAGE_SIZE, by_name=True)
+        listing = datasets.list_datasets(
+            me, visibility="public", limit=PAGE_SIZE, cursor=after, by_name=True
+        )
+        title = "Public datasets"
+    return page(call, "home.html", {"q": q, "mine": mine, "listing": listing, "title": title})
+
+
+def owner(call: Call) -> Response:
+    """A person's or a team's datasets that you may read."""
+    name = call.param("owner")
+    try:
+        validate_owner_lookup(name)
+    except Invalid:  # no one can be called that
+        raise NotFound(f"no one is called {name!r}") from None
+    listing = call.loft.datasets.list_datasets(
+        call.actor, owner=name, limit=PAGE_SIZE, cursor=call.query("after"), by_name=True
+    )
+    return page(call, "owner.html", {"owner": name, "listing": listing})
+
+
+ROUTES: Routes = {
+    "/": {"GET": root},
+    "/ui/": {"GET": home},
+    "/ui/{owner}": {"GET": owner},
+}

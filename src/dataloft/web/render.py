@@ -1,0 +1,104 @@
+"""Pages: one Jinja2 environment renders every template, and every page carries the same
+headers.
+
+Everything a template prints is escaped (autoescaping is on for every template), so a
+dataset's name, a description, a file name or a record value is text wherever it lands.
+The only markup that is not escaped is what ``markup.py`` makes from text (Markdown with
+raw HTML off, Pygments' highlighting), which gives the text no way to add tags of its own.
+
+Each page says where what it loads may come from (``PAGE_CSP``): scripts, styles, images
+and frames from this origin only, no inline script or style, no plugins, no ``<base>``,
+forms posting here only, and no framing by other sites. A stored payload that slipped
+past the escaping would still find nothing to run. User bytes never share a page's
+origin unsandboxed: they are served by ``files.py`` with ``Content-Security-Policy:
+sandbox`` (``api/transfer.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from starlette.responses import HTMLResponse
+
+from dataloft.api.pipeline import Call
+from dataloft.web.session import csrf_for, signed_in
+
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "media-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'self'"
+)
+PAGE_HEADERS = {
+    "Content-Security-Policy": PAGE_CSP,
+    "Referrer-Policy": "same-origin",
+    # Pages show what the caller may read: no shared cache may keep them.
+    "Cache-Control": "private, no-cache",
+}
+STATIC = "/ui/-/static/"
+
+
+def segment(text: str) -> str:
+    """``text`` as one path segment of a URL (a ``/`` in it is escaped)."""
+    return quote(text, safe="")
+
+
+def path_url(path: str) -> str:
+    """A ``/``-separated path inside a dataset, each segment escaped."""
+    return quote(path, safe="/")
+
+
+def dataset_url(owner: str, name: str, *tail: str) -> str:
+    """``/ui/OWNER/NAME`` and, after ``/-/``, a view of it (``tree``, ``versions``, ...)."""
+    base = f"/ui/{segment(owner)}/{segment(name)}"
+    return base + "/-/" + "/".join(tail) if tail else base
+
+
+def human_size(size: int) -> str:
+    """Bytes as people read them: ``12.3 MB``."""
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+def when(moment: datetime) -> str:
+    """A time as an absolute UTC minute (the ``<time>`` element carries the exact one)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _environment() -> Environment:
+    environment = Environment(
+        loader=PackageLoader("dataloft.web", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.globals.update(
+        static=STATIC, dataset_url=dataset_url, segment=segment, path_url=path_url
+    )
+    environment.filters.update(size=human_size, when=when)
+    return environment
+
+
+ENVIRONMENT = _environment()
+
+
+def render(call: Call, template: str, context: Mapping[str, Any]) -> str:
+    """The template's HTML, given ``context`` and what every page knows (unless the
+    context says otherwise): who is signed in, and the token its forms carry."""
+    known = {"me": signed_in(call), "csrf": csrf_for(call.request), "path": call.request.url.path}
+    return ENVIRONMENT.get_template(template).render({**known, **context})
+
+
+def page(
+    call: Call, template: str, context: Mapping[str, Any] | None = None, status: int = 200
+) -> HTMLResponse:
+    """The template rendered as a page, with the headers every page carries."""
+    return HTMLResponse(render(call, template, context or {}), status, headers=PAGE_HEADERS)

@@ -1,0 +1,217 @@
+"""The web UI's pages over HTTP, on both databases: what they show, to whom, and that
+nothing anyone stored can run in them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from html import unescape
+
+from tests.conftest import User
+from tests.web.conftest import Birds, Visitor, put
+
+Visit = Callable[..., Visitor]
+
+
+def test_the_root_leads_to_the_home_page(visit: Visit) -> None:
+    visitor = visit()
+    answer = visitor.get("/")
+    assert (answer.status_code, answer.headers["location"]) == (307, "/ui/")
+    home = visitor.get("/ui/")
+    assert home.status_code == 200
+    assert "Sign in" in home.text and "Public datasets" in home.text
+
+
+def test_every_page_says_what_it_may_load(visit: Visit, birds: Birds, alice: User) -> None:
+    page = visit(alice).get(birds.url)
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "object-src 'none'" in policy
+    assert "frame-ancestors 'self'" in policy and "base-uri 'none'" in policy
+    assert page.headers["cache-control"] == "private, no-cache"
+    assert page.headers["x-content-type-options"] == "nosniff"
+
+
+def test_signing_in_and_out(visit: Visit, alice: User) -> None:
+    visitor = visit()
+    wrong = visitor.post(
+        "/ui/-/signin",
+        {"csrf": visitor.csrf("/ui/-/signin"), "username": alice.username, "password": "nope"},
+    )
+    assert wrong.status_code == 401 and "dataloft_session" not in wrong.cookies
+    assert 'role="alert"' in wrong.text  # the form again, saying what went wrong
+
+    signed = visitor.sign_in(alice)
+    assert (signed.status_code, signed.headers["location"]) == (303, "/ui/")
+    cookie = signed.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
+    home = visitor.get("/ui/")
+    assert "Your datasets" in home.text and alice.username in home.text
+
+    out = visitor.post("/ui/-/signout", {"csrf": visitor.csrf()})
+    assert out.status_code == 303
+    assert "Your datasets" not in visitor.get("/ui/").text
+
+
+def test_forms_need_their_token(visit: Visit, alice: User) -> None:
+    visitor = visit(alice)
+    assert visitor.post("/ui/-/signout", {"next": "/ui/"}).status_code == 403  # no token
+    assert visitor.post("/ui/-/signout", {"csrf": "forged"}).status_code == 403
+    assert "Your datasets" in visitor.get("/ui/").text  # still signed in
+    # Signing in needs the token its form set in a cookie: another site cannot sign a
+    # browser in to an account of its choosing.
+    stranger = visit()
+    fields = {"csrf": "guess", "username": alice.username, "password": alice.password}
+    assert stranger.post("/ui/-/signin", fields).status_code == 403
+    # And the pipeline refuses a form another site makes the browser post, token or not.
+    crossed = visitor.client.post(
+        "/ui/-/signout",
+        data={"csrf": visitor.csrf()},
+        headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+    )
+    assert crossed.status_code == 403
+
+
+def test_a_private_dataset_is_not_found_for_others(
+    visit: Visit, birds: Birds, alice: User, bob: User
+) -> None:
+    assert visit(alice).get(birds.url).status_code == 200
+    for visitor in (visit(), visit(bob)):
+        for path in ("", "/-/tree/data", "/-/blob/README.md", "/-/raw/README.md", "/-/versions"):
+            answer = visitor.get(birds.url + path)
+            assert answer.status_code == 404, path
+            assert "Not found" in answer.text
+    nothing = visit(bob).get(f"/ui/{alice.username}/no-such-dataset")
+    assert nothing.status_code == 404  # the same page as a dataset that does not exist
+
+
+def test_a_public_dataset_is_seen_signed_out(visit: Visit, birds: Birds, alice: User) -> None:
+    made = alice.client.patch(
+        f"/datasets/{birds.owner}/{birds.name}", json={"visibility": "public"}
+    )
+    assert made.status_code == 200, made.text
+    visitor = visit()
+    assert birds.name in visitor.get("/ui/").text
+    assert visitor.get(birds.url).status_code == 200
+
+
+def test_the_dataset_page(visit: Visit, birds: Birds, alice: User) -> None:
+    page = visit(alice).get(birds.url).text
+    assert "<strong>counts</strong>" in page  # the description, as Markdown
+    assert "Counted in <em>May</em>" in page  # the README, rendered
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # the description's tag as text
+    assert "<script" not in page
+    assert f'href="/ui/{birds.owner}/{birds.name}/-/tree/data"' in page
+    assert "v4 (head)" in page  # the picker: three files and a record, four versions
+
+
+def test_a_folder_a_page_at_a_time(visit: Visit, birds: Birds, alice: User) -> None:
+    dataset = f"{birds.owner}/{birds.name}"
+    files = {f"many/f{n:03d}.txt": b"x" for n in range(205)}
+    made = alice.client.post(
+        f"/datasets/{dataset}/commits",
+        json={
+            "changes": [
+                {"op": "put_file", "path": p, "sha256": _blob(alice, d)} for p, d in files.items()
+            ]
+        },
+    )
+    assert made.status_code in (200, 201), made.text
+    visitor = visit(alice)
+    first = visitor.get(birds.url + "/-/tree/many").text
+    assert first.count('class="file"') == 200 and "f199.txt" in first and "f200.txt" not in first
+    after = first.split('rel="next" href="?after=')[1].split('"')[0]
+    rest = visitor.get(birds.url + "/-/tree/many?after=" + after.replace("&amp;", "&")).text
+    assert rest.count('class="file"') == 5 and "f204.txt" in rest
+
+
+def _blob(user: User, data: bytes) -> str:
+    import hashlib
+
+    digest = hashlib.sha256(data).hexdigest()
+    assert user.client.put(f"/blobs/{digest}", content=data).status_code in (200, 201)
+    return digest
+
+
+def test_an_older_version_is_one_pick_away(visit: Visit, birds: Birds, alice: User) -> None:
+    visitor = visit(alice)
+    now = visitor.get(birds.url + "/-/blob/data/counts.csv").text
+    assert "owl" in now
+    before = visitor.get(birds.url + "/-/blob/data/counts.csv?version=2").text
+    assert "owl" not in before and "robin" in before and "Showing version 2 of 4" in before
+    tagged = alice.client.put(f"/datasets/{birds.owner}/{birds.name}/tags/may", json={"version": 2})
+    assert tagged.status_code in (200, 201), tagged.text
+    by_tag = visitor.get(birds.url + "/-/blob/data/counts.csv?version=may").text
+    assert "owl" not in by_tag and "may (v2)" in by_tag
+
+
+def text_of(html: str) -> str:
+    """What a page says, without its tags (entities decoded)."""
+    return unescape(re.sub(r"<[^>]+>", "", html))
+
+
+def test_previews(visit: Visit, birds: Birds, alice: User) -> None:
+    dataset = f"{birds.owner}/{birds.name}"
+    put(alice, dataset, "code/f.py", b"def f(x):\n    return x  # <b>\n")
+    put(
+        alice, dataset, "meta.json", b'{"a": [1, {"b": null}], "c": "<img src=x onerror=alert(1)>"}'
+    )
+    put(alice, dataset, "page.html", b"<html><script>alert(document.cookie)</script></html>")
+    put(
+        alice,
+        dataset,
+        "pic.svg",
+        b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+    )
+    visitor = visit(alice)
+
+    def preview(path: str) -> str:
+        page = visitor.get(f"{birds.url}/-/blob/{path}").text
+        assert "<script" not in page and "<img src=x" not in page, path  # nothing runs
+        return page.split('<section class="preview"', 1)[1].split("</section>", 1)[0]
+
+    csv = preview("data/counts.csv")
+    assert '<th scope="col">species</th>' in csv and "<td>owl</td>" in csv
+    code = preview("code/f.py")
+    assert '<span class="k">def</span>' in code  # highlighted as Python
+    assert "return x  # <b>" in text_of(code)
+    meta = text_of(preview("meta.json"))
+    assert '  "a": [\n    1,\n    {\n      "b": null' in meta  # laid out
+    assert '"c": "<img src=x onerror=alert(1)>"' in meta  # as text
+    assert "<script>alert(document.cookie)</script>" in text_of(preview("page.html"))  # source
+    svg = preview("pic.svg")
+    assert f'<img src="/ui/{birds.owner}/{birds.name}/-/raw/pic.svg?version=' in svg
+    readme = preview("README.md")
+    assert "<h1>Birds</h1>" in readme
+    record = visitor.get(birds.url + "/-/record/r1").text
+    assert "<dt>name</dt>" in record and '"robin"' in text_of(record)
+
+
+def test_user_bytes_never_run_in_the_ui(visit: Visit, birds: Birds, alice: User) -> None:
+    dataset = f"{birds.owner}/{birds.name}"
+    put(alice, dataset, "page.html", b"<script>alert(document.cookie)</script>", "text/html")
+    put(alice, dataset, "pic.svg", b"<svg><script>alert(1)</script></svg>", "image/svg+xml")
+    visitor = visit(alice)
+    for path in ("page.html", "pic.svg"):
+        raw = visitor.get(birds.url + "/-/raw/" + path)
+        assert raw.status_code == 200
+        assert raw.headers["content-security-policy"] == "sandbox"
+        assert raw.headers["content-disposition"].startswith("attachment")
+        assert raw.headers["x-content-type-options"] == "nosniff"
+    ranged = visitor.get(birds.url + "/-/raw/data/counts.csv", headers={"Range": "bytes=0-6"})
+    assert (ranged.status_code, ranged.content) == (206, b"species")
+
+
+def test_stored_names_and_values_are_text(visit: Visit, alice: User) -> None:
+    evil = '<img src=x onerror="alert(1)">'
+    name = "x-" + str(abs(hash(evil)))[:6]
+    made = alice.client.post("/datasets", json={"name": name, "description": evil, "tags": [evil]})
+    assert made.status_code == 201, made.text
+    dataset = f"{alice.username}/{name}"
+    put(alice, dataset, evil.replace("/", "_") + ".txt", b"x")
+    stored = alice.client.put(f"/datasets/{dataset}/records/r", json={evil: evil})
+    assert stored.status_code in (200, 201), stored.text
+    visitor = visit(alice)
+    for path in ("", "/-/records", "/-/record/r"):
+        page = visitor.get(f"/ui/{dataset}{path}").text
+        assert "<img src=x" not in page and 'onerror="alert' not in page, path
+    assert "&lt;img src=x onerror=" in visitor.get(f"/ui/{dataset}").text
