@@ -116,3 +116,25 @@ def test_a_stranger_sees_not_found(page: Page, birds: Birds, problems: list[str]
     problems.remove(
         "Failed to load resource: the server responded with a status of 404 (Not Found)"
     )
+
+
+def test_a_diff_and_a_token(page: Page, alice: User, birds: Birds, database_url: str) -> None:
+    database = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    sign_in(page, alice)
+    page.goto(f"{birds.url}/-/versions")
+    page.get_by_role("link", name="changes").nth(1).click()  # version 3: the edited CSV
+    changed = page.get_by_role("table", name="Changed lines of data/counts.csv")
+    assert changed.get_by_role("row").filter(has_text="robin,4").is_visible()
+    assert changed.get_by_role("row").filter(has_text="owl,1").is_visible()
+    shoot(page, "diff", database)
+
+    page.get_by_role("link", name="Tokens").click()
+    page.get_by_label("Name").fill("ci")
+    page.get_by_role("button", name="Make token").click()
+    secret = page.get_by_label("The new token").input_value()
+    assert secret
+    page.goto("/ui/-/tokens")
+    assert secret not in page.content()
+    page.get_by_role("button", name="Revoke ci").click()
+    page.wait_for_url("**/ui/-/tokens")
+    assert page.get_by_role("button", name="Revoke ci").count() == 0

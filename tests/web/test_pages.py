@@ -215,3 +215,45 @@ def test_stored_names_and_values_are_text(visit: Visit, alice: User) -> None:
         page = visitor.get(f"/ui/{dataset}{path}").text
         assert "<img src=x" not in page and 'onerror="alert' not in page, path
     assert "&lt;img src=x onerror=" in visitor.get(f"/ui/{dataset}").text
+
+
+def test_a_diff_shows_the_changed_lines(visit: Visit, birds: Birds, alice: User) -> None:
+    visitor = visit(alice)
+    page = visitor.get(birds.url + "/-/diff?from=2&to=3")
+    assert page.status_code == 200
+    changes = text_of(page.text.split('<ul class="diff">', 1)[1].split("</ul>", 1)[0])
+    assert "changed file" in changes and "data/counts.csv" in changes
+    assert "removed:robin,3" in changes and "added:robin,4" in changes
+    assert "added:owl,1" in changes and "wren,5" in changes  # context, unchanged
+    # Backwards, and by tag; the defaults compare the head with its parent.
+    tagged = alice.client.put(f"/datasets/{birds.owner}/{birds.name}/tags/may", json={"version": 2})
+    assert tagged.status_code in (200, 201), tagged.text
+    back = text_of(visitor.get(birds.url + "/-/diff?from=3&to=may").text)
+    assert "removed:owl,1" in back
+    head = text_of(visitor.get(birds.url + "/-/diff").text)
+    assert "Changes from v3 to v4" in head and "r1" in head  # the record came last
+
+
+def test_tokens_made_shown_once_and_revoked(visit: Visit, alice: User, server: object) -> None:
+    visitor = visit(alice)
+    page = visitor.get("/ui/-/tokens")
+    assert page.status_code == 200 and "web session" in page.text  # this very session
+    made = visitor.post(
+        "/ui/-/tokens", {"csrf": visitor.csrf("/ui/-/tokens"), "name": "laptop", "expires": "30"}
+    )
+    assert made.status_code == 201
+    secret = re.search(r'id="secret" class="secret" value="([^"]+)"', made.text)
+    assert secret is not None
+    token = secret.group(1)
+    me = visitor.client.get("/loft/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200 and me.json()["user"]["username"] == alice.username
+    listed = visitor.get("/ui/-/tokens").text
+    assert "laptop" in listed and token not in listed  # shown once, never again
+    revoke_laptop = r'tokens/(\d+)/revoke"[^<]*<input[^>]*>\s*<button[^>]*"Revoke laptop"'
+    token_id = re.search(revoke_laptop, listed)
+    assert token_id is not None
+    revoked = visitor.post(f"/ui/-/tokens/{token_id.group(1)}/revoke", {"csrf": visitor.csrf()})
+    assert revoked.status_code == 303
+    gone = visitor.client.get("/loft/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert gone.status_code == 401
+    assert visit().get("/ui/-/tokens").headers["location"].startswith("/ui/-/signin")

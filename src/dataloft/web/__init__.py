@@ -18,16 +18,18 @@ from __future__ import annotations
 from dataloft.api.front import LoftApp
 from dataloft.api.pipeline import Pipeline, Routes
 from dataloft.api.registry import Dialect
-from dataloft.web import accounts, datasets, files, home, static
+from dataloft.web import accounts, datasets, diff, files, home, static, tokens
 from dataloft.web.errors import render_error
 from dataloft.web.session import authenticate
 
 ROUTES: Routes = {
     **home.ROUTES,
     **accounts.ROUTES,
+    **tokens.ROUTES,
     **static.ROUTES,
     **datasets.ROUTES,
     **files.ROUTES,
+    **diff.ROUTES,
 }
 
 
