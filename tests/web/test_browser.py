@@ -138,3 +138,22 @@ def test_a_diff_and_a_token(page: Page, alice: User, birds: Birds, database_url:
     page.get_by_role("button", name="Revoke ci").click()
     page.wait_for_url("**/ui/-/tokens")
     assert page.get_by_role("button", name="Revoke ci").count() == 0
+
+
+def test_made_public_it_is_seen_signed_out(
+    page: Page, browser: Browser, server: LiveServer, alice: User, birds: Birds
+) -> None:
+    sign_in(page, alice)
+    page.goto(f"{birds.url}/-/settings")
+    page.get_by_label("Public: anyone, signed in or not").check()
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url("**/-/settings")
+    stranger = browser.new_context(base_url=server.url)
+    try:
+        seen = stranger.new_page()
+        answer = seen.goto(birds.url)
+        assert answer is not None and answer.status == 200
+        assert seen.get_by_role("link", name="data/").is_visible()
+        assert seen.get_by_role("link", name="Settings").count() == 0
+    finally:
+        stranger.close()

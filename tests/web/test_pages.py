@@ -257,3 +257,37 @@ def test_tokens_made_shown_once_and_revoked(visit: Visit, alice: User, server: o
     gone = visitor.client.get("/loft/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert gone.status_code == 401
     assert visit().get("/ui/-/tokens").headers["location"].startswith("/ui/-/signin")
+
+
+def test_settings_for_those_who_may(visit: Visit, birds: Birds, alice: User, bob: User) -> None:
+    owner = visit(alice)
+    assert "Settings</a>" in owner.get(birds.url).text
+    settings = birds.url + "/-/settings"
+    fields = {
+        "csrf": owner.csrf(settings),
+        "action": "about",
+        "description": "# New\n\nwords",
+        "tags": "birds, may ,",
+        "visibility": "public",
+    }
+    assert owner.post(settings, fields).status_code == 303
+    seen = visit().get(birds.url)  # public now: seen signed out
+    assert seen.status_code == 200 and "<h1>New</h1>" in seen.text
+    assert "<li>birds</li><li>may</li>" in seen.text.replace("\n", "")
+    assert "Settings</a>" not in seen.text  # no settings for a reader
+    assert visit(bob).get(settings).status_code == 403  # bob may read it, not change it
+
+    renamed = owner.post(
+        settings, {"csrf": owner.csrf(settings), "action": "rename", "name": birds.name + "-2"}
+    )
+    assert renamed.headers["location"] == f"/ui/{birds.owner}/{birds.name}-2/-/settings"
+    wrong = owner.post(
+        renamed.headers["location"], {"csrf": owner.csrf(), "action": "delete", "confirm": "x"}
+    )
+    assert wrong.status_code == 400
+    gone = owner.post(
+        renamed.headers["location"],
+        {"csrf": owner.csrf(), "action": "delete", "confirm": birds.name + "-2"},
+    )
+    assert gone.status_code == 303
+    assert owner.get(f"/ui/{birds.owner}/{birds.name}-2").status_code == 404

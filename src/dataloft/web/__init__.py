@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataloft.api.front import LoftApp
 from dataloft.api.pipeline import Pipeline, Routes
 from dataloft.api.registry import Dialect
-from dataloft.web import accounts, datasets, diff, files, home, static, tokens
+from dataloft.web import accounts, datasets, diff, files, home, settings, static, tokens
 from dataloft.web.errors import render_error
 from dataloft.web.session import authenticate
 
@@ -30,6 +30,7 @@ ROUTES: Routes = {
     **datasets.ROUTES,
     **files.ROUTES,
     **diff.ROUTES,
+    **settings.ROUTES,
 }
 
 

@@ -14,9 +14,10 @@ from typing import Any
 from starlette.responses import Response
 
 from dataloft.api.pipeline import Call, Routes
+from dataloft.core.access import Action
 from dataloft.core.blobs import BlobRef
 from dataloft.core.changes import FILES, RECORDS
-from dataloft.core.errors import EntryNotFound, NotFound
+from dataloft.core.errors import EntryNotFound, Forbidden, NotFound, Unauthenticated
 from dataloft.core.loft import Loft
 from dataloft.core.results import DatasetView
 from dataloft.core.tags import VersionRef, parse_version_ref
@@ -35,6 +36,15 @@ def head_bytes(loft: Loft, blob: BlobRef, limit: int) -> tuple[bytes, bool]:
     """The first ``limit`` bytes of a blob, and whether it holds more."""
     with closing(loft.blobs.read(blob, 0, min(limit, blob.size))) as chunks:
         return b"".join(chunks), blob.size > limit
+
+
+def may(call: Call, owner: str, name: str, action: Action) -> bool:
+    """Whether the caller may do ``action`` to a dataset they may read."""
+    try:
+        call.loft.datasets.get(call.actor, owner, name, action)
+    except (Forbidden, Unauthenticated):
+        return False
+    return True
 
 
 def version_param(call: Call) -> VersionRef | None:
@@ -63,6 +73,7 @@ def dataset_context(call: Call, version: VersionRef | None) -> dict[str, Any]:
     tags = call.loft.tags.list(call.actor, owner, name, limit=PICKER_VERSIONS)
     return {
         "dataset": dataset,
+        "writer": may(call, owner, name, Action.WRITE),
         "description": markdown(dataset.description) if dataset.description else None,
         "picker": versions.items,
         "tags": tags.items,
