@@ -26,6 +26,7 @@ SCRIPTS = (
     "pbench_contents.py",
     "lens_incremental.py",
     "push_pull.py",
+    "web_pages.py",
     "asgi_servers.py",
 )
 

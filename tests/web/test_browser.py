@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.conftest import User
@@ -69,10 +70,19 @@ def sign_in(page: Page, user: User) -> None:
 
 
 def shoot(page: Page, name: str, database: str) -> None:
+    """Screenshots of the page at each width, each checked by axe-core: no serious or
+    critical accessibility violation."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for label, width in WIDTHS.items():
         page.set_viewport_size({"width": width, "height": 900})
         page.screenshot(path=str(ARTIFACTS / f"{name}-{label}-{database}.png"), full_page=True)
+        violations = Axe().run(page).response["violations"]
+        serious = [
+            (v["id"], v["help"], [n["target"] for n in v["nodes"]])
+            for v in violations
+            if v["impact"] in ("serious", "critical")
+        ]
+        assert serious == [], (name, label)
 
 
 def test_browsing_a_dataset(page: Page, alice: User, birds: Birds, database_url: str) -> None:
