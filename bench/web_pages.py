@@ -24,7 +24,7 @@ import httpx
 from common import ADMIN_PASSWORD, Loft, dataloft_server, report_medians
 
 TARGET = 1.5
-COMMIT = 10_000  # changes per commit (the server's limit)
+COMMIT = 10_000  # changes per commit: the large dataset is ten versions
 
 
 def make_dataset(loft: Loft, client: httpx.Client, name: str, files: int) -> None:

@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from html import unescape
 
+from dataloft.web.diff import LINE_DIFF_LINES
 from tests.conftest import User
 from tests.web.conftest import Birds, Visitor, put
 
@@ -291,3 +292,12 @@ def test_settings_for_those_who_may(visit: Visit, birds: Birds, alice: User, bob
     )
     assert gone.status_code == 303
     assert owner.get(f"/ui/{birds.owner}/{birds.name}-2").status_code == 404
+
+
+def test_long_files_are_not_compared_line_by_line(visit: Visit, birds: Birds, alice: User) -> None:
+    dataset = f"{birds.owner}/{birds.name}"
+    lines = LINE_DIFF_LINES + 1
+    put(alice, dataset, "long.txt", "".join(f"line {n}\n" for n in range(lines)).encode())
+    put(alice, dataset, "long.txt", "".join(f"line {n + 1}\n" for n in range(lines)).encode())
+    page = visit(alice).get(birds.url + "/-/diff").text
+    assert "long.txt" in page and "Changed lines of long.txt" not in page

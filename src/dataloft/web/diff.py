@@ -2,8 +2,10 @@
 (a page at a time), and for a changed text file, the lines that changed.
 
 A line diff is made only where it is cheap and means something: both sides text (no NUL
-in their first bytes), neither over ``LINE_DIFF_BYTES``, and at most ``LINE_DIFFS`` files a
-page; the others link to both versions of the file.
+in their first bytes), neither over ``LINE_DIFF_BYTES`` nor ``LINE_DIFF_LINES`` lines
+(difflib's matching grows with the product of the two lengths: two files of 10,000 lines
+that share none would hold a page for seconds), and at most ``LINE_DIFFS`` files a page;
+the others link to both versions of the file.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataloft.web.render import page
 DIFF_PAGE = 100
 LINE_DIFFS = 20
 LINE_DIFF_BYTES = 256 * 1024
+LINE_DIFF_LINES = 4000
 CONTEXT_LINES = 3
 
 
@@ -65,7 +68,9 @@ def _text(loft: Loft, blob: BlobRef) -> str | None:
     if blob.size > LINE_DIFF_BYTES:
         return None
     data, _ = head_bytes(loft, blob, LINE_DIFF_BYTES)
-    return None if looks_binary(data) else decode_text(data)
+    if looks_binary(data) or data.count(b"\n") > LINE_DIFF_LINES:
+        return None
+    return decode_text(data)
 
 
 def _lines_of(call: Call, dataset: DatasetView, item: DiffItem) -> list[Line] | None:
