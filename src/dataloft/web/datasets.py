@@ -14,10 +14,10 @@ from typing import Any
 from starlette.responses import Response
 
 from dataloft.api.pipeline import Call, Routes
-from dataloft.core.access import Action
+from dataloft.core.access import Action, can
 from dataloft.core.blobs import BlobRef
 from dataloft.core.changes import FILES, RECORDS
-from dataloft.core.errors import EntryNotFound, Forbidden, NotFound, Unauthenticated
+from dataloft.core.errors import EntryNotFound, NotFound
 from dataloft.core.loft import Loft
 from dataloft.core.results import DatasetView
 from dataloft.core.tags import VersionRef, parse_version_ref
@@ -38,15 +38,6 @@ def head_bytes(loft: Loft, blob: BlobRef, limit: int) -> tuple[bytes, bool]:
         return b"".join(chunks), blob.size > limit
 
 
-def may(call: Call, owner: str, name: str, action: Action) -> bool:
-    """Whether the caller may do ``action`` to a dataset they may read."""
-    try:
-        call.loft.datasets.get(call.actor, owner, name, action)
-    except (Forbidden, Unauthenticated):
-        return False
-    return True
-
-
 def version_param(call: Call) -> VersionRef | None:
     raw = call.query("version")
     return parse_version_ref(raw) if raw else None
@@ -65,15 +56,18 @@ def crumbs(path: str) -> list[Crumb]:
 
 
 def dataset_context(call: Call, version: VersionRef | None) -> dict[str, Any]:
-    """What every page of a dataset shows: the dataset, the version shown, and the
-    versions and tags the picker offers."""
+    """What every page of a dataset shows: the dataset, what the caller may do to it, the
+    version shown, and the versions and tags the picker offers."""
     owner, name = call.param("owner"), call.param("name")
-    dataset = call.loft.datasets.get(call.actor, owner, name)
+    located = call.loft.datasets.locate(call.actor, owner, name, Action.READ)
+    dataset = located.view()
     versions = call.loft.browse.list_versions(call.actor, owner, name, limit=PICKER_VERSIONS)
     tags = call.loft.tags.list(call.actor, owner, name, limit=PICKER_VERSIONS)
     return {
         "dataset": dataset,
-        "writer": may(call, owner, name, Action.WRITE),
+        "located": located,
+        "writer": can(call.actor, Action.WRITE, located.target),
+        "admin": can(call.actor, Action.ADMIN, located.target),
         "description": markdown(dataset.description) if dataset.description else None,
         "picker": versions.items,
         "tags": tags.items,

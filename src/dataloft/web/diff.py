@@ -65,8 +65,7 @@ def line_diff(old: str, new: str) -> list[Line]:
 
 
 def _text(loft: Loft, blob: BlobRef) -> str | None:
-    if blob.size > LINE_DIFF_BYTES:
-        return None
+    """A side of a line diff (no larger than ``LINE_DIFF_BYTES``, checked before)."""
     data, _ = head_bytes(loft, blob, LINE_DIFF_BYTES)
     if looks_binary(data) or data.count(b"\n") > LINE_DIFF_LINES:
         return None

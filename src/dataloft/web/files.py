@@ -15,7 +15,6 @@ indented; other text, HTML and SVG among it, as highlighted source.
 from __future__ import annotations
 
 import json
-from contextlib import closing
 from typing import Any
 from urllib.parse import quote
 
@@ -67,9 +66,10 @@ def preview(loft: Loft, entry: EntryView, blob: BlobRef) -> dict[str, Any]:
     if kind in ("image", "audio", "video"):
         return {"kind": kind}
     if kind == "csv":
-        with closing(loft.blobs.read(blob, 0, min(CSV_PREVIEW_BYTES, blob.size))) as chunks:
-            table = csv_table(chunks, entry.path, max_bytes=CSV_PREVIEW_BYTES)
-        return {"kind": "csv", "table": table}
+        return {
+            "kind": "csv",
+            "table": csv_table(*head_bytes(loft, blob, CSV_PREVIEW_BYTES), entry.path),
+        }
     data, cut = head_bytes(loft, blob, TEXT_PREVIEW_BYTES)
     if looks_binary(data):
         return {"kind": "none"}

@@ -7,8 +7,8 @@ first rows of a CSV file as a table. Each is safe to put in a page as it is:
   or ``data:`` other than images), and every link opens with ``rel="nofollow noopener"``.
   Images from other sites would be blocked by the page's CSP anyway.
 - **Source** is highlighted by Pygments, which escapes every character of it.
-- **CSV** is read a row at a time from the start of the file and stops after ``rows``
-  rows or ``max_bytes`` bytes, whichever comes first: never the whole file. The cells go
+- **CSV** is read from the start of the file, no more than its page's budget of bytes,
+  and stops after ``CSV_ROWS`` rows: never the whole file. The cells go
   through the template's escaping.
 
 Sizes are bounded before any of it runs (``TEXT_PREVIEW_BYTES``): a preview is the
@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,22 +82,9 @@ class Table:
     complete: bool  # every row of the file is here
 
 
-def read_prefix(chunks: Iterable[bytes], limit: int) -> tuple[bytes, bool]:
-    """The first ``limit`` bytes of ``chunks``, and whether there were more."""
-    read = bytearray()
-    for chunk in chunks:
-        room = limit - len(read)
-        if len(chunk) > room:
-            read += chunk[:room]
-            return bytes(read), True
-        read += chunk
-    return bytes(read), False
-
-
-def csv_table(chunks: Iterable[bytes], filename: str, *, max_bytes: int = 1024 * 1024) -> Table:
-    """The first ``CSV_ROWS`` rows of a CSV (or, by its name, TSV) file read from
-    ``chunks``, reading no more than ``max_bytes``; cells and columns clipped."""
-    data, cut = read_prefix(chunks, max_bytes)
+def csv_table(data: bytes, cut: bool, filename: str) -> Table:
+    """The first ``CSV_ROWS`` rows of a CSV (or, by its name, TSV) file whose first bytes
+    are ``data`` (``cut``: the file holds more); cells and columns clipped."""
     text = decode_text(data)
     if cut:  # the last line is partial: leave it out
         text = text.rpartition("\n")[0]

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from rich.filesize import decimal
 from starlette.responses import HTMLResponse
 
 from dataloft.api.pipeline import Call
@@ -57,16 +58,6 @@ def dataset_url(owner: str, name: str, *tail: str) -> str:
     return base + "/-/" + "/".join(tail) if tail else base
 
 
-def human_size(size: int) -> str:
-    """Bytes as people read them: ``12.3 MB``."""
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
-
-
 def when(moment: datetime) -> str:
     """A time as an absolute UTC minute (the ``<time>`` element carries the exact one)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -83,7 +74,7 @@ def _environment() -> Environment:
     environment.globals.update(
         static=STATIC, dataset_url=dataset_url, segment=segment, path_url=path_url
     )
-    environment.filters.update(size=human_size, when=when)
+    environment.filters.update(size=decimal, when=when)
     return environment
 
 

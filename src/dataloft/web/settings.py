@@ -8,18 +8,20 @@ from __future__ import annotations
 from starlette.responses import RedirectResponse, Response
 
 from dataloft.api.pipeline import Call, Routes
-from dataloft.core.access import Action
+from dataloft.core.access import Action, require
+from dataloft.core.datasets import Located
 from dataloft.core.errors import Invalid
-from dataloft.web.datasets import dataset_context, may
+from dataloft.web.datasets import dataset_context
 from dataloft.web.render import dataset_url, page
 from dataloft.web.session import form
 
 
 def settings(call: Call) -> Response:
-    owner, name = call.param("owner"), call.param("name")
-    call.loft.datasets.get(call.actor, owner, name, Action.WRITE)  # 403 or 404 otherwise
     context = dataset_context(call, None)
-    context.update(tab="settings", admin=may(call, owner, name, Action.ADMIN))
+    located: Located = context["located"]
+    if not context["writer"]:  # the 403 (or, for a reader's scope, 401) a reader gets
+        require(call.actor, Action.WRITE, located.target, f"dataset {located.address}")
+    context.update(tab="settings")
     return page(call, "settings.html", context)
 
 

@@ -17,14 +17,18 @@ from dataloft.web.markup import highlight_styles
 TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 
 
-def _load() -> dict[str, tuple[bytes, str]]:
+def _load() -> dict[str, tuple[bytes, str, str]]:
+    """Each file's bytes, type and ETag."""
     found: dict[str, tuple[bytes, str]] = {}
     for item in files("dataloft.web").joinpath("static").iterdir():
         suffix = "." + item.name.rpartition(".")[2]
         if item.is_file() and suffix in TYPES:
             found[item.name] = (item.read_bytes(), TYPES[suffix])
     found["highlight.css"] = (highlight_styles().encode(), TYPES[".css"])
-    return found
+    return {
+        name: (body, media_type, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+        for name, (body, media_type) in found.items()
+    }
 
 
 FILES = _load()
@@ -34,8 +38,7 @@ def static(call: Call) -> Response:
     name = call.param("file")
     if name not in FILES:
         raise NotFound(f"no file {name!r} here")
-    body, media_type = FILES[name]
-    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    body, media_type, etag = FILES[name]
     headers = {"ETag": etag, "Cache-Control": "public, max-age=3600"}
     if call.header("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
