@@ -301,3 +301,10 @@ def test_long_files_are_not_compared_line_by_line(visit: Visit, birds: Birds, al
     put(alice, dataset, "long.txt", "".join(f"line {n + 1}\n" for n in range(lines)).encode())
     page = visit(alice).get(birds.url + "/-/diff").text
     assert "long.txt" in page and "Changed lines of long.txt" not in page
+
+
+def test_the_sign_in_forms_cookie_is_secure_over_https(visit: Visit) -> None:
+    plain = visit().get("/ui/-/signin").headers["set-cookie"].lower()
+    assert "dataloft_signin_csrf=" in plain and "secure" not in plain
+    proxied = visit().get("/ui/-/signin", headers={"X-Forwarded-Proto": "https"})
+    assert "; secure" in proxied.headers["set-cookie"].lower()

@@ -28,7 +28,8 @@ def csrf_token(session_secret: str) -> str:
     return hashlib.sha256(b"dataloft-csrf\0" + session_secret.encode()).hexdigest()
 
 
-def _secure(request: Request, settings: Settings) -> bool:
+def secure(request: Request, settings: Settings) -> bool:
+    """Whether cookies set in answer to ``request`` must be ``Secure`` (see above)."""
     if settings.secure_cookies != "auto":
         return settings.secure_cookies == "always"
     forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
@@ -38,12 +39,12 @@ def _secure(request: Request, settings: Settings) -> bool:
 def set_session(
     response: Response, request: Request, settings: Settings, secret: str, max_age: int
 ) -> None:
-    secure = _secure(request, settings)
+    over_https = secure(request, settings)
     response.set_cookie(
-        SESSION_COOKIE, secret, httponly=True, samesite="lax", secure=secure, max_age=max_age
+        SESSION_COOKIE, secret, httponly=True, samesite="lax", secure=over_https, max_age=max_age
     )
     response.set_cookie(
-        CSRF_COOKIE, csrf_token(secret), samesite="strict", secure=secure, max_age=max_age
+        CSRF_COOKIE, csrf_token(secret), samesite="strict", secure=over_https, max_age=max_age
     )
 
 

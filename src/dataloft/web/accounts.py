@@ -16,7 +16,7 @@ def sign_in_form(call: Call, error: str | None = None, status: int = 200) -> Res
     token = sign_in_token(call.request)
     context = {"csrf": token, "next": local(call.query("next")), "error": error}
     response = page(call, "signin.html", context, status)
-    remember_sign_in_token(response, token)
+    remember_sign_in_token(call, response, token)
     return response
 
 

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from dataloft.api.clients import client_address
-from dataloft.api.cookies import SESSION_COOKIE, clear_session, csrf_token, set_session
+from dataloft.api.cookies import SESSION_COOKIE, clear_session, csrf_token, secure, set_session
 from dataloft.api.forms import form_fields, is_form
 from dataloft.api.pipeline import Call
 from dataloft.core.access import ANONYMOUS, Principal
@@ -87,9 +87,15 @@ def sign_in_token(request: Request) -> str:
     return request.cookies.get(SIGN_IN_CSRF) or secrets.token_urlsafe(32)
 
 
-def remember_sign_in_token(response: Response, token: str) -> None:
+def remember_sign_in_token(call: Call, response: Response, token: str) -> None:
     response.set_cookie(
-        SIGN_IN_CSRF, token, path=SIGN_IN_PATH, httponly=True, samesite="strict", max_age=3600
+        SIGN_IN_CSRF,
+        token,
+        path=SIGN_IN_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=secure(call.request, call.settings),  # as the session's cookie
+        max_age=3600,
     )
 
 
