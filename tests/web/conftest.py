@@ -1,6 +1,7 @@
 """Fixtures of the web UI's tests: the session's live server (both databases), a browser
-of sorts (``Visitor``: httpx keeping cookies, signing in through the real form) and a
-dataset with files, versions and a record made through the native API."""
+of sorts (``Visitor``: httpx keeping cookies, signing in through the real form), a real
+one (chromium, ``page``) and a dataset with files, versions and a record made through the
+native API."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.conftest import User
 from tests.support import LiveServer, unique
+from tests.web.browsing import chromium
 
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]*)"')
 
@@ -97,3 +100,33 @@ def birds(alice: User) -> Birds:
     )
     assert record.status_code in (200, 201), record.text
     return Birds(alice.username, name)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    # Module-scoped: Playwright's sync API keeps an event loop running in this thread
+    # while it is open, and later tests of the suite run asyncio themselves.
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def problems() -> list[str]:
+    """What went wrong in the page's scripts and loads (checked to be nothing)."""
+    return []
+
+
+@pytest.fixture
+def page(browser: Browser, server: LiveServer, problems: list[str]) -> Iterator[Page]:
+    context = browser.new_context(base_url=server.url)
+    opened = context.new_page()
+    opened.on("pageerror", lambda error: problems.append(str(error)))
+    opened.on(
+        "console",
+        lambda message: problems.append(message.text) if message.type == "error" else None,
+    )
+    yield opened
+    context.close()
+    assert problems == []  # no script error, no resource refused on any page

@@ -4,89 +4,21 @@ phone's width go to ``test-artifacts/web/`` (kept by CI)."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from tests.conftest import User
 from tests.support import LiveServer
+from tests.web.browsing import database_of, shoot, sign_in
 from tests.web.conftest import Birds, put
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
-WIDTHS = {"desktop": 1280, "phone": 390}
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201e2ee6b5c0000000049454e44ae426082"
 )
 
 
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        pytest.fail("the browser tests need Debian's chromium: apt-get install chromium")
-    return found
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # Module-scoped: Playwright's sync API keeps an event loop running in this thread
-    # while it is open, and later tests of the suite run asyncio themselves.
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def problems() -> list[str]:
-    """What went wrong in the page's scripts and loads (checked to be nothing)."""
-    return []
-
-
-@pytest.fixture
-def page(browser: Browser, server: LiveServer, problems: list[str]) -> Iterator[Page]:
-    context = browser.new_context(base_url=server.url)
-    opened = context.new_page()
-    opened.on("pageerror", lambda error: problems.append(str(error)))
-    opened.on(
-        "console",
-        lambda message: problems.append(message.text) if message.type == "error" else None,
-    )
-    yield opened
-    context.close()
-    assert problems == []  # no script error, no resource refused on any page
-
-
-def sign_in(page: Page, user: User) -> None:
-    page.goto("/ui/-/signin")
-    page.get_by_label("Name").fill(user.username)
-    page.get_by_label("Password").fill(user.password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/ui/")
-
-
-def shoot(page: Page, name: str, database: str) -> None:
-    """Screenshots of the page at each width, each checked by axe-core: no serious or
-    critical accessibility violation."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for label, width in WIDTHS.items():
-        page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=str(ARTIFACTS / f"{name}-{label}-{database}.png"), full_page=True)
-        violations = Axe().run(page).response["violations"]
-        serious = [
-            (v["id"], v["help"], [n["target"] for n in v["nodes"]])
-            for v in violations
-            if v["impact"] in ("serious", "critical")
-        ]
-        assert serious == [], (name, label)
-
-
 def test_browsing_a_dataset(page: Page, alice: User, birds: Birds, database_url: str) -> None:
-    database = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    database = database_of(database_url)
     put(alice, f"{birds.owner}/{birds.name}", "img/dot.png", PNG)
     sign_in(page, alice)
     shoot(page, "home", database)
@@ -129,7 +61,7 @@ def test_a_stranger_sees_not_found(page: Page, birds: Birds, problems: list[str]
 
 
 def test_a_diff_and_a_token(page: Page, alice: User, birds: Birds, database_url: str) -> None:
-    database = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    database = database_of(database_url)
     sign_in(page, alice)
     page.goto(f"{birds.url}/-/versions")
     page.get_by_role("link", name="changes").nth(1).click()  # version 3: the edited CSV

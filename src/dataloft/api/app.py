@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Match, Mount
 from dataloft import __version__
 from dataloft.api.convertors import register_convertors
 from dataloft.api.docs import mount_docs
-from dataloft.api.errors import INTERNAL_MESSAGE, headers_for, status_for
+from dataloft.api.errors import INTERNAL_MESSAGE, headers_for, status_for, validation_message
 from dataloft.api.front import LoftApp
 from dataloft.api.limits import BodyLimitMiddleware, StrictUrlDecoding
 from dataloft.api.memo import AnswerMemo
@@ -54,14 +54,6 @@ def available_dialects() -> dict[str, Dialect]:
         web.DIALECT,
     )
     return {d.name: d for d in dialects}
-
-
-def _validation_message(error: RequestValidationError) -> str:
-    parts = []
-    for problem in error.errors():
-        where = ".".join(str(p) for p in problem.get("loc", ()) if p != "body")
-        parts.append(f"{where}: {problem.get('msg')}" if where else str(problem.get("msg")))
-    return "invalid request: " + "; ".join(parts)
 
 
 def _cause(error: BaseException) -> str:
@@ -205,7 +197,7 @@ def create_app(settings: Settings | None = None, loft: Loft | None = None) -> Lo
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> Response:
-        return renderer_for(request).render_error(request, 400, _validation_message(error))
+        return renderer_for(request).render_error(request, 400, validation_message(error.errors()))
 
     # Raised by the framework itself (no route matches the path), and for a body that
     # FastAPI reads for a route and our decoder refuses (api/limits.py: RefusedBody).

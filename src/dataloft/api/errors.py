@@ -10,7 +10,8 @@ in its own shape; the status and the headers come from here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from dataloft.core.errors import (
     ChecksumMismatch,
@@ -121,3 +122,12 @@ def headers_for(error: LoftError) -> Mapping[str, str]:
     if isinstance(error, TooManyRequests):
         return {"Retry-After": str(error.retry_after)}
     return error.headers if isinstance(error, ProtocolError) else {}
+
+
+def validation_message(problems: Sequence[Any]) -> str:
+    """A validation error's problems (pydantic's ``errors()``, FastAPI's too) as one line."""
+    parts = []
+    for problem in problems:
+        where = ".".join(str(p) for p in problem.get("loc", ()) if p != "body")
+        parts.append(f"{where}: {problem.get('msg')}" if where else str(problem.get("msg")))
+    return "invalid request: " + "; ".join(parts)

@@ -16,17 +16,31 @@ ever hide the other.
 from __future__ import annotations
 
 from dataloft.api.front import LoftApp
+from dataloft.api.native.tus import TusProtocol
 from dataloft.api.pipeline import Pipeline, Routes
 from dataloft.api.registry import Dialect
-from dataloft.web import accounts, datasets, diff, files, home, settings, static, tokens
+from dataloft.web import (
+    accounts,
+    create,
+    datasets,
+    diff,
+    files,
+    home,
+    settings,
+    static,
+    tokens,
+    uploads,
+)
 from dataloft.web.errors import render_error
 from dataloft.web.session import authenticate
 
 ROUTES: Routes = {
     **home.ROUTES,
     **accounts.ROUTES,
+    **create.ROUTES,
     **tokens.ROUTES,
     **static.ROUTES,
+    **uploads.ROUTES,
     **datasets.ROUTES,
     **files.ROUTES,
     **diff.ROUTES,
@@ -38,6 +52,8 @@ def mount(app: LoftApp) -> None:
     routes = Pipeline(app, DIALECT)
     for path, handlers in ROUTES.items():
         routes.add(path, handlers)
+    # The page's uploads speak tus, as the native API's do (``uploads.py``).
+    app.add_edge(TusProtocol, render=render_error, collection=uploads.COLLECTION)
 
 
 DIALECT = Dialect(

@@ -20,10 +20,13 @@ from urllib.parse import quote
 
 from starlette.responses import RedirectResponse, Response
 
+from dataloft.api.native.datasets import archive_response
 from dataloft.api.pipeline import Call, Routes
 from dataloft.api.transfer import blob_response
+from dataloft.core.archive_formats import FORMATS
 from dataloft.core.blobs import BlobRef
 from dataloft.core.changes import FILES
+from dataloft.core.errors import NotFound
 from dataloft.core.loft import Loft
 from dataloft.core.results import DatasetView, EntryView
 from dataloft.web.datasets import crumbs, dataset_context, head_bytes, version_param
@@ -124,7 +127,17 @@ def raw(call: Call) -> Response:
     return blob_response(call.request, call.loft.blobs, found)
 
 
+def archive(call: Call) -> Response:
+    """A version's files (``?version=``, the head by default) as one download."""
+    fmt = call.param("format")
+    if fmt not in FORMATS:
+        raise NotFound(f"no archive format {fmt!r}: {', '.join(FORMATS)}")
+    owner, name = call.param("owner"), call.param("name")
+    return archive_response(call, owner, name, fmt, version_param(call))
+
+
 ROUTES: Routes = {
     "/ui/{owner}/{name}/-/blob/{path:path}": {"GET": file_page},
     "/ui/{owner}/{name}/-/raw/{path:path}": {"GET": raw},
+    "/ui/{owner}/{name}/-/archive.{format}": {"GET": archive},
 }

@@ -337,7 +337,8 @@ def delete_record(record_id: RecordId, target: WriteTarget, call: NativeCall) ->
 # --- commits ---------------------------------------------------------------------------------
 
 
-def _to_change(op: Any) -> Change:
+def to_change(op: Any) -> Change:
+    """One operation of a commit's body (``CommitBody.changes``) as the core's change."""
     # The sha256 as bare hex, or as the ETag gives it ("\"<sha256>\"", W/ too), or "*".
     if_match = _strip_etag(op.if_match) if op.if_match is not None else None
     guard = Guard(if_match=if_match, if_none_match=op.if_none_match)
@@ -358,7 +359,7 @@ def commit(owner: str, name: str, body: CommitBody, call: NativeCall) -> CommitO
     """Apply many changes as one new version. Upload file contents first with
     ``PUT /loft/v1/blobs/{sha256}`` (``HEAD`` tells whether the server already has them),
     then reference them by sha256 here."""
-    changes = [_to_change(op) for op in body.changes]
+    changes = [to_change(op) for op in body.changes]
     target = _Target(owner, name, body.parent, body.message)
     result = _commit(call, target, changes)
     return CommitOut(version=result.version, outcomes=result.outcomes)

@@ -32,7 +32,7 @@ from dataloft.core.archive_formats import FORMATS
 from dataloft.core.errors import NotFound, Unauthenticated
 from dataloft.core.names import USERNAME_MAX
 from dataloft.core.results import DatasetView, VersionView
-from dataloft.core.tags import parse_version_ref
+from dataloft.core.tags import VersionRef, parse_version_ref
 
 router = native_router(tags=["datasets"])
 
@@ -219,7 +219,14 @@ def diff(
 
 
 def _archive(fmt: str, owner: str, name: str, call: Call, version: str | None) -> StreamingResponse:
-    archive = call.loft.archives.archive(call.actor, owner, name, fmt, version_ref(version))
+    return archive_response(call, owner, name, fmt, version_ref(version))
+
+
+def archive_response(
+    call: Call, owner: str, name: str, fmt: str, version: VersionRef | None
+) -> StreamingResponse:
+    """A version's files as a streamed archive of ``fmt``, a download (the web UI's too)."""
+    archive = call.loft.archives.archive(call.actor, owner, name, fmt, version)
     headers = {
         "Content-Disposition": attachment_disposition(archive.filename),
         "X-Loft-Version": str(archive.version),

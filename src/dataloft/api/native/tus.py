@@ -169,23 +169,13 @@ def parse_checksum(header: str | None) -> Checksum | None:
 # --- the edge ------------------------------------------------------------------------------
 
 RESUMABLE = (b"tus-resumable", VERSION.encode())
-_ITEM = re.compile(re.escape(COLLECTION) + r"[^/]+")
 _METHOD = re.compile(r"[A-Z]+")
 ErrorRenderer = Callable[[Request, int, str], Response]
 
 
-def _protocol_methods(path: str) -> frozenset[str] | None:
-    """The methods of the protocol that take ``Tus-Resumable`` on ``path``; None where
-    the path is not the uploads'."""
-    if path in (COLLECTION, COLLECTION.rstrip("/")):
-        return frozenset({"POST"})
-    if _ITEM.fullmatch(path):
-        return frozenset({"HEAD", "PATCH", "DELETE"})
-    return None
-
-
 class TusProtocol:
-    """What tus asks of every request to the uploads' paths before a route sees it:
+    """What tus asks of every request to the uploads' paths (``collection`` and the
+    uploads in it) before a route sees it:
 
     - ``X-HTTP-Method-Override`` is the request's method (for clients that cannot send
       PATCH or DELETE), so that the route, and the cross-site check, see that method;
@@ -194,12 +184,23 @@ class TusProtocol:
     - every response carries ``Tus-Resumable: 1.0.0``, errors included.
     """
 
-    def __init__(self, app: ASGIApp, render: ErrorRenderer) -> None:
+    def __init__(self, app: ASGIApp, render: ErrorRenderer, collection: str = COLLECTION) -> None:
         self.app = app
         self.render = render
+        self.collection = collection
+        self.item = re.compile(re.escape(collection) + r"[^/]+")
+
+    def protocol_methods(self, path: str) -> frozenset[str] | None:
+        """The methods of the protocol that take ``Tus-Resumable`` on ``path``; None where
+        the path is not the uploads'."""
+        if path in (self.collection, self.collection.rstrip("/")):
+            return frozenset({"POST"})
+        if self.item.fullmatch(path):
+            return frozenset({"HEAD", "PATCH", "DELETE"})
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        methods = _protocol_methods(scope["path"]) if scope["type"] == "http" else None
+        methods = self.protocol_methods(scope["path"]) if scope["type"] == "http" else None
         if methods is None:
             await self.app(scope, receive, send)
             return

@@ -7,6 +7,7 @@ themselves are ``dataloft.core.uploads``'."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from contextlib import suppress
 from typing import Annotated, Any
 
@@ -58,6 +59,14 @@ async def create_upload(call: NativeCall) -> Response:
     ``Location``. A body sent as ``application/offset+octet-stream`` is its first bytes
     (creation-with-upload); an ``Upload-Metadata`` key ``sha256`` declares the whole
     upload's digest, checked once all the bytes are there."""
+    return await start_upload(
+        call, lambda upload_id: str(call.request.url_for("upload_offset", upload_id=upload_id))
+    )
+
+
+async def start_upload(call: Call, location: Callable[[str], str]) -> Response:
+    """``create_upload`` for any dialect that speaks tus: ``location`` is the URL of the
+    upload of an id."""
     request, loft = call.request, call.loft
     require_uploader(call.actor)  # who asks comes first: 401 and 403 before any 400
     length = upload_length(request)
@@ -77,8 +86,9 @@ async def create_upload(call: NativeCall) -> Response:
             with anyio.CancelScope(shield=True):
                 await in_thread(_forget, call, state.id)
             raise
-    location = request.url_for("upload_offset", upload_id=state.id)
-    return Response(status_code=201, headers={"Location": str(location), **state_headers(state)})
+    return Response(
+        status_code=201, headers={"Location": location(state.id), **state_headers(state)}
+    )
 
 
 def _forget(call: Call, upload_id: str) -> None:
