@@ -12,7 +12,15 @@ import contextlib
 import hashlib
 import re
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from datetime import datetime
 from email.utils import format_datetime
 from typing import IO, Protocol, TypeVar
@@ -387,20 +395,25 @@ OCTET_STREAM = "application/octet-stream"
 
 
 def user_content_headers(
-    request: Request, media_type: str, filename: str, *, octet_stream_inline: bool = False
+    request: Request, media_type: str, filename: str, *, inline: Collection[str] = ()
 ) -> dict[str, str]:
     """The headers every response carrying user bytes gets (see above): the sandbox, and
     ``Content-Disposition: attachment`` for a type that is not passive, unless the
     request came in under the user-content host. ``filename`` names the download.
 
-    ``octet_stream_inline``: bytes typed exactly ``application/octet-stream`` keep the
-    caller's own disposition, for a dialect whose clients check for ``inline`` (Pbench's
-    inventory). No browser renders that type, given ``nosniff``: it offers to save the
-    bytes; and the sandbox would hold if one did. Every other type follows the rule."""
+    ``inline``: types (exactly these essences) that keep the caller's own disposition
+    although they are not passive, each for its own reason:
+
+    - ``application/octet-stream``, for a dialect whose clients check for ``inline``
+      (Pbench's inventory). No browser renders that type, given ``nosniff``: it offers to
+      save the bytes; and the sandbox would hold if one did.
+    - ``application/pdf``, for the web UI's preview frame, once it has seen the bytes
+      begin as a PDF does. The browser's own viewer shows it, in the sandbox: a document
+      of no origin, whose scripts (if the viewer ran any) could reach nothing of ours.
+
+    Every other type follows the rule."""
     headers = {"Content-Security-Policy": USER_CONTENT_CSP}
-    keep = is_passive(media_type) or (
-        octet_stream_inline and media_type.split(";", 1)[0].strip().lower() == OCTET_STREAM
-    )
+    keep = is_passive(media_type) or media_type.split(";", 1)[0].strip().lower() in inline
     if not keep and not on_user_content_host(request):
         headers["Content-Disposition"] = attachment_disposition(filename)
     return headers
@@ -485,9 +498,11 @@ def blob_response(
     *,
     media_type: str | None = None,
     headers: dict[str, str] | None = None,
+    inline: Collection[str] = (),
 ) -> Response:
     """Serve an entry's bytes honouring HEAD, If-None-Match, Range and If-Range; a
-    download is named after the entry's last path segment."""
+    download is named after the entry's last path segment. (``inline``: see
+    ``user_content_headers``.)"""
     assert found.blob is not None
     return serve_blob(
         request,
@@ -498,6 +513,7 @@ def blob_response(
         media_type=media_type or found.entry.media_type,
         filename=found.entry.path.rpartition("/")[2],
         headers={"X-Loft-Version": str(found.version), **(headers or {})},
+        inline=inline,
     )
 
 
@@ -511,10 +527,10 @@ def serve_blob(
     media_type: str,
     filename: str,
     headers: dict[str, str] | None = None,
-    octet_stream_inline: bool = False,
+    inline: Collection[str] = (),
 ) -> Response:
     """Serve a blob's bytes honouring HEAD, If-None-Match, Range and If-Range, as user
-    bytes (``user_content_headers``, which ``octet_stream_inline`` goes to) on every
+    bytes (``user_content_headers``, which ``inline`` goes to) on every
     answer, 304 and 416 included. ``filename`` names the file when it goes out as an
     attachment."""
     # Set as a header, not media_type=: Starlette would append "; charset=utf-8" to text/*
@@ -526,9 +542,7 @@ def serve_blob(
         "Accept-Ranges": "bytes",
         **(headers or {}),
         # Last: no caller can loosen it.
-        **user_content_headers(
-            request, media_type, filename, octet_stream_inline=octet_stream_inline
-        ),
+        **user_content_headers(request, media_type, filename, inline=inline),
     }
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None and etag_matches(if_none_match, etag):

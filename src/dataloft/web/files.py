@@ -8,8 +8,9 @@ and video seek.
 
 **Previews** show the beginning of a file, never all of it (``markup.py``'s limits):
 images, audio and video from the bytes' own URL (an SVG only as an ``<img>``, where it
-runs nothing); Markdown rendered; CSV and TSV as a table of their first rows; JSON
-indented; other text, HTML and SVG among it, as highlighted source.
+runs nothing); a PDF in a frame, by the browser's own viewer, from its bytes' URL, which
+keeps them in the sandbox; Markdown rendered; CSV and TSV as a table of their first rows;
+JSON indented; other text, HTML and SVG among it, as highlighted source.
 """
 
 from __future__ import annotations
@@ -44,16 +45,20 @@ CSV_PREVIEW_BYTES = 1024 * 1024
 JSON_PREVIEW_BYTES = 256 * 1024
 _MARKDOWN = (".md", ".markdown", ".mdown")
 _CSV = (".csv", ".tsv", ".tab")
+PDF = "application/pdf"
+PDF_MAGIC = b"%PDF-"
 
 
 def preview_kind(entry: EntryView) -> str:
-    """How a file's page shows it: image, audio, video, markdown, csv, json, text (which
-    is decided by its first bytes, later) or none."""
+    """How a file's page shows it: image, audio, video, pdf, markdown, csv, json, text
+    (which is decided by its first bytes, later) or none."""
     media = entry.media_type.split(";", 1)[0].strip().lower()
     name = entry.path.lower()
     top = media.partition("/")[0]
     if top in ("image", "audio", "video"):
         return top
+    if media == PDF or name.endswith(".pdf"):
+        return "pdf"
     if name.endswith(_MARKDOWN) or media == "text/markdown":
         return "markdown"
     if name.endswith(_CSV) or media in ("text/csv", "text/tab-separated-values"):
@@ -68,6 +73,8 @@ def preview(loft: Loft, entry: EntryView, blob: BlobRef) -> dict[str, Any]:
     kind = preview_kind(entry)
     if kind in ("image", "audio", "video"):
         return {"kind": kind}
+    if kind == "pdf":
+        return {"kind": "pdf" if is_pdf(loft, entry, blob) else "none"}
     if kind == "csv":
         return {
             "kind": "csv",
@@ -82,6 +89,13 @@ def preview(loft: Loft, entry: EntryView, blob: BlobRef) -> dict[str, Any]:
     if kind == "json" and not cut and blob.size <= JSON_PREVIEW_BYTES:
         return {"kind": "text", "html": highlighted(_indented(text), "x.json"), "cut": cut}
     return {"kind": "text", "html": highlighted(text, entry.path), "cut": cut}
+
+
+def is_pdf(loft: Loft, entry: EntryView, blob: BlobRef) -> bool:
+    """Whether the file says it is a PDF and its bytes begin as one does: only then is it
+    served for the browser's viewer to show (see ``raw``)."""
+    media = entry.media_type.split(";", 1)[0].strip().lower()
+    return media == PDF and head_bytes(loft, blob, len(PDF_MAGIC))[0] == PDF_MAGIC
 
 
 def _indented(text: str) -> str:
@@ -124,7 +138,9 @@ def raw(call: Call) -> Response:
     if found.blob is None:  # a symlink (its target, relative to its folder, is checked
         # to stay inside the dataset when it is committed): the target's bytes
         return RedirectResponse(quote(found.entry.target or "", safe="/"), status_code=307)
-    return blob_response(call.request, call.loft.blobs, found)
+    # A PDF goes inline (in the sandbox, as all user bytes) for the preview's frame.
+    shown = is_pdf(call.loft, found.entry, found.blob)
+    return blob_response(call.request, call.loft.blobs, found, inline=(PDF,) if shown else ())
 
 
 def archive(call: Call) -> Response:

@@ -127,7 +127,7 @@ def _send(call: Call, member: MemberFile, kind: str, type_: str) -> Response:
         media_type=type_,
         filename=member.name,
         headers={"Content-Disposition": disposition(kind, member.name)},
-        octet_stream_inline=True,
+        inline=(OCTET_STREAM,),
     )
 
 
