@@ -124,6 +124,13 @@ def test_a_folder_a_page_at_a_time(visit: Visit, birds: Birds, alice: User) -> N
     rest = visitor.get(birds.url + "/-/tree/many?after=" + after.replace("&amp;", "&")).text
     assert rest.count('class="file"') == 5 and "f204.txt" in rest
 
+    # A full page weighs under 100 KB with everything it loads (its styles; this page
+    # runs no script), so a slow laptop on a slow link gets it quickly.
+    loads = re.findall(r'(?:href|src)="(/ui/-/static/[^"]+)"', first)
+    assert loads and all(load.endswith(".css") for load in loads)
+    weight = len(first.encode()) + sum(len(visitor.get(load).content) for load in loads)
+    assert weight < 100_000, weight
+
 
 def _blob(user: User, data: bytes) -> str:
     import hashlib
