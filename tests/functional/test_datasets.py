@@ -374,6 +374,23 @@ def test_list_filters(make_user: Callable[..., User]) -> None:
     assert all(d["owner"] == owner.username for d in list_all(owner.client, owner=owner.username))
 
 
+def test_search_finds_owners_and_tags(make_user: Callable[..., User]) -> None:
+    finder = make_user("seeker")
+    owner = make_user("ornith")
+    topic = unique("wader")
+    tagged = create(owner.client, unique("plain"), tags=["birds", topic], visibility="public")
+    named = create(owner.client, unique("other"), visibility="public")
+    hidden = create(owner.client, unique("hid"), tags=[topic])  # private
+
+    def found(q: str) -> set[str]:
+        return {d["name"] for d in list_all(finder.client, q=q)}
+
+    assert found(topic) == {tagged["name"]}  # by a tag; never a private one
+    assert found(topic.upper()) == {tagged["name"]}
+    assert found(owner.username) == {tagged["name"], named["name"]}  # by the owner's name
+    assert hidden["name"] in {d["name"] for d in list_all(owner.client, q=topic)}
+
+
 @pytest.mark.parametrize(
     "params",
     [

@@ -18,7 +18,9 @@ from sqlalchemy import (
     ColumnElement,
     FromClause,
     Select,
+    Text,
     bindparam,
+    cast,
     delete,
     func,
     or_,
@@ -175,6 +177,17 @@ def _located(row: Sequence[Any]) -> Located:
     )
 
 
+def _cursor_moment(text: str) -> datetime:
+    """The time a cursor of ``recent`` datasets holds (made by ``list_datasets``)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise Invalid(f"invalid cursor time {text!r}") from None
+    if moment.tzinfo is None:
+        raise Invalid(f"invalid cursor time {text!r}")
+    return moment
+
+
 def visible_filter(principal: Principal) -> ColumnElement[bool]:
     """``can(principal, READ, dataset)`` as a SQL condition on ``Dataset``."""
     if principal.is_admin:
@@ -313,13 +326,22 @@ class DatasetService:
         limit: int | None = None,
         cursor: str | None = None,
         by_name: bool = False,
+        recent: bool = False,
+        teams: bool = False,
     ) -> Page[DatasetView]:
-        """Datasets the actor may read, oldest first (or ``by_name``), keyset-paginated.
-        ``deleted`` lists soft-deleted datasets instead (the actor's own; all of them for
-        admins)."""
+        """Datasets the actor may read, oldest first (or ``by_name``, or ``recent``: the
+        last updated first), keyset-paginated. ``q`` finds a substring of the name, the
+        description, the owner's name or a tag. ``teams``: only those in the projects of
+        the actor's teams that someone else owns. ``deleted`` lists soft-deleted datasets
+        instead (the actor's own; all of them for admins)."""
         size = clamp_limit(limit)
-        order = (DATASETS.c.name, DATASETS.c.id) if by_name else (DATASETS.c.id,)
-        query = _base_query().order_by(*order).limit(size + 1)
+        if recent:
+            order: tuple[ColumnElement[Any], ...] = (DATASETS.c.updated, DATASETS.c.id)
+            query = _base_query().order_by(*(column.desc() for column in order))
+        else:
+            order = (DATASETS.c.name, DATASETS.c.id) if by_name else (DATASETS.c.id,)
+            query = _base_query().order_by(*order)
+        query = query.limit(size + 1)
         if deleted:
             if actor.is_anonymous:
                 raise Unauthenticated("log in to list deleted datasets")
@@ -330,19 +352,35 @@ class DatasetService:
             query = query.where(DATASETS.c.deleted_at.is_(None), visible_filter(actor))
         if owner:
             query = query.where(_USERS.c.username == check_text(owner, "owner", 100))
+        if teams:
+            mine = list(actor.teams)
+            in_teams = select(_PROJECTS.c.id).where(_PROJECTS.c.team_id.in_(mine))
+            others = DATASETS.c.owner_id != actor.user_id if actor.user_id else true()
+            query = query.where(DATASETS.c.project_id.in_(in_teams), others)
         if q:
             needle = check_text(q, "q", 1000).lower()
             query = query.where(
                 or_(
-                    func.lower(DATASETS.c.name).contains(needle, autoescape=True),
-                    func.lower(DATASETS.c.description).contains(needle, autoescape=True),
+                    *(
+                        func.lower(column).contains(needle, autoescape=True)
+                        for column in (
+                            DATASETS.c.name,
+                            DATASETS.c.description,
+                            _USERS.c.username,
+                            cast(DATASETS.c.tags, Text),
+                        )
+                    )
                 )
             )
         if visibility is not None:
             query = query.where(DATASETS.c.visibility == _check_visibility(visibility))
         if cursor:
-            key = decode_cursor(cursor, *((str, int) if by_name else (int,)))
-            query = query.where(tuple_(*order) > tuple_(*key))
+            if recent:
+                moment, before = decode_cursor(cursor, str, int)
+                query = query.where(tuple_(*order) < tuple_(_cursor_moment(moment), before))
+            else:
+                key = decode_cursor(cursor, *((str, int) if by_name else (int,)))
+                query = query.where(tuple_(*order) > tuple_(*key))
         with self.db.read() as session:
             rows = [_located(row) for row in session.execute(query)]
         more = len(rows) > size
@@ -350,7 +388,12 @@ class DatasetService:
         if not more:
             return Page([r.view() for r in rows])
         last = rows[-1].row
-        next_cursor = encode_cursor(last.name, last.id) if by_name else encode_cursor(last.id)
+        if recent:
+            next_cursor = encode_cursor(last.updated.isoformat(), last.id)
+        elif by_name:
+            next_cursor = encode_cursor(last.name, last.id)
+        else:
+            next_cursor = encode_cursor(last.id)
         return Page([r.view() for r in rows], next_cursor)
 
     def iter_datasets(

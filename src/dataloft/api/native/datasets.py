@@ -83,7 +83,9 @@ def list_datasets(
     call: NativeCall,
     owner: str | None = Query(None, json_schema_extra=text(USERNAME_MAX)),
     q: str | None = Query(
-        None, description="Substring of the name or description", json_schema_extra=text(1000)
+        None,
+        description="Substring of the name, the description, the owner's name or a tag",
+        json_schema_extra=text(1000),
     ),
     visibility: Literal["private", "public"] | None = None,
     deleted: bool = Query(False, description="List your soft-deleted datasets instead"),
