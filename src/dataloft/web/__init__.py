@@ -18,7 +18,18 @@ from __future__ import annotations
 from dataloft.api.front import LoftApp
 from dataloft.api.pipeline import Pipeline, Routes
 from dataloft.api.registry import Dialect
-from dataloft.web import accounts, datasets, diff, files, home, settings, static, tokens
+from dataloft.web import (
+    accounts,
+    datasets,
+    diff,
+    files,
+    home,
+    settings,
+    static,
+    teams,
+    tokens,
+    users,
+)
 from dataloft.web.errors import render_error
 from dataloft.web.session import authenticate
 
@@ -26,6 +37,9 @@ ROUTES: Routes = {
     **home.ROUTES,
     **accounts.ROUTES,
     **tokens.ROUTES,
+    # Before the datasets' ``/ui/{owner}/{name}``, which ``/ui/-/teams`` would match too.
+    **teams.ROUTES,
+    **users.ROUTES,
     **static.ROUTES,
     **datasets.ROUTES,
     **files.ROUTES,

@@ -7,6 +7,7 @@ from starlette.responses import RedirectResponse, Response
 from dataloft.api.pipeline import Call, Routes
 from dataloft.core.errors import Invalid, NotFound
 from dataloft.core.names import validate_owner_lookup
+from dataloft.core.results import TeamView
 from dataloft.web.render import page
 
 PAGE_SIZE = 50
@@ -38,7 +39,8 @@ def home(call: Call) -> Response:
 
 
 def owner(call: Call) -> Response:
-    """A person's or a team's datasets that you may read."""
+    """A person's or a team's datasets that you may read; a team's page leads to the team
+    (for those who may see it)."""
     name = call.param("owner")
     try:
         validate_owner_lookup(name)
@@ -47,7 +49,17 @@ def owner(call: Call) -> Response:
     listing = call.loft.datasets.list_datasets(
         call.actor, owner=name, limit=PAGE_SIZE, cursor=call.query("after"), by_name=True
     )
-    return page(call, "owner.html", {"owner": name, "listing": listing})
+    team = None if call.actor.is_anonymous else _team_named(call, name)
+    return page(call, "owner.html", {"owner": name, "listing": listing, "team": team})
+
+
+def _team_named(call: Call, name: str) -> TeamView | None:
+    """The team called ``name`` if there is one the caller may see (its members and site
+    admins; to anyone else a team's name is nobody's)."""
+    try:
+        return call.loft.accounts.get_team(call.actor, name)
+    except NotFound:
+        return None
 
 
 ROUTES: Routes = {
