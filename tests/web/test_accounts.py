@@ -1,5 +1,5 @@
 """The web UI's account pages over HTTP, on both databases: teams and their members and
-projects, and the site admins' list of users.
+projects, the site admins' list of users, a dataset's project and owner, and the trash.
 Each page is shown to those the core lets see it and refused to others; each form does
 nothing without its token; whatever anyone stored is text."""
 
@@ -280,3 +280,124 @@ def test_stored_names_and_descriptions_are_text(
     for what in ("team", "project", "user"):  # each name, as text
         assert evil[what].replace(NAME_PAYLOAD, NAME_ESCAPED) in pages["team"], what
     assert evil["user"].replace(NAME_PAYLOAD, NAME_ESCAPED) in pages["users"]
+
+
+# --- a dataset's project, owner and trash -----------------------------------------------------
+
+
+def test_a_dataset_moves_into_a_team_project(visit: Visit, alice: Account, bob: Account) -> None:
+    team = make_team(bob, (alice, "W"))
+    made(bob.client.post(f"/teams/{team}/projects", json={"name": "spring"}))
+    dataset = make_dataset(alice)
+    settings, owner = f"/ui/{dataset}/-/settings", visit(alice)
+    assert f'<option value="{team}/spring">' in owner.get(settings).text
+    assert visit(bob).get(f"/ui/{dataset}").status_code == 404  # alice's alone so far
+
+    made(post_both_ways(owner, settings, {"action": "project", "project": f"{team}/spring"}), 303)
+    assert f"project {team}/spring" in owner.get(f"/ui/{dataset}").text
+    assert visit(bob).get(f"/ui/{dataset}").status_code == 200  # the team's admin: theirs now
+    assert visit(bob).get(settings).status_code == 200
+
+    made(owner.post(settings, {"csrf": owner.csrf(), "action": "project", "project": ""}), 303)
+    assert visit(bob).get(f"/ui/{dataset}").status_code == 404
+    elsewhere = make_team(bob)  # a team alice is not in
+    made(bob.client.post(f"/teams/{elsewhere}/projects", json={"name": "p"}))
+    refused = owner.post(
+        settings, {"csrf": owner.csrf(), "action": "project", "project": f"{elsewhere}/p"}
+    )
+    assert refused.status_code == 404
+    malformed = owner.post(settings, {"csrf": owner.csrf(), "action": "project", "project": "x"})
+    assert malformed.status_code == 400 and "team/project" in malformed.text
+
+
+def test_site_admins_give_a_dataset_away(
+    visit: Visit, alice: Account, bob: Account, admin: Account
+) -> None:
+    dataset = make_dataset(alice)
+    name = dataset.split("/")[1]
+    settings, owner = f"/ui/{dataset}/-/settings", visit(alice)
+    assert "Give to another user" not in owner.get(settings).text
+    fields = {"action": "transfer", "owner": bob.username}
+    refused = owner.post(settings, {**fields, "csrf": owner.csrf()})
+    assert refused.status_code == 403 and "only site admins" in refused.text
+
+    site = visit(admin)
+    assert "Give to another user" in site.get(settings).text
+    given = post_both_ways(site, settings, fields)
+    made(given, 303)
+    assert given.headers["location"] == f"/ui/{bob.username}/{name}/-/settings"
+    assert visit(bob).get(f"/ui/{bob.username}/{name}").status_code == 200
+    assert owner.get(f"/ui/{dataset}").status_code == 404
+    nobody = site.post(
+        f"/ui/{bob.username}/{name}/-/settings",
+        {"csrf": site.csrf(), "action": "transfer", "owner": "nobody-x"},
+    )
+    assert nobody.status_code == 404
+
+
+def test_a_deleted_dataset_is_restored_from_the_trash(
+    visit: Visit, alice: Account, bob: Account, admin: Account
+) -> None:
+    dataset = make_dataset(alice)
+    name = dataset.split("/")[1]
+    owner, mine = visit(alice), f"/ui/{alice.username}"
+    assert 'id="trash"' not in owner.get(mine).text  # nothing deleted yet
+    gone = owner.post(
+        f"/ui/{dataset}/-/settings", {"csrf": owner.csrf(), "action": "delete", "confirm": name}
+    )
+    made(gone, 303)
+    trash = owner.get(mine).text.split('id="trash"', 1)[1]
+    assert name in trash and re.search(r'<time datetime="\d{4}-\d\d-\d\dT', trash)
+    uid = re.search(r'name="uid" value="([0-9a-f]{32})"', trash)
+    assert uid is not None
+    assert 'id="trash"' not in visit(bob).get(mine).text  # not bob's to restore
+    assert 'id="trash"' in visit(admin).get(mine).text  # a site admin's
+    restore = f"/ui/{dataset}/-/restore"
+    stranger = visit(bob)
+    assert stranger.post(restore, {"csrf": stranger.csrf(), "uid": uid.group(1)}).status_code == 404
+
+    back = post_both_ways(owner, restore, {"uid": uid.group(1)})
+    made(back, 303)
+    assert back.headers["location"] == f"/ui/{dataset}"
+    assert owner.get(f"/ui/{dataset}").status_code == 200
+    assert 'id="trash"' not in owner.get(mine).text
+    again = owner.post(restore, {"csrf": owner.csrf(), "uid": uid.group(1)})
+    assert again.status_code == 404  # nothing of that name in the trash now
+
+    made(alice.client.delete(f"/datasets/{dataset}"), 204)
+    made(alice.client.post("/datasets", json={"name": name}))  # the name, taken meanwhile
+    taken = owner.post(restore, {"csrf": owner.csrf(), "uid": uid.group(1)})
+    assert taken.status_code == 409 and "already exists" in taken.text
+
+
+def test_bad_input_is_a_clean_refusal(visit: Visit, alice: Account) -> None:
+    team = make_team(alice)
+    dataset = make_dataset(alice)
+    visitor = visit(alice)
+    token = visitor.csrf()
+    answers = {
+        "team path": visitor.get("/ui/-/teams/a%00b").status_code,
+        "member path": visitor.post(
+            f"/ui/-/teams/{team}/members/a%00b/remove", {"csrf": token}
+        ).status_code,
+        "member field": visitor.post(
+            f"/ui/-/teams/{team}/members", {"csrf": token, "username": "a\x00b", "level": "R"}
+        ).status_code,
+        "long team": visitor.post("/ui/-/teams", {"csrf": token, "name": "t" * 5000}).status_code,
+        "team field": visitor.post("/ui/-/teams", {"csrf": token, "name": "a\x00b"}).status_code,
+        "project field": visitor.post(
+            f"/ui/{dataset}/-/settings",
+            {"csrf": token, "action": "project", "project": f"{team}/\x00"},
+        ).status_code,
+        "restore uid": visitor.post(
+            f"/ui/{dataset}/-/restore", {"csrf": token, "uid": "\x00"}
+        ).status_code,
+        "restore path": visitor.post("/ui/a%00b/c/-/restore", {"csrf": token}).status_code,
+        "not a form": visitor.client.post(
+            f"/ui/-/teams/{team}/projects",
+            content=b"{}",
+            headers={"Content-Type": "application/json", "Origin": str(visitor.client.base_url)},
+        ).status_code,
+        "trash cursor": visitor.get(f"/ui/{alice.username}?trash_after=nope").status_code,
+    }
+    assert all(400 <= code < 500 for code in answers.values()), answers

@@ -582,6 +582,26 @@ class AccountService:
             )
             return [_project_view(p, team) for p in projects]
 
+    def writable_projects(self, actor: Principal, limit: int = MAX_LIMIT) -> list[ProjectView]:
+        """The projects ``actor`` may put datasets in (``resolve_project``'s rule): those of
+        the teams where they hold W or A, every team's for site admins; by team and project
+        name, at most ``limit`` of them, in one query however many teams."""
+        _require_login(actor)
+        query = (
+            select(Project, Team)
+            .join(Team, Team.id == Project.team_id)
+            .where(Project.deleted_at.is_(None), Team.deleted_at.is_(None))
+            .order_by(Team.name, Project.name)
+            .limit(clamp_limit(limit))
+        )
+        if not actor.is_admin:
+            teams = [team for team in actor.teams if team_allows(actor, team, Level.WRITE)]
+            if not teams:
+                return []
+            query = query.where(Project.team_id.in_(teams))
+        with self.db.read() as session:
+            return [_project_view(project, team) for project, team in session.execute(query)]
+
     def get_project(self, actor: Principal, team_name: str, name: str) -> ProjectView:
         with self.db.read() as session:
             team = self._team_for(session, actor, team_name, Level.READ)
