@@ -4,10 +4,10 @@ phone's width go to ``test-artifacts/web/`` (kept by CI)."""
 
 from __future__ import annotations
 
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import User
-from tests.support import LiveServer
+from tests.support import LiveServer, unique
 from tests.web.browsing import database_of, shoot, sign_in
 from tests.web.conftest import Birds, put
 
@@ -99,3 +99,48 @@ def test_made_public_it_is_seen_signed_out(
         assert seen.get_by_role("link", name="Settings").count() == 0
     finally:
         stranger.close()
+
+
+def test_a_team_a_project_and_the_trash(
+    page: Page, alice: User, bob: User, database_url: str
+) -> None:
+    database = database_of(database_url)
+    sign_in(page, alice)
+    page.get_by_role("link", name="Teams").click()
+    team = unique("crew")
+    page.get_by_label("Name").fill(team)
+    page.get_by_role("button", name="Make team").click()
+    page.wait_for_url(f"**/ui/-/teams/{team}")
+    page.get_by_label("Username").fill(bob.username)
+    page.get_by_label("Level", exact=True).select_option("W")
+    page.get_by_role("button", name="Add member").click()
+    assert page.get_by_label(f"Level of {bob.username}", exact=True).input_value() == "W"
+    page.get_by_label("Name", exact=True).fill("spring")
+    page.get_by_role("button", name="Make project").click()
+    expect(page.get_by_role("cell", name="spring", exact=True)).to_be_visible()
+    shoot(page, "team", database)
+
+    name = unique("ds")
+    made = alice.client.post("/datasets", json={"name": name})
+    assert made.status_code == 201, made.text
+    page.goto(f"/ui/{alice.username}/{name}/-/settings")
+    page.get_by_label("Team project").select_option(f"{team}/spring")
+    page.get_by_role("button", name="Move").click()
+    expect(page.get_by_text(f"project {team}/spring")).to_be_visible()
+    shoot(page, "settings", database)
+
+    page.get_by_label(f"Type {name} to confirm").fill(name)
+    page.get_by_role("button", name="Delete this dataset").click()
+    page.wait_for_url(f"**/ui/{alice.username}")
+    shoot(page, "trash", database)
+    page.get_by_role("button", name=f"Restore {name}").click()
+    page.wait_for_url(f"**/ui/{alice.username}/{name}")
+
+
+def test_the_users_page(page: Page, admin: User, database_url: str) -> None:
+    database = database_of(database_url)
+    sign_in(page, admin)
+    page.get_by_role("link", name="Users").click()
+    page.wait_for_url("**/ui/-/users")
+    assert page.get_by_role("button", name="Unmake admin admin").is_visible()
+    shoot(page, "users", database)

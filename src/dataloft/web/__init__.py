@@ -28,8 +28,10 @@ from dataloft.web import (
     home,
     settings,
     static,
+    teams,
     tokens,
     uploads,
+    users,
 )
 from dataloft.web.errors import render_error
 from dataloft.web.session import authenticate
@@ -39,6 +41,9 @@ ROUTES: Routes = {
     **accounts.ROUTES,
     **create.ROUTES,
     **tokens.ROUTES,
+    # Before the datasets' ``/ui/{owner}/{name}``, which ``/ui/-/teams`` would match too.
+    **teams.ROUTES,
+    **users.ROUTES,
     **static.ROUTES,
     **uploads.ROUTES,
     **datasets.ROUTES,

@@ -30,6 +30,7 @@ def render_error(request: Request, status: int, message: str) -> Response:
         title=title,
         message=message,
         me=None,
+        site_admin=False,
         csrf="",
         path=request.url.path,
     )

@@ -7,6 +7,7 @@ from starlette.responses import RedirectResponse, Response
 from dataloft.api.pipeline import Call, Routes
 from dataloft.core.errors import Invalid, NotFound
 from dataloft.core.names import validate_owner_lookup
+from dataloft.core.results import DatasetView, Page, TeamView
 from dataloft.web.render import page
 
 PAGE_SIZE = 50
@@ -38,7 +39,9 @@ def home(call: Call) -> Response:
 
 
 def owner(call: Call) -> Response:
-    """A person's or a team's datasets that you may read."""
+    """A person's or a team's datasets that you may read; a team's page leads to the team
+    (for those who may see it). Below, the owner's trash: their deleted datasets, for
+    those the core lists them to (the owner, site admins), each with a Restore button."""
     name = call.param("owner")
     try:
         validate_owner_lookup(name)
@@ -47,7 +50,32 @@ def owner(call: Call) -> Response:
     listing = call.loft.datasets.list_datasets(
         call.actor, owner=name, limit=PAGE_SIZE, cursor=call.query("after"), by_name=True
     )
-    return page(call, "owner.html", {"owner": name, "listing": listing})
+    team = None if call.actor.is_anonymous else _team_named(call, name)
+    trash = None if call.actor.is_anonymous else _trash(call, name)
+    context = {"owner": name, "listing": listing, "team": team, "trash": trash}
+    return page(call, "owner.html", context)
+
+
+def _trash(call: Call, name: str) -> Page[DatasetView]:
+    """A page of ``name``'s deleted datasets (``?trash_after=``), as many as the core lists
+    to the caller: none unless they are the owner or a site admin."""
+    return call.loft.datasets.list_datasets(
+        call.actor,
+        owner=name,
+        deleted=True,
+        limit=PAGE_SIZE,
+        cursor=call.query("trash_after"),
+        by_name=True,
+    )
+
+
+def _team_named(call: Call, name: str) -> TeamView | None:
+    """The team called ``name`` if there is one the caller may see (its members and site
+    admins; to anyone else a team's name is nobody's)."""
+    try:
+        return call.loft.accounts.get_team(call.actor, name)
+    except NotFound:
+        return None
 
 
 ROUTES: Routes = {

@@ -83,8 +83,14 @@ ENVIRONMENT = _environment()
 
 def render(call: Call, template: str, context: Mapping[str, Any]) -> str:
     """The template's HTML, given ``context`` and what every page knows (unless the
-    context says otherwise): who is signed in, and the token its forms carry."""
-    known = {"me": signed_in(call), "csrf": csrf_for(call.request), "path": call.request.url.path}
+    context says otherwise): who is signed in, whether they are a site admin, and the token
+    its forms carry."""
+    known = {
+        "me": signed_in(call),
+        "site_admin": call.actor.is_admin,  # what the page offers: the core decides
+        "csrf": csrf_for(call.request),
+        "path": call.request.url.path,
+    }
     return ENVIRONMENT.get_template(template).render({**known, **context})
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -54,6 +55,14 @@ def authenticate(loft: Loft, request: Request) -> Principal:
 def signed_in(call: Call) -> str | None:
     """Who is signed in (their name), if anyone."""
     return call.actor.username if not call.actor.is_anonymous else None
+
+
+def sign_in_first(call: Call, back: str) -> Response | None:
+    """For a page only the signed-in have: signed out, the way to the sign-in form, which
+    leads ``back`` here; signed in, None."""
+    if call.actor.is_anonymous:
+        return RedirectResponse(f"{SIGN_IN_PATH}?next={quote(back)}", status_code=303)
+    return None
 
 
 def csrf_for(request: Request) -> str:

@@ -1,7 +1,9 @@
 """A dataset's settings, for those who may change it: its description and tags (writers);
-its visibility, its name, and deleting it (its admins: the owner, a team's admins, site
+its visibility, its name, its project (which puts it in a team's hands) and deleting it
+(its admins: the owner, a team's admins, site admins); giving it to another user (site
 admins). Anyone else who may read the dataset is refused (403); anyone who may not is told
-it does not exist (404), as everywhere."""
+it does not exist (404), as everywhere. A deleted dataset is restored from its owner's
+page (its Trash), by a form that posts here."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from dataloft.core.access import Action, require
 from dataloft.core.datasets import Located
 from dataloft.core.errors import Invalid
 from dataloft.web.datasets import dataset_context
-from dataloft.web.render import dataset_url, page
+from dataloft.web.render import dataset_url, page, segment
 from dataloft.web.session import form
 
 
@@ -21,13 +23,15 @@ def settings(call: Call) -> Response:
     located: Located = context["located"]
     if not context["writer"]:  # the 403 (or, for a reader's scope, 401) a reader gets
         require(call.actor, Action.WRITE, located.target, f"dataset {located.address}")
-    context.update(tab="settings")
+    # The projects it may move into: those the core would take from this caller.
+    projects = call.loft.accounts.writable_projects(call.actor) if context["admin"] else []
+    context.update(tab="settings", projects=[f"{p.team}/{p.name}" for p in projects])
     return page(call, "settings.html", context)
 
 
 def change(call: Call) -> Response:
-    """One of the page's forms: ``about`` (description, tags, visibility), ``rename`` or
-    ``delete``."""
+    """One of the page's forms: ``about`` (description, tags, visibility), ``rename``,
+    ``project``, ``transfer`` or ``delete``."""
     owner, name = call.param("owner"), call.param("name")
     fields = form(call)
     datasets = call.loft.datasets
@@ -42,12 +46,30 @@ def change(call: Call) -> Response:
     if action == "rename":
         renamed = datasets.update(call.actor, owner, name, {"name": fields.get("name", "")})
         return RedirectResponse(dataset_url(owner, renamed.name, "settings"), status_code=303)
+    if action == "project":  # "team/project", or none
+        datasets.update(call.actor, owner, name, {"project": fields.get("project") or None})
+        return RedirectResponse(dataset_url(owner, name, "settings"), status_code=303)
+    if action == "transfer":
+        given = datasets.transfer(call.actor, owner, name, fields.get("owner", "").strip())
+        return RedirectResponse(dataset_url(given.owner, given.name, "settings"), status_code=303)
     if action == "delete":
         if fields.get("confirm") != name:
             raise Invalid(f"type the dataset's name, {name!r}, to delete it")
         datasets.delete(call.actor, owner, name)
-        return RedirectResponse(f"/ui/{owner}", status_code=303)
+        return RedirectResponse(f"/ui/{segment(owner)}", status_code=303)
     raise Invalid("unknown settings form")
 
 
-ROUTES: Routes = {"/ui/{owner}/{name}/-/settings": {"GET": settings, "POST": change}}
+def restore(call: Call) -> Response:
+    """A deleted dataset back (the one with the form's ``uid``, of those of that name)."""
+    fields = form(call)
+    restored = call.loft.datasets.restore(
+        call.actor, call.param("owner"), call.param("name"), fields.get("uid") or None
+    )
+    return RedirectResponse(dataset_url(restored.owner, restored.name), status_code=303)
+
+
+ROUTES: Routes = {
+    "/ui/{owner}/{name}/-/settings": {"GET": settings, "POST": change},
+    "/ui/{owner}/{name}/-/restore": {"POST": restore},
+}

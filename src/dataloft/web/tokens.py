@@ -15,20 +15,14 @@ from dataloft.api.pipeline import Call, Routes
 from dataloft.core.errors import Invalid
 from dataloft.core.pagination import ascii_natural
 from dataloft.web.render import page
-from dataloft.web.session import form
+from dataloft.web.session import form, sign_in_first
 
 TOKENS_PATH = "/ui/-/tokens"
 EXPIRIES = {"7": "a week", "30": "30 days", "90": "90 days", "365": "a year", "": "never"}
 
 
-def _signed_in_or_away(call: Call) -> Response | None:
-    if call.actor.is_anonymous:
-        return RedirectResponse(f"/ui/-/signin?next={TOKENS_PATH}", status_code=303)
-    return None
-
-
 def tokens(call: Call, made: object = None, status: int = 200) -> Response:
-    away = _signed_in_or_away(call)
+    away = sign_in_first(call, TOKENS_PATH)
     if away is not None:
         return away
     listed = call.loft.auth.list_tokens(call.actor)
@@ -37,7 +31,7 @@ def tokens(call: Call, made: object = None, status: int = 200) -> Response:
 
 
 def create(call: Call) -> Response:
-    away = _signed_in_or_away(call)
+    away = sign_in_first(call, TOKENS_PATH)
     if away is not None:
         return away
     fields = form(call)
@@ -53,7 +47,7 @@ def create(call: Call) -> Response:
 
 
 def revoke(call: Call) -> Response:
-    away = _signed_in_or_away(call)
+    away = sign_in_first(call, TOKENS_PATH)
     if away is not None:
         return away
     form(call)
