@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from urllib.parse import quote
+
 from starlette.responses import RedirectResponse, Response
 
 from dataloft.api.pipeline import Call, Routes
@@ -11,31 +14,83 @@ from dataloft.core.results import DatasetView, Page, TeamView
 from dataloft.web.render import page
 
 PAGE_SIZE = 50
+RECENT_SIZE = 20  # public datasets on the home page, a page at a time
+NONE = "Nothing matches."
 
 
 def root(call: Call) -> Response:
     return RedirectResponse("/ui/", status_code=307)
 
 
+@dataclass(frozen=True)
+class Section:
+    """One list of datasets on the home page: its title, a page of them, where its
+    **More** link goes (the cursor follows) and what it says when empty."""
+
+    key: str
+    title: str
+    listing: Page[DatasetView]
+    more: str
+    empty: str
+
+
 def home(call: Call) -> Response:
-    """Signed in: your datasets, then the public ones. ``?q=`` searches names and
-    descriptions of everything you may read. A page at a time (``?after=``)."""
-    datasets = call.loft.datasets
+    """Signed in: your datasets, your teams' and the public ones last updated first;
+    signed out, the public ones. ``?q=`` searches everything you may read (names,
+    descriptions, owners, tags). ``?show=teams`` or ``public`` pages through one list
+    (``?after=``). Each list is one keyset page: the home page costs the same however
+    many datasets there are."""
     q = (call.query("q") or "").strip()
-    after = call.query("after")
-    me = call.actor
-    mine = None
+    show = call.query("show")
+    sections: list[Section | None]
     if q:
-        listing = datasets.list_datasets(me, q=q, limit=PAGE_SIZE, cursor=after, by_name=True)
-        title = f"Datasets matching “{q}”"
+        sections = [_found(call, q)]
     else:
-        if not me.is_anonymous and not after:
-            mine = datasets.list_datasets(me, owner=me.username, limit=PAGE_SIZE, by_name=True)
-        listing = datasets.list_datasets(
-            me, visibility="public", limit=PAGE_SIZE, cursor=after, by_name=True
-        )
-        title = "Public datasets"
-    return page(call, "home.html", {"q": q, "mine": mine, "listing": listing, "title": title})
+        signed_in = not call.actor.is_anonymous
+        sections = [
+            *([_yours(call)] if signed_in and show is None else []),
+            *([_teams(call, show)] if signed_in and show in (None, "teams") else []),
+            *([_public(call, show)] if show in (None, "public") else []),
+        ]
+    shown = [s for s in sections if s is not None]
+    return page(call, "home.html", {"q": q, "sections": shown})
+
+
+def _found(call: Call, q: str) -> Section:
+    found = call.loft.datasets.list_datasets(
+        call.actor, q=q, limit=PAGE_SIZE, cursor=call.query("after"), by_name=True
+    )
+    return Section("found", f"Datasets matching “{q}”", found, f"?q={quote(q)}&after=", NONE)
+
+
+def _yours(call: Call) -> Section:
+    me = call.actor.username or ""
+    yours = call.loft.datasets.list_datasets(call.actor, owner=me, limit=PAGE_SIZE, by_name=True)
+    empty = "You have no datasets yet: make one here, or push a folder with `dataloft push`."
+    return Section("yours", "Your datasets", yours, f"/ui/{quote(me)}?after=", empty)
+
+
+def _teams(call: Call, show: str | None) -> Section | None:
+    """Datasets others keep in your teams' projects; on the home page only if there are."""
+    if not call.actor.teams:
+        return None
+    cursor = call.query("after") if show == "teams" else None
+    shared = call.loft.datasets.list_datasets(
+        call.actor, teams=True, limit=PAGE_SIZE, cursor=cursor, by_name=True
+    )
+    if not shared.items and show != "teams":
+        return None
+    empty = "None of your teams' projects holds someone else's dataset."
+    return Section("teams", "Your teams' datasets", shared, "?show=teams&after=", empty)
+
+
+def _public(call: Call, show: str | None) -> Section:
+    cursor = call.query("after") if show == "public" else None
+    public = call.loft.datasets.list_datasets(
+        call.actor, visibility="public", limit=RECENT_SIZE, cursor=cursor, recent=True
+    )
+    title = "Public datasets, last updated first"
+    return Section("public", title, public, "?show=public&after=", "No public datasets yet.")
 
 
 def owner(call: Call) -> Response:
