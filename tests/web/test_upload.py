@@ -240,3 +240,25 @@ def test_a_version_downloads_as_an_archive(visit: Visit, birds: Birds, alice: Us
     assert members["data/counts.csv"] == b"species,count\nrobin,3\nwren,5\n"
     assert visitor.get(f"{birds.url}/-/archive.rar").status_code == 404
     assert visit().get(f"{birds.url}/-/archive.zip").status_code == 404  # private
+
+
+def test_chosen_files_one_removed_go_into_a_folder(
+    page: Page, alice: User, birds: Birds, tmp_path: Path
+) -> None:
+    keep, drop = tmp_path / "keep.txt", tmp_path / "drop.txt"
+    keep.write_text("kept\n")
+    drop.write_text("dropped\n")
+    sign_in(page, alice)
+    page.goto(f"{birds.url}/-/tree/data")
+    page.get_by_role("link", name="Upload files").click()
+    assert page.get_by_label("Into the folder").input_value() == "data"  # where we came from
+    page.get_by_label("Files").set_input_files([keep, drop])
+    page.wait_for_selector("tr[data-state=done] >> nth=1")
+    page.get_by_role("button", name="Remove drop.txt").click()
+    page.get_by_label("Into the folder").fill("data/new")  # decided before the commit
+    page.get_by_role("button", name="Commit the files").click()
+    page.wait_for_url(f"**{birds.url}?version=5")
+    dataset = f"/datasets/{birds.owner}/{birds.name}"
+    assert alice.client.get(f"{dataset}/files/data/new/keep.txt").text == "kept\n"
+    assert alice.client.get(f"{dataset}/files/data/new/drop.txt").status_code == 404
+    assert alice.client.get(f"{dataset}/versions/5").json()["added"] == 1

@@ -65,7 +65,9 @@ function cell(row, text, className) {
 }
 
 function add(file, relative) {
-  const path = destination(relative);
+  // The path inside the folder dropped or chosen; the commit puts it under "Into the
+  // folder" as that field says when the commit is made.
+  const path = relative.replace(/^\/+/, "");
   if (items.some((item) => item.path === path)) return; // dropped twice: once is enough
   const row = rows.insertRow();
   cell(row, path);
@@ -79,9 +81,15 @@ function add(file, relative) {
   const action = document.createElement("button");
   action.type = "button";
   action.className = "small";
-  row.insertCell().append(action);
-  const item = { file, path, row, bar, note, action, state: "", url: null, offset: 0, digest: null, xhr: null };
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.className = "small";
+  remove.textContent = "Remove";
+  remove.setAttribute("aria-label", `Remove ${path}`);
+  row.insertCell().append(action, " ", remove);
+  const item = { file, path, row, bar, note, action, remove, state: "", url: null, offset: 0, digest: null, xhr: null };
   action.addEventListener("click", () => toggle(item));
+  remove.addEventListener("click", () => forget(item));
   items.push(item);
   table.hidden = false;
   if (file.size > maxSize) {
@@ -106,6 +114,8 @@ function show(item, state, detail) {
   item.note.textContent = detail ? `${label}: ${detail}` : label;
   item.row.dataset.state = state;
   item.action.hidden = action === null || (state === "failed" && item.file.size > maxSize);
+  // Not while its bytes are on the way (pause first), nor once committed.
+  item.remove.hidden = state === "uploading" || committed;
   if (action) {
     item.action.textContent = action;
     item.action.setAttribute("aria-label", `${action} ${item.path}`);
@@ -122,6 +132,19 @@ function toggle(item) {
     show(item, "queued");
     pump();
   }
+}
+
+// Take a file off the list; the bytes it sent are dropped on the server at once.
+function forget(item) {
+  const at = items.indexOf(item);
+  if (at < 0 || item.state === "uploading") return;
+  items.splice(at, 1);
+  item.row.remove();
+  item.state = "removed";
+  if (item.url) send("DELETE", item.url, {}, null).catch(() => {}); // else it expires
+  table.hidden = items.length === 0;
+  summarise();
+  if (committing) commit();
 }
 
 function summarise() {
@@ -275,7 +298,7 @@ async function commit() {
   status.textContent = "Committing…";
   const body = JSON.stringify({
     message: form.elements.message.value,
-    changes: items.map((item) => ({ op: "put_file", path: item.path, sha256: item.digest })),
+    changes: items.map((item) => ({ op: "put_file", path: destination(item.path), sha256: item.digest })),
   });
   for (let wait = 1000; ; wait = Math.min(wait * 2, LONGEST_WAIT)) {
     try {
