@@ -83,7 +83,7 @@ function add(file, relative) {
   action.className = "small";
   const remove = document.createElement("button");
   remove.type = "button";
-  remove.className = "small";
+  remove.className = "small secondary";
   remove.textContent = "Remove";
   remove.setAttribute("aria-label", `Remove ${path}`);
   row.insertCell().append(action, " ", remove);
