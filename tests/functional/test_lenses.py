@@ -122,6 +122,29 @@ def test_a_restart_builds_what_is_due(loft: Loft, alice: User) -> None:
     assert alice.client.get(f"/datasets/{alice.username}/{name}/records/n").json() == 15
 
 
+def test_a_build_of_a_lens_that_is_not_due_does_nothing(loft: Loft, alice: User) -> None:
+    """The scheduler's list of due lenses can be older than the build that just caught a
+    lens up; building it again would make an empty version and replace the figures of
+    the build that did the work with zeros."""
+    source = make_source(alice)
+    name = unique("lens")
+    body = {
+        "name": name,
+        "inputs": [f"/datasets/{alice.username}:{source}"],
+        "code": "output('n', data.n)",
+    }
+    assert alice.client.post("/lenses", json=body).status_code == 201
+    lens = f"/lenses/{alice.username}/{name}"
+    before = wait_built(alice.client, lens)
+    assert before["status"]["last_build"]["mapped"] == 3
+    versions = alice.client.get(f"/datasets/{alice.username}/{name}/versions").json()["items"]
+    loft.lens_builder.build(before["dataset"]["id"])  # as a stale schedule would
+    after = alice.client.get(lens).json()
+    assert after["status"]["last_build"] == before["status"]["last_build"]
+    again = alice.client.get(f"/datasets/{alice.username}/{name}/versions").json()["items"]
+    assert again == versions
+
+
 def test_a_lens_is_never_more_public_than_its_inputs(
     alice: User, bob: User, anon: httpx.Client
 ) -> None:

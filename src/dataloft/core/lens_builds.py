@@ -277,6 +277,11 @@ class LensBuilder:
             if found is None:
                 return None
             lens, user, name, visibility = found
+            # Asked again, in the snapshot's own read: the scheduler's list of due lenses
+            # may predate the build that just caught this one up, and a second build of
+            # nothing would replace that build's figures with its own zeros.
+            if not is_due(lens, input_heads(session, lens.inputs)):
+                return None
             # Inputs are read as the lens's owner: one who can no longer read an input
             # builds as if it were gone.
             reader = make_principal(self.db, user.id, user.username, user.is_admin)
