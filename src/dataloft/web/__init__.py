@@ -18,7 +18,17 @@ from __future__ import annotations
 from dataloft.api.front import LoftApp
 from dataloft.api.pipeline import Pipeline, Routes
 from dataloft.api.registry import Dialect
-from dataloft.web import accounts, datasets, diff, files, home, settings, static, tokens
+from dataloft.web import (
+    accounts,
+    datasets,
+    diff,
+    events,
+    files,
+    home,
+    settings,
+    static,
+    tokens,
+)
 from dataloft.web.errors import render_error
 from dataloft.web.session import authenticate
 
@@ -31,6 +41,7 @@ ROUTES: Routes = {
     **files.ROUTES,
     **diff.ROUTES,
     **settings.ROUTES,
+    **events.ROUTES,
 }
 
 
