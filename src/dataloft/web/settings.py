@@ -12,7 +12,7 @@ from dataloft.core.access import Action, require
 from dataloft.core.datasets import Located
 from dataloft.core.errors import Invalid
 from dataloft.web.datasets import dataset_context
-from dataloft.web.render import dataset_url, page
+from dataloft.web.render import dataset_url, owner_url, page
 from dataloft.web.session import form
 
 
@@ -46,7 +46,7 @@ def change(call: Call) -> Response:
         if fields.get("confirm") != name:
             raise Invalid(f"type the dataset's name, {name!r}, to delete it")
         datasets.delete(call.actor, owner, name)
-        return RedirectResponse(f"/ui/{owner}", status_code=303)
+        return RedirectResponse(owner_url(owner), status_code=303)
     raise Invalid("unknown settings form")
 
 
