@@ -64,7 +64,7 @@ def _version(number: object) -> str:
 def summary(event: EventView) -> str:
     """What the event did, in a line: a commit's message and counts, the fields a change
     of settings touched, where a tag went. Payloads are the core's own (``core/commits.py``,
-    ``core/datasets.py``, ``core/tags.py``); a kind it does not know is summed up by none."""
+    ``core/datasets.py``, ``core/tags.py``); a kind not named here gets none."""
     payload, kind = event.payload, event.kind
     if kind == "commit":
         message = str(payload.get("message") or "")
