@@ -116,7 +116,8 @@ def listings(owner: Owner) -> list[Listing]:
         Listing("pigeon", f"{pigeon}/", JSON),
         Listing("pigeon", f"{pigeon}/", {"Accept": "application/cbor"}),
         Listing("pigeon", f"{pigeon}/", {"Accept": "application/x-ndjson"}),
-        Listing("pigeon", f"{pigeon}/", {"Accept": "text/html"}),
+        # (A browser asking for the dataset's page is sent to the web UI's: web_pages.py.)
+        Listing("pigeon", "/authors/", {"Accept": "text/html"}, large=False),
         Listing("pigeon", f"{pigeon}/records/", JSON),
         Listing("pigeon", f"{pigeon}/records/", {"Accept": "application/yaml"}),
         Listing("pigeon", f"{pigeon}/export/flat-file.json"),

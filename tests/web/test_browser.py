@@ -144,3 +144,34 @@ def test_the_users_page(page: Page, admin: User, database_url: str) -> None:
     page.wait_for_url("**/ui/-/users")
     assert page.get_by_role("button", name="Unmake admin admin").is_visible()
     shoot(page, "users", database)
+
+
+def test_new_events_appear_without_reload(
+    page: Page, alice: User, birds: Birds, database_url: str
+) -> None:
+    database = database_of(database_url)
+    sign_in(page, alice)
+    page.goto(birds.url)
+    page.get_by_role("link", name="Events").click()
+    page.wait_for_url("**/-/events")
+    listed = page.get_by_role("list", name="Events, newest first").get_by_role("listitem")
+    expect(listed).to_have_count(5)  # the creation and four commits
+    page.evaluate("window.stillThisPage = true")  # gone if the page reloads
+
+    message = "<img src=x onerror=alert(1)> counted"
+    made = alice.client.put(
+        f"/datasets/{birds.owner}/{birds.name}/files/late.txt",
+        content=b"late",
+        params={"message": message},
+    )
+    assert made.status_code in (200, 201), made.text
+    expect(listed).to_have_count(6)  # waits for the event, no reload
+    newest = listed.first
+    expect(newest).to_contain_text(message)  # as text: no image made
+    expect(newest.get_by_role("img")).to_have_count(0)
+    expect(newest.get_by_role("link", name="v5")).to_have_attribute(
+        "href", f"{birds.url}?version=5"
+    )
+    expect(page.get_by_role("status")).to_have_text("Live: new events appear at the top.")
+    assert page.evaluate("window.stillThisPage") is True
+    shoot(page, "events", database)

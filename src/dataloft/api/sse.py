@@ -10,6 +10,10 @@ re-authenticates the caller (``AuthService.reauthenticate``: a revoked token or 
 deactivated account or a changed password fail) and re-checks the feed's own rule (may the
 caller still read this dataset?) with fresh team levels. When they no longer hold, the
 stream sends a ``close`` event saying why and ends.
+
+Where a stream starts (``start_after``), how an event is framed (``frame``) and the
+response that carries a stream (``response``) are the same for every feed; the native
+API's and the web UI's also share their greeting and keep-alive (``house_feed``).
 """
 
 from __future__ import annotations
@@ -18,8 +22,12 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
 
 from dataloft.api.threads import in_thread
 from dataloft.core.access import Principal
@@ -30,6 +38,10 @@ from dataloft.core.pagination import ascii_natural
 from dataloft.core.results import EventView
 
 BATCH = 500
+EVENT_STREAM = "text/event-stream"
+# What a feed with no format of its own sends first (proof the stream is open) and when idle.
+GREETING = b": connected\n\n"
+KEEPALIVE = b": keep-alive\n\n"
 SEQ_MAX = 2**63 - 1  # sequence numbers are 64-bit columns
 # What ends a stream when re-checked: the caller is no longer who they were, or may no
 # longer read what the stream is about.
@@ -55,10 +67,40 @@ class Feed:
     dataset_id: int | None = None  # one dataset's events only (the caller must read it)
 
 
+def house_feed(loft: Loft, render: Render, dataset_id: int | None = None) -> Feed:
+    """A feed with no format of its own (the native API's, the web UI's): ``connected``
+    first, a ``keep-alive`` comment every ``sse_keepalive_seconds`` of quiet."""
+    keepalive_seconds = loft.settings.sse_keepalive_seconds
+    return Feed(render, GREETING, KEEPALIVE, keepalive_seconds, dataset_id)
+
+
+def frame(data: Any, *, seq: int | None = None, kind: str | None = None) -> bytes:
+    """One event: its ``id:`` (the sequence number a reconnecting client sends back as
+    ``Last-Event-ID``), its ``event:`` type if it has one (an EventSource hands events
+    without one to ``onmessage``) and ``data`` as one line of JSON."""
+    head = "" if seq is None else f"id: {seq}\n"
+    if kind is not None:
+        head += f"event: {kind}\n"
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return f"{head}data: {text}\n\n".encode()
+
+
 def close_frame(reason: str) -> bytes:
     """The last event of a stream whose caller lost the right to it."""
-    data = json.dumps({"reason": reason}, ensure_ascii=False)
-    return f"event: close\ndata: {data}\n\n".encode()
+    return frame({"reason": reason}, kind="close")
+
+
+def response(
+    request: Request, stream: AsyncIterator[bytes], headers: Mapping[str, str] | None = None
+) -> Response:
+    """The answer that carries a stream: never reused from a cache, and never buffered by
+    a proxy in front (``X-Accel-Buffering``), which would hold events back. A HEAD gets the headers
+    alone: streamed, its answer would follow the log, sending nothing, for as long as the
+    client kept the connection open."""
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})}
+    if request.method == "HEAD":
+        return Response(media_type=EVENT_STREAM, headers=headers)
+    return StreamingResponse(stream, media_type=EVENT_STREAM, headers=headers)
 
 
 class _Reader:
@@ -146,3 +188,15 @@ def parse_last_event_id(value: str | None) -> int | None:
     if seq is None:
         raise Invalid("Last-Event-ID must be an event sequence number")
     return check_seq(seq)
+
+
+def start_after(loft: Loft, after: int | None, last_event_id: str | None, tail: bool) -> int:
+    """Where a stream starts: right after the ``Last-Event-ID`` a reconnecting client
+    sends, else after ``after``, else at the end of the log (``tail``: only what happens
+    from now on) or its beginning."""
+    resumed = parse_last_event_id(last_event_id)
+    if resumed is not None:
+        return resumed
+    if after is not None:
+        return check_seq(after)
+    return loft.events.last_seq() if tail else 0

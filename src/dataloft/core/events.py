@@ -13,11 +13,11 @@ process; other processes' commits are found by polling.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, Select, select, update
 from sqlalchemy.orm import Session
 
 from dataloft.core.access import Action, Principal, Target, can
@@ -30,6 +30,12 @@ Listener = Callable[[], None]
 Watcher = Callable[[frozenset[int]], None]
 # Where a writing session gathers the datasets its events are about, for the watchers.
 _DATASETS = "events.datasets"
+
+
+# Events with their actors' names (None for an event no one made), for the readers to narrow.
+_EVENTS = select(Event, User.username).outerjoin(User, User.id == Event.actor_id)
+# The rows a reader found, and the events among them its principal may see.
+_Read = tuple[Sequence[Row[Event, str]], list[EventView]]
 
 
 @dataclass(frozen=True)
@@ -139,10 +145,33 @@ class EventLog:
         behind it, and nothing committed later can get a lower number). Events of datasets
         the principal cannot read are skipped; events not about a dataset (accounts,
         teams) are shown to admins only."""
-        query = select(Event, User.username).outerjoin(User, User.id == Event.actor_id)
-        query = query.where(Event.seq > after).order_by(Event.seq).limit(limit)
+        query = _EVENTS.where(Event.seq > after).order_by(Event.seq).limit(limit)
         if dataset_id is not None:
             query = query.where(Event.dataset_id == dataset_id)
+        rows, visible = self._read(principal, query)
+        return EventBatch(visible, rows[-1][0].seq if rows else after, len(rows) == limit)
+
+    def latest(
+        self,
+        principal: Principal,
+        *,
+        dataset_id: int | None = None,
+        before: int | None = None,
+        limit: int = 100,
+    ) -> list[EventView]:
+        """The last ``limit`` events (before sequence number ``before``, if given) that the
+        principal may see, newest first: a page of history, where ``read_after`` follows
+        the log forwards. Paging backwards by ``before`` walks ``ix_events_dataset_seq``
+        for one dataset, the primary key otherwise."""
+        query = _EVENTS.order_by(Event.seq.desc()).limit(limit)
+        if before is not None:
+            query = query.where(Event.seq < before)
+        if dataset_id is not None:
+            query = query.where(Event.dataset_id == dataset_id)
+        return self._read(principal, query)[1]
+
+    def _read(self, principal: Principal, query: Select[Event, str]) -> _Read:
+        """The rows ``query`` finds, and the events among them the principal may see."""
         with self.db.read() as session:
             rows = session.execute(query).all()
             readable = self._readable_datasets(
@@ -153,7 +182,7 @@ class EventLog:
             for event, actor in rows
             if (event.dataset_id in readable) or (event.dataset_id is None and principal.is_admin)
         ]
-        return EventBatch(visible, rows[-1][0].seq if rows else after, len(rows) == limit)
+        return rows, visible
 
     @staticmethod
     def _readable_datasets(

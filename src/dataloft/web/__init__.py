@@ -24,6 +24,7 @@ from dataloft.web import (
     create,
     datasets,
     diff,
+    events,
     files,
     home,
     settings,
@@ -50,6 +51,7 @@ ROUTES: Routes = {
     **files.ROUTES,
     **diff.ROUTES,
     **settings.ROUTES,
+    **events.ROUTES,
 }
 
 

@@ -52,9 +52,14 @@ def path_url(path: str) -> str:
     return quote(path, safe="/")
 
 
+def owner_url(owner: str) -> str:
+    """``/ui/OWNER``: a person's or a team's page."""
+    return f"/ui/{segment(owner)}"
+
+
 def dataset_url(owner: str, name: str, *tail: str) -> str:
     """``/ui/OWNER/NAME`` and, after ``/-/``, a view of it (``tree``, ``versions``, ...)."""
-    base = f"/ui/{segment(owner)}/{segment(name)}"
+    base = f"{owner_url(owner)}/{segment(name)}"
     return base + "/-/" + "/".join(tail) if tail else base
 
 
@@ -72,7 +77,11 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     environment.globals.update(
-        static=STATIC, dataset_url=dataset_url, segment=segment, path_url=path_url
+        static=STATIC,
+        owner_url=owner_url,
+        dataset_url=dataset_url,
+        segment=segment,
+        path_url=path_url,
     )
     environment.filters.update(size=decimal, when=when)
     return environment

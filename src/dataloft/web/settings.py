@@ -14,7 +14,7 @@ from dataloft.core.access import Action, require
 from dataloft.core.datasets import Located
 from dataloft.core.errors import Invalid
 from dataloft.web.datasets import dataset_context
-from dataloft.web.render import dataset_url, page, segment
+from dataloft.web.render import dataset_url, owner_url, page
 from dataloft.web.session import form
 
 
@@ -56,7 +56,7 @@ def change(call: Call) -> Response:
         if fields.get("confirm") != name:
             raise Invalid(f"type the dataset's name, {name!r}, to delete it")
         datasets.delete(call.actor, owner, name)
-        return RedirectResponse(f"/ui/{segment(owner)}", status_code=303)
+        return RedirectResponse(owner_url(owner), status_code=303)
     raise Invalid("unknown settings form")
 
 

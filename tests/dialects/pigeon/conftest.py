@@ -1,8 +1,9 @@
 """Fixtures and helpers for the Pigeon Optics dialect: raw httpx clients on the server's
 root that speak the way Pigeon Optics clients do (HTTP Basic, ``Accept: application/json``),
-a fresh public dataset of alice's, and readers for the record index and the native API's
-view of the same dataset. ``make_user`` (so ``alice`` and ``bob``) is overridden here only
-to share one HTTP transport: these tests make many short-lived clients."""
+a fresh public dataset of alice's, readers for the record index and the native API's view
+of the same dataset, and a server without the web UI (``WithoutWeb``). ``make_user`` (so
+``alice`` and ``bob``) is overridden here only to share one HTTP transport: these tests
+make many short-lived clients."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from dataloft.config import Settings
 from dataloft.core.access import SYSTEM
 from dataloft.core.loft import Loft
 from tests.conftest import User
-from tests.support import LiveServer, unique
+from tests.support import LiveServer, own_server, unique
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 CHALLENGE = 'Basic realm="PigeonOptics"'
@@ -109,6 +111,52 @@ def po(raw: RawClient) -> httpx.Client:
     """A Pigeon Optics API client: ``Accept: application/json``, no credentials (pass
     ``auth=basic(user)`` on the requests that need them)."""
     return raw()
+
+
+@dataclass(frozen=True)
+class WithoutWeb:
+    """A server of its own whose dialects leave out the web UI: there Pigeon Optics
+    answers browsers with its own HTML pages, as it does wherever the web UI has no page
+    for what they asked (``api/pigeon/web_pages.py``)."""
+
+    server: LiveServer
+    loft: Loft
+
+    def client(self, accept: str | None = None) -> httpx.Client:
+        """A client sending ``accept`` (nothing, for None); close it after use."""
+        client = httpx.Client(base_url=self.server.url, timeout=30)
+        del client.headers["accept"]
+        if accept is not None:
+            client.headers["accept"] = accept
+        return client
+
+    def author(self) -> tuple[str, str]:
+        """A new account's name and password, for Basic."""
+        username, password = unique("carol"), "password-" + unique()
+        self.loft.accounts.create_user(SYSTEM, username, password)
+        return username, password
+
+    def dataset(self, records: dict[str, Any]) -> tuple[Dataset, tuple[str, str]]:
+        """A new dataset of a new author holding ``records``, and the author's credentials."""
+        author = self.author()
+        with self.client("application/json") as po:
+            name = unique("ds")
+            made = po.put("/datasets/create", json={"name": name}, auth=author)
+            assert made.status_code == 303, made.text
+            ds = Dataset(author[0], name)
+            written = po.post(ds.records, json=records, auth=author)
+            assert written.status_code == 204, written.text
+        return ds, author
+
+
+@pytest.fixture(scope="module")
+def without_web(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WithoutWeb]:
+    dialects = tuple(name for name in settings.dialects if name != "web")
+    directory = tmp_path_factory.mktemp("without-web")
+    with own_server(settings, directory, dialects=dialects) as (live, loft):
+        yield WithoutWeb(live, loft)
 
 
 def create_dataset(po: httpx.Client, user: User, memo: str = "", name: str = "") -> Dataset:

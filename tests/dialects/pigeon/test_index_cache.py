@@ -13,10 +13,12 @@ import httpx
 import pytest
 
 from dataloft.api.pigeon.codecs import CODECS, encode_value
+from dataloft.core.access import SYSTEM
 from tests.conftest import User
 from tests.dialects.pigeon.conftest import (
     Dataset,
     RawClient,
+    WithoutWeb,
     basic,
     bulk,
     error,
@@ -106,9 +108,6 @@ def test_cached_bytes_are_the_bytes_of_the_index_as_encoded_before(
         client = raw(codec.media_type)
         built, cached = (client.get(filled.records, headers=IDENTITY) for _ in range(2))
         assert built.content == cached.content == encode_value(records, codec)
-    page = raw(None).get(filled.records, headers=IDENTITY)
-    assert page.headers["content-type"].startswith("text/html")
-    assert page.content == raw(None).get(filled.records, headers=IDENTITY).content
     assert cbor2.loads(raw("application/cbor").get(filled.records).content) == records
     assert json.loads(po.get(filled.records, headers=GZIP).content) == records
 
@@ -134,25 +133,38 @@ def test_a_private_index_stays_404_to_others_once_cached(
                 error(response, 404)
 
 
-def test_a_renamed_dataset_has_a_new_page_and_page_etag(
-    raw: RawClient, po: httpx.Client, alice: User, filled: Dataset
-) -> None:
+def test_the_html_page_of_the_index_is_cached_too(without_web: WithoutWeb) -> None:
+    """(A browser gets the page where the web UI is off: ``web_pages.py``.)"""
+    ds, _ = without_web.dataset({f"r{n}": {"n": n} for n in range(5)})
+    with without_web.client() as browser:
+        built, cached = (browser.get(ds.records, headers=IDENTITY) for _ in range(2))
+    assert built.headers["content-type"].startswith("text/html")
+    assert b"r4" in built.content and built.content == cached.content
+
+
+def test_a_renamed_dataset_has_a_new_page_and_page_etag(without_web: WithoutWeb) -> None:
     """A rename makes no new version, but the HTML page's title shows the address: its
     bytes, and so its strong ETag, change; the JSON index's do not."""
-    browser = raw(None)
-    page = browser.get(filled.records, headers=IDENTITY)
-    as_json = po.get(filled.records, headers=IDENTITY)
-    new_name = unique("renamed")
-    renamed = alice.client.patch(filled.native, json={"name": new_name})
-    assert renamed.status_code == 200, renamed.text
-    moved = Dataset(alice.username, new_name)
-    page_after = browser.get(
-        moved.records, headers={**IDENTITY, "If-None-Match": page.headers["etag"]}
-    )
-    assert page_after.status_code == 200
-    assert page_after.headers["etag"] != page.headers["etag"]
-    assert new_name.encode() in page_after.content
-    json_after = po.get(
-        moved.records, headers={**IDENTITY, "If-None-Match": as_json.headers["etag"]}
-    )
-    assert json_after.status_code == 304
+    ds, (author, _) = without_web.dataset({"r": 1})
+    token = without_web.loft.auth.create_token(SYSTEM, username=author, name="tests").secret
+    with without_web.client() as browser, without_web.client("application/json") as po:
+        page = browser.get(ds.records, headers=IDENTITY)
+        as_json = po.get(ds.records, headers=IDENTITY)
+        new_name = unique("renamed")
+        renamed = po.patch(
+            "/loft/v1" + ds.native,
+            json={"name": new_name},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert renamed.status_code == 200, renamed.text
+        moved = Dataset(author, new_name)
+        page_after = browser.get(
+            moved.records, headers={**IDENTITY, "If-None-Match": page.headers["etag"]}
+        )
+        assert page_after.status_code == 200
+        assert page_after.headers["etag"] != page.headers["etag"]
+        assert new_name.encode() in page_after.content
+        json_after = po.get(
+            moved.records, headers={**IDENTITY, "If-None-Match": as_json.headers["etag"]}
+        )
+        assert json_after.status_code == 304

@@ -1,6 +1,7 @@
 """Pigeon Optics content negotiation, pinned with raw HTTP: browsers (no ``Accept``,
-``text/html``, ``*/*``) get HTML; API clients get JSON, CBOR or JSON Lines by ``Accept``
-(with q-values), errors included; ``?_method=`` lets a POST act as PUT or DELETE."""
+``text/html``, ``*/*``) are sent to the web UI's page, or get HTML where it has none; API
+clients get JSON, CBOR or JSON Lines by ``Accept`` (with q-values), errors included;
+``?_method=`` lets a POST act as PUT or DELETE."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.dialects.pigeon.conftest import (
     NDJSON,
     Dataset,
     RawClient,
+    WithoutWeb,
     basic,
     cors,
     index,
@@ -57,15 +59,51 @@ JSON_ACCEPTS = [
 ]
 
 
-def test_browsers_get_html(raw: RawClient, filled: Dataset) -> None:
+def test_browsers_are_sent_to_the_web_pages(raw: RawClient, filled: Dataset) -> None:
+    """(The redirects themselves, in detail: ``test_web_pages.py``.)"""
+    page = f"/ui/{filled.author}/{filled.name}"
     for accept in BROWSERS:
         client = raw(accept)
-        for url in (filled.url + "/", filled.records, filled.record("r"), "/datasets/"):
+        for url, location in (
+            (filled.url + "/", page),
+            (filled.records, page + "/-/records"),
+            (filled.record("r"), page + "/-/record/r"),
+            ("/datasets/", "/ui/"),
+        ):
+            response = client.get(url)
+            assert response.status_code == 303, (accept, url, response.text)
+            assert response.headers["location"] == location, (accept, url)
+            cors(response)
+
+
+def test_browsers_get_html_where_the_web_ui_has_no_page(raw: RawClient, filled: Dataset) -> None:
+    for accept in BROWSERS:
+        client = raw(accept)
+        for url in (filled.url + "/configuration", "/authors/"):
             response = client.get(url)
             assert response.status_code == 200, (accept, url, response.text)
             assert media_type(response) == "text/html", (accept, url)
             assert response.text.lstrip().lower().startswith("<!doctype html")
             cors(response)
+
+
+def test_browsers_get_html_without_the_web_ui(without_web: WithoutWeb) -> None:
+    ds, (author, _) = without_web.dataset({"r": {"n": 1}})
+    for accept in BROWSERS:
+        with without_web.client(accept) as client:
+            for url in (
+                ds.url + "/",
+                ds.records,
+                ds.record("r"),
+                "/datasets/",
+                f"/datasets/{author}:",
+                f"/authors/{author}/",
+            ):
+                response = client.get(url)
+                assert response.status_code == 200, (accept, url, response.text)
+                assert media_type(response) == "text/html", (accept, url)
+                assert response.text.lstrip().lower().startswith("<!doctype html")
+                cors(response)
 
 
 def test_cbor_by_accept(raw: RawClient, filled: Dataset) -> None:
@@ -197,4 +235,4 @@ def test_method_override_deletes_a_dataset(po: httpx.Client, alice: User) -> Non
 
 def test_a_preferred_text_html_wins_over_json(raw: RawClient, filled: Dataset) -> None:
     response = raw("text/html, application/json;q=0.5").get(filled.record("r"))
-    assert media_type(response) == "text/html"
+    assert response.status_code == 303  # to the record's page

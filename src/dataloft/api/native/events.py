@@ -7,11 +7,9 @@ after it with nothing lost. Polling clients use ``?after=<seq>`` and the JSON fo
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import Header, Query
-from fastapi.responses import StreamingResponse
 from pydantic import TypeAdapter, WithJsonSchema
 from starlette.responses import Response
 
@@ -20,7 +18,7 @@ from dataloft.api.native.deps import NativeCall, native_router
 from dataloft.api.native.openapi import ANONYMOUS, errors
 from dataloft.api.native.schemas import EventPage
 from dataloft.api.pipeline import Call
-from dataloft.api.sse import SEQ_MAX, Feed, check_seq, follow, parse_last_event_id
+from dataloft.api.sse import SEQ_MAX, follow, frame, house_feed, response, start_after
 from dataloft.core.access import Action, Principal
 from dataloft.core.errors import Invalid
 from dataloft.core.loft import Loft
@@ -28,7 +26,6 @@ from dataloft.core.results import EventView
 from dataloft.core.values import render_plain_json
 
 router = native_router(tags=["events"])
-KEEPALIVE = b": keep-alive\n\n"
 
 
 _EVENT = TypeAdapter(EventView)
@@ -39,13 +36,8 @@ def event_json(event: EventView) -> dict[str, Any]:
     return data
 
 
-def sse_frame(event: EventView) -> bytes:
-    data = json.dumps(event_json(event), separators=(",", ":"), ensure_ascii=False)
-    return f"id: {event.seq}\nevent: {event.kind}\ndata: {data}\n\n".encode()
-
-
 async def _render(event: EventView, _actor: Principal) -> bytes:
-    return sse_frame(event)
+    return frame(event_json(event), seq=event.seq, kind=event.kind)
 
 
 def _dataset_id(loft: Loft, actor: Principal, address: str | None) -> int | None:
@@ -55,17 +47,6 @@ def _dataset_id(loft: Loft, actor: Principal, address: str | None) -> int | None
     if not owner or not name:
         raise Invalid("dataset must be given as 'owner/name'")
     return loft.datasets.get(actor, owner, name, Action.READ).id
-
-
-def _start_after(
-    loft: Loft, after: int | None, last_event_id: str | None, tail_by_default: bool
-) -> int:
-    resumed = parse_last_event_id(last_event_id)
-    if resumed is not None:
-        return resumed
-    if after is not None:
-        return check_seq(after)
-    return loft.events.last_seq() if tail_by_default else 0
 
 
 # Read by parse_last_event_id, which refuses what this says it may not be.
@@ -108,20 +89,10 @@ async def events(
     loft, actor = call.loft, call.actor
     dataset_id = await call.in_thread(_dataset_id, loft, actor, dataset)
     live = "text/event-stream" in (call.header("accept") or "")
-    start = await call.in_thread(_start_after, loft, after, last_event_id, live)
+    start = await call.in_thread(start_after, loft, after, last_event_id, live)
     if live:
-        feed = Feed(
-            _render,
-            greeting=b": connected\n\n",
-            keepalive=KEEPALIVE,
-            keepalive_seconds=loft.settings.sse_keepalive_seconds,
-            dataset_id=dataset_id,
-        )
-        return StreamingResponse(
-            follow(loft, actor, feed, start),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+        feed = house_feed(loft, _render, dataset_id)
+        return response(call.request, follow(loft, actor, feed, start))
     return await call.in_thread(_page, call, start, dataset_id, limit)
 
 

@@ -25,6 +25,7 @@ from dataloft.api.pigeon.common import (
     split_spec,
 )
 from dataloft.api.pigeon.index import index_body, record_index
+from dataloft.api.pigeon.web_pages import HOME, author_page, dataset_page, for_browser, see
 from dataloft.api.pipeline import Call
 from dataloft.core.access import SYSTEM, Principal
 from dataloft.core.errors import Invalid, NotFound, Unauthenticated
@@ -61,6 +62,8 @@ def list_authors(call: Call) -> Response:
 def show_author(call: Call) -> Response:
     author = call.param("author")
     user = _author(call.loft, author)
+    if for_browser(call):
+        return author_page(author)
     names = datasets_by_author(call.loft, call.actor, author).get(author, [])
     lenses = call.loft.lenses.names(call.actor, author).get(author, [])
     body = {"auth": "admin" if user.is_admin else "regular", "datasets": names, "lenses": lenses}
@@ -80,6 +83,8 @@ def _author(loft: Loft, author: str) -> UserView:
 
 
 def list_datasets(call: Call) -> Response:
+    if for_browser(call):
+        return see(HOME)
     return answer_listing(call, datasets_by_author(call.loft, call.actor), "Datasets")
 
 
@@ -106,11 +111,15 @@ def show_dataset(call: Call) -> Response:
     author, name = split_spec(call)
     if not name:
         _author(loft, author)
+        if for_browser(call):
+            return author_page(author)
         names = datasets_by_author(loft, actor, author).get(author, [])
         return answer_listing(call, names, f"{author}'s datasets")
     view = loft.datasets.get(actor, author, name)
     if loft.lenses.is_lens(view.id):  # its page is under /lenses/
         raise NotFound(f"dataset {author}/{name} not found")
+    if for_browser(call):
+        return dataset_page(author, name)
     about = {**_configuration(view, view.version), "author": author, "name": name}
     about["config"] = {"memo": view.description}
     headers = {"X-Version": str(view.version)}

@@ -48,11 +48,12 @@ from dataloft.api.pigeon.common import (
     split_spec,
 )
 from dataloft.api.pigeon.index import index_body, representation
+from dataloft.api.pigeon.web_pages import dataset_page, for_browser, record_page
 from dataloft.api.pipeline import Call
 from dataloft.api.transfer import etag_matches, read_body
 from dataloft.core.access import Principal
 from dataloft.core.blobs import StoredBlob
-from dataloft.core.changes import Change, DeleteRecord
+from dataloft.core.changes import RECORDS, Change, DeleteRecord
 from dataloft.core.errors import EntryNotFound, Invalid, MissingBlobs, NotFound
 from dataloft.core.loft import Loft
 from dataloft.core.results import DatasetView
@@ -75,6 +76,8 @@ def show_index(call: Call) -> Response:
     change the bytes: any reader sees every record."""
     author, name = split_spec(call)
     view = call.loft.datasets.get(call.actor, author, name)
+    if for_browser(call):
+        return dataset_page(author, name, "records")
     codec = negotiate(call.header("accept"))
     compress = accepts_gzip(call.header("accept-encoding"))
     etag = _etag(view, codec)
@@ -102,7 +105,11 @@ def _etag(view: DatasetView, codec: Codec | None) -> str:
 def show_record(call: Call) -> Response:
     author, name = split_spec(call)
     record_id = call.param("record_id")
+    page = record_page(call, author, name, record_id)
     try:
+        if page is not None:  # once it is found, as the record's own answer would be
+            call.loft.browse.get_entry(call.actor, author, name, RECORDS, record_id)
+            return page
         found, value = call.loft.browse.read_record(call.actor, author, name, record_id)
     except EntryNotFound:
         raise NotFound("Record Not Found") from None

@@ -12,15 +12,14 @@ order, and nothing twice. The stream ends when the dataset is deleted.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from dataloft.api.pigeon.common import collection_path, source_of, split_spec
 from dataloft.api.pigeon.datasets import snapshot
 from dataloft.api.pipeline import Call
-from dataloft.api.sse import EndOfStream, Feed, follow, parse_last_event_id
+from dataloft.api.sse import EndOfStream, Feed, follow, frame, parse_last_event_id, response
 from dataloft.core.access import Principal
 from dataloft.core.errors import NotFound
 from dataloft.core.loft import Loft
@@ -44,11 +43,6 @@ def _state(
     }
 
 
-def _frame(seq: int, state: dict[str, Any]) -> bytes:
-    data = json.dumps(state, separators=(",", ":"), ensure_ascii=False)
-    return f"id: {seq}\ndata: {data}\n\n".encode()
-
-
 async def event_stream(call: Call) -> Response:
     loft, actor = call.loft, call.actor
     author, name = split_spec(call)
@@ -62,7 +56,7 @@ async def event_stream(call: Call) -> Response:
     sent = 0
     if resumed is None:
         state = await call.in_thread(_state, loft, actor, source, author, name, view.version)
-        greeting += _frame(after, state)
+        greeting += frame(state, seq=after)
         sent = state["version"]
 
     async def render(event: EventView, actor: Principal) -> bytes | None:
@@ -76,7 +70,7 @@ async def event_stream(call: Call) -> Response:
         except NotFound:  # renamed, or no longer readable: this address's feed is over
             raise EndOfStream from None
         sent = event.version
-        return _frame(event.seq, state)
+        return frame(state, seq=event.seq)
 
     feed = Feed(
         render,
@@ -85,8 +79,4 @@ async def event_stream(call: Call) -> Response:
         keepalive_seconds=loft.settings.pigeon_keepalive_seconds,
         dataset_id=view.id,
     )
-    return StreamingResponse(
-        follow(loft, actor, feed, after),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return response(call.request, follow(loft, actor, feed, after))
