@@ -667,6 +667,20 @@ def test_purge(alice: User, bob: User) -> None:
     assert alice.client.delete(path, params={"purge": "true"}).status_code == 404
 
 
+def test_a_purged_datasets_events_never_pass_to_a_new_one(alice: User, bob: User) -> None:
+    """Nothing keeps a purged dataset's id from being given again (SQLite gives the
+    newest row's id to the next row made): its events must not become the new one's."""
+    gone = create(alice.client, unique("gone"))
+    path = f"/datasets/{alice.username}/{gone['name']}"
+    secret = alice.client.put(f"{path}/files/plan.txt", content=b"x", params={"message": "plan"})
+    assert secret.status_code == 201, secret.text
+    assert alice.client.delete(path, params={"purge": "true"}).status_code == 204
+    fresh = create(bob.client, unique("fresh"))
+    address = f"{bob.username}/{fresh['name']}"
+    events = bob.client.get("/events", params={"dataset": address}).json()["items"]
+    assert [(e["kind"], e["dataset"]) for e in events] == [("dataset.create", address)]
+
+
 def test_purge_a_soft_deleted_dataset(alice: User) -> None:
     name = unique("purge")
     path = f"/datasets/{alice.username}/{name}"

@@ -39,7 +39,7 @@ from dataloft.core.names import check_text, validate_dataset_name
 from dataloft.core.pagination import MAX_LIMIT, clamp_limit, decode_cursor, encode_cursor, every
 from dataloft.core.results import DatasetView, Page
 from dataloft.db import Database
-from dataloft.db.models import Dataset, Licence, Project, Team, User, Version, table_of
+from dataloft.db.models import Dataset, Event, Licence, Project, Team, User, Version, table_of
 from dataloft.db.prepared import Prepared
 from dataloft.db.types import utcnow
 
@@ -625,6 +625,13 @@ class DatasetService:
             except NotFound:
                 located = self._locate_deleted(session, actor, owner, name, uid)
             self.record_event(session, actor, "dataset.purge", located, {})
+            session.flush()
+            # Its events stay in the log, about no dataset (admins see those): nothing
+            # keeps its id from being given to a new dataset (SQLite gives the newest
+            # row's id again), whose readers must never read this one's history.
+            session.execute(
+                update(Event).where(Event.dataset_id == located.row.id).values(dataset_id=None)
+            )
             session.execute(delete(DATASETS).where(DATASETS.c.id == located.row.id))
 
     def _locate_deleted(
