@@ -97,18 +97,22 @@ def test_bad_configurations_are_400s(alice: User) -> None:
     assert alice.client.post("/lenses", json={**base, "inputs": [], "code": "1"}).status_code == 400
 
 
+def make_counting_lens(user: User, source: str, name: str) -> str:
+    """A lens ``name`` of ``user``'s summing its input's ``n``s in one record; its path."""
+    body = {
+        "name": name,
+        "inputs": [f"/datasets/{user.username}:{source}"],
+        "code": "output('n', data.n)",
+    }
+    assert user.client.post("/lenses", json=body).status_code == 201
+    return f"/lenses/{user.username}/{name}"
+
+
 def test_a_restart_builds_what_is_due(loft: Loft, alice: User) -> None:
     """A lens left behind its input (as a crash mid-build leaves it: nothing recorded as
     done) is built when the builder starts again."""
-    source = make_source(alice)
-    name = unique("lens")
-    body = {
-        "name": name,
-        "inputs": [f"/datasets/{alice.username}:{source}"],
-        "code": "output('n', data.n)",
-    }
-    assert alice.client.post("/lenses", json=body).status_code == 201
-    lens = f"/lenses/{alice.username}/{name}"
+    source, name = make_source(alice), unique("lens")
+    lens = make_counting_lens(alice, source, name)
     assert wait_built(alice.client, lens)["status"]["state"] == "ready"
     loft.lens_builder.stop()
     try:
@@ -126,15 +130,8 @@ def test_a_build_of_a_lens_that_is_not_due_does_nothing(loft: Loft, alice: User)
     """The scheduler's list of due lenses can be older than the build that just caught a
     lens up; building it again would make an empty version and replace the figures of
     the build that did the work with zeros."""
-    source = make_source(alice)
-    name = unique("lens")
-    body = {
-        "name": name,
-        "inputs": [f"/datasets/{alice.username}:{source}"],
-        "code": "output('n', data.n)",
-    }
-    assert alice.client.post("/lenses", json=body).status_code == 201
-    lens = f"/lenses/{alice.username}/{name}"
+    source, name = make_source(alice), unique("lens")
+    lens = make_counting_lens(alice, source, name)
     before = wait_built(alice.client, lens)
     assert before["status"]["last_build"]["mapped"] == 3
     versions = alice.client.get(f"/datasets/{alice.username}/{name}/versions").json()["items"]
