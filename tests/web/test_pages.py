@@ -315,3 +315,23 @@ def test_the_sign_in_forms_cookie_is_secure_over_https(visit: Visit) -> None:
     assert "dataloft_signin_csrf=" in plain and "secure" not in plain
     proxied = visit().get("/ui/-/signin", headers={"X-Forwarded-Proto": "https"})
     assert "; secure" in proxied.headers["set-cookie"].lower()
+
+
+def test_markdown_payloads_render_inert(visit: Visit, birds: Birds, alice: User) -> None:
+    readme = (
+        b"# Notes\n\n<script>alert(1)</script>\n\n<img src=x onerror=alert(2)>\n\n"
+        b"[click](javascript:alert(3)) [data](data:text/html;base64,PHNjcmlwdD4=) "
+        b"![pic](javascript:alert(4)) <javascript:alert(5)> [ok](https://example.org/)\n\n"
+        b'<a href="javascript:alert(6)">raw</a>\n'
+    )
+    put(alice, f"{birds.owner}/{birds.name}", "README.md", readme)
+    visitor = visit(alice)
+    for rendered in (
+        visitor.get(birds.url).text,
+        visitor.get(f"{birds.url}/-/blob/README.md").text,
+    ):
+        assert "<script>alert" not in rendered and "<img src=x" not in rendered
+        assert 'href="javascript:' not in rendered and 'src="javascript:' not in rendered
+        assert 'href="data:text' not in rendered  # (the page's own icon is "data:,")
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered  # shown, as text
+        assert '<a href="https://example.org/" rel="nofollow noopener">ok</a>' in rendered
