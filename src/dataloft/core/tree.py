@@ -232,18 +232,21 @@ class Member:
 
 
 # A scan reads the folder's rows in path order, FIRST_BATCH first and twice as many each
-# time a batch brings only files, up to ``most``: a folder of files is read as it lies in
-# the index. Rows come from the cursor one by one, and a batch is left at the first
+# time a batch brings only files, up to ``most``: a run of files is read as it lies in the
+# index. Rows come from the cursor one by one, and a batch is left at the first
 # subfolder's first row (SQLite computes no row it is not asked for; PostgreSQL sends the
-# whole batch, so a small first batch keeps what is sent for nothing small). From that
+# whole batch, so a small first batch keeps what is sent for nothing small). From a
 # subfolder on, the scan walks (``_walk``): one statement that seeks each next child in
 # turn, jumping over every subfolder's contents inside the database. A jump used to be a
 # statement of its own: 200 children of a folder of 100 subfolders (of 1,000 files each)
 # took 101 statements, 40 ms on SQLite and 90 ms on PostgreSQL; walked, 1.7 ms and 4 ms.
-# Files are not walked from the start because a seek per child costs PostgreSQL about
-# 8 us where reading on costs 2 (a page of 1,000 files: 8 ms against 2; SQLite's seeks
-# cost about what its reads do).
 FIRST_BATCH = 32
+
+# Files a walk steps over in a row before the scan reads on instead, by database: a seek
+# per child costs PostgreSQL about 8 us where reading the next row costs 2 (the Algorithmia
+# benchmark's page of 1,000 entries, a subfolder half-way: 19 ms walked on to its end, 13
+# read on), and SQLite about what a read does, so there a walk goes on to its batch's end.
+WALKED_FILES = {"postgresql": 32}
 
 # U+0001: the least character a path may hold (paths hold no control characters), so
 # ``p + _LEAST`` is the first path that may follow ``p``.
@@ -270,8 +273,11 @@ def scan_folder(
     key, after = (prefix, True) if start is None else (start, inclusive)
     limit, walking = min(FIRST_BATCH, most), False
     while True:
-        read = _walk if walking else _rows_in_order
-        rows = read(session, dataset_id, prefix, key, after, limit, version)
+        if walking:
+            rows, ended = _walk(session, dataset_id, prefix, key, after, most, version)
+        else:
+            rows = _rows_in_order(session, dataset_id, prefix, key, after, limit, version)
+            ended = len(rows) < limit  # unless it stopped at a subfolder (below)
         for path, kind, size, target, created in rows:
             child, slash, _ = path[len(prefix) :].partition("/")
             if slash:
@@ -285,10 +291,12 @@ def scan_folder(
         key, after = (_past_folder(prefix + child), True) if slash else (rows[-1][0], False)
         if slash and not walking:
             limit, walking = most, True
-        elif len(rows) < limit:
+        elif ended:
             return  # the folder holds no more
         elif not walking:
             limit = min(limit * 2, most)
+        elif len(rows) < most:  # the walk met a run of files: read them on
+            limit, walking = min(FIRST_BATCH, most), False
 
 
 def _rows_in_order(
@@ -328,23 +336,28 @@ def _walk(
     inclusive: bool,
     steps: int,
     version: int | None,
-) -> list[_Row]:
-    """The next ``steps`` children under ``prefix`` from ``key``, a row each (a
-    subfolder's is its first path), in path order: ``_walk_statement``."""
+) -> tuple[list[_Row], bool]:
+    """The next children under ``prefix`` from ``key``, a row each (a subfolder's is its
+    first path) in path order, up to ``steps`` of them or a run of ``WALKED_FILES``
+    files (``_walk_statement``); and whether the folder ends after them."""
+    connection = session.connection()
     params = {
         "dataset_id": dataset_id,
         "key": max(key if inclusive else key + _LEAST, prefix),
         "prefix_length": len(prefix),
         "steps": steps,
+        "files": WALKED_FILES.get(connection.dialect.name, steps),
     }
     if prefix:
         params["upper"] = prefix_upper_bound(prefix)
     if version is not None:
         params["at"] = version
     statement = _walk_statement(below_top=bool(prefix), at_head=version is None)
-    connection = session.connection()
     dbapi = connection.connection.dbapi_connection
-    return statement.rows(dbapi, connection.dialect, params)
+    rows = statement.rows(dbapi, connection.dialect, params)
+    if rows and rows[-1][0] is None:  # the step that found nothing
+        return rows[:-1], True
+    return rows, False
 
 
 @cache
@@ -355,8 +368,10 @@ def _walk_statement(*, below_top: bool, at_head: bool) -> Prepared:
     child the step before found: after that file, or after everything inside that
     subfolder. A subfolder's paths ``prefix/child/...`` end before ``prefix/child0`` ('0'
     follows '/', as ``_past_folder`` says); a file ``p`` is followed by ``p + _LEAST`` or
-    later. ``:steps`` steps at most, each a row as ``_rows_in_order`` gives them. Compiled
-    once (``Prepared``): building the statement took longer than running it.
+    later. It stops after ``:steps`` steps, after a file that ends a run of ``:files``
+    files, or at a step that finds nothing, whose row (the last) has no path. Each child's
+    row is as ``_rows_in_order`` gives it. Compiled once (``Prepared``): building the
+    statement took longer than running it.
 
     Like the other queries of entries, it needs PostgreSQL's statistics of the table
     (autovacuum's ANALYZE gathers them soon after the first rows): without any, the
@@ -371,7 +386,10 @@ def _walk_statement(*, below_top: bool, at_head: bool) -> Prepared:
         return select(func.min(Entry.path)).where(live, Entry.path >= lower, *upper)
 
     start = first_from(bindparam("key")).correlate(None).scalar_subquery()
-    walk = select(literal_column("1").label("n"), start.label("path")).cte("walk", recursive=True)
+    first = select(
+        literal_column("1").label("n"), start.label("path"), literal_column("0").label("files")
+    )
+    walk = first.cte("walk", recursive=True)
     found = walk.c.path
     prefix_length = bindparam("prefix_length", type_=Integer)
     slash = Position(func.substr(found, prefix_length + 1), "/")
@@ -380,15 +398,20 @@ def _walk_statement(*, below_top: bool, at_head: bool) -> Prepared:
         else_=found.concat(_LEAST),
     )
     following = first_from(past).correlate(walk).scalar_subquery()
-    step = select(walk.c.n + 1, following).where(
-        found.is_not(None), walk.c.n < bindparam("steps", type_=Integer)
+    files = case((slash > 0, 0), else_=walk.c.files + 1)  # in a row, up to ``found``
+    step = select(walk.c.n + 1, following, files).where(
+        found.is_not(None),
+        walk.c.n < bindparam("steps", type_=Integer),
+        walk.c.files < bindparam("files", type_=Integer),
     )
     children = walk.union_all(step)
     return Prepared(
         select(children.c.path, Entry.kind, Entry.size, Entry.target, Version.created)
         .select_from(children)
-        .join(Entry, and_(live, Entry.path == children.c.path))
-        .join(Version, and_(Version.dataset_id == Entry.dataset_id, Version.number == Entry.since))
+        .outerjoin(Entry, and_(live, Entry.path == children.c.path))
+        .outerjoin(
+            Version, and_(Version.dataset_id == Entry.dataset_id, Version.number == Entry.since)
+        )
         .order_by(children.c.n)
     )
 

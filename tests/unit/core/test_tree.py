@@ -19,7 +19,13 @@ from dataloft.core.access import SYSTEM, Action, Principal
 from dataloft.core.changes import Change, DeleteFile, DeleteFolder, MakeFolder, PutFile
 from dataloft.core.loft import Loft
 from dataloft.core.names import FOLDER_MARKER
-from dataloft.core.tree import FIRST_BATCH, FolderPage, Subfolder, scan_folder
+from dataloft.core.tree import (
+    FIRST_BATCH,
+    WALKED_FILES,
+    FolderPage,
+    Subfolder,
+    scan_folder,
+)
 from tests.support import FAST_HASHING, unique
 
 Owner = tuple[Principal, str]
@@ -172,6 +178,30 @@ def test_a_scan_reads_every_child_once_across_its_batches(
                 for c in scan_folder(session, dataset_id, prefix, most=most)
             ]
             assert scanned == children(paths, folder)
+
+
+@pytest.mark.parametrize("walked", [0, 1, 2, 5])
+@pytest.mark.parametrize("most", [2, 5, 1000])
+def test_a_walk_that_meets_a_run_of_files_reads_on_and_walks_again(
+    loft: Loft, owner: Owner, monkeypatch: pytest.MonkeyPatch, walked: int, most: int
+) -> None:
+    """Runs of files between subfolders, walked ``walked`` files at most in a row (on
+    every database: the shortest runs PostgreSQL walks, and SQLite's, which walks on)."""
+    for database in ("sqlite", "postgresql"):
+        monkeypatch.setitem(WALKED_FILES, database, walked)
+    paths = [f"{group}/{n}" for group in "bdfh" for n in range(3)]
+    paths += [
+        f"{group}{n}" for group, run in zip("aceg", (1, 3, 7, 12), strict=True) for n in range(run)
+    ]
+    name = make(loft, owner, put(loft, paths))
+    with loft.db.read() as session:
+        dataset_id = loft.datasets.locate(owner[0], owner[1], name, Action.READ).row.id
+        scanned = [
+            ("d", c.name) if isinstance(c, Subfolder) else ("f", c.name)
+            for c in scan_folder(session, dataset_id, "", most=most)
+        ]
+    assert scanned == children(paths, "")
+    assert_pages_match(pages(loft, owner, name, "", most), children(paths, ""), most)
 
 
 def test_a_scan_from_a_start_resumes_there(loft: Loft, owner: Owner) -> None:
