@@ -625,7 +625,25 @@ def live_at(version: int, head: int, entries: Any = Entry) -> ColumnElement[bool
     (``table_of(Entry).c``), which have the same names."""
     if version == head:
         return entries.until.is_(None)  # type: ignore[no-any-return]
+    return live_in(version, entries)
+
+
+def live_in(version: int | ColumnElement[int], entries: Any = Entry) -> ColumnElement[bool]:
+    """Entries live at ``version`` by their rows' lifetimes, whether or not it is the head
+    (``version`` may be a bound parameter, for a statement compiled once)."""
     return and_(entries.since <= version, or_(entries.until.is_(None), entries.until > version))
+
+
+def live_files(
+    dataset_id: int | ColumnElement[int], alive: ColumnElement[bool] | None = None
+) -> ColumnElement[bool]:
+    """A dataset's file-space rows, live at the head unless ``alive`` says which
+    (``live_at``)."""
+    return and_(
+        Entry.dataset_id == dataset_id,
+        Entry.space == FILES,
+        Entry.until.is_(None) if alive is None else alive,
+    )
 
 
 def files_under(
@@ -638,12 +656,7 @@ def files_under(
 ) -> ColumnElement[bool]:
     """File-space rows whose path starts with ``prefix`` (see ``path_range``), live at
     the head unless ``alive`` says which (``live_at``): an index range scan."""
-    return and_(
-        Entry.dataset_id == dataset_id,
-        Entry.space == FILES,
-        Entry.until.is_(None) if alive is None else alive,
-        path_range(prefix, after, inclusive=inclusive),
-    )
+    return and_(live_files(dataset_id, alive), path_range(prefix, after, inclusive=inclusive))
 
 
 def version_view(version: Version, author: str | None) -> VersionView:

@@ -7,7 +7,7 @@ the file system; here the upload's index (``core/pbench_intake.py``: the members
 request costs what the directory asked for costs, not what the dataset holds:
 
 - a directory is listed by ``core/tree.py``'s ``scan_folder``, which reads its children
-  and jumps over each subdirectory's contents with one range query;
+  and jumps over each subdirectory's contents inside the database, one index seek each;
 - a path is found, and a symlink followed, as a POSIX system would once the tarball is
   extracted (``_Walk``): segment by segment from the top directory, each segment one point
   lookup of the head version's live entries, a segment that is a symlink replaced by its

@@ -46,7 +46,6 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Float,
-    Integer,
     Select,
     SQLColumnExpression,
     Text,
@@ -66,6 +65,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from dataloft.core.errors import Invalid
 from dataloft.core.names import check_text
+from dataloft.db.strings import Position
 
 Ts = TypeVarTuple("Ts")
 
@@ -254,7 +254,7 @@ def _test(test: FieldTest, fields: Mapping[str, Field]) -> ColumnElement[bool]:
         clause = _AsciiLower(column) == _AsciiLower(value) if fold else column == value
     elif test.operator == "contains":
         haystack, needle = (_AsciiLower(column), _AsciiLower(value)) if fold else (column, value)
-        clause = _Position(haystack, needle) > 0
+        clause = Position(haystack, needle) > 0
     else:
         clause = _COMPARISONS[test.operator](column, value)
     # False rather than unknown on a NULL (see the module's docstring): `x AND FALSE` is
@@ -333,24 +333,6 @@ def _shown(value: object) -> str:
     """A value as the client wrote it (JSON), cut short: error messages echo it."""
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-class _Position(FunctionElement[int]):
-    """Where ``needle`` first occurs in ``haystack`` (from 1), 0 if nowhere: a substring
-    search that is case-sensitive on both databases, as ``LIKE`` is not on SQLite."""
-
-    type = Integer()
-    inherit_cache = True
-
-
-@compiles(_Position)
-def _position(element: _Position, compiler: SQLCompiler, **kw: Any) -> str:
-    return compiler.process(func.strpos(*element.clauses), **kw)
-
-
-@compiles(_Position, "sqlite")
-def _position_sqlite(element: _Position, compiler: SQLCompiler, **kw: Any) -> str:
-    return compiler.process(func.instr(*element.clauses), **kw)
 
 
 class _AsciiLower(FunctionElement[str]):

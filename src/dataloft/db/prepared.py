@@ -7,7 +7,9 @@ is most of a request. A ``Prepared`` statement is still written as a SQLAlchemy 
 (no SQL text is written by hand); it is compiled to the dialect's SQL once, executed on the
 raw DBAPI connection of the current transaction, and its rows are converted with the
 column types' own result processors, so values come back exactly as the ORM would return
-them (aware datetimes, parsed JSON, booleans).
+them (aware datetimes, parsed JSON, booleans). The values the statement holds itself (its
+literals) are sent with the caller's parameters. A statement that costs more to build than
+to run is one too (a folder's walk, ``core/tree.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ class _Compiled:
     # (column index, deep copy) for the columns whose values are JSON documents: objects a
     # caller may change.
     documents: tuple[tuple[int, Callable[[Any], Any]], ...]
+    # The values of the parameters the statement holds itself (its literals), sent with
+    # the caller's.
+    values: Mapping[str, Any]
 
 
 class Prepared:
@@ -38,7 +43,7 @@ class Prepared:
     record's entry), whose rows a ``Lookup`` may keep while nothing is committed (see
     ``dataloft.db.engine.RowMemory``)."""
 
-    def __init__(self, statement: Select[Any], *, remembered: bool = False) -> None:
+    def __init__(self, statement: Select[*tuple[Any, ...]], *, remembered: bool = False) -> None:
         self.statement = statement
         self.remembered = remembered
         self.columns = tuple(column.key for column in statement.selected_columns)
@@ -61,7 +66,12 @@ class Prepared:
                 for index, column in enumerate(self.statement.selected_columns)
                 if isinstance(column.type.dialect_impl(dialect), JSON)
             )
-            compiled = _Compiled(statement.string, order, processors, documents)
+            held = {
+                name: bind.effective_value
+                for bind, name in statement.bind_names.items()
+                if not bind.required
+            }
+            compiled = _Compiled(statement.string, order, processors, documents, held)
             self._compiled[dialect.name] = compiled
         return compiled
 
@@ -71,6 +81,8 @@ class Prepared:
         """The statement's rows, their values as the ORM would return them: new objects
         each time (a parsed JSON document is the caller's to keep)."""
         compiled = self._compile(dialect)
+        if compiled.values:
+            params = {**compiled.values, **params}
         arguments: Sequence[Any] | Mapping[str, Any] = (
             [params[name] for name in compiled.order] if compiled.order is not None else params
         )

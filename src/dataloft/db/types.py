@@ -67,10 +67,19 @@ class UTCDateTime(TypeDecorator[datetime]):
         # SQLite keeps the text SQLAlchemy wrote ("2026-12-06 19:18:42.407907", UTC), which
         # its DATETIME type parses with a regular expression: 2 µs a value, a tenth of a
         # small record GET, against 0.2 µs for the C parser of the same ISO format.
+        # Neighbouring rows of a listing mostly carry one instant (the entries of a folder
+        # were mostly committed together, and each row has its version's time): parse the
+        # same text once, not once per row (0.8 µs a row; 0.16 ms of a page of 200 files).
+        # One tuple, swapped whole, as in ``bind_processor``.
+        memo: list[tuple[Any, datetime | None]] = [(None, None)]
+
         def parse(value: Any) -> datetime | None:
-            if value is None:
-                return None
-            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+            last, parsed = memo[0]
+            if value == last:
+                return parsed
+            parsed = None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+            memo[0] = (value, parsed)
+            return parsed
 
         return parse
 
