@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from html import unescape
 
+from dataloft.web.datasets import FOLDER_PAGE
 from dataloft.web.diff import LINE_DIFF_LINES
 from tests.conftest import User
 from tests.web.conftest import Birds, Visitor, put
@@ -107,7 +108,7 @@ def test_the_dataset_page(visit: Visit, birds: Birds, alice: User) -> None:
 
 def test_a_folder_a_page_at_a_time(visit: Visit, birds: Birds, alice: User) -> None:
     dataset = f"{birds.owner}/{birds.name}"
-    files = {f"many/f{n:03d}.txt": b"x" for n in range(205)}
+    files = {f"many/f{n:03d}.txt": b"x" for n in range(FOLDER_PAGE + 5)}
     made = alice.client.post(
         f"/datasets/{dataset}/commits",
         json={
@@ -119,10 +120,11 @@ def test_a_folder_a_page_at_a_time(visit: Visit, birds: Birds, alice: User) -> N
     assert made.status_code in (200, 201), made.text
     visitor = visit(alice)
     first = visitor.get(birds.url + "/-/tree/many").text
-    assert first.count('class="file"') == 200 and "f199.txt" in first and "f200.txt" not in first
+    last, beyond = f"f{FOLDER_PAGE - 1:03d}.txt", f"f{FOLDER_PAGE:03d}.txt"
+    assert first.count('class="file"') == FOLDER_PAGE and last in first and beyond not in first
     after = first.split('rel="next" href="?after=')[1].split('"')[0]
     rest = visitor.get(birds.url + "/-/tree/many?after=" + after.replace("&amp;", "&")).text
-    assert rest.count('class="file"') == 5 and "f204.txt" in rest
+    assert rest.count('class="file"') == 5 and f"f{FOLDER_PAGE + 4:03d}.txt" in rest
 
     # A full page weighs under 100 KB with everything it loads (its styles; this page
     # runs no script), so a slow laptop on a slow link gets it quickly.

@@ -24,7 +24,10 @@ from dataloft.core.tags import VersionRef, parse_version_ref
 from dataloft.web.markup import TEXT_PREVIEW_BYTES, decode_text, markdown
 from dataloft.web.render import page
 
-FOLDER_PAGE = 200
+# A folder's rows a page: each costs its listing and its markup (about 9 us together), so
+# the page's time and weight follow this, never the dataset's size; 100 keeps a page of a
+# big folder near a small one's (bench/web_pages.py) and well under 100 KB.
+FOLDER_PAGE = 100
 VERSIONS_PAGE = 50
 RECORDS_PAGE = 100
 PICKER_VERSIONS = 30  # versions offered by the version picker (the rest by number)
