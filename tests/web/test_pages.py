@@ -104,6 +104,9 @@ def test_the_dataset_page(visit: Visit, birds: Birds, alice: User) -> None:
     assert "<script" not in page
     assert f'href="/ui/{birds.owner}/{birds.name}/-/tree/data"' in page
     assert "v4 (head)" in page  # the picker: three files and a record, four versions
+    assert '<td class="type">text/markdown</td>' in page  # the README's media type
+    folder = visit(alice).get(f"{birds.url}/-/tree/data").text
+    assert '<td class="type">text/csv</td>' in folder
 
 
 def test_a_folder_a_page_at_a_time(visit: Visit, birds: Birds, alice: User) -> None:

@@ -52,6 +52,7 @@ class TreeFile:
     name: str
     size: int
     modified: datetime  # when this content was committed
+    media_type: str
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ class TreeService:
             version=version,
         )
         return [
-            TreeFile(c.name, c.size, c.created) if isinstance(c, Member) else c
+            TreeFile(c.name, c.size, c.created, c.media_type) if isinstance(c, Member) else c
             for c in islice(scan, wanted)
         ]
 
@@ -229,6 +230,7 @@ class Member:
     size: int
     created: datetime  # when this content was committed
     target: str | None  # a symlink's, as stored (relative to its folder)
+    media_type: str
 
 
 # A scan reads the folder's rows in path order, FIRST_BATCH first and twice as many each
@@ -252,7 +254,8 @@ WALKED_FILES = {"postgresql": 32}
 # ``p + _LEAST`` is the first path that may follow ``p``.
 _LEAST = "\x01"
 
-_Row = tuple[str, str, int, str | None, datetime]  # path, kind, size, target, created
+# path, kind, size, target, created, media type
+_Row = tuple[str, str, int, str | None, datetime, str]
 
 
 def scan_folder(
@@ -278,12 +281,12 @@ def scan_folder(
         else:
             rows = _rows_in_order(session, dataset_id, prefix, key, after, limit, version)
             ended = len(rows) < limit  # unless it stopped at a subfolder (below)
-        for path, kind, size, target, created in rows:
+        for path, kind, size, target, created, media_type in rows:
             child, slash, _ = path[len(prefix) :].partition("/")
             if slash:
                 yield Subfolder(child)
             elif child != FOLDER_MARKER:
-                yield Member(child, kind, size, created, target)
+                yield Member(child, kind, size, created, target, media_type)
         if not rows:
             return
         # Resume past the last child: past everything inside it if it was a subfolder.
@@ -312,7 +315,7 @@ def _rows_in_order(
     the first subfolder's first row."""
     alive = None if version is None else live_in(version)
     query = (
-        select(Entry.path, Entry.kind, Entry.size, Entry.target, Version.created)
+        select(Entry.path, Entry.kind, Entry.size, Entry.target, Version.created, Entry.media_type)
         .join(Version, and_(Version.dataset_id == Entry.dataset_id, Version.number == Entry.since))
         .where(files_under(dataset_id, prefix, key, inclusive=inclusive, alive=alive))
         .order_by(Entry.path)
@@ -321,8 +324,8 @@ def _rows_in_order(
     rows: list[_Row] = []
     # Core, not ORM, execution: its rows come from the cursor as they are asked for.
     with session.connection().execute(query) as result:
-        for path, kind, size, target, created in result:
-            rows.append((path, kind, size, target, created))
+        for path, kind, size, target, created, media_type in result:
+            rows.append((path, kind, size, target, created, media_type))
             if "/" in path[len(prefix) :]:
                 break
     return rows
@@ -406,7 +409,14 @@ def _walk_statement(*, below_top: bool, at_head: bool) -> Prepared:
     )
     children = walk.union_all(step)
     return Prepared(
-        select(children.c.path, Entry.kind, Entry.size, Entry.target, Version.created)
+        select(
+            children.c.path,
+            Entry.kind,
+            Entry.size,
+            Entry.target,
+            Version.created,
+            Entry.media_type,
+        )
         .select_from(children)
         .outerjoin(Entry, and_(live, Entry.path == children.c.path))
         .outerjoin(
