@@ -62,8 +62,10 @@ def _upload_id(call: Call) -> str:
 
 async def create(call: Call) -> Response:
     require_token(call)
-    base = str(call.request.base_url).rstrip("/") + COLLECTION
-    return await start_upload(call, lambda upload_id: base + upload_id)
+    # A path, not an absolute URL: the page resolves it against its own address, which
+    # behind a proxy ending TLS is not the one this server sees (an http:// URL there
+    # would be mixed content the browser refuses).
+    return await start_upload(call, lambda upload_id: COLLECTION + upload_id)
 
 
 def state(call: Call) -> Response:
