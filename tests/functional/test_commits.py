@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
+from dataloft.core.commits import REFRESH_STATISTICS_AFTER
+from dataloft.core.loft import Loft
 from tests.conftest import User
-from tests.support import sha, upload
+from tests.support import sha, unique, upload
 
 
 def commit(client: httpx.Client, dataset: str, changes: list[dict[str, Any]], **extra: Any) -> Any:
@@ -444,3 +448,32 @@ def test_commit_needs_write_access(bob: User, alice: User, dataset: str) -> None
     response = commit(bob.client, dataset, [{"op": "put_record", "id": "x", "value": 1}])
     assert response.status_code == 404
     assert head_version(alice.client, dataset) == 0
+
+
+def test_a_big_commit_gathers_postgresqls_statistics(loft: Loft, alice: User) -> None:
+    """After a commit of many entries, PostgreSQL's planner statistics of them are
+    gathered at once (``db/statistics.py``), not whenever autovacuum comes by. SQLite's
+    planner reads none here: nothing is gathered."""
+    if loft.db.statistics is None:
+        assert loft.db.dialect == "sqlite"
+        return
+
+    def analyzed() -> int:  # manual ANALYZEs of the table (autovacuum's are counted apart)
+        query = "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'entries'"
+        with loft.db.engine.connect() as connection:  # a new snapshot of the statistics
+            return int(connection.execute(text(query)).scalar_one())
+
+    before = analyzed()
+    name = unique("big")
+    assert alice.client.post("/datasets", json={"name": name}).status_code == 201
+    digest = upload(alice.client, b"same bytes")
+    changes = [
+        {"op": "put_file", "path": f"f{n:05d}", "sha256": digest}
+        for n in range(REFRESH_STATISTICS_AFTER)
+    ]
+    ok_commit(alice.client, f"/datasets/{alice.username}/{name}", changes)
+    loft.db.statistics.wait()
+    deadline = time.monotonic() + 30  # the statistics views catch up within a second or so
+    while analyzed() == before:
+        assert time.monotonic() < deadline, "the table was never analyzed"
+        time.sleep(0.05)

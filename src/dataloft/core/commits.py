@@ -77,6 +77,9 @@ def entry_view(row: Entry) -> EntryView:
 
 
 _ENTRIES = table_of(Entry)
+# Entries a commit writes at least, for PostgreSQL's statistics of them to be gathered at
+# once after it (``db/statistics.py``): a load that big can mislead the planner until then.
+REFRESH_STATISTICS_AFTER = 5_000
 
 
 def _new_entry_view(values: dict[str, Any]) -> EntryView:
@@ -195,7 +198,10 @@ class CommitService:
             check_links(session, located.row.id, steps, current, removal.emptied)
             if replace_records:
                 self._delete_other_records(session, located.row.id, head, steps, removal)
-            return self._apply(session, actor, located, steps, current, message, removal)
+            result = self._apply(session, actor, located, steps, current, message, removal)
+        if self.db.statistics is not None and len(steps) >= REFRESH_STATISTICS_AFTER:
+            self.db.statistics.soon(Entry.__tablename__)  # db/statistics.py says why
+        return result
 
     # --- under the lock --------------------------------------------------------------------
 

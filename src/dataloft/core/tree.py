@@ -377,7 +377,7 @@ def _walk_statement(*, below_top: bool, at_head: bool) -> Prepared:
     statement took longer than running it.
 
     Like the other queries of entries, it needs PostgreSQL's statistics of the table
-    (autovacuum's ANALYZE gathers them soon after the first rows): without any, the
+    (gathered after any big commit, ``db/statistics.py``, and by autovacuum): without any, the
     planner may take ``ix_entries_until`` for as selective as the path index, and then
     each seek reads all the dataset's live rows (a page of a 100,000-file dataset: 6.6 s,
     where the statistics make it 4 ms)."""

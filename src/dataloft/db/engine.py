@@ -26,6 +26,7 @@ from dataloft.bounded import put_bounded
 from dataloft.core.errors import Invalid, StorageFull
 from dataloft.db.checkpoints import Checkpoints
 from dataloft.db.prepared import Prepared
+from dataloft.db.statistics import StatisticsRefresher
 
 SQLITE_BUSY_MS = 60_000
 SQLITE_FULL = 13  # "database or disk is full"
@@ -293,6 +294,7 @@ class Database:
             autoflush=False,
         )
         self.checkpoints = Checkpoints(self._checkpoint_connection) if self.local else None
+        self.statistics = StatisticsRefresher(self.engine) if self.dialect == "postgresql" else None
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -408,6 +410,8 @@ class Database:
         new connections."""
         if self.checkpoints is not None:
             self.checkpoints.close()
+        if self.statistics is not None:
+            self.statistics.wait()
         # Every thread makes a new lookup connection next time. Dropping the old thread-locals
         # closes the connections only they held (their finalizers take the lock: not held here).
         self._threads = threading.local()
