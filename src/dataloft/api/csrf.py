@@ -54,7 +54,7 @@ def check_same_site(request: Request, method: str) -> None:
         origin = headers.get("origin")
         if origin is None or _same_origin(request, origin) or not _form_like(request):
             return
-    if _has_valid_token(request):
+    if has_valid_token(request):
         return
     raise Forbidden(REFUSED)
 
@@ -75,7 +75,8 @@ def _form_like(request: Request) -> bool:
     return content_type in _FORM_TYPES or not content_type
 
 
-def _has_valid_token(request: Request) -> bool:
+def has_valid_token(request: Request) -> bool:
+    """Whether ``X-CSRF-Token`` is the token of the request's session cookie."""
     token = request.headers.get(CSRF_HEADER)
     session = request.cookies.get(SESSION_COOKIE)
     if not token or not session:

@@ -10,21 +10,23 @@ from starlette.responses import RedirectResponse, Response
 from dataloft.api.pipeline import Call, Routes
 from dataloft.core.errors import Conflict, Invalid
 from dataloft.web.render import dataset_url, page
-from dataloft.web.session import form
+from dataloft.web.session import form, sign_in_first
 
 NEW_PATH = "/ui/-/new"
 
 
 def new_page(call: Call, fields: dict[str, str] | None = None, error: str = "") -> Response:
-    if call.actor.is_anonymous:
-        return RedirectResponse(f"/ui/-/signin?next={NEW_PATH}", status_code=303)
+    away = sign_in_first(call, NEW_PATH)
+    if away is not None:
+        return away
     status = 200 if not error else 400
     return page(call, "new.html", {"fields": fields or {}, "error": error}, status)
 
 
 def create(call: Call) -> Response:
-    if call.actor.is_anonymous:
-        return RedirectResponse(f"/ui/-/signin?next={NEW_PATH}", status_code=303)
+    away = sign_in_first(call, NEW_PATH)
+    if away is not None:
+        return away
     fields = form(call)
     owner = call.actor.username or ""
     name = fields.get("name", "").strip()

@@ -14,9 +14,10 @@ from typing import Any
 from starlette.responses import Response
 
 from dataloft.api.pipeline import Call, Routes
-from dataloft.core.access import Action, can
+from dataloft.core.access import Action, can, require
 from dataloft.core.blobs import BlobRef
 from dataloft.core.changes import FILES, RECORDS
+from dataloft.core.datasets import Located
 from dataloft.core.errors import EntryNotFound, NotFound
 from dataloft.core.loft import Loft
 from dataloft.core.results import DatasetView
@@ -76,6 +77,16 @@ def dataset_context(call: Call, version: VersionRef | None) -> dict[str, Any]:
         "tags": tags.items,
         "asked": version,  # as the URL has it (a tag's name stays a name in links)
     }
+
+
+def writer_context(call: Call) -> dict[str, Any]:
+    """``dataset_context`` at the head for a page only its writers get: a reader gets the
+    403 (or, for a read-only token's session, 401) the core gives, a stranger its 404."""
+    context = dataset_context(call, None)
+    if not context["writer"]:
+        located: Located = context["located"]
+        require(call.actor, Action.WRITE, located.target, f"dataset {located.address}")
+    return context
 
 
 def _folder(call: Call, folder: str) -> dict[str, Any]:

@@ -10,19 +10,14 @@ from __future__ import annotations
 from starlette.responses import RedirectResponse, Response
 
 from dataloft.api.pipeline import Call, Routes
-from dataloft.core.access import Action, require
-from dataloft.core.datasets import Located
 from dataloft.core.errors import Invalid
-from dataloft.web.datasets import dataset_context
+from dataloft.web.datasets import writer_context
 from dataloft.web.render import dataset_url, owner_url, page
 from dataloft.web.session import form
 
 
 def settings(call: Call) -> Response:
-    context = dataset_context(call, None)
-    located: Located = context["located"]
-    if not context["writer"]:  # the 403 (or, for a reader's scope, 401) a reader gets
-        require(call.actor, Action.WRITE, located.target, f"dataset {located.address}")
+    context = writer_context(call)
     # The projects it may move into: those the core would take from this caller.
     projects = call.loft.accounts.writable_projects(call.actor) if context["admin"] else []
     context.update(tab="settings", projects=[f"{p.team}/{p.name}" for p in projects])

@@ -17,11 +17,10 @@ page names each uploaded file's path and the sha256 its upload became.
 
 from __future__ import annotations
 
-import hmac
-
 from pydantic import ValidationError
 from starlette.responses import JSONResponse, Response
 
+from dataloft.api.csrf import has_valid_token
 from dataloft.api.errors import validation_message
 from dataloft.api.native.contents import to_change
 from dataloft.api.native.schemas import CommitBody
@@ -32,13 +31,12 @@ from dataloft.api.native.uploads import (
     upload_offset,
 )
 from dataloft.api.pipeline import Call, Routes, streaming
-from dataloft.core.access import Action, require
 from dataloft.core.errors import Forbidden, Invalid, NotFound
 from dataloft.core.uploads import UPLOAD_ID
 from dataloft.core.values import parse_json
-from dataloft.web.datasets import dataset_context
+from dataloft.web.datasets import writer_context
 from dataloft.web.render import dataset_url, page
-from dataloft.web.session import STALE, csrf_for
+from dataloft.web.session import STALE
 
 COLLECTION = "/ui/-/uploads/"
 # How many bytes one PATCH of the page carries: small enough that a dropped connection
@@ -47,9 +45,9 @@ CHUNK_BYTES = 8 * 1024 * 1024
 
 
 def require_token(call: Call) -> None:
-    """The session's CSRF token must come in ``X-CSRF-Token``."""
-    token = csrf_for(call.request)
-    if not token or not hmac.compare_digest(call.header("x-csrf-token") or "", token):
+    """The session's CSRF token must come in ``X-CSRF-Token`` (``api/csrf.py``'s check,
+    required here whatever the request's origin)."""
+    if not has_valid_token(call.request):
         raise Forbidden(STALE)
 
 
@@ -85,10 +83,7 @@ def terminate(call: Call) -> Response:
 def upload_page(call: Call) -> Response:
     """The page to drop files on: where they go (``?folder=``), the message, the list of
     files with their progress. Only those who may write the dataset get it."""
-    context = dataset_context(call, None)
-    if not context["writer"]:
-        located = context["located"]
-        require(call.actor, Action.WRITE, located.target, f"dataset {located.address}")
+    context = writer_context(call)
     folder = (call.query("folder") or "").strip("/")
     context.update(
         tab="files",
