@@ -334,6 +334,11 @@ def test_gc_removes_unreferenced_blobs_and_orphan_files(
     os.utime(orphan_path, (two_days_ago, two_days_ago))
 
     env = {**cli_env, "DATALOFT_BLOB_URL": settings.blob_url}
+    dry = ok("gc", "--scan-store", "--dry-run", env=env).stdout.strip().splitlines()[0]
+    assert dry == f"would remove 1 blobs ({len(data)} bytes), 1 orphan files"
+    assert store.exists(digest) and store.exists(orphan)
+    with loft.db.read() as session:  # not blobs.has: a check touches the blob, sparing it
+        assert session.get(Blob, digest) is not None
     result = ok("gc", "--scan-store", env=env)
     blobs_line, uploads_line = result.stdout.strip().splitlines()
     assert blobs_line == f"removed 1 blobs ({len(data)} bytes), 1 orphan files"
@@ -376,6 +381,12 @@ def test_gc_reclaims_expired_uploads(
         "DATALOFT_DATA_DIR": str(settings.data_dir),
         "DATALOFT_BLOB_URL": settings.blob_url,
     }
+    dry = ok("gc", "--dry-run", env=env).stdout.strip().splitlines()[1]
+    would = re.fullmatch(r"would remove (\d+) expired uploads \((\d+) bytes\), \d+ orphan.*", dry)
+    assert would is not None and int(would[1]) >= 1 and int(would[2]) >= 5, dry
+    assert loft.uploads.path_of(upload_id).exists()
+    with loft.db.read() as session:
+        assert session.get(ResumableUpload, upload_id) is not None
     uploads_line = ok("gc", env=env).stdout.strip().splitlines()[1]
     removed = re.fullmatch(
         r"removed (\d+) expired uploads \((\d+) bytes\), \d+ orphan.*", uploads_line

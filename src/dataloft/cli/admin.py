@@ -326,19 +326,23 @@ def collect_garbage(
     scan_store: Annotated[
         bool, typer.Option("--scan-store", help="Also remove stored files with no database row")
     ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Remove nothing; report what would be removed")
+    ] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Delete blobs that no version of any dataset references, and expired resumable
     uploads with their bytes. Safe while serving."""
+    verb = "would remove" if dry_run else "removed"
     with _open(data_dir) as loft:
         grace = loft.settings.gc_grace_seconds if grace_hours is None else grace_hours * 3600
-        report = loft.blobs.collect_garbage(grace, scan_store=scan_store)
+        report = loft.blobs.collect_garbage(grace, scan_store=scan_store, dry_run=dry_run)
         console.print(
-            f"removed {report.blobs_removed} blobs ({report.bytes_removed} bytes), "
+            f"{verb} {report.blobs_removed} blobs ({report.bytes_removed} bytes), "
             f"{report.orphan_files_removed} orphan files"
         )
-        uploads = loft.uploads.reclaim()
+        uploads = loft.uploads.reclaim(dry_run=dry_run)
         console.print(
-            f"removed {uploads.uploads_removed} expired uploads ({uploads.bytes_removed} "
+            f"{verb} {uploads.uploads_removed} expired uploads ({uploads.bytes_removed} "
             f"bytes), {uploads.orphan_files_removed} orphan partial files"
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -381,6 +381,7 @@ class BlobService:
         grace_seconds: float,
         *,
         scan_store: bool = False,
+        dry_run: bool = False,
         between_phases: Callable[[], None] | None = None,
     ) -> GcReport:
         """Delete blobs no entry references (as content or as an attachment), no Pbench
@@ -402,24 +403,36 @@ class BlobService:
         ``dataloft.storage.local``) is that a publish that began after the cutoff keeps
         its bytes. The cutoff is taken before any row is deleted, so every upload that can
         register a row after that deletion began its publish after the cutoff, as long as
-        its publish and registration take less than the grace period."""
+        its publish and registration take less than the grace period.
+
+        ``dry_run`` deletes nothing and reports what a run now would remove (a real run
+        a moment later may remove a little more or less: uploads and commits go on)."""
         cutoff = time.time() - grace_seconds
         cutoff_at = datetime.fromtimestamp(cutoff, UTC)
-        with self.db.write() as session:
-            unreferenced = and_(
-                ~exists().where(Entry.digest == Blob.digest),
-                ~exists().where(EntryAttachment.digest == Blob.digest),
-                ~exists().where(PbenchDataset.tarball_digest == Blob.digest),
-            )
-            # length(data), not "data IS NULL": SQLite 3.40 answers IS NULL wrongly in a
-            # DELETE's RETURNING clause.
-            rows = session.execute(
-                delete(Blob)
-                .where(Blob.touched < cutoff_at, unreferenced)
-                .returning(Blob.digest, Blob.size, func.length(Blob.data))
-                .execution_options(synchronize_session=False)
-            ).all()
+        garbage = and_(
+            Blob.touched < cutoff_at,
+            ~exists().where(Entry.digest == Blob.digest),
+            ~exists().where(EntryAttachment.digest == Blob.digest),
+            ~exists().where(PbenchDataset.tarball_digest == Blob.digest),
+        )
+        # length(data), not "data IS NULL": SQLite 3.40 answers IS NULL wrongly in a
+        # DELETE's RETURNING clause.
+        found = (Blob.digest, Blob.size, func.length(Blob.data))
+        if dry_run:
+            with self.db.read() as session:
+                rows = session.execute(select(*found).where(garbage)).all()
+        else:
+            with self.db.write() as session:
+                rows = session.execute(
+                    delete(Blob)
+                    .where(garbage)
+                    .returning(*found)
+                    .execution_options(synchronize_session=False)
+                ).all()
         removed = [(digest, size, inline is None) for digest, size, inline in rows]
+        if dry_run:
+            orphans = self._count_orphans(cutoff) if scan_store else 0
+            return GcReport(len(removed), sum(size for _, size, _ in removed), orphans)
         if between_phases is not None:
             between_phases()
         for digest, _size, in_store in removed:
@@ -432,29 +445,34 @@ class BlobService:
         """Only files stamped before the cutoff: a younger one may belong to an upload
         whose row is about to be committed (and the conditional delete re-checks that, in
         case one re-published the blob after we listed it)."""
-        cleaned = 0
+        cleaned = sum(self.store.delete(digest, before=cutoff) for digest in self._orphans(cutoff))
+        clean_staging = getattr(self.store, "clean_staging", None)
+        if clean_staging is not None:
+            cleaned += clean_staging(time.time() - cutoff)
+        return cleaned
+
+    def _count_orphans(self, cutoff: float) -> int:
+        """How many stored blobs ``_remove_orphans`` would remove now (staging files aside)."""
+        return sum(1 for _ in self._orphans(cutoff))
+
+    def _orphans(self, cutoff: float) -> Iterator[str]:
+        """The stored blobs stamped before ``cutoff`` that have no row, a batch at a time."""
         batch: list[str] = []
         for digest in self.store.digests():
             with contextlib.suppress(BlobMissing):
                 if self.store.modified(digest) < cutoff:
                     batch.append(digest)
             if len(batch) >= BATCH_ROWS:
-                cleaned += self._remove_unknown(batch, cutoff)
+                yield from self._unknown(batch)
                 batch = []
-        cleaned += self._remove_unknown(batch, cutoff)
-        clean_staging = getattr(self.store, "clean_staging", None)
-        if clean_staging is not None:
-            cleaned += clean_staging(time.time() - cutoff)
-        return cleaned
+        yield from self._unknown(batch)
 
-    def _remove_unknown(self, digests: list[str], cutoff: float) -> int:
+    def _unknown(self, digests: list[str]) -> list[str]:
         if not digests:
-            return 0
+            return []
         with self.db.read() as session:
             known = set(session.scalars(select(Blob.digest).where(Blob.digest.in_(digests))))
-        return sum(
-            self.store.delete(digest, before=cutoff) for digest in digests if digest not in known
-        )
+        return [digest for digest in digests if digest not in known]
 
 
 # A blob touched less than this long ago is not touched again by an upload or a probe (see

@@ -280,14 +280,18 @@ class UploadService:
 
     # --- reclaiming ---------------------------------------------------------------------------
 
-    def reclaim(self, limit: int | None = None) -> ReclaimReport:
+    def reclaim(self, limit: int | None = None, *, dry_run: bool = False) -> ReclaimReport:
         """Remove expired uploads, their rows and their bytes: the ``limit`` that expired
         first, or all of them and also the partial files whose row is gone (a crash
-        between removing the two). One a request is writing to is left for next time."""
+        between removing the two). One a request is writing to is left for next time.
+        ``dry_run`` removes nothing and reports what would go now."""
         cutoff = self._clock() - self._expiry
         query = select(Row.id).where(Row.touched < cutoff).order_by(Row.touched)
         with self._db.read() as session:
             expired = list(session.scalars(query if limit is None else query.limit(limit)))
+        if dry_run:
+            sizes = [self._partial_size(upload_id) for upload_id in expired]
+            return ReclaimReport(len(expired), sum(sizes), len(self._orphan_names()))
         removed = freed = 0
         for upload_id in expired:
             size = self._reclaim(upload_id, cutoff)
@@ -321,19 +325,27 @@ class UploadService:
                 os.close(fd)
 
     def _remove_orphans(self) -> int:
+        return sum(self._remove_orphan(name) for name in self._orphan_names())
+
+    def _orphan_names(self) -> list[str]:
+        """The partial files in the directory whose upload has no row."""
         try:
             names = [entry.name for entry in self.directory.iterdir()]
         except FileNotFoundError:
-            return 0
+            return []
         candidates = [name for name in names if UPLOAD_ID.fullmatch(name)]
-        removed = 0
+        orphans: list[str] = []
         for chunk in batches(candidates):
             with self._db.read() as session:
                 known = set(session.scalars(select(Row.id).where(Row.id.in_(chunk))))
-            for name in chunk:
-                if name not in known:
-                    removed += self._remove_orphan(name)
-        return removed
+            orphans.extend(name for name in chunk if name not in known)
+        return orphans
+
+    def _partial_size(self, upload_id: str) -> int:
+        try:
+            return self.path_of(upload_id).stat().st_size
+        except FileNotFoundError:
+            return 0
 
     def _remove_orphan(self, name: str) -> int:
         try:
