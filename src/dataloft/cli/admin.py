@@ -149,6 +149,9 @@ def serve(
     _serve_with_workers(settings, workers, access_log=access_log)
 
 
+WORKER_PING_SECONDS = 30
+
+
 def _serve_with_workers(settings: Settings, workers: int, *, access_log: bool) -> None:
     """Run ``workers`` server processes on one listening socket, each with ``settings``.
 
@@ -171,6 +174,9 @@ def _serve_with_workers(settings: Settings, workers: int, *, access_log: bool) -
         workers=workers,
         log_level="info",
         access_log=access_log,
+        # The supervisor kills a worker that takes this long to answer its ping, also while
+        # it starts; uvicorn's 5 s killed workers still importing on a loaded machine.
+        timeout_worker_healthcheck=WORKER_PING_SECONDS,
     )
     socket = config.bind_socket()
     try:
