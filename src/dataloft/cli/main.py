@@ -7,7 +7,14 @@ rich and, for the data client, httpx.
 
 from __future__ import annotations
 
-from dataloft.cli import admin, browse, login, pull, push  # noqa: F401 (they add commands)
+from dataloft.cli import (  # noqa: F401 (they add commands)
+    admin,
+    browse,
+    login,
+    maintenance,
+    pull,
+    push,
+)
 from dataloft.cli.app import app
 
 __all__ = ["app", "main"]

@@ -242,9 +242,14 @@ class BlobService:
         return self.receive([data])
 
     def register(self, session: Session, blobs: Iterable[StoredBlob]) -> None:
-        """Make sure rows exist for these blobs, in the caller's transaction."""
-        now = utcnow()
+        """Make sure rows exist for these blobs, in the caller's transaction (and that
+        none of them is marked lost any more: ``revive``)."""
         unique = list({b.digest: b for b in blobs}.values())
+        self._insert(session, unique)
+        self.revive(session, unique)
+
+    def _insert(self, session: Session, unique: Sequence[StoredBlob]) -> None:
+        now = utcnow()
         columns: Columns = {
             "digest": [b.digest for b in unique],
             "size": [b.size for b in unique],
@@ -253,6 +258,28 @@ class BlobService:
             "touched": [now] * len(unique),
         }
         insert_ignore(session, Blob, columns, ["digest"])
+
+    @staticmethod
+    def revive(session: Session, blobs: Sequence[StoredBlob]) -> None:
+        """Rows ``dataloft fsck --repair`` marked lost (``Blob.lost_at``) whose bytes are
+        durable again, being ``blobs`` (just received): the mark goes, and an inline blob's
+        bytes go back into its row. The partial index ``ix_blobs_lost`` is asked first,
+        and holds nothing on a healthy server: one lookup of an empty index per upload."""
+        if not blobs:
+            return
+        lost = select(Blob.digest).where(Blob.lost_at.is_not(None))
+        if session.scalar(lost.limit(1)) is None:
+            return
+        by_digest = {blob.digest: blob for blob in blobs}
+        for chunk in batches(list(by_digest)):
+            for digest in session.scalars(lost.where(among(Blob.digest, chunk))).all():
+                blob = by_digest[digest]
+                session.execute(
+                    update(Blob)
+                    .where(Blob.digest == digest)
+                    .values(lost_at=None, data=blob.inline, size=blob.size, touched=utcnow())
+                    .execution_options(synchronize_session=False)
+                )
 
     def save(self, actor: Principal, blob: StoredBlob) -> bool:
         """Register one blob the actor uploaded on its own. True if it is new *to them*:
@@ -276,7 +303,9 @@ class BlobService:
         digests = [blob.digest for blob in blobs]
         had = possessed(session, actor, digests)
         held = self.claim(session, digests, recent_enough=True)
-        self.register(session, [blob for blob in blobs if blob.digest not in held])
+        unique = list({blob.digest: blob for blob in blobs}.values())
+        self._insert(session, [blob for blob in unique if blob.digest not in held])
+        self.revive(session, [blob for blob in unique if blob.digest in held])
         record_uploads(session, actor, digests)
         return set(digests) - had
 
@@ -463,11 +492,13 @@ class BlobService:
                 if self.store.modified(digest) < cutoff:
                     batch.append(digest)
             if len(batch) >= BATCH_ROWS:
-                yield from self._unknown(batch)
+                yield from self.without_rows(batch)
                 batch = []
-        yield from self._unknown(batch)
+        yield from self.without_rows(batch)
 
-    def _unknown(self, digests: list[str]) -> list[str]:
+    def without_rows(self, digests: Sequence[str]) -> list[str]:
+        """Those of ``digests`` that have no row (``fsck --repair`` deletes its orphans
+        through this and the conditional delete, as collection does)."""
         if not digests:
             return []
         with self.db.read() as session:

@@ -14,6 +14,10 @@ only if
 
 Site admins, who may read everything, possess every blob the server holds.
 
+Nobody possesses a *lost* blob (``blobs.lost_at``: ``dataloft fsck --repair`` found its
+bytes gone or corrupt and could not restore them): its row stays for the entries that
+name it, but to every caller it is missing until someone uploads the bytes again.
+
 Everywhere a client hands the server a digest instead of bytes (native commits, the blob
 probe, Pigeon Optics attachment links, every later dialect and batch probe), the digests
 the caller does not possess count as missing, exactly like digests of bytes the server
@@ -55,7 +59,8 @@ def possessed_sizes(session: Session, actor: Principal, digests: Iterable[str]) 
     """The sizes of the blobs among ``digests`` the actor may name."""
     wanted = list(dict.fromkeys(digests))
     found: dict[str, int] = {}
-    sizes = select(Blob.digest, Blob.size)
+    # Every answer comes through this select, so a lost blob is nobody's (the docstring).
+    sizes = select(Blob.digest, Blob.size).where(Blob.lost_at.is_(None))
     if actor.is_admin:
         for chunk in batches(wanted):
             found.update(_pairs(session, sizes.where(among(Blob.digest, chunk))))

@@ -233,6 +233,14 @@ class Version(Base):
 
 class Blob(Base):
     __tablename__ = "blobs"
+    __table_args__ = (
+        Index(
+            "ix_blobs_lost",
+            "lost_at",
+            sqlite_where=text("lost_at IS NOT NULL"),
+            postgresql_where=text("lost_at IS NOT NULL"),
+        ),
+    )
 
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
@@ -242,6 +250,10 @@ class Blob(Base):
     # Last upload or existence check; garbage collection spares recently touched blobs so a
     # client can upload first and commit later.
     touched: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When ``dataloft fsck --repair`` found the bytes gone or corrupt and had no copy to
+    # restore (``core/fsck.py``): nobody possesses a lost blob, so clients are asked for
+    # the bytes again, and the first upload of them clears this (``BlobService.register``).
+    lost_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class BlobUpload(Base):

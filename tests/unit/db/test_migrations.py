@@ -155,8 +155,10 @@ def _entry_with_attachment(database: Database) -> tuple[int, str]:
         user_id = session.execute(
             insert(table_of(User)).values(username="keeper").returning(table_of(User).c.id)
         ).scalar_one()
+        blob = {"digest": digest, "size": 1, "data": b"x", "created": now, "touched": now}
+        session.execute(insert(table_of(Blob)).values(**blob))
         dataset = Dataset(uid="c" * 32, owner_id=user_id, name="kept")
-        session.add_all([dataset, Blob(digest=digest, size=1, data=b"x", created=now, touched=now)])
+        session.add(dataset)
         session.flush()
         entry = Entry(
             dataset_id=dataset.id, space="r", path="a", kind="record", since=1, digest=digest
