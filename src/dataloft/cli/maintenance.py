@@ -10,6 +10,7 @@ The work is in the core (``core/fsck.py``, ``core/server_export.py``,
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -128,4 +129,55 @@ def _summarise(report: FsckReport, repair: bool) -> None:
         note("nothing was changed; --repair fixes what it can (see 'dataloft fsck --help')")
 
 
-__all__ = ["fsck"]
+ExportDir = Annotated[Path, typer.Argument(metavar="DIR", help="The export's directory")]
+
+
+@app.command("export", rich_help_panel=ADMIN_PANEL)
+def export(directory: ExportDir, jobs: Jobs = 4, data_dir: DataDir = None) -> None:
+    """Write the whole server (every table, every blob) into a new directory DIR, for
+    'dataloft import' on another server or as a portable backup. Safe while serving (one
+    consistent snapshot); do not run 'dataloft gc' meanwhile."""
+    from dataloft.core.server_export import ServerExport, summary
+
+    with _loft(_settings(data_dir)) as loft, _reported():
+        export = ServerExport(loft.db, loft.store, directory, jobs=jobs)
+        export.prepare()
+        manifest = export.write_rows()
+        note(f"rows written: {sum(manifest.tables.values())} in {len(manifest.tables)} tables")
+        with (
+            display(err) as shown,
+            shown.phase("copying", "copied", manifest.blob_bytes, manifest.blob_count) as meter,
+        ):
+            export.copy_blobs(manifest, meter)
+        export.finish(manifest)
+    line(f"exported {summary(manifest)} to {directory}")
+
+
+@app.command("import", rich_help_panel=ADMIN_PANEL)
+def import_(directory: ExportDir, jobs: Jobs = 4, data_dir: DataDir = None) -> None:
+    """Load an export into this server's database and blob store (DATALOFT_DATABASE_URL,
+    DATALOFT_BLOB_URL), which must be empty: blobs first, each verified, then every row
+    in one transaction."""
+    from dataloft.core.server_export import summary
+    from dataloft.core.server_import import ServerImport
+
+    with _loft(_settings(data_dir)) as loft, _reported():
+        importer = ServerImport(loft.db, loft.store, directory, jobs=jobs)
+        manifest = importer.check()
+        with (
+            display(err) as shown,
+            shown.phase("copying", "copied", manifest.blob_bytes, manifest.blob_count) as meter,
+        ):
+            importer.copy_blobs(meter)
+        try:
+            importer.insert_rows(manifest)
+        except Exception:
+            note(
+                "no row was imported (the transaction rolled back); the blobs copied are in "
+                "the store without rows: run the import again once the cause is fixed"
+            )
+            raise
+    line(f"imported {summary(manifest)} from {directory}")
+
+
+__all__ = ["export", "fsck", "import_"]
