@@ -26,7 +26,7 @@ from dataloft.api.errors import INTERNAL_MESSAGE, headers_for, status_for, valid
 from dataloft.api.front import LoftApp
 from dataloft.api.limits import BodyLimitMiddleware, StrictUrlDecoding
 from dataloft.api.memo import AnswerMemo
-from dataloft.api.metrics import COMMITS, RequestMetrics, process_ends
+from dataloft.api.metrics import COMMITS, RequestCounts, RequestMetrics, process_ends
 from dataloft.api.pipeline import HTTP_METHODS, PipelineRoute
 from dataloft.api.probes import OperatorEdge, OperatorEndpoints
 from dataloft.api.processes import ProcessPool
@@ -240,10 +240,11 @@ def create_app(settings: Settings | None = None, loft: Loft | None = None) -> Lo
     app.add_edge(BodyLimitMiddleware, default_limit=settings.max_json_body)
     # The probes and /metrics: answered before the rest (api/probes.py); routes too, so
     # that the metrics know their templates.
-    operator = OperatorEndpoints(app.state.loft, render_error)
+    counts = RequestCounts()
+    operator = OperatorEndpoints(app.state.loft, render_error, counts)
     app.router.routes.extend(operator.routes)
     app.add_edge(OperatorEdge, endpoints=operator)
     app.add_edge(NoSniff)  # every response our code answers
     # Outermost: it counts every request, what the others refuse included.
-    app.add_edge(RequestMetrics, routes=app.router.routes)
+    app.add_edge(RequestMetrics, routes=app.router.routes, counts=counts)
     return app

@@ -37,7 +37,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dataloft.api.errors import headers_for, status_for
-from dataloft.api.metrics import app_registry, exposition
+from dataloft.api.metrics import RequestCounts, app_registry, exposition
 from dataloft.api.native.auth import authenticate as bearer_caller
 from dataloft.api.threads import in_thread
 from dataloft.core.access import Principal
@@ -126,9 +126,10 @@ class OperatorEndpoints:
     """The three endpoints, as routes (``create_app`` adds them to the router too, which
     is where the metrics learn their templates) and as what ``OperatorEdge`` calls."""
 
-    def __init__(self, loft: Loft, render: ErrorRenderer) -> None:
+    def __init__(self, loft: Loft, render: ErrorRenderer, counts: RequestCounts) -> None:
         self.loft = loft
         self.render = render
+        self.counts = counts
         self.readiness = Readiness({"database": loft.db.check, "blob_store": loft.store.check})
         self.registry = app_registry(loft)
         self.routes = [
@@ -164,6 +165,7 @@ class OperatorEndpoints:
             response = self.render(request, status_for(error) or 500, error.message)
             response.headers.update({**headers_for(error), **NO_STORE})
             return response
+        self.counts.hand_over()  # this process's figures, exact to the last request
         body = await in_thread(exposition, self.registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST, headers=NO_STORE)
 
