@@ -184,6 +184,9 @@ class Settings(BaseSettings):
     # Whether login cookies carry Secure: "auto" when the client reached the server over
     # HTTPS (directly, or per X-Forwarded-Proto from a TLS-terminating proxy).
     secure_cookies: Literal["auto", "always", "never"] = "auto"
+    # Who may read /metrics (api/probes.py): site admins' tokens and sessions, anyone, or
+    # nobody (404).
+    metrics: Literal["admin", "public", "off"] = "admin"
     # A zip archive uploaded to be unpacked (UFDL's files-multi): members, their total
     # uncompressed size, and how much a member of over 1 MiB may expand (core/zip_reading.py).
     max_zip_entries: Limit = 10_000

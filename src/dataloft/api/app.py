@@ -26,7 +26,9 @@ from dataloft.api.errors import INTERNAL_MESSAGE, headers_for, status_for, valid
 from dataloft.api.front import LoftApp
 from dataloft.api.limits import BodyLimitMiddleware, StrictUrlDecoding
 from dataloft.api.memo import AnswerMemo
+from dataloft.api.metrics import COMMITS, RequestCounts, RequestMetrics, process_ends
 from dataloft.api.pipeline import HTTP_METHODS, PipelineRoute
+from dataloft.api.probes import OperatorEdge, OperatorEndpoints
 from dataloft.api.processes import ProcessPool
 from dataloft.api.registry import Dialect
 from dataloft.api.transfer import NoSniff
@@ -138,6 +140,7 @@ def create_app(settings: Settings | None = None, loft: Loft | None = None) -> Lo
         app.state.processes.close()
         if owns_loft:
             app.state.loft.close()
+        process_ends()
 
     app = LoftApp(
         title="dataloft",
@@ -149,6 +152,7 @@ def create_app(settings: Settings | None = None, loft: Loft | None = None) -> Lo
         generate_unique_id_function=_operation_id,
     )
     app.state.loft = loft or Loft(settings)
+    app.state.loft.commits.on_commit(COMMITS.inc)
     app.state.processes = ProcessPool(settings.worker_processes)
     app.state.settings = settings
     if app.state.loft.db.local:  # SQLite: the database has a mark of its state
@@ -234,5 +238,13 @@ def create_app(settings: Settings | None = None, loft: Loft | None = None) -> Lo
     app.router.routes.append(schema)
     app.openapi = partial(_openapi, app, enabled, settings)  # type: ignore[method-assign]
     app.add_edge(BodyLimitMiddleware, default_limit=settings.max_json_body)
-    app.add_edge(NoSniff)  # outermost: every response our code answers
+    # The probes and /metrics: answered before the rest (api/probes.py); routes too, so
+    # that the metrics know their templates.
+    counts = RequestCounts()
+    operator = OperatorEndpoints(app.state.loft, render_error, counts)
+    app.router.routes.extend(operator.routes)
+    app.add_edge(OperatorEdge, endpoints=operator)
+    app.add_edge(NoSniff)  # every response our code answers
+    # Outermost: it counts every request, what the others refuse included.
+    app.add_edge(RequestMetrics, routes=app.router.routes, counts=counts)
     return app

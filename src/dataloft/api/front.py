@@ -83,7 +83,7 @@ class LoftApp(FastAPI):
                 mark = db.state_mark()  # before the handler reads anything
                 if mark is not None:
                     key = memo_key(scope)
-                    if await memo.answer(key, mark, send):
+                    if await memo.answer(key, mark, scope, send):
                         return
                     send = memo.recorder(key, mark, scope, send)
             for route in self.router.routes:

@@ -56,6 +56,7 @@ class _Kept:
     status: int
     headers: tuple[tuple[bytes, bytes], ...]
     body: bytes
+    route: object  # the route that answered, given again to the scope (the metrics' label)
 
 
 def memo_key(scope: Scope) -> Key:
@@ -88,7 +89,7 @@ class AnswerMemo:
     def __len__(self) -> int:
         return len(self._kept)
 
-    async def answer(self, key: Key, mark: Hashable, send: Send) -> bool:
+    async def answer(self, key: Key, mark: Hashable, scope: Scope, send: Send) -> bool:
         """Send the answer kept for ``key`` if it is still right at ``mark``."""
         kept = self._kept.get(key)
         if kept is None or kept.mark != mark:
@@ -96,6 +97,7 @@ class AnswerMemo:
         if kept.until is not None and kept.until <= self.clock():
             del self._kept[key]
             return False
+        scope["route"] = kept.route
         # New messages each time: middleware on the way out may change them.
         await send(
             {"type": "http.response.start", "status": kept.status, "headers": list(kept.headers)}
@@ -120,7 +122,9 @@ class AnswerMemo:
                 and not message.get("more_body", False)
                 and len(body := message.get("body", b"")) <= self.MAX_BODY
             ):
-                kept = _Kept(mark, scope[KEEP_UNTIL], start[0], start[1], bytes(body))
+                kept = _Kept(
+                    mark, scope[KEEP_UNTIL], start[0], start[1], bytes(body), scope.get("route")
+                )
                 put_bounded(self._kept, key, kept, self.MAX_ENTRIES)
             else:
                 start = None  # a body in several messages: not kept

@@ -12,11 +12,24 @@ from functools import partial
 from typing import ParamSpec, TypeVar
 
 import anyio.to_thread
+from prometheus_client import Gauge
 
 T = TypeVar("T")
 P = ParamSpec("P")
 
+# Exposed with the other metrics (``api/metrics.py``); here because each call counts.
+# "livesum": with several workers, the sum over the workers alive.
+IN_THREADS = Gauge(
+    "dataloft_threadpool_tasks_in_progress",
+    "Blocking steps handed to the worker threads (running, or waiting for a thread)",
+    multiprocess_mode="livesum",
+)
+
 
 async def in_thread(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run blocking code in the worker thread pool and wait for it."""
-    return await anyio.to_thread.run_sync(partial(function, *args, **kwargs))
+    IN_THREADS.inc()
+    try:
+        return await anyio.to_thread.run_sync(partial(function, *args, **kwargs))
+    finally:
+        IN_THREADS.dec()

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -160,11 +163,18 @@ def _serve_with_workers(settings: Settings, workers: int, *, access_log: bool) -
     does what ``uvicorn.run`` does, with the app as a factory bound to the settings already
     read: uvicorn pickles the config, and with it the factory and the settings, into each
     worker it spawns, and each worker calls the factory (uvicorn's Config.load).
+
+    A scrape of /metrics reaches one worker, and must report them all: the workers keep
+    their metrics in files of a directory made here, fresh (what another run left there
+    would be counted too), named in ``PROMETHEUS_MULTIPROC_DIR`` before they start (each
+    reads it when it first imports ``prometheus_client``), and removed when they are all
+    gone (``api/metrics.py``).
     """
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
     from dataloft.api.app import create_app
+    from dataloft.api.metrics import MULTIPROCESS_DIR
 
     config = uvicorn.Config(
         functools.partial(create_app, settings),
@@ -178,11 +188,15 @@ def _serve_with_workers(settings: Settings, workers: int, *, access_log: bool) -
         # it starts; uvicorn's 5 s killed workers still importing on a loaded machine.
         timeout_worker_healthcheck=WORKER_PING_SECONDS,
     )
+    metrics_dir = tempfile.mkdtemp(prefix="dataloft-metrics-")
+    os.environ[MULTIPROCESS_DIR] = metrics_dir
     socket = config.bind_socket()
     try:
         Multiprocess(config, sockets=[socket]).run()
     finally:
         socket.close()
+        os.environ.pop(MULTIPROCESS_DIR, None)
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @db_app.command("upgrade")

@@ -18,7 +18,7 @@ changes.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, overload
 
@@ -58,6 +58,7 @@ from dataloft.core.results import EntryView, VersionView
 from dataloft.core.symlinks import check_links
 from dataloft.db import Database
 from dataloft.db.batches import batches, in_key_order, insert_batched
+from dataloft.db.engine import after_commit
 from dataloft.db.membership import among
 from dataloft.db.models import Entry, EntryAttachment, Lens, Version, table_of
 from dataloft.db.types import utcnow
@@ -146,6 +147,19 @@ class CommitService:
         self.planner = Planner(
             blobs, max_record_size=max_record_size, max_path_length=max_path_length
         )
+        self._hooks: list[Callable[[], None]] = []
+
+    def on_commit(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` once per version this process commits, after its transaction
+        commits (the server's metrics count them, ``api/metrics.py``). A hook already
+        there is not added again. It runs in the committing thread: it must be quick and
+        must not raise."""
+        if hook not in self._hooks:
+            self._hooks.append(hook)
+
+    def _committed(self) -> None:
+        for hook in self._hooks:
+            hook()
 
     def commit(
         self,
@@ -594,6 +608,8 @@ class CommitService:
             actor_id=actor.user_id,
             version=number,
         )
+        if self._hooks:
+            after_commit(session, "commits.hooks", self._committed)
         return CommitResult(view, outcomes, produced)
 
 

@@ -41,7 +41,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from dataloft.core.access import SYSTEM, Action, Principal
@@ -213,6 +213,19 @@ class LensBuilder:
         self._inputs = frozenset(dataset_id for dataset_id, _ in found.values())
         heads = {address: head for address, (_, head) in found.items()}
         return [lens.dataset_id for lens in lenses if is_due(lens, heads)]
+
+    def backlog(self) -> tuple[int, int]:
+        """``(building, due)``: the lenses building now, in any process (their state says
+        so), and those whose records are behind (``due``; the building ones among them),
+        for the operator's metrics."""
+        with self.watch_db.read() as session:
+            building = session.scalar(
+                select(func.count())
+                .select_from(Lens)
+                .join(Dataset, Dataset.id == Lens.dataset_id)
+                .where(Lens.state == "building", Dataset.deleted_at.is_(None))
+            )
+        return building or 0, len(self.due())
 
     # --- one build -----------------------------------------------------------------------
 

@@ -45,7 +45,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 
 from dataloft.core.access import Principal, require_full_token
 from dataloft.core.blobs import BLOB_STORE, BlobService, hash_beside, wait_all
@@ -181,15 +181,7 @@ class UploadService:
         now = self._clock()
         upload = _Upload(secrets.token_hex(16), user_id, length, 0, metadata, expected, None, now)
         with self._db.write() as session:
-            unfinished = session.scalar(
-                select(func.count())
-                .select_from(Row)
-                .where(
-                    Row.user_id == user_id,
-                    Row.digest.is_(None),
-                    Row.touched >= now - self._expiry,
-                )
-            )
+            unfinished = session.scalar(self._unfinished(now).where(Row.user_id == user_id))
             if (unfinished or 0) >= self._max_in_progress:
                 raise Forbidden(
                     f"you have {unfinished} unfinished uploads, the most one may have "
@@ -211,6 +203,20 @@ class UploadService:
         if length == 0:
             return self.begin(actor, upload.id, 0).finish()
         return self._state(upload)
+
+    def in_progress(self) -> int:
+        """How many uploads, of everyone, are unfinished and not expired (a figure for the
+        operator's metrics)."""
+        with self._db.read() as session:
+            return session.scalar(self._unfinished(self._clock())) or 0
+
+    def _unfinished(self, now: datetime) -> Select[int]:
+        """Counts the uploads that are unfinished and not expired at ``now``."""
+        return (
+            select(func.count())
+            .select_from(Row)
+            .where(Row.digest.is_(None), Row.touched >= now - self._expiry)
+        )
 
     def state(self, actor: Principal, upload_id: str) -> UploadState:
         """Where an upload stands. One whose bytes are all durable but that a failure kept

@@ -15,9 +15,10 @@ import weakref
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -403,6 +404,17 @@ class Database:
         pooled = self.engine.raw_connection()
         pooled.detach()
         return pooled.dbapi_connection
+
+    def check(self) -> None:
+        """Raise unless the database answers a trivial query (a readiness probe's question,
+        ``api/probes.py``). On SQLite, also unless the database file is still where it was
+        opened: connections open on a file that was removed (or whose volume went away)
+        go on answering, and the next start would create a new, empty database there."""
+        path = self.engine.url.database if self.local else None
+        if path and path != ":memory:" and not Path(path).exists():
+            raise FileNotFoundError("the SQLite database file is gone")
+        with self.engine.connect() as connection:
+            connection.execute(select(1))
 
     def dispose(self) -> None:
         """Close every connection: the pool's, and each thread's lookup connection (which

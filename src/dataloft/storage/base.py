@@ -94,3 +94,8 @@ class BlobStore(Protocol):
 
     def digests(self) -> Iterator[str]:
         """Every digest in the store, in no particular order."""
+
+    def check(self) -> None:
+        """Raise (any exception, with a short message) unless the store can be used now: a
+        cheap question for a readiness probe, asked every few seconds (a local directory
+        that exists and takes new files; an S3 bucket that answers a HEAD)."""

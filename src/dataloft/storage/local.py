@@ -411,6 +411,16 @@ class LocalBlobStore:
                 if _DIGEST.fullmatch(entry.name):
                     yield entry.name
 
+    def check(self) -> None:
+        """The root is a directory and a new file can be made where uploads are staged (made
+        and removed at once; one that a crash left is an abandoned staged file like any
+        other, for ``clean_staging``). Raises the ``OSError`` that says why not."""
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"the blob directory {self.root} is missing")
+        descriptor, name = tempfile.mkstemp(dir=self.staging_dir, prefix="check-")
+        os.close(descriptor)
+        Path(name).unlink()
+
     def clean_staging(self, older_than_seconds: float) -> int:
         """Remove staged files abandoned by crashed uploads; returns how many. Also puts
         back what crashed deletes left in the trash."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import shutil
 import stat
 import tempfile
 import time
@@ -529,3 +530,17 @@ def test_checking_a_url_opens_nothing(tmp_path: Path) -> None:
 
 def test_blob_config_error_is_a_value_error() -> None:
     assert issubclass(BlobConfigError, ValueError)
+
+
+def test_check_passes_on_a_usable_store(store: BlobStore) -> None:
+    store.check()
+    if isinstance(store, LocalBlobStore):
+        assert staged_files(store) == []  # the file it made to try is gone
+
+
+def test_local_check_fails_once_the_directory_is_gone(local: LocalBlobStore) -> None:
+    shutil.rmtree(local.root)
+    with pytest.raises(FileNotFoundError):
+        local.check()
+    (local.root / "tmp").mkdir(parents=True)
+    local.check()
