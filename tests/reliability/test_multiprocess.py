@@ -170,6 +170,27 @@ def _patch(client: httpx.Client, url: str, offset: int, body: bytes) -> httpx.Re
     return client.patch(url, content=body, headers=headers)
 
 
+def _wait_until_locked(path: Path, server: ServerProcess) -> None:
+    """Return once ``server`` holds the ``flock`` a writer of an upload takes on its
+    partial file (read from /proc/locks: trying the lock ourselves could make the server's
+    own attempt fail)."""
+    deadline = time.monotonic() + 30
+    while True:
+        with contextlib.suppress(FileNotFoundError):
+            inode = path.stat().st_ino
+            for line in Path("/proc/locks").read_text().splitlines():
+                # "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234567 0 EOF"
+                fields = line.split()
+                if (
+                    fields[1] == "FLOCK"
+                    and int(fields[4]) in server.processes()
+                    and int(fields[5].rsplit(":", 1)[1]) == inode
+                ):
+                    return
+        assert time.monotonic() < deadline, "the server never began writing the upload"
+        time.sleep(0.01)
+
+
 def _kill(server: ServerProcess) -> None:
     """SIGKILL the server and its worker processes: no goodbye, no cleanup."""
     for pid in server.processes():
@@ -208,6 +229,8 @@ def test_a_process_killed_mid_upload_loses_nothing_it_acknowledged(pair: Pair) -
             f"Content-Length: {CHUNK}\r\n\r\n"
         )
         sock.sendall(head.encode() + data[offset : offset + CHUNK // 2])
+        # A is writing it (its writer holds the partial file's lock): now it dies.
+        _wait_until_locked(pair.loft.uploads.path_of(url.rsplit("/", 1)[1]), pair.a)
         _kill(pair.a)
     with pair.client(pair.b) as b:
         # Every write A acknowledged reads back through B.

@@ -123,6 +123,9 @@ class Listener:
         self.listening.wait(wait_seconds)
 
     def stop(self) -> None:
+        """Stop listening and close the connection; a second call does nothing."""
+        if self._stopping.is_set():
+            return
         self._stopping.set()
         os.write(self._wake_write, b"x")
         if self._thread is not None:
