@@ -28,6 +28,7 @@ SCRIPTS = (
     "push_pull.py",
     "web_pages.py",
     "asgi_servers.py",
+    "workers.py",
 )
 
 

@@ -352,16 +352,19 @@ def collect_garbage(
     data_dir: DataDir = None,
 ) -> None:
     """Delete blobs that no version of any dataset references, and expired resumable
-    uploads with their bytes. Safe while serving."""
+    uploads with their bytes. Safe while serving; skipped while another process collects."""
     verb = "would remove" if dry_run else "removed"
     with _open(data_dir) as loft:
         grace = loft.settings.gc_grace_seconds if grace_hours is None else grace_hours * 3600
-        report = loft.blobs.collect_garbage(grace, scan_store=scan_store, dry_run=dry_run)
+        collected = loft.garbage.collect(grace, scan_store=scan_store, dry_run=dry_run)
+        if collected is None:
+            console.print("skipped: another process is collecting garbage now")
+            return
+        report, uploads = collected.blobs, collected.uploads
         console.print(
             f"{verb} {report.blobs_removed} blobs ({report.bytes_removed} bytes), "
             f"{report.orphan_files_removed} orphan files"
         )
-        uploads = loft.uploads.reclaim(dry_run=dry_run)
         console.print(
             f"{verb} {uploads.uploads_removed} expired uploads ({uploads.bytes_removed} "
             f"bytes), {uploads.orphan_files_removed} orphan partial files"

@@ -151,8 +151,10 @@ class _RecentlyVerified(_Recent[tuple[int, str]]):
 # On PostgreSQL, token rows (expiry, scope, account) by token digest, with the
 # ``Database.generation`` they were read at, kept ``token_cache_seconds`` (0 by default:
 # none are kept): a client sending one token with every request costs one round trip per
-# interval. A commit of this process's counts at once, another process's (a second server
-# process, the ``dataloft`` command) only when the row is that old. Expiry is checked on
+# interval. A commit of this process's counts at once; another process's (a second server
+# process, the ``dataloft`` command) that changes a user or a token as soon as this
+# process hears of it (``db/changes.py``: milliseconds), and at the latest when the row
+# is that old (the notification connection down). Expiry is checked on
 # every request, against the clock. SQLite needs none of this: its lookup connection
 # remembers the row exactly while nothing is committed (``db.engine.RowMemory``).
 _RecentTokens = _Recent[tuple[Hashable, tuple[Any, ...]]]
@@ -176,6 +178,10 @@ class AuthService:
         self.throttle = throttle
         self._verified = _RecentlyVerified(basic_cache_seconds)
         self._tokens = _RecentTokens(0 if db.local else token_cache_seconds)
+        if db.changes is not None:
+            # What a remembered token row holds: other processes hear of changes to these
+            # tables (db/changes.py), and forget what they remembered at once.
+            db.changes.watch(User.__tablename__, ApiToken.__tablename__)
 
     # --- credentials -> principal ----------------------------------------------------------
 

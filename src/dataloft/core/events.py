@@ -7,7 +7,13 @@ event up to N will never later find a committed event below N. That is what make
 ``Last-Event-ID`` resumption lossless across processes.
 
 Listeners (the SSE endpoints) register a callback that is called after each commit in this
-process; other processes' commits are found by polling.
+process. On PostgreSQL a writer also notifies the other processes, in its transaction
+(``db/notifications.py``: delivered at commit, only if it commits), with the datasets its
+events were about; each process's listener thread hands that to ``heard``, which wakes
+the listeners as a commit of its own would. A woken reader reads the log again, from the
+last sequence number it delivered: the order and the once-only come from the sequence, not
+from the wakeups, so a wakeup lost, doubled or early costs nothing but a read. Polling
+(``event_poll_seconds``) stays as the net under a lost notification connection.
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ from sqlalchemy.orm import Session
 from dataloft.core.access import Action, Principal, Target, can
 from dataloft.core.results import EventView
 from dataloft.db import Database
-from dataloft.db.engine import after_commit
+from dataloft.db.engine import after_commit, before_commit
 from dataloft.db.models import Counter, Dataset, Event, Project, User
+from dataloft.db.notifications import EVENTS, send
 
 Listener = Callable[[], None]
 Watcher = Callable[[frozenset[int]], None]
@@ -96,7 +103,17 @@ class EventLog:
             session.info.setdefault(_DATASETS, set()).add(dataset_id)
         datasets: set[int] = session.info.get(_DATASETS, set())
         after_commit(session, "events.notify", lambda: self.notify(datasets))
+        if self.db.dialect == "postgresql":
+            before_commit(
+                session,
+                "events.announce",
+                lambda: send(session, EVENTS, self.db.origin, [str(d) for d in sorted(datasets)]),
+            )
         return seq
+
+    def heard(self, words: list[str]) -> None:
+        """Another process committed events about these datasets (``db/notifications.py``)."""
+        self.notify(int(word) for word in words if word.isdecimal())
 
     def notify(self, datasets: Iterable[int] = ()) -> None:
         """Wake this process's listeners; writers call it after their commit, with the

@@ -26,8 +26,13 @@ A build of one lens:
    then maps those records again and commits the same values: nothing half-built is ever
    visible, and nothing is lost.
 
-Builds of one lens never overlap (the scheduler runs one at a time per lens); different
-lenses build concurrently, up to ``concurrency``.
+Builds of one lens never overlap: the scheduler runs one at a time per lens in a process,
+and a build runs under the claim ``lens:<id>`` (``db/claims.py``), so that of several server
+processes that find a lens due only one builds it; the others skip it, and their next look
+finds it built. Different lenses build concurrently, up to ``concurrency``.
+
+The other processes' commits wake the scheduler as this process's do, on PostgreSQL: the
+event log hears of them (``db/notifications.py``). ``POLL_SECONDS`` is the net under that.
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ from dataloft.core.lens_sandbox import (
     SandboxLimits,
 )
 from dataloft.db import Database
+from dataloft.db.claims import Claims
 from dataloft.db.models import Dataset, Lens, LensOutput, LensSource, User, table_of
 
 log = logging.getLogger("dataloft.lenses")
@@ -112,6 +118,7 @@ class LensBuilder:
         commits: CommitService,
         events: EventLog,
         limits: SandboxLimits,
+        claims: Claims,
         *,
         watch_db: Database | None = None,
         concurrency: int = 2,
@@ -127,6 +134,7 @@ class LensBuilder:
         self.commits = commits
         self.events = events
         self.limits = limits
+        self.claims = claims
         self.clock = clock
         self.concurrency = concurrency
         self._pool: ThreadPoolExecutor | None = None
@@ -190,14 +198,22 @@ class LensBuilder:
                 self._running[lens_id] = self._pool.submit(self._run, lens_id)
 
     def _run(self, lens_id: int) -> None:
+        skipped = False
         try:
-            self.build(lens_id)
+            with self.claims.hold(f"lens:{lens_id}") as mine:
+                skipped = not mine
+                if mine:
+                    self.build(lens_id)
         except Exception:
             log.exception("building lens %s failed", lens_id)
         finally:
             with self._lock:
                 self._running.pop(lens_id, None)
-            self.wake()  # it may be due again: an input moved while it built
+            # It may be due again: an input moved while it built. Not when another process
+            # is building it: looking again at once would find it due, and skip, and look...
+            # That process's commit, or the poll, wakes this one.
+            if not skipped:
+                self.wake()
 
     def due(self) -> list[int]:
         """The live lenses whose records are behind their program or inputs. It also

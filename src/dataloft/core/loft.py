@@ -25,6 +25,7 @@ from dataloft.core.commits import CommitService
 from dataloft.core.datasets import DatasetService
 from dataloft.core.directory import Directory
 from dataloft.core.events import EventLog
+from dataloft.core.garbage import GarbageCollector
 from dataloft.core.lens_builds import LensBuilder
 from dataloft.core.lens_sandbox import SandboxLimits
 from dataloft.core.lenses import LensService
@@ -44,7 +45,9 @@ from dataloft.core.tree import TreeService
 from dataloft.core.uploads import UploadService
 from dataloft.core.web_tokens import WebTokens
 from dataloft.db import Database
+from dataloft.db.claims import Claims
 from dataloft.db.migrate import upgrade
+from dataloft.db.notifications import CHANGES, EVENTS, Listener, connect
 from dataloft.db.types import utcnow
 from dataloft.storage import open_blob_store
 
@@ -76,6 +79,8 @@ class Loft:
             self.db.dispose()  # nobody else can: the caller gets no Loft to close
             raise
         self.events = EventLog(self.db)
+        # Background work each process may start, run by one at a time (db/claims.py).
+        self.claims = Claims(self.db)
         self.blobs = BlobService(
             self.db,
             self.store,
@@ -87,9 +92,11 @@ class Loft:
             self.blobs,
             settings.data_dir / "uploads",
             clock,
+            self.claims,
             expiry_seconds=settings.upload_expiry_seconds,
             max_in_progress=settings.max_uploads_in_progress,
         )
+        self.garbage = GarbageCollector(self.claims, self.blobs, self.uploads)
         self.passwords = Passwords(
             memory_kib=settings.password_hash_memory_kib,
             passes=settings.password_hash_passes,
@@ -193,6 +200,7 @@ class Loft:
             self.commits,
             self.events,
             lens_limits,
+            self.claims,
             concurrency=settings.lens_builds_at_once,
             clock=lambda: clock().timestamp(),
             watch_db=Database(
@@ -206,6 +214,27 @@ class Loft:
             self.commits,
             max_path_length=settings.max_path_length,
         )
+        # Other processes' commits, heard within milliseconds (PostgreSQL; on SQLite there
+        # is one server process, and the ``dataloft`` command's commits are found by polling).
+        self.notifications = (
+            Listener(
+                lambda: connect(self.db.url),
+                self.db.origin,
+                {EVENTS: self.events.heard, CHANGES: lambda _tables: self.db.changed_elsewhere()},
+                on_gap=self._missed_notifications,
+            )
+            if self.db.dialect == "postgresql"
+            else None
+        )
+        if self.notifications is not None:
+            self.notifications.start()
+
+    def _missed_notifications(self) -> None:
+        """The listening connection was lost for a while: whatever the notifications sent
+        meanwhile would have done, done now."""
+        self.db.changed_elsewhere()
+        self.events.notify()
+        self.lens_builder.wake()
 
     def reading(self) -> AbstractContextManager[object]:
         """Group several point lookups (authentication, a dataset, an entry) on one
@@ -223,6 +252,8 @@ class Loft:
         return None if self.settings.admin_password else password
 
     def close(self) -> None:
+        if self.notifications is not None:
+            self.notifications.stop()
         self.lens_builder.stop()
         self.lens_builder.watch_db.dispose()
         self.db.dispose()

@@ -29,7 +29,11 @@ second rule is why nothing ever truncates it then (``received`` is already its l
 
 An upload no bytes reached for ``upload_expiry_seconds`` has expired: it is not found any
 more, and ``reclaim`` removes its row and its bytes (a few at every new upload, all of them
-from ``dataloft gc``, which also removes partial files whose row is gone).
+from ``dataloft gc``, which also removes partial files whose row is gone). One process
+reclaims at a time (the claim ``uploads:reclaim``, ``db/claims.py``): a new upload's sweep
+skips its turn while another runs, ``dataloft gc`` waits for it. Each removal is safe
+without the claim too (the partial file's lock, the row deleted only if still expired);
+the claim saves several processes from racing each other through the same list.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ from dataloft.core.partials import (
 )
 from dataloft.db import Database
 from dataloft.db.batches import batches
+from dataloft.db.claims import Claims
 from dataloft.db.models import ResumableUpload as Row
 from dataloft.storage.base import ByteBuffer
 from dataloft.storage.direct import worth_it
@@ -80,6 +85,7 @@ UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 # Expired uploads reclaimed in passing whenever one is created: bounded, so creating one
 # stays cheap however many were abandoned; `dataloft gc` reclaims the rest.
 SWEEP = 16
+RECLAIM = "uploads:reclaim"
 
 
 @dataclass(frozen=True)
@@ -141,11 +147,13 @@ class UploadService:
         blobs: BlobService,
         directory: Path,
         clock: Callable[[], datetime],
+        claims: Claims,
         *,
         expiry_seconds: float,
         max_in_progress: int,
     ) -> None:
         self._db = db
+        self._claims = claims
         self._blobs = blobs
         self.directory = directory
         self._clock = clock
@@ -290,7 +298,17 @@ class UploadService:
         """Remove expired uploads, their rows and their bytes: the ``limit`` that expired
         first, or all of them and also the partial files whose row is gone (a crash
         between removing the two). One a request is writing to is left for next time.
-        ``dry_run`` removes nothing and reports what would go now."""
+        A sweep of ``limit`` is skipped while another process reclaims; all of them waits
+        for it. ``dry_run`` removes nothing and reports what would go now (unclaimed: it
+        changes nothing, so it may run beside a reclaim)."""
+        if dry_run:
+            return self._reclaim_expired(limit, dry_run=True)
+        with self._claims.hold(RECLAIM, wait=limit is None) as mine:
+            if not mine:
+                return ReclaimReport(0, 0, 0)
+            return self._reclaim_expired(limit)
+
+    def _reclaim_expired(self, limit: int | None, *, dry_run: bool = False) -> ReclaimReport:
         cutoff = self._clock() - self._expiry
         query = select(Row.id).where(Row.touched < cutoff).order_by(Row.touched)
         with self._db.read() as session:

@@ -10,6 +10,7 @@ dataset with a row lock on the dataset (see ``dataloft.core.commits``).
 from __future__ import annotations
 
 import itertools
+import secrets
 import threading
 import weakref
 from collections.abc import Callable, Hashable, Iterator
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dataloft.bounded import put_bounded
 from dataloft.core.errors import Invalid, StorageFull
+from dataloft.db.changes import ChangeAnnouncer
 from dataloft.db.checkpoints import Checkpoints
 from dataloft.db.prepared import Prepared
 from dataloft.db.statistics import StatisticsRefresher
@@ -37,6 +39,7 @@ SQLITE_FULL = 13  # "database or disk is full"
 SQLITE_IOERR_SHMSIZE = 4874
 POSTGRES_DISK_FULL = "53100"
 _AFTER_COMMIT = "after_commit"
+_BEFORE_COMMIT = "before_commit"
 
 
 def normalise_url(url: str) -> str:
@@ -123,6 +126,12 @@ def after_commit(session: Session, key: str, callback: Callable[[], None]) -> No
     session.info.setdefault(_AFTER_COMMIT, {})[key] = callback
 
 
+def before_commit(session: Session, key: str, callback: Callable[[], None]) -> None:
+    """Run ``callback`` at the end of ``session``'s transaction, in it, just before it
+    commits (once per ``key``), after everything pending was flushed."""
+    session.info.setdefault(_BEFORE_COMMIT, {})[key] = callback
+
+
 def _close_lookup(open_connections: set[Any], lock: threading.Lock, connection: Any) -> None:
     """Close a thread's lookup connection once the thread is done with it (or the database
     was disposed: closing twice is harmless)."""
@@ -139,6 +148,8 @@ class Commits:
         self.seen = 0
 
     def count(self) -> None:
+        """A commit: this process's own, or (``Database.changed_elsewhere``) another's
+        that changed what caches keep."""
         self.seen = next(self._counter)  # one step of a C iterator: never lost
 
 
@@ -296,6 +307,12 @@ class Database:
         )
         self.checkpoints = Checkpoints(self._checkpoint_connection) if self.local else None
         self.statistics = StatisticsRefresher(self.engine) if self.dialect == "postgresql" else None
+        # Who sent a notification (db/notifications.py): this Database's own commits have
+        # woken its listeners already.
+        self.origin = secrets.token_hex(8)
+        self.changes = (
+            ChangeAnnouncer(self._writer, self.origin) if self.dialect == "postgresql" else None
+        )
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -317,8 +334,10 @@ class Database:
     def generation(self) -> Hashable:
         """A mark of this process's commits, for caches of what the database says that
         are kept for a while (verified tokens on PostgreSQL, ``core/auth.py``): read before
-        the cached value, it stays equal only while this process commits nothing. Another
-        process's commits go unseen: such caches bound how long they trust a value.
+        the cached value, it stays equal only while this process commits nothing, and no
+        other process commits a change to a table the caches read (``ChangeAnnouncer``,
+        heard by ``db/notifications.py`` within milliseconds, and at once after any outage
+        of that connection). Until heard, such caches trust a value for a bounded time.
         (SQLite's lookups need none of this: ``RowMemory`` sees every commit.)"""
         if isinstance(self._current.get(), Session):
             # A transaction reads its snapshot, which may be older than any mark taken now:
@@ -391,6 +410,11 @@ class Database:
             try:
                 with session.begin():
                     yield session
+                    session.flush()  # what the callbacks look at (ChangeAnnouncer) is all there
+                    for callback in session.info.pop(_BEFORE_COMMIT, {}).values():
+                        callback()
+                    if self.changes is not None:
+                        self.changes.announce(session)
             finally:
                 self._current.reset(token)
             self._commits.count()
@@ -398,6 +422,11 @@ class Database:
                 self.checkpoints.committed()
             for callback in session.info.pop(_AFTER_COMMIT, {}).values():
                 callback()
+
+    def changed_elsewhere(self) -> None:
+        """Another process committed a change to what caches keep (or may have, unheard):
+        every ``generation`` mark taken before is stale."""
+        self._commits.count()
 
     def _checkpoint_connection(self) -> Any:
         """The checkpointing thread's connection, configured as the pool's are, but its own."""

@@ -565,6 +565,16 @@ class Domain(Base):
     description: Mapped[str] = mapped_column(String(100))
 
 
+class JobClaim(Base):
+    """Background work that must run in one process at a time (a lens's build, the
+    garbage collector), by name: a process runs the job while its transaction holds the
+    row locked (``db/claims.py``). The row itself says nothing; its lock is the claim."""
+
+    __tablename__ = "job_claims"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+
 class Counter(Base):
     __tablename__ = "counters"
 
