@@ -46,7 +46,7 @@ ADMIN_HEADER = "Created the admin account admin. Its password, shown once"
 # Settings each command refuses, with what the one-line error says about them.
 BAD_SETTINGS = [
     ("DATALOFT_DIALECTS", "native,lenses", "unknown dialect 'lenses'"),
-    ("DATALOFT_BLOB_URL", "s3://bucket/blobs", "unknown blob store scheme 's3'"),
+    ("DATALOFT_BLOB_URL", "s3://Bucket/blobs", "not a valid S3 bucket name 'Bucket'"),
     ("DATALOFT_MAX_FILE_SIZE", "lots", "valid integer"),
     ("DATALOFT_MAX_FILE_SIZE", "-5", "greater than 0"),
     ("DATALOFT_MAX_RECORD_SIZE", "0", "greater than 0"),
