@@ -176,8 +176,9 @@ class _S3Staged:
     def publish(self, digest: str) -> None:
         if self._buffer is None:
             raise ValueError("staged blob already finished")
-        store, target = self._store, self._store.key_of(digest)
+        store = self._store
         try:
+            target = store.key_of(digest)
             if self._upload_id is None:
                 # Never filled a part: one PutObject, straight to the final key.
                 small = bytes(self._buffer)
