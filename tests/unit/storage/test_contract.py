@@ -18,8 +18,9 @@ from dataloft.storage.factory import BlobConfigError, check_blob_url
 from dataloft.storage.local import LocalBlobStore
 from dataloft.storage.locks import FileDigestLocks
 from dataloft.storage.memory import MemoryBlobStore
-from dataloft.storage.s3 import STAMP, S3BlobStore
+from dataloft.storage.s3 import S3BlobStore
 from tests.s3 import MotoServer
+from tests.stores import age
 from tests.support import open_files
 
 DATA = bytes(range(256)) * 40  # 10240 bytes
@@ -292,26 +293,6 @@ def test_delete_of_a_missing_blob_is_silent(store: BlobStore, digest: str) -> No
     assert store.delete(digest) is False
     assert store.delete(digest, before=time.time() + 3600) is False
     assert list(store.digests()) == [kept]
-
-
-def age(store: BlobStore, digest: str, seconds: float) -> None:
-    """Make a blob look last published ``seconds`` ago."""
-    stamp = time.time() - seconds
-    if isinstance(store, LocalBlobStore):
-        os.utime(store.path_of(digest), (stamp, stamp))
-    elif isinstance(store, S3BlobStore):
-        # What a publish that long ago left: the object with that stamp (storage/s3.py).
-        key = store.key_of(digest)
-        store.client.copy_object(
-            Bucket=store.bucket,
-            Key=key,
-            CopySource={"Bucket": store.bucket, "Key": key},
-            MetadataDirective="REPLACE",
-            Metadata={STAMP: str(stamp)},
-        )
-    else:
-        assert isinstance(store, MemoryBlobStore)
-        store.times[digest] = stamp
 
 
 def test_conditional_delete_removes_only_blobs_published_before(store: BlobStore) -> None:

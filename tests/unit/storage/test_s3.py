@@ -23,7 +23,8 @@ from dataloft.storage.s3 import PART_SIZE, STAMP, S3BlobStore, part_size
 from dataloft.storage.s3_options import S3Options
 from tests import support
 from tests.s3 import REGION, MotoServer, aws_environment
-from tests.unit.storage.test_contract import age, put, read_all, s3_store, sha
+from tests.stores import age
+from tests.unit.storage.test_contract import put, read_all, s3_store, sha
 
 MiB = 1024 * 1024
 BIG = os.urandom(20 * MiB)  # three parts: 8 + 8 + 4 MiB
