@@ -231,6 +231,33 @@ def test_a_publish_waits_for_a_conditional_delete_holding_the_digest(
     assert read_all(s3, digest) == b"contested"
 
 
+def test_publishes_racing_a_collector_never_lose_their_blob(s3: S3BlobStore) -> None:
+    """A collector deleting the digest over and over with a cutoff taken before any of
+    these publishes began: each publish that returns has left the blob stored. (Without
+    the lock, a delete's HEAD could see the old stamp, a publish refresh the object, and
+    the delete then remove it.)"""
+    digest = put(s3, b"raced")
+    age(s3, digest, 7200)  # the collector's to take, until a publish refreshes it
+    cutoff = time.time()
+    stop = threading.Event()
+    deleted: list[bool] = []
+
+    def collect() -> None:
+        while not stop.is_set():
+            deleted.append(s3.delete(digest, before=cutoff))
+
+    collector = started(collect)
+    try:
+        for _ in range(20):
+            put(s3, b"raced")
+            assert s3.exists(digest)
+    finally:
+        stop.set()
+        collector.join(WAIT)
+    assert deleted.count(True) <= 1  # the aged copy at most: never a fresh one
+    assert read_all(s3, digest) == b"raced"
+
+
 def test_shared_file_locks_admit_each_other(tmp_path: Path) -> None:
     locks = FileDigestLocks(tmp_path / "locks")
     digest = sha(b"x")
