@@ -17,6 +17,7 @@ from sqlalchemy import Engine, create_engine, text
 from dataloft.db.advisory import NAMESPACE, AdvisoryDigestLocks, digest_key
 from dataloft.db.engine import normalise_url
 from dataloft.db.migrate import _PG_MIGRATION_LOCK
+from dataloft.storage import s3 as s3_module
 from dataloft.storage.factory import BlobConfigError, check_blob_url, open_blob_store
 from dataloft.storage.locks import DigestLocks, FileDigestLocks
 from dataloft.storage.s3 import PART_SIZE, STAMP, S3BlobStore, part_size
@@ -69,6 +70,27 @@ def test_a_large_blob_goes_up_in_parts_and_reads_back_by_ranges(s3: S3BlobStore)
         assert read_all(s3, digest, start, end) == BIG[start:end], (start, end)
     chunks = list(s3.read(digest, 5, 5 + 3 * MiB, chunk_size=MiB))
     assert [len(chunk) for chunk in chunks] == [MiB] * 3
+
+
+def test_objects_beyond_copy_objects_limit_are_copied_in_parts(
+    s3: S3BlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CopyObject stops at 5 GiB: past it a publish copies (and a re-publish refreshes)
+    with UploadPartCopy. The limit lowered to 8 MiB so that 20 MiB cross it."""
+    monkeypatch.setattr(s3_module, "COPY_LIMIT", PART_SIZE)
+    monkeypatch.setattr(s3_module, "COPY_PART", PART_SIZE)
+    digest = put(s3, BIG)
+    assert keys(s3) == [final_key(digest)]
+    assert uploads(s3) == []
+    head = s3.client.head_object(Bucket=s3.bucket, Key=final_key(digest))
+    assert head["ETag"].endswith('-3"')  # three copied parts
+    assert read_all(s3, digest) == BIG
+    age(s3, digest, 7200)
+    aged = s3.modified(digest)
+    put(s3, BIG)  # onto itself, in parts
+    assert s3.modified(digest) > aged + 7000
+    assert read_all(s3, digest) == BIG
+    assert uploads(s3) == []
 
 
 def test_a_small_blob_is_one_put_without_multipart(s3: S3BlobStore) -> None:
