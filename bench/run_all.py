@@ -13,6 +13,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 SCRIPTS = (
     "transfer.py",
+    "s3_transfer.py",
     "commit_scaling.py",
     "symlink_commits.py",
     "record_get.py",

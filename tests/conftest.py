@@ -1,13 +1,16 @@
 """Shared fixtures. Everything that touches a database runs once on SQLite and once on
-PostgreSQL (``database_url`` is parametrized); each run gets its own fresh database, its own
-blob directory and its own server on a free port."""
+PostgreSQL (``configuration`` is parametrized); each run gets its own fresh database, its
+own blob store and its own server on a free port. ``tests/functional`` runs a third time on
+PostgreSQL with an S3 blob store (moto's server: ``tests/s3.py``)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,49 +20,86 @@ from dataloft.config import Settings
 from dataloft.core.access import SYSTEM
 from dataloft.core.loft import Loft
 from tests.full_disk import FullDiskServer, full_disk_server
+from tests.s3 import REGION, MotoServer, aws_environment
 from tests.support import (
     FAST_HASHING,
+    S3_CONFIGURATION,
     Clock,
     LiveServer,
     ServerProcess,
     postgres_database,
-    test_databases,
+    test_configurations,
     unique,
 )
 
 ADMIN_PASSWORD = "admin-password"
 
 
-@pytest.fixture(scope="session", params=test_databases())
-def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'loft.sqlite3'}"
-    elif request.param == "postgresql":
-        with postgres_database() as url:
-            yield url
-    else:
-        raise ValueError(f"unknown test database {request.param!r}")
+@pytest.fixture(scope="session", params=test_configurations())
+def configuration(request: pytest.FixtureRequest) -> str:
+    """The database the session's server runs on, and with ``+s3`` its blob store."""
+    return str(request.param)
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def database_url(configuration: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if configuration == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'loft.sqlite3'}"
+    elif configuration in ("postgresql", S3_CONFIGURATION):
+        with postgres_database() as url:
+            yield url
+    else:
+        raise ValueError(f"unknown test configuration {configuration!r}")
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """moto's S3 server, started the first time a test needs it."""
+    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: MotoServer) -> str:
+    """A fresh, empty bucket of ``s3_server``'s."""
+    return s3_server.new_bucket()
+
+
+@pytest.fixture(scope="session")
+def settings(
+    configuration: str,
+    database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Iterator[Settings]:
     data_dir = tmp_path_factory.mktemp("data")
-    return Settings(
-        data_dir=data_dir,
-        database_url=database_url,
-        blob_url=f"file://{data_dir / 'blobs'}",
-        admin_password=ADMIN_PASSWORD,
-        event_poll_seconds=0.2,
-        sse_keepalive_seconds=1.0,
-        pigeon_keepalive_seconds=1.0,
-        stream_recheck_seconds=0.5,
-        # Every test's client is 127.0.0.1: the per-address limit has its own server in
-        # tests/functional/test_login_throttle.py.
-        login_failures_per_address=1_000_000,
-        **FAST_HASHING,
-    )
+    blobs: dict[str, Any] = {"blob_url": f"file://{data_dir / 'blobs'}"}
+    with contextlib.ExitStack() as stack:
+        if configuration == S3_CONFIGURATION:
+            moto: MotoServer = request.getfixturevalue("s3_server")
+            blobs = {
+                "blob_url": f"s3://{moto.new_bucket()}/blobs",
+                "s3_endpoint_url": moto.url,
+                "s3_region": REGION,
+            }
+            # Only while this configuration's servers run: the server (and the server
+            # processes tests start) find S3 credentials where boto3 looks for them.
+            stack.enter_context(aws_environment())
+        yield Settings(
+            data_dir=data_dir,
+            database_url=database_url,
+            **blobs,
+            admin_password=ADMIN_PASSWORD,
+            event_poll_seconds=0.2,
+            sse_keepalive_seconds=1.0,
+            pigeon_keepalive_seconds=1.0,
+            stream_recheck_seconds=0.5,
+            # Every test's client is 127.0.0.1: the per-address limit has its own server in
+            # tests/functional/test_login_throttle.py.
+            login_failures_per_address=1_000_000,
+            **FAST_HASHING,
+        )
 
 
 @pytest.fixture(scope="session")

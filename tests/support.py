@@ -43,6 +43,23 @@ def test_databases() -> list[str]:
     return [name.strip() for name in chosen.split(",") if name.strip()]
 
 
+# The configuration only tests/functional runs on: PostgreSQL, and blobs in S3 (moto).
+S3_CONFIGURATION = "postgresql+s3"
+
+
+def test_configurations(*, functional: bool = False) -> list[str]:
+    """What the session's server runs on: the databases (``test_databases``), and for
+    ``tests/functional`` also ``postgresql+s3`` when PostgreSQL is among them (or when
+    DATALOFT_TEST_DATABASES names it: then only there)."""
+    chosen = test_databases()
+    plain = [name for name in chosen if name != S3_CONFIGURATION]
+    if not functional:
+        return plain
+    if S3_CONFIGURATION in chosen or "postgresql" in chosen:
+        return [*plain, S3_CONFIGURATION]
+    return plain
+
+
 def unique(prefix: str = "t") -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
 

@@ -50,6 +50,7 @@ from dataloft.core.passwords import (
 from dataloft.core.tar_reading import TarLimits
 from dataloft.core.zip_reading import ZipLimits
 from dataloft.storage.factory import check_blob_url
+from dataloft.storage.s3_options import S3Options
 
 ALL_DIALECTS = ("native", "algorithmia", "pigeon", "ufdl", "pbench", "oidc", "web")
 
@@ -97,8 +98,17 @@ class Settings(BaseSettings):
     blob_url: str = Field(
         default="",
         validate_default=True,
-        description="file:///path or memory://; default data_dir/blobs",
+        description="file:///path, s3://bucket/prefix or memory://; default data_dir/blobs",
     )
+    # An s3:// blob store (storage/s3.py): the service's address when it is not AWS (MinIO,
+    # Ceph, ...) and its region. Credentials are boto3's own (AWS_ACCESS_KEY_ID and
+    # AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance role, ...), never settings of ours.
+    s3_endpoint_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    s3_region: str | None = Field(default=None, pattern=r"^[a-z0-9-]{1,50}$")
+    # Whole-file downloads of blobs in S3 answered with a 307 to a presigned GET URL valid
+    # this long, so that the bytes go from the bucket to the client directly.
+    s3_presigned_downloads: bool = False
+    s3_presign_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
 
     # Where ``dataloft serve`` listens unless given --host / --port.
     host: str = "127.0.0.1"
@@ -328,6 +338,15 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def s3_options(self) -> S3Options:
+        """How an s3:// blob store reaches its service."""
+        return S3Options(
+            endpoint_url=self.s3_endpoint_url,
+            region=self.s3_region,
+            presign_seconds=self.s3_presign_seconds if self.s3_presigned_downloads else None,
+        )
 
     @property
     def tar_limits(self) -> TarLimits:

@@ -34,9 +34,9 @@ from dataloft.core.access import SYSTEM
 from dataloft.core.loft import Loft
 from dataloft.db.models import Blob, ResumableUpload
 from dataloft.db.types import utcnow
-from dataloft.storage.factory import open_blob_store
 from tests import support
 from tests.conftest import ADMIN_PASSWORD
+from tests.stores import age, blob_env
 from tests.support import LiveServer, free_port, postgres_database, unique, upload
 
 DATALOFT = Path(sys.executable).parent / "dataloft"
@@ -46,7 +46,7 @@ ADMIN_HEADER = "Created the admin account admin. Its password, shown once"
 # Settings each command refuses, with what the one-line error says about them.
 BAD_SETTINGS = [
     ("DATALOFT_DIALECTS", "native,lenses", "unknown dialect 'lenses'"),
-    ("DATALOFT_BLOB_URL", "s3://bucket/blobs", "unknown blob store scheme 's3'"),
+    ("DATALOFT_BLOB_URL", "s3://Bucket/blobs", "not a valid S3 bucket name 'Bucket'"),
     ("DATALOFT_MAX_FILE_SIZE", "lots", "valid integer"),
     ("DATALOFT_MAX_FILE_SIZE", "-5", "greater than 0"),
     ("DATALOFT_MAX_RECORD_SIZE", "0", "greater than 0"),
@@ -318,22 +318,17 @@ def test_gc_removes_unreferenced_blobs_and_orphan_files(
         session.execute(
             update(Blob).where(Blob.digest == digest).values(touched=utcnow() - timedelta(days=2))
         )
-    store = open_blob_store(settings.blob_url)
-    two_days_ago = time.time() - 2 * 86400
-    blob_path = store.local_path(digest)
-    assert blob_path is not None
-    os.utime(blob_path, (two_days_ago, two_days_ago))  # nor uploaded again (see test below)
+    store = loft.store
+    age(store, digest, 2 * 86400)  # nor uploaded again (see test below)
     # ...and a stored file with no row at all, as old.
     orphan_data = os.urandom(100)
     orphan = hashlib.sha256(orphan_data).hexdigest()
     staged = store.stage()
     staged.write(orphan_data)
     staged.publish(orphan)
-    orphan_path = store.local_path(orphan)
-    assert orphan_path is not None
-    os.utime(orphan_path, (two_days_ago, two_days_ago))
+    age(store, orphan, 2 * 86400)
 
-    env = {**cli_env, "DATALOFT_BLOB_URL": settings.blob_url}
+    env = {**cli_env, **blob_env(settings)}
     dry = ok("gc", "--scan-store", "--dry-run", env=env).stdout.strip().splitlines()[0]
     assert dry == f"would remove 1 blobs ({len(data)} bytes), 1 orphan files"
     assert store.exists(digest) and store.exists(orphan)
@@ -376,11 +371,7 @@ def test_gc_reclaims_expired_uploads(
             .where(ResumableUpload.id == upload_id)
             .values(touched=utcnow() - timedelta(days=2))
         )
-    env = {
-        **cli_env,
-        "DATALOFT_DATA_DIR": str(settings.data_dir),
-        "DATALOFT_BLOB_URL": settings.blob_url,
-    }
+    env = {**cli_env, "DATALOFT_DATA_DIR": str(settings.data_dir), **blob_env(settings)}
     dry = ok("gc", "--dry-run", env=env).stdout.strip().splitlines()[1]
     would = re.fullmatch(r"would remove (\d+) expired uploads \((\d+) bytes\), \d+ orphan.*", dry)
     assert would is not None and int(would[1]) >= 1 and int(would[2]) >= 5, dry
@@ -406,12 +397,9 @@ def test_gc_grace_defaults_to_the_setting(cli_env: Env, loft: Loft, settings: Se
         session.execute(
             update(Blob).where(Blob.digest == digest).values(touched=utcnow() - timedelta(hours=2))
         )
-    store = open_blob_store(settings.blob_url)
-    blob_path = store.local_path(digest)
-    assert blob_path is not None
-    two_hours_ago = time.time() - 2 * 3600
-    os.utime(blob_path, (two_hours_ago, two_hours_ago))
-    env = {**cli_env, "DATALOFT_BLOB_URL": settings.blob_url}
+    store = loft.store
+    age(store, digest, 2 * 3600)
+    env = {**cli_env, **blob_env(settings)}
 
     ok("gc", env=env)  # the default grace is a day
     assert store.exists(digest) and loft.blobs.has(SYSTEM, digest)

@@ -8,12 +8,12 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from dataloft.core.loft import Loft
 from tests.conftest import User
 from tests.support import unique
 
@@ -35,11 +35,6 @@ def head_version(client: httpx.Client, dataset: str) -> int:
     assert response.status_code == 200, response.text
     version: int = response.json()["version"]
     return version
-
-
-def stored_blob_files(blob_dir: Path) -> set[Path]:
-    staging = blob_dir / "tmp"
-    return {p for p in blob_dir.rglob("*") if p.is_file() and staging not in p.parents}
 
 
 def list_all(client: httpx.Client, url: str, **params: Any) -> tuple[list[dict[str, Any]], int]:
@@ -141,26 +136,25 @@ def test_binary_content_with_every_byte_value_round_trips(alice: User, dataset: 
     assert got.content == data
 
 
-def test_large_file_lives_in_blob_store(alice: User, dataset: str, blob_dir: Path) -> None:
+def test_large_file_lives_in_blob_store(alice: User, dataset: str, loft: Loft) -> None:
     data = os.urandom(3 * MiB)
     digest = sha(data)
     body = put(alice.client, dataset, "big.bin", data)
     assert body["entry"]["sha256"] == digest
     assert body["entry"]["size"] == 3 * MiB
-    stored = blob_dir / digest[:2] / digest[2:4] / digest
-    assert stored.is_file()
-    assert stored.read_bytes() == data
+    assert loft.store.size(digest) == 3 * MiB
+    assert b"".join(loft.store.read(digest)) == data
     got = alice.client.get(f"{dataset}/files/big.bin")
     assert got.status_code == 200
     assert got.headers["content-length"] == str(3 * MiB)
     assert got.content == data
 
 
-def test_small_file_is_inline_not_in_blob_store(alice: User, dataset: str, blob_dir: Path) -> None:
+def test_small_file_is_inline_not_in_blob_store(alice: User, dataset: str, loft: Loft) -> None:
     data = os.urandom(100)
     digest = sha(data)
     put(alice.client, dataset, "small.bin", data)
-    assert not (blob_dir / digest[:2] / digest[2:4] / digest).exists()
+    assert not loft.store.exists(digest)
     assert alice.client.get(f"{dataset}/files/small.bin").content == data
 
 
@@ -448,21 +442,19 @@ def test_file_cannot_also_be_folder(alice: User, dataset: str) -> None:
 # --- deduplication and metadata --------------------------------------------------------------
 
 
-def test_same_bytes_in_two_datasets_store_one_blob(
-    alice: User, dataset: str, blob_dir: Path
-) -> None:
+def test_same_bytes_in_two_datasets_store_one_blob(alice: User, dataset: str, loft: Loft) -> None:
     other_name = unique("ds")
     created = alice.client.post("/datasets", json={"name": other_name})
     assert created.status_code == 201
     other = f"/datasets/{alice.username}/{other_name}"
     data = os.urandom(64 * 1024)
-    before = stored_blob_files(blob_dir)
+    before = list(loft.store.digests())
     put(alice.client, dataset, "dup.bin", data)
     put(alice.client, other, "elsewhere/dup.bin", data)
     put(alice.client, dataset, "dup-again.bin", data)
-    added = stored_blob_files(blob_dir) - before
-    digest = sha(data)
-    assert added == {blob_dir / digest[:2] / digest[2:4] / digest}
+    after = list(loft.store.digests())
+    assert len(after) == len(before) + 1
+    assert set(after) - set(before) == {sha(data)}
     assert alice.client.get(f"{other}/files/elsewhere/dup.bin").content == data
 
 

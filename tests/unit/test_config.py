@@ -255,7 +255,9 @@ def test_every_known_dialect_is_one_the_app_can_mount() -> None:
 # --- blob store URL --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url", ["file://{root}", "file://localhost{root}", "memory://"])
+@pytest.mark.parametrize(
+    "url", ["file://{root}", "file://localhost{root}", "memory://", "s3://bucket/prefix"]
+)
 def test_blob_urls_the_stores_open(url: str, env: Env, tmp_path: Path) -> None:
     root = tmp_path / "blobs"
     env(blob_url=url.format(root=root))
@@ -266,7 +268,8 @@ def test_blob_urls_the_stores_open(url: str, env: Env, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("s3://bucket/prefix", "unknown blob store scheme 's3'"),
+        ("s3x://bucket/prefix", "unknown blob store scheme 's3x'"),
+        ("s3://Bucket/prefix", "not a valid S3 bucket name 'Bucket'"),
         ("/srv/blobs", "unknown blob store scheme ''"),
         ("file://fileserver/blobs", "must be local, got host 'fileserver'"),
         ("file://", "needs an absolute path"),

@@ -499,10 +499,11 @@ def blob_response(
     media_type: str | None = None,
     headers: dict[str, str] | None = None,
     inline: Collection[str] = (),
+    redirect: bool = True,
 ) -> Response:
     """Serve an entry's bytes honouring HEAD, If-None-Match, Range and If-Range; a
     download is named after the entry's last path segment. (``inline``: see
-    ``user_content_headers``.)"""
+    ``user_content_headers``; ``redirect``: see ``serve_blob``.)"""
     assert found.blob is not None
     return serve_blob(
         request,
@@ -514,6 +515,7 @@ def blob_response(
         filename=found.entry.path.rpartition("/")[2],
         headers={"X-Loft-Version": str(found.version), **(headers or {})},
         inline=inline,
+        redirect=redirect,
     )
 
 
@@ -528,11 +530,14 @@ def serve_blob(
     filename: str,
     headers: dict[str, str] | None = None,
     inline: Collection[str] = (),
+    redirect: bool = True,
 ) -> Response:
     """Serve a blob's bytes honouring HEAD, If-None-Match, Range and If-Range, as user
     bytes (``user_content_headers``, which ``inline`` goes to) on every
     answer, 304 and 416 included. ``filename`` names the file when it goes out as an
-    attachment."""
+    attachment. A whole-blob GET of a blob in S3 may be a redirect to the bucket instead
+    (``BlobService.download_url``), unless ``redirect`` is False; the caller has checked
+    the reader's rights already."""
     # Set as a header, not media_type=: Starlette would append "; charset=utf-8" to text/*
     # types, which is wrong for files in other encodings.
     base = {
@@ -564,6 +569,17 @@ def serve_blob(
         return Response(status_code=status, headers=base)
     if ref.inline is not None:
         return Response(ref.inline[start:end], status_code=status, headers=base)
+    if status == 200 and redirect:
+        # The whole blob from the bucket itself (DATALOFT_S3_PRESIGNED_DOWNLOADS), with the
+        # very type and disposition this answer would carry. Not cacheable: the URL expires.
+        location = blobs.download_url(
+            ref, media_type=media_type, disposition=base.get("Content-Disposition")
+        )
+        if location is not None:
+            return Response(
+                status_code=307,
+                headers={**(headers or {}), "Location": location, "Cache-Control": "no-store"},
+            )
     path = blobs.local_path(ref)
     if (
         status == 200

@@ -403,6 +403,19 @@ class BlobService:
     def local_path(self, ref: BlobRef) -> Path | None:
         return None if ref.inline is not None else self.store.local_path(ref.digest)
 
+    def download_url(self, ref: BlobRef, *, media_type: str, disposition: str | None) -> str | None:
+        """A URL from which a client may GET the whole blob itself for a while, answered
+        with this ``Content-Type`` and ``Content-Disposition``: where the store can sign one
+        and is configured to (an S3 store with DATALOFT_S3_PRESIGNED_DOWNLOADS); else None.
+        Only for a caller who may read the blob: the URL is a bearer credential."""
+        if ref.inline is not None:
+            return None
+        presign = getattr(self.store, "presigned_url", None)
+        if presign is None:
+            return None
+        url: str | None = presign(ref.digest, media_type=media_type, disposition=disposition)
+        return url
+
     # --- garbage collection ----------------------------------------------------------------
 
     def collect_garbage(

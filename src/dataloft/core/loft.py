@@ -45,11 +45,13 @@ from dataloft.core.tree import TreeService
 from dataloft.core.uploads import UploadService
 from dataloft.core.web_tokens import WebTokens
 from dataloft.db import Database
+from dataloft.db.advisory import AdvisoryDigestLocks
 from dataloft.db.claims import Claims
 from dataloft.db.migrate import upgrade
 from dataloft.db.notifications import CHANGES, EVENTS, Listener, connect
 from dataloft.db.types import utcnow
 from dataloft.storage import open_blob_store
+from dataloft.storage.locks import DigestLocks, FileDigestLocks
 
 ADMIN_USERNAME = "admin"
 
@@ -74,7 +76,9 @@ class Loft:
         try:
             if migrate:
                 upgrade(self.db.engine)
-            self.store = open_blob_store(settings.blob_url)
+            self.store = open_blob_store(
+                settings.blob_url, locks=self._digest_locks(), s3=settings.s3_options
+            )
         except BaseException:
             self.db.dispose()  # nobody else can: the caller gets no Loft to close
             raise
@@ -235,6 +239,17 @@ class Loft:
         self.db.changed_elsewhere()
         self.events.notify()
         self.lens_builder.wake()
+
+    def _digest_locks(self) -> DigestLocks | None:
+        """What keeps an S3 store's publish and conditional delete apart (``storage/s3.py``):
+        on PostgreSQL advisory locks, which reach every process on every machine; on
+        SQLite ``flock``s in the data directory, which reach the processes of the one
+        machine that holds the database (the server and ``dataloft gc``)."""
+        if not self.settings.blob_url.startswith("s3:"):
+            return None  # the other stores need none
+        if self.settings.is_sqlite:
+            return FileDigestLocks(self.settings.data_dir / "locks")
+        return AdvisoryDigestLocks(self.db.engine)
 
     def reading(self) -> AbstractContextManager[object]:
         """Group several point lookups (authentication, a dataset, an entry) on one

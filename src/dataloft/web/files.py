@@ -140,7 +140,10 @@ def raw(call: Call) -> Response:
         return RedirectResponse(quote(found.entry.target or "", safe="/"), status_code=307)
     # A PDF goes inline (in the sandbox, as all user bytes) for the preview's frame.
     shown = is_pdf(call.loft, found.entry, found.blob)
-    return blob_response(call.request, call.loft.blobs, found, inline=(PDF,) if shown else ())
+    # Never a redirect to the bucket: the pages' CSP loads previews from this origin only.
+    return blob_response(
+        call.request, call.loft.blobs, found, inline=(PDF,) if shown else (), redirect=False
+    )
 
 
 def archive(call: Call) -> Response:

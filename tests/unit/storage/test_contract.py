@@ -17,7 +17,11 @@ import pytest
 from dataloft.storage import BlobMissing, BlobStore, open_blob_store
 from dataloft.storage.factory import BlobConfigError, check_blob_url
 from dataloft.storage.local import LocalBlobStore
+from dataloft.storage.locks import FileDigestLocks
 from dataloft.storage.memory import MemoryBlobStore
+from dataloft.storage.s3 import S3BlobStore
+from tests.s3 import MotoServer
+from tests.stores import age
 from tests.support import open_files
 
 DATA = bytes(range(256)) * 40  # 10240 bytes
@@ -31,11 +35,20 @@ def sha(data: bytes) -> str:
 MISSING = sha(b"never stored anywhere")
 
 
-@pytest.fixture(params=["local", "memory"])
+@pytest.fixture(params=["local", "memory", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
     if request.param == "local":
         return LocalBlobStore(tmp_path / "blobs")
+    if request.param == "s3":
+        return s3_store(request.getfixturevalue("s3_server"), tmp_path)
     return MemoryBlobStore()
+
+
+def s3_store(server: MotoServer, tmp_path: Path, prefix: str = "blobs") -> S3BlobStore:
+    """A store in a fresh bucket of ``server``'s, its client given the test credentials."""
+    return S3BlobStore(
+        server.new_bucket(), prefix, FileDigestLocks(tmp_path / "locks"), client=server.client()
+    )
 
 
 def put(store: BlobStore, data: bytes, *chunks: bytes) -> str:
@@ -283,16 +296,6 @@ def test_delete_of_a_missing_blob_is_silent(store: BlobStore, digest: str) -> No
     assert list(store.digests()) == [kept]
 
 
-def age(store: BlobStore, digest: str, seconds: float) -> None:
-    """Make a blob look last published ``seconds`` ago."""
-    stamp = time.time() - seconds
-    if isinstance(store, LocalBlobStore):
-        os.utime(store.path_of(digest), (stamp, stamp))
-    else:
-        assert isinstance(store, MemoryBlobStore)
-        store.times[digest] = stamp
-
-
 def test_conditional_delete_removes_only_blobs_published_before(store: BlobStore) -> None:
     old, fresh = put(store, DATA), put(store, OTHER)
     age(store, old, 7200)
@@ -524,8 +527,9 @@ def test_checking_a_url_opens_nothing(tmp_path: Path) -> None:
     assert check_blob_url(f"file://{root}").path == str(root)
     assert check_blob_url("memory://").scheme == "memory"
     assert not root.exists()
+    assert check_blob_url("s3://bucket/prefix").netloc == "bucket"
     with pytest.raises(BlobConfigError, match="unknown blob store scheme"):
-        check_blob_url("s3://bucket/prefix")
+        check_blob_url("gs://bucket/prefix")
 
 
 def test_blob_config_error_is_a_value_error() -> None:
