@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dataloft.core.access import Principal
-from dataloft.core.errors import BlobLost, DigestMismatch, TooLarge, space_checked
+from dataloft.core.errors import BlobLost, Conflict, DigestMismatch, TooLarge, space_checked
 from dataloft.core.names import validate_digest
 from dataloft.core.possession import possessed, record_uploads
 from dataloft.db import Database
@@ -246,7 +248,28 @@ class BlobService:
         none of them is marked lost any more: ``revive``)."""
         unique = list({b.digest: b for b in blobs}.values())
         self._insert(session, unique)
+        self._keep(session, unique)
         self.revive(session, unique)
+
+    def _keep(self, session: Session, unique: Sequence[StoredBlob]) -> None:
+        """Hold the rows of ``unique``, which the caller inserted where missing, until the
+        transaction ends; those a collector removed meanwhile (there when we inserted, so
+        we inserted nothing, and gone since) are inserted again: ours then, uncommitted,
+        no collector can take them."""
+        held = self.hold(session, [blob.digest for blob in unique])
+        if held is None or len(held) == len(unique):
+            return
+        again = [blob for blob in unique if blob.digest not in held]
+        # That collector may have taken the stored bytes too, if they were published before
+        # its cutoff (a grace period shorter than this upload's publish-to-commit): then
+        # say so, rather than keep a row of bytes that are gone.
+        for blob in again:
+            if blob.inline is None and not self.store.exists(blob.digest):
+                raise Conflict(
+                    f"garbage collection removed blob {blob.digest} while it was being "
+                    "saved: send it again"
+                )
+        self._insert(session, again)
 
     def _insert(self, session: Session, unique: Sequence[StoredBlob]) -> None:
         now = utcnow()
@@ -258,6 +281,30 @@ class BlobService:
             "touched": [now] * len(unique),
         }
         insert_ignore(session, Blob, columns, ["digest"])
+
+    @staticmethod
+    def hold(session: Session, digests: Sequence[str]) -> set[str] | None:
+        """Lock the rows of those of ``digests`` that exist against garbage collection until
+        the caller's transaction ends, and say which those are (PostgreSQL); None on
+        SQLite, where a write transaction holds the whole database already.
+
+        A commit first finds the blobs it names, then inserts entries referencing them; a
+        collector's delete committed in between would break the entries' foreign key.
+        ``FOR KEY SHARE`` is the lock that foreign key's own check takes: it lets other
+        commits reference the rows too, and makes the collector skip them (its delete
+        locks ``SKIP LOCKED``, ``collect_garbage``)."""
+        if session.get_bind().dialect.name != "postgresql":
+            return None
+        held: set[str] = set()
+        for chunk in batches(list(dict.fromkeys(digests))):
+            held.update(
+                session.scalars(
+                    select(Blob.digest)
+                    .where(among(Blob.digest, chunk))
+                    .with_for_update(key_share=True)
+                )
+            )
+        return held
 
     @staticmethod
     def revive(session: Session, blobs: Sequence[StoredBlob]) -> None:
@@ -305,6 +352,7 @@ class BlobService:
         held = self.claim(session, digests, recent_enough=True)
         unique = list({blob.digest: blob for blob in blobs}.values())
         self._insert(session, [blob for blob in unique if blob.digest not in held])
+        self._keep(session, unique)
         self.revive(session, [blob for blob in unique if blob.digest in held])
         record_uploads(session, actor, digests)
         return set(digests) - had
@@ -464,13 +512,7 @@ class BlobService:
             with self.db.read() as session:
                 rows = session.execute(select(*found).where(garbage)).all()
         else:
-            with self.db.write() as session:
-                rows = session.execute(
-                    delete(Blob)
-                    .where(garbage)
-                    .returning(*found)
-                    .execution_options(synchronize_session=False)
-                ).all()
+            rows = self._delete_rows(garbage, found)
         removed = [(digest, size, inline is None) for digest, size, inline in rows]
         if dry_run:
             orphans = self._count_orphans(cutoff) if scan_store else 0
@@ -482,6 +524,34 @@ class BlobService:
                 self.store.delete(digest, before=cutoff)
         orphans = self._remove_orphans(cutoff) if scan_store else 0
         return GcReport(len(removed), sum(size for _, size, _ in removed), orphans)
+
+    def _delete_rows(self, garbage: ColumnElement[bool], found: tuple[Any, ...]) -> list[Any]:
+        """Delete the rows that are ``garbage``, returning ``found`` of each.
+
+        On PostgreSQL the rows are locked ``SKIP LOCKED`` first: a commit that holds one
+        (``hold``: about to reference it) keeps it, where a plain delete would wait for that
+        commit and then break its foreign key. One window stays: a commit that referenced
+        a row and committed after this statement's snapshot but before its lock; the
+        foreign key then refuses the whole delete, and the next attempt, in a new
+        snapshot, sees the reference."""
+        for attempt in range(DELETE_ATTEMPTS):
+            try:
+                with self.db.write() as session:
+                    candidates = select(Blob.digest).where(garbage)
+                    if session.get_bind().dialect.name == "postgresql":
+                        candidates = candidates.with_for_update(skip_locked=True)
+                    return list(
+                        session.execute(
+                            delete(Blob)
+                            .where(Blob.digest.in_(candidates))
+                            .returning(*found)
+                            .execution_options(synchronize_session=False)
+                        ).all()
+                    )
+            except IntegrityError:
+                if attempt == DELETE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def _remove_orphans(self, cutoff: float) -> int:
         """Only files stamped before the cutoff: a younger one may belong to an upload
@@ -518,6 +588,10 @@ class BlobService:
             known = set(session.scalars(select(Blob.digest).where(Blob.digest.in_(digests))))
         return [digest for digest in digests if digest not in known]
 
+
+# Deletes of garbage rows a reference committed into, retried in a new snapshot
+# (``BlobService._delete_rows``): each retry needs another commit in the same instant.
+DELETE_ATTEMPTS = 5
 
 # A blob touched less than this long ago is not touched again by an upload or a probe (see
 # ``BlobService.claim``): well below any grace period of collection worth the name.

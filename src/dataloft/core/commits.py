@@ -226,6 +226,8 @@ class CommitService:
         wanted = [s for s in steps if s.kind == "file" and not s.delete and s.size < 0]
         if not wanted:
             return
+        # Held until the entries are in: a collector must not take a row found here.
+        self.blobs.hold(session, [s.digest or "" for s in wanted])
         sizes = possessed_sizes(session, actor, (s.digest or "" for s in wanted))
         for step in wanted:
             size = sizes.get(step.digest or "")
