@@ -21,7 +21,7 @@ import httpx
 import pytest
 from botocore.config import Config
 
-from tests.support import ROOT, free_port, unique
+from tests.support import ROOT, end_process, free_port, unique
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -73,13 +73,8 @@ class MotoServer:
                 time.sleep(0.05)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            end_process(self.process)
 
     def client(self) -> S3Client:
         """A client of this server with the test credentials, given explicitly: one for

@@ -60,6 +60,18 @@ def test_configurations(*, functional: bool = False) -> list[str]:
     return plain
 
 
+def end_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, and SIGKILL after 30 s if that did not end it."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def unique(prefix: str = "t") -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
 
@@ -119,19 +131,16 @@ def postgres_database() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def own_server(
-    settings: Settings, directory: Path, **updates: Any
-) -> Iterator[tuple[LiveServer, Loft]]:
-    """A server on a database of its own (a new SQLite file in ``directory``, or a new
-    PostgreSQL database when ``settings`` use PostgreSQL) with ``settings`` changed by
-    ``updates``: for tests whose changes must stay out of the session's database, or that
-    need other settings. Yields the server and its ``Loft``."""
+def own_settings(settings: Settings, directory: Path, **updates: Any) -> Iterator[Settings]:
+    """``settings`` on a database of their own (a new SQLite file in ``directory``, or a new
+    PostgreSQL database, dropped afterwards, when ``settings`` use PostgreSQL) and blobs in
+    ``directory``, changed by ``updates``."""
     with contextlib.ExitStack() as stack:
         if settings.is_sqlite:
             url = f"sqlite:///{directory / 'own.sqlite3'}"
         else:
             url = stack.enter_context(postgres_database())
-        own = settings.model_copy(
+        yield settings.model_copy(
             update={
                 "data_dir": directory,
                 "database_url": url,
@@ -139,6 +148,17 @@ def own_server(
                 **updates,
             }
         )
+
+
+@contextlib.contextmanager
+def own_server(
+    settings: Settings, directory: Path, **updates: Any
+) -> Iterator[tuple[LiveServer, Loft]]:
+    """A server on a database of its own (``own_settings``): for tests whose changes must
+    stay out of the session's database, or that need other settings. Yields the server
+    and its ``Loft``."""
+    with contextlib.ExitStack() as stack:
+        own = stack.enter_context(own_settings(settings, directory, **updates))
         loft = stack.enter_context(Loft(own))
         live = LiveServer(create_app(own, loft)).start()
         stack.callback(live.stop)
@@ -234,13 +254,8 @@ class ServerProcess:
 
     def stop(self) -> str:
         """End the server (SIGTERM: uvicorn shuts down gracefully); what it logged."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            end_process(self.process)
         return self.output()
 
     def processes(self) -> list[int]:

@@ -29,7 +29,7 @@ from dataloft.core.loft import Loft
 from dataloft.db.models import Blob
 from dataloft.db.types import utcnow
 from tests.functional.test_cli import base_env, invoke
-from tests.support import LiveServer, postgres_database, unique
+from tests.support import LiveServer, own_settings, unique
 
 DEADLINE = 60.0
 PASSWORD = "password-of-the-test"
@@ -43,19 +43,8 @@ class Side:
 
 @pytest.fixture
 def own(settings: Settings, tmp_path: Path) -> Iterator[Settings]:
-    with contextlib.ExitStack() as stack:
-        if settings.is_sqlite:
-            url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
-        else:
-            url = stack.enter_context(postgres_database())
-        yield settings.model_copy(
-            update={
-                "data_dir": tmp_path,
-                "database_url": url,
-                "blob_url": f"file://{tmp_path / 'blobs'}",
-                "min_password_length": 6,
-            }
-        )
+    with own_settings(settings, tmp_path, min_password_length=6) as own:
+        yield own
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ Two ``Loft``s on one database stand for two processes (a second server process, 
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -20,24 +19,14 @@ from dataloft.core.access import SYSTEM
 from dataloft.core.auth import _Recent
 from dataloft.core.errors import Unauthenticated
 from dataloft.core.loft import Loft
-from tests.support import Clock, postgres_database, unique
+from tests.support import Clock, own_settings, unique
 
 
 @pytest.fixture
 def shared_database(settings: Settings, tmp_path: Path) -> Iterator[Settings]:
     """Settings for a database of this test's own, of the session's kind."""
-    with contextlib.ExitStack() as stack:
-        if settings.is_sqlite:
-            url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
-        else:
-            url = stack.enter_context(postgres_database())
-        yield settings.model_copy(
-            update={
-                "data_dir": tmp_path,
-                "database_url": url,
-                "blob_url": f"file://{tmp_path / 'blobs'}",
-            }
-        )
+    with own_settings(settings, tmp_path) as own:
+        yield own
 
 
 def _loft(settings: Settings, seconds: float, clock: Clock | None = None) -> Loft:

@@ -273,24 +273,12 @@ class Fsck:
         (and whether there are more)."""
         owner = User.username
         where = (Dataset.id == Entry.dataset_id, User.id == Dataset.owner_id)
-        as_content = select(
-            owner,
-            Dataset.name,
-            Dataset.deleted_at,
-            Entry.kind,
-            Entry.path,
-            Entry.since,
-            Entry.until,
-        ).where(Entry.digest == digest, *where)
-        as_attachment = select(
-            owner,
-            Dataset.name,
-            Dataset.deleted_at,
-            Entry.kind,
-            Entry.path,
-            Entry.since,
-            Entry.until,
-        ).where(EntryAttachment.digest == digest, Entry.id == EntryAttachment.entry_id, *where)
+        place = (Entry.kind, Entry.path, Entry.since, Entry.until)
+        entries = select(owner, Dataset.name, Dataset.deleted_at, *place)
+        as_content = entries.where(Entry.digest == digest, *where)
+        as_attachment = entries.where(
+            EntryAttachment.digest == digest, Entry.id == EntryAttachment.entry_id, *where
+        )
         as_tarball = select(owner, Dataset.name, Dataset.deleted_at, PbenchDataset.name).where(
             PbenchDataset.tarball_digest == digest,
             Dataset.id == PbenchDataset.dataset_id,
