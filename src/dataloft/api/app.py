@@ -35,6 +35,7 @@ from dataloft.api.transfer import NoSniff
 from dataloft.config import Settings
 from dataloft.core.errors import LoftError, StorageFull
 from dataloft.core.loft import Loft
+from dataloft.storage import StoreUnavailable
 
 log = logging.getLogger("dataloft")
 _CONVERTOR = re.compile(r"{(\w+):\w+}")
@@ -161,6 +162,14 @@ def create_app(settings: Settings | None = None, loft: Loft | None = None) -> Lo
     def renderer_for(request: Request) -> Dialect:
         path = request.url.path
         return next((d for d in enabled if d.owns(path)), dialects["native"])
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_unavailable(request: Request, error: StoreUnavailable) -> Response:
+        # The operator's to fix (S3 down, credentials refused): one line, and a 503 the
+        # client may retry, in the dialect's own shape.
+        log.error("%s on %s %s: %s", type(error).__name__, request.method, request.url.path, error)
+        message = "the blob store is unavailable: try again later"
+        return renderer_for(request).render_error(request, 503, message)
 
     @app.exception_handler(LoftError)
     async def _loft_error(request: Request, error: LoftError) -> Response:

@@ -102,6 +102,7 @@ CODES: dict[int, str] = {
     416: "range_not_satisfiable",
     460: "checksum_mismatch",
     500: "internal",
+    503: "unavailable",
     507: "insufficient_storage",
 }
 

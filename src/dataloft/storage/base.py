@@ -39,6 +39,12 @@ class BlobMissing(KeyError):
     """The store has no blob with that digest."""
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be used now: it did not answer, or refused the server (a network
+    store down, or credentials it no longer takes). The operator's to fix, not the
+    request's fault: servers answer 503."""
+
+
 class StagedBlob(Protocol):
     def write(self, data: ByteBuffer) -> None:
         """Append bytes to the staged blob; ``data`` may be reused once this returns."""

@@ -66,6 +66,7 @@ before a response starts); the HTTP body is closed when the reader ends or is cl
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import secrets
 import time
@@ -73,13 +74,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from dataloft.storage.base import DEFAULT_CHUNK, BlobMissing, ByteBuffer
+from dataloft.storage.base import DEFAULT_CHUNK, BlobMissing, ByteBuffer, StoreUnavailable
 from dataloft.storage.chunks import Chunks, memory_chunks
 from dataloft.storage.locks import DigestLocks
 from dataloft.storage.s3_options import S3Options
@@ -90,6 +91,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
+P = ParamSpec("P")
+R = TypeVar("R")
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 # Parts of a staged blob: 8 MiB (S3's minimum is 5 MiB, all parts but the last). An upload
@@ -118,6 +121,22 @@ _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
 _NO_UPLOAD = frozenset({"404", "NoSuchUpload"})
 
 
+def _reaching(method: Callable[P, R]) -> Callable[P, R]:
+    """``method`` with what S3 or the network refused as ``StoreUnavailable`` (a 503 to the
+    client, one line in the log), not a crash: a missing blob is told apart before this
+    (``BlobMissing``), so what is left is the service down, unreachable, or refusing
+    the credentials."""
+
+    @functools.wraps(method)
+    def reaching(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except (BotoCoreError, ClientError) as error:
+            raise StoreUnavailable(f"the S3 blob store failed: {error}") from error
+
+    return reaching
+
+
 def _error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
@@ -141,6 +160,7 @@ class _S3Staged:
         self._sending: Future[CompletedPartTypeDef] | None = None
         self._staged_object = False  # a completed staging object to remove
 
+    @_reaching
     def write(self, data: ByteBuffer) -> None:
         if self._buffer is None:
             raise ValueError("staged blob already finished")
@@ -173,6 +193,7 @@ class _S3Staged:
             sending, self._sending = self._sending, None
             self._parts.append(sending.result())
 
+    @_reaching
     def publish(self, digest: str) -> None:
         if self._buffer is None:
             raise ValueError("staged blob already finished")
@@ -394,6 +415,7 @@ class S3BlobStore:
                 raise BlobMissing(key) from None
             raise
 
+    @_reaching
     def exists(self, digest: str) -> bool:
         try:
             self._head(self.key_of(digest))
@@ -401,13 +423,16 @@ class S3BlobStore:
             return False
         return True
 
+    @_reaching
     def size(self, digest: str) -> int:
         size: int = self._head(self.key_of(digest))["ContentLength"]
         return size
 
+    @_reaching
     def modified(self, digest: str) -> float:
         return _stamp_of(self._head(self.key_of(digest)))
 
+    @_reaching
     def read(
         self, digest: str, start: int = 0, end: int | None = None, chunk_size: int = DEFAULT_CHUNK
     ) -> Chunks:
@@ -458,6 +483,7 @@ class S3BlobStore:
 
     # --- deleting ----------------------------------------------------------------------------
 
+    @_reaching
     def delete(self, digest: str, *, before: float | None = None) -> bool:
         try:
             key = self.key_of(digest)
@@ -496,6 +522,7 @@ class S3BlobStore:
                 ):
                     yield parts[2]
 
+    @_reaching
     def clean_staging(self, older_than_seconds: float) -> int:
         """Remove staging objects and abort multipart uploads that crashed uploads left
         under ``tmp/`` more than ``older_than_seconds`` ago; returns how many."""

@@ -46,6 +46,10 @@ EVERY = {row[0] for row in ROWS}
 
 
 def short(value: object) -> str:
+    """A test id: the same in every process (a set's own repr follows string hashing, which
+    differs between interpreters, and pytest-xdist's workers must agree on the ids)."""
+    if isinstance(value, set | frozenset):
+        return repr(sorted(value))[:60]
     return repr(value)[:60]
 
 
