@@ -114,7 +114,10 @@ def _give_back(buffer: mmap.mmap) -> None:
             _pool.append(buffer)
             return
         _made -= 1
-    buffer.close()
+    # A view of it may still be alive (in a traceback that has not been let go, say): then
+    # the mapping goes when the last view does, instead of failing the write that is done.
+    with contextlib.suppress(BufferError):
+        buffer.close()
 
 
 def _set_direct(fd: int, on: bool) -> bool:
