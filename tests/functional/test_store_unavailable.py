@@ -43,42 +43,47 @@ def test_a_store_that_stops_answering_is_a_503(moto: MotoServer, tmp_path: Path)
         token = loft.auth.create_token(SYSTEM, username="admin").secret
         live = LiveServer(create_app(settings, loft)).start()
         try:
-            native = httpx.Client(
+            with httpx.Client(
                 base_url=live.url + "/loft/v1",
                 headers={"Authorization": f"Bearer {token}"},
                 timeout=60,
-            )
-            assert native.post("/datasets", json={"name": "birds"}).status_code == 201
-            big = os.urandom(10_000)  # past the inline limit: its bytes are in the bucket
-            assert native.put("/datasets/admin/birds/files/big.bin", content=big).is_success
-            assert native.put("/datasets/admin/birds/records/robin", json={"n": 1}).is_success
-
-            moto.stop()
-
-            for answer in (
-                native.get("/datasets/admin/birds/files/big.bin"),
-                native.put("/datasets/admin/birds/files/other.bin", content=os.urandom(10_000)),
-            ):
-                assert answer.status_code == 503, answer.text
-                assert answer.json() == {
-                    "error": {
-                        "code": "unavailable",
-                        "message": "the blob store is unavailable: try again later",
-                    }
-                }
-            algorithmia = httpx.get(
-                live.url + "/v1/data/admin/birds/big.bin",
-                headers={"Authorization": f"Simple {token}"},
-                timeout=60,
-            )
-            assert algorithmia.status_code == 503, algorithmia.text
-            assert algorithmia.json()["error"]["message"].startswith("the blob store is")
-            # What lives in the database still answers: listings and small records.
-            assert native.get("/datasets/admin/birds/files").status_code == 200
-            assert native.get("/datasets/admin/birds/records/robin").json() == {"n": 1}
-            ready = httpx.get(live.url + "/readyz", timeout=30)
-            assert ready.status_code == 503
-            assert ready.json()["database"] == "ok"
-            assert ready.json()["blob_store"].startswith("failed: ")
+            ) as native:
+                shut_down_mid_way(moto, live, native, token)
         finally:
             live.stop()
+
+
+def shut_down_mid_way(moto: MotoServer, live: LiveServer, native: httpx.Client, token: str) -> None:
+    """Write a file to the bucket, stop the S3 server, and see what each request gets."""
+    assert native.post("/datasets", json={"name": "birds"}).status_code == 201
+    big = os.urandom(10_000)  # past the inline limit: its bytes are in the bucket
+    assert native.put("/datasets/admin/birds/files/big.bin", content=big).is_success
+    assert native.put("/datasets/admin/birds/records/robin", json={"n": 1}).is_success
+
+    moto.stop()
+
+    for answer in (
+        native.get("/datasets/admin/birds/files/big.bin"),
+        native.put("/datasets/admin/birds/files/other.bin", content=os.urandom(10_000)),
+    ):
+        assert answer.status_code == 503, answer.text
+        assert answer.json() == {
+            "error": {
+                "code": "unavailable",
+                "message": "the blob store is unavailable: try again later",
+            }
+        }
+    algorithmia = httpx.get(
+        live.url + "/v1/data/admin/birds/big.bin",
+        headers={"Authorization": f"Simple {token}"},
+        timeout=60,
+    )
+    assert algorithmia.status_code == 503, algorithmia.text
+    assert algorithmia.json()["error"]["message"].startswith("the blob store is")
+    # What lives in the database still answers: listings and small records.
+    assert native.get("/datasets/admin/birds/files").status_code == 200
+    assert native.get("/datasets/admin/birds/records/robin").json() == {"n": 1}
+    ready = httpx.get(live.url + "/readyz", timeout=30)
+    assert ready.status_code == 503
+    assert ready.json()["database"] == "ok"
+    assert ready.json()["blob_store"].startswith("failed: ")
