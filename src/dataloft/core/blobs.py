@@ -534,24 +534,24 @@ class BlobService:
         a row and committed after this statement's snapshot but before its lock; the
         foreign key then refuses the whole delete, and the next attempt, in a new
         snapshot, sees the reference."""
-        for attempt in range(DELETE_ATTEMPTS):
-            try:
-                with self.db.write() as session:
-                    candidates = select(Blob.digest).where(garbage)
-                    if session.get_bind().dialect.name == "postgresql":
-                        candidates = candidates.with_for_update(skip_locked=True)
-                    return list(
-                        session.execute(
-                            delete(Blob)
-                            .where(Blob.digest.in_(candidates))
-                            .returning(*found)
-                            .execution_options(synchronize_session=False)
-                        ).all()
-                    )
-            except IntegrityError:
-                if attempt == DELETE_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")
+        for _ in range(DELETE_ATTEMPTS - 1):
+            with contextlib.suppress(IntegrityError):
+                return self._delete_once(garbage, found)
+        return self._delete_once(garbage, found)  # the last attempt's error is the caller's
+
+    def _delete_once(self, garbage: ColumnElement[bool], found: tuple[Any, ...]) -> list[Any]:
+        with self.db.write() as session:
+            candidates = select(Blob.digest).where(garbage)
+            if session.get_bind().dialect.name == "postgresql":
+                candidates = candidates.with_for_update(skip_locked=True)
+            return list(
+                session.execute(
+                    delete(Blob)
+                    .where(Blob.digest.in_(candidates))
+                    .returning(*found)
+                    .execution_options(synchronize_session=False)
+                ).all()
+            )
 
     def _remove_orphans(self, cutoff: float) -> int:
         """Only files stamped before the cutoff: a younger one may belong to an upload
