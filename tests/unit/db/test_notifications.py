@@ -113,9 +113,12 @@ def test_a_rolled_back_transaction_notifies_nobody(two: tuple[Loft, Loft]) -> No
     hearing, writing = two
     heard = Heard(hearing)
     owner = _user(writing)
-    rolled_back = _dataset(writing, owner)
-    heard.wait_for(rolled_back)
+    rolled_back = _dataset(writing, owner)  # two notifications: creation, first commit
+    # Notifications reach a listener in commit order: once a later dataset is heard of,
+    # both of the first one's are counted (waiting for the first one alone raced its second).
+    heard.wait_for(_dataset(writing, owner))
     before = heard.count(rolled_back)
+    assert before == 2
     with pytest.raises(RuntimeError), writing.db.write() as session:
         writing.events.append(session, "test", {}, dataset_id=rolled_back)
         raise RuntimeError("changed my mind")
