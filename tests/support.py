@@ -206,7 +206,25 @@ class Usage:
     peak_growth: int = 0
 
 
-class ServerProcess:
+class _LoggedProcess:
+    """A server in a process of its own, its standard output and error in ``log``."""
+
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def output(self) -> str:
+        """What the server logged so far."""
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> str:
+        """End the server (SIGTERM: uvicorn shuts down gracefully, a supervisor stops its
+        workers first); what it logged."""
+        if self.process is not None:
+            end_process(self.process)
+        return self.output()
+
+
+class ServerProcess(_LoggedProcess):
     """The real application under uvicorn in a process of its own (``tests/debug_server.py``:
     asyncio's debug mode on, the first admin created as ``dataloft serve`` does), its
     standard output and error in ``log``. ``prefix`` is a command that runs it (``unshare
@@ -226,7 +244,7 @@ class ServerProcess:
             *(sys.executable, "-m", "tests.debug_server"),
             *(settings.model_dump_json(), str(self.port)),
         ]
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process = None
 
     @property
     def pid(self) -> int:
@@ -247,16 +265,6 @@ class ServerProcess:
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     raise RuntimeError("the server did not start: " + self.stop()) from None
                 time.sleep(0.05)
-
-    def output(self) -> str:
-        """What the server logged so far."""
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> str:
-        """End the server (SIGTERM: uvicorn shuts down gracefully); what it logged."""
-        if self.process is not None:
-            end_process(self.process)
-        return self.output()
 
     def processes(self) -> list[int]:
         """The server's process and its children (the worker processes that decode large
@@ -288,6 +296,74 @@ class ServerProcess:
         for pid in self.processes():
             with contextlib.suppress(OSError):
                 usage.peak_growth += max(0, _memory(pid, "VmHWM") - before.get(pid, 0))
+
+
+class ServedWorkers(_LoggedProcess):
+    """``dataloft serve --workers <workers>`` as an operator runs it (the command, in a
+    process of its own) on ``database_url``, its output in ``log``. ``environment``: more
+    settings, as ``DATALOFT_*`` variables (the test's own are not passed on)."""
+
+    STARTUP_SECONDS = 60.0
+
+    def __init__(
+        self,
+        database_url: str,
+        directory: Path,
+        *,
+        workers: int = 2,
+        port: int | None = None,
+        environment: dict[str, str] | None = None,
+    ) -> None:
+        self.workers = workers
+        self.port = free_port() if port is None else port
+        self.url = f"http://127.0.0.1:{self.port}"
+        directory.mkdir(parents=True, exist_ok=True)
+        self.log = directory / "serve.log"
+        self.environment = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("DATALOFT_")},
+            "PYTHONPATH": str(ROOT / "src"),
+            "DATALOFT_DATABASE_URL": database_url,
+            "DATALOFT_ADMIN_PASSWORD": "secret-pw",
+            "DATALOFT_PASSWORD_HASH_MEMORY_KIB": "8",
+            "DATALOFT_PASSWORD_HASH_PASSES": "1",
+            **(environment or {}),
+        }
+        self.command = [
+            *(sys.executable, "-c", "from dataloft.cli.main import main; main()"),
+            *("serve", "--workers", str(workers), "--port", str(self.port), "--no-access-log"),
+            *("--data-dir", str(directory / "data")),
+        ]
+        self.process = None
+
+    def start(self) -> ServedWorkers:
+        """Start it, and wait until every worker has started."""
+        with self.log.open("wb") as output:
+            self.process = subprocess.Popen(
+                self.command,
+                env=self.environment,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=output,
+            )
+        deadline = time.monotonic() + self.STARTUP_SECONDS
+        while self.output().count("Application startup complete") < self.workers:
+            assert self.process.poll() is None, self.output()
+            assert time.monotonic() < deadline, self.output()
+            time.sleep(0.1)
+        return self
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes: the supervisor's children that serve (uvicorn starts
+        them through multiprocessing, which has a resource tracker child too)."""
+        assert self.process is not None
+        workers = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                command = (stat.parent / "cmdline").read_bytes()
+                if int(fields[1]) == self.process.pid and b"spawn_main" in command:
+                    workers.append(int(stat.parent.name))
+        return sorted(workers)
 
 
 # What a bomb may cost the server before it is refused (issue 10's acceptance).

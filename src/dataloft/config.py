@@ -168,6 +168,9 @@ class Settings(BaseSettings):
 
     sqlite_synchronous: str = Field(default="FULL", pattern="^(FULL|NORMAL|EXTRA)$")
     db_pool_size: Limit = 20
+    # On PostgreSQL, the threads per server process that run point reads (a record, a
+    # file's metadata): few, since their time is mostly round trips (api/pipeline.py).
+    lookup_threads: Limit = 4
     event_poll_seconds: Interval = 1.0
     sse_keepalive_seconds: Interval = 15.0
     # Pigeon Optics clients expect a keep-alive comment on its event streams every 5 s.

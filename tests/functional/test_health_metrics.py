@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -22,7 +19,6 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-import dataloft
 from dataloft.api.cookies import SESSION_COOKIE
 from dataloft.api.probes import READY_TIMEOUT
 from dataloft.config import Settings
@@ -30,7 +26,13 @@ from dataloft.core.access import SYSTEM
 from dataloft.core.loft import Loft
 from tests import support
 from tests.conftest import User
-from tests.support import LiveServer, free_port, own_server, postgres_database, unique
+from tests.support import (
+    LiveServer,
+    ServedWorkers,
+    own_server,
+    postgres_database,
+    unique,
+)
 
 REQUESTS = "dataloft_http_requests_total"
 DURATION_COUNT = "dataloft_http_request_duration_seconds_count"
@@ -351,41 +353,16 @@ def test_workers_report_the_sum_of_all_of_them(tmp_path: Path) -> None:
     new connections: were the sum missing, those that reach a worker which did not answer
     every request would count fewer). The workers' metrics directory is gone once the
     server stopped."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     temporary = tmp_path / "tmp"
     temporary.mkdir()
-    source = str(Path(dataloft.__file__).parents[1])
     with postgres_database() as database_url:
         environment = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("DATALOFT_")},
-            "PYTHONPATH": source,
             "TMPDIR": str(temporary),  # where serve makes the metrics directory
-            "DATALOFT_DATABASE_URL": database_url,
-            "DATALOFT_ADMIN_PASSWORD": "secret-pw",
             "DATALOFT_METRICS": "public",
-            "DATALOFT_PASSWORD_HASH_MEMORY_KIB": "8",
-            "DATALOFT_PASSWORD_HASH_PASSES": "1",
         }
-        log = tmp_path / "serve.log"
-        with log.open("wb") as output:
-            served = subprocess.Popen(
-                [
-                    *(sys.executable, "-c", "from dataloft.cli.main import main; main()"),
-                    *("serve", "--workers", "2", "--port", str(port), "--no-access-log"),
-                    *("--data-dir", str(tmp_path / "data")),
-                ],
-                env=environment,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=output,
-            )
+        served = ServedWorkers(database_url, tmp_path, environment=environment).start()
+        url = served.url
         try:
-            deadline = time.monotonic() + 60
-            while log.read_text().count("Application startup complete") < 2:
-                assert served.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.1)
             assert len(list(temporary.iterdir())) == 1  # the metrics directory
             requests = 40
             for _ in range(requests):  # a new connection each: either worker may answer
@@ -405,10 +382,5 @@ def test_workers_report_the_sum_of_all_of_them(tmp_path: Path) -> None:
                     == requests
                 )
         finally:
-            served.send_signal(signal.SIGTERM)
-            try:
-                served.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                served.kill()
-                served.wait()
+            served.stop()
     assert list(temporary.iterdir()) == []

@@ -12,7 +12,8 @@ turns that table into one endpoint which, for each request,
    handlers, such as a login form, skip that);
 3. runs the handler where its work belongs: a plain handler (``def``) in the threadpool,
    so nothing it does blocks the event loop; a ``quick`` one inline when the database is
-   embedded SQLite (a point read costs less than the hop to a thread); a ``streaming`` one
+   embedded SQLite (a point read costs less than the hop to a thread), and otherwise in the
+   threadpool, no more than ``lookup_threads`` of them at once; a ``streaming`` one
    (``async def``) on the event loop, with its caller authenticated beforehand, because it
    moves a body or an event stream and hands each blocking step to ``Call.in_thread``.
 
@@ -30,6 +31,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
+import anyio
 import anyio.from_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -41,7 +43,7 @@ from dataloft.api.errors import MethodNotAllowed
 from dataloft.api.memo import KEEP_UNTIL
 from dataloft.api.processes import ProcessPool
 from dataloft.api.registry import Dialect, request_method
-from dataloft.api.threads import in_thread
+from dataloft.api.threads import in_thread, in_threads_of
 from dataloft.api.transfer import read_body
 from dataloft.config import Settings
 from dataloft.core.access import TOKEN, Principal
@@ -185,6 +187,22 @@ def memo(function: PlainHandler) -> Handler:
     return Handler(function, quick=True, memo=True)
 
 
+def _lookup_threads(call: Call) -> anyio.CapacityLimiter:
+    """How many quick handlers run at once on a database server (``lookup_threads``).
+
+    A quick handler spends its thread's time mostly waiting for the database's answers,
+    and each answer wakes its thread, which must then take the GIL from the event loop and
+    the other threads. With the pool's 40 threads all doing that, the waking and waiting
+    cost more than the work: four at a time, each thread running one handler after
+    another, nearly doubled what two server processes on two cores serve of small reads
+    (``bench/workers.py``). Made on first use, in the event loop that serves."""
+    state = call.request.app.state
+    limiter: anyio.CapacityLimiter | None = getattr(state, "lookup_threads", None)
+    if limiter is None:
+        limiter = state.lookup_threads = anyio.CapacityLimiter(call.loft.settings.lookup_threads)
+    return limiter
+
+
 def _allow_keeping(call: Call) -> None:
     """Mark a ``memo`` handler's answer as one to keep: for an anonymous caller or a token,
     no longer than the token lives; never for a password, which is verified anew (its
@@ -268,11 +286,12 @@ class Pipeline:
                 result = run()
                 return result.finish() if isinstance(result, InThread) else result
 
-            if handler.quick and call.loft.db.local:
-                result = run()
+            if handler.quick:
+                local = call.loft.db.local
+                result = run() if local else await in_threads_of(_lookup_threads(call), run)
                 if isinstance(result, InThread):
                     return await in_thread(result.finish)
-                if handler.memo:
+                if handler.memo and local:
                     _allow_keeping(call)
                 return result
             return await in_thread(finish)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import ParamSpec, TypeVar
 
+import anyio
 import anyio.to_thread
 from prometheus_client import Gauge
 
@@ -28,8 +29,14 @@ IN_THREADS = Gauge(
 
 async def in_thread(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run blocking code in the worker thread pool and wait for it."""
+    return await in_threads_of(None, partial(function, *args, **kwargs))
+
+
+async def in_threads_of(limiter: anyio.CapacityLimiter | None, function: Callable[[], T]) -> T:
+    """``in_thread``, with at most as many such calls running at once as ``limiter`` has
+    tokens (the pool's default limit of 40 when None)."""
     IN_THREADS.inc()
     try:
-        return await anyio.to_thread.run_sync(partial(function, *args, **kwargs))
+        return await anyio.to_thread.run_sync(function, limiter=limiter)
     finally:
         IN_THREADS.dec()

@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -30,6 +30,8 @@ from dataloft.cli.app import ADMIN_PANEL, app
 from dataloft.cli.output import console, err, fail
 
 if TYPE_CHECKING:
+    import socket
+
     from dataloft.config import Settings
     from dataloft.core.loft import Loft
 
@@ -156,7 +158,8 @@ WORKER_PING_SECONDS = 30
 
 
 def _serve_with_workers(settings: Settings, workers: int, *, access_log: bool) -> None:
-    """Run ``workers`` server processes on one listening socket, each with ``settings``.
+    """Run ``workers`` server processes on the port, each with ``settings`` (and on
+    Linux each with a listening socket of its own: ``cli/listeners.py``).
 
     ``uvicorn.run`` insists on an import string for workers, and a worker would then build
     its settings anew from the environment, where options like --data-dir are not. So this
@@ -175,6 +178,7 @@ def _serve_with_workers(settings: Settings, workers: int, *, access_log: bool) -
 
     from dataloft.api.app import create_app
     from dataloft.api.metrics import MULTIPROCESS_DIR
+    from dataloft.cli.listeners import SPREADS_CONNECTIONS, WorkerListener, reserve
 
     config = uvicorn.Config(
         functools.partial(create_app, settings),
@@ -188,13 +192,25 @@ def _serve_with_workers(settings: Settings, workers: int, *, access_log: bool) -
         # it starts; uvicorn's 5 s killed workers still importing on a loaded machine.
         timeout_worker_healthcheck=WORKER_PING_SECONDS,
     )
+    if SPREADS_CONNECTIONS:
+        # A listening socket per worker (cli/listeners.py), this one holding the port.
+        try:
+            held = reserve(settings.host, settings.port)
+        except OSError as error:
+            fail(f"cannot listen on {settings.host}:{settings.port}: {error.strerror}")
+        port = held.getsockname()[1]
+        console.print(f"{workers} workers, each listening on port {port}")
+        # What uvicorn hands each worker it starts is pickled, and unpickles as a socket.
+        sockets = cast("list[socket.socket]", [WorkerListener(settings.host, port, config.backlog)])
+    else:
+        held = config.bind_socket()
+        sockets = [held]
     metrics_dir = tempfile.mkdtemp(prefix="dataloft-metrics-")
     os.environ[MULTIPROCESS_DIR] = metrics_dir
-    socket = config.bind_socket()
     try:
-        Multiprocess(config, sockets=[socket]).run()
+        Multiprocess(config, sockets=sockets).run()
     finally:
-        socket.close()
+        held.close()
         os.environ.pop(MULTIPROCESS_DIR, None)
         shutil.rmtree(metrics_dir, ignore_errors=True)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import threading
+import time
 import weakref
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -21,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dataloft.bounded import put_bounded
@@ -79,7 +80,35 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 
         )
         _configure_sqlite(engine, sqlite_synchronous)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=2 * pool_size, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=2 * pool_size)
+    _ping_after_idling(engine)
+    return engine
+
+
+# A pooled connection that sat unused this long is pinged before it is handed out: the
+# server may have closed it meanwhile (a restart, an idle timeout, a proxy between), and
+# the ping lets the pool replace it instead of failing the request. SQLAlchemy's
+# pool_pre_ping pings on every checkout: a round trip more for every request, a third of
+# those of a small record read by token (bench/workers.py).
+PING_AFTER_IDLE_SECONDS = 2.0
+_RETURNED = "dataloft.returned"
+
+
+def _ping_after_idling(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _returned(dbapi_connection: Any, record: Any) -> None:
+        record.info[_RETURNED] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        returned = record.info.get(_RETURNED)
+        if returned is None or time.monotonic() - returned < PING_AFTER_IDLE_SECONDS:
+            return  # a new connection, or one in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            # The pool drops the connection and checks out another (a new one if need be).
+            raise DisconnectionError(f"a pooled connection is gone: {error}") from error
 
 
 @contextmanager
@@ -253,20 +282,35 @@ class Lookup:
 
 
 class _PooledLookup:
-    """A pooled connection for the length of a block, made current for nested lookups."""
+    """A pooled connection for the length of a block, made current for nested lookups.
+
+    In autocommit mode for the block, as SQLite's lookup connections are: each lookup is
+    one SELECT, and needs no transaction around it. Left to the driver, every block would
+    begin one and the pool roll it back, two more round trips, and the transaction would
+    hold the locks of every table and index the block's statements touched until the end:
+    more than PostgreSQL's 16 fast-path slots per backend, so each lookup took its locks in
+    the shared lock table, whose partition locks the server processes' backends then
+    queued on (most backends waiting on ``LWLock:LockManager`` under load, measured with
+    ``bench/workers.py``). Switching the mode is the driver's own affair: nothing is sent."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
 
     def __enter__(self) -> Lookup:
         self._pooled = self._db.engine.raw_connection()
-        lookup = Lookup(self._pooled.dbapi_connection, self._db.engine.dialect)
+        connection = self._pooled.dbapi_connection
+        assert connection is not None  # a connection just checked out
+        connection.autocommit = True
+        lookup = Lookup(connection, self._db.engine.dialect)
         self._token = self._db._current.set(lookup)
         return lookup
 
     def __exit__(self, *exc: object) -> None:
         self._db._current.reset(self._token)
-        self._pooled.close()  # back to the pool, which rolls back what the driver began
+        connection = self._pooled.dbapi_connection
+        if connection is not None and not connection.closed:
+            connection.autocommit = False  # as the pool's sessions expect it
+        self._pooled.close()  # back to the pool
 
 
 class Database:

@@ -1,16 +1,22 @@
-"""``Database.dispose`` closes every connection, the per-thread SQLite lookup ones too."""
+"""``Database.dispose`` closes every connection, the per-thread SQLite lookup ones too; on
+PostgreSQL, pooled lookups run outside transactions, and a pooled connection is pinged only
+after idling."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg.pq import TransactionStatus
 
-from dataloft.db import Database
+from dataloft.db import Database, engine
 from dataloft.db.engine import Lookup
-from tests.support import open_files
+from tests import support
+from tests.support import PG_ADMIN_URL, open_files, postgres_database
 
 THREADS = 3
 
@@ -74,3 +80,96 @@ def test_a_finished_threads_lookup_connection_is_closed(tmp_path: Path) -> None:
     thread.join(timeout=30)
     assert open_files(path) == []
     db.dispose()
+
+
+# --- PostgreSQL's pooled lookups ------------------------------------------------------------
+
+
+@pytest.fixture
+def postgres() -> Iterator[Database]:
+    if "postgresql" not in support.test_databases():
+        pytest.skip("PostgreSQL's pool")
+    with postgres_database() as url:
+        db = Database(url)
+        try:
+            yield db
+        finally:
+            db.dispose()
+
+
+def _backend_and_transaction(lookup: Lookup) -> tuple[int, str]:
+    """The lookup connection's server process, and the transaction it is in (none: a new
+    id for each statement)."""
+    cursor = lookup.connection.cursor()
+    try:
+        cursor.execute("SELECT pg_backend_pid(), pg_current_xact_id()::text")
+        backend, transaction = cursor.fetchone()
+    finally:
+        cursor.close()
+    return backend, transaction
+
+
+def test_pooled_lookups_hold_no_transaction(postgres: Database) -> None:
+    """Each statement is a transaction of its own, so a lookup block holds no locks on the
+    tables it read (nor an open transaction) between them; and the connection goes back
+    to the pool as the pool's sessions expect it, opening transactions."""
+    with postgres.lookup() as lookup:
+        backend, first = _backend_and_transaction(lookup)
+        assert _backend_and_transaction(lookup) != (backend, first)
+        assert lookup.connection.info.transaction_status == TransactionStatus.IDLE
+        assert lookup.connection.autocommit
+    with postgres.read() as session:
+        connection = session.connection()
+        assert connection.exec_driver_sql("SELECT pg_backend_pid()").scalar() == backend
+        assert not connection.connection.dbapi_connection.autocommit  # type: ignore[union-attr]
+        assert connection.exec_driver_sql("SHOW transaction_isolation").scalar() == (
+            "repeatable read"
+        )
+
+
+def _terminate_every_backend(db: Database) -> None:
+    with psycopg.connect(PG_ADMIN_URL.replace("+psycopg", ""), autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            (db.engine.url.database,),
+        )
+
+
+def test_a_connection_the_server_closed_is_replaced_after_idling(
+    postgres: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection back from the pool after ``PING_AFTER_IDLE_SECONDS`` is pinged first;
+    one the server closed meanwhile (a restart, an idle timeout) is replaced, and neither
+    a lookup nor a transaction sees it."""
+    with postgres.lookup() as lookup:
+        backend, _ = _backend_and_transaction(lookup)
+    _terminate_every_backend(postgres)
+    monkeypatch.setattr(engine, "PING_AFTER_IDLE_SECONDS", 0.0)
+    with postgres.lookup() as lookup:
+        assert _backend_and_transaction(lookup)[0] != backend
+    _terminate_every_backend(postgres)
+    with postgres.read() as session:
+        assert session.connection().exec_driver_sql("SELECT 1").scalar() == 1
+
+
+def test_a_connection_in_steady_use_is_not_pinged(
+    postgres: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Within ``PING_AFTER_IDLE_SECONDS`` of its last use a connection goes out as it is:
+    the ping would be a round trip more for every request. After that, it is pinged."""
+    pinged: list[object] = []
+
+    def ping(connection: object) -> bool:
+        pinged.append(connection)
+        return True
+
+    with postgres.lookup() as lookup:
+        _backend_and_transaction(lookup)
+    monkeypatch.setattr(postgres.engine.dialect, "do_ping", ping)
+    with postgres.lookup() as lookup:
+        _backend_and_transaction(lookup)
+    assert pinged == []
+    monkeypatch.setattr(engine, "PING_AFTER_IDLE_SECONDS", 0.0)
+    with postgres.lookup() as lookup:
+        _backend_and_transaction(lookup)
+    assert pinged == [lookup.connection]
