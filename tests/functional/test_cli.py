@@ -663,6 +663,35 @@ def test_every_command_refuses_a_bad_setting_before_opening_anything(
     assert not data_dir.exists()
 
 
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_on_a_database_that_does_not_answer_says_so(
+    command: tuple[str, ...], tmp_path: Path
+) -> None:
+    """One line naming the database's failure, not the driver's traceback."""
+    nowhere = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nowhere"
+    env = base_env(DATALOFT_DATA_DIR=str(tmp_path / "data"), DATALOFT_DATABASE_URL=nowhere)
+    result = fails(*command, env=env, message="the database did not answer: ")
+    assert "Connection refused" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [("fsck",), ("gc", "--scan-store")], ids=" ".join)
+def test_fsck_and_gc_on_a_blob_store_that_does_not_answer_say_so(
+    command: tuple[str, ...], tmp_path: Path
+) -> None:
+    """An S3 endpoint that refuses connections: one line, exit status 1, no traceback."""
+    env = base_env(
+        DATALOFT_DATA_DIR=str(tmp_path / "data"),
+        DATALOFT_BLOB_URL="s3://nowhere/blobs",
+        DATALOFT_S3_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}",
+        DATALOFT_S3_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID="test",
+        AWS_SECRET_ACCESS_KEY="test",
+    )
+    result = fails(*command, env=env, message="the S3 blob store failed")
+    assert len(result.stderr.splitlines()) == 1
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [bad for bad in BAD_SETTINGS if bad[0] in ("DATALOFT_DIALECTS", "DATALOFT_PORT")]

@@ -87,13 +87,24 @@ def _loft(settings: Settings) -> Loft:
 
 @contextlib.contextmanager
 def _reported() -> Iterator[None]:
-    """Turn a domain error into a message and exit status 1."""
+    """Turn a domain error, or a database or blob store that does not answer, into a
+    message and exit status 1 (an operator's command, not a traceback)."""
+    from sqlalchemy.exc import OperationalError
+
     from dataloft.core.errors import LoftError
+    from dataloft.storage import StoreUnavailable
 
     try:
         yield
     except LoftError as error:
         fail(error.message)
+    except StoreUnavailable as error:
+        fail(str(error))
+    except OperationalError as error:
+        # The server down, refusing, or the network between: the driver's first line says
+        # which (the rest is SQLAlchemy's pointer to its documentation).
+        reason = str(error.orig or error).strip().splitlines()[0]
+        fail(f"the database did not answer: {reason}")
 
 
 @app.command(rich_help_panel=ADMIN_PANEL)
@@ -370,7 +381,7 @@ def collect_garbage(
     """Delete blobs that no version of any dataset references, and expired resumable
     uploads with their bytes. Safe while serving; skipped while another process collects."""
     verb = "would remove" if dry_run else "removed"
-    with _open(data_dir) as loft:
+    with _open(data_dir) as loft, _reported():
         grace = loft.settings.gc_grace_seconds if grace_hours is None else grace_hours * 3600
         collected = loft.garbage.collect(grace, scan_store=scan_store, dry_run=dry_run)
         if collected is None:

@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import re
 import secrets
 import time
@@ -74,7 +75,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 import boto3
 from botocore.config import Config
@@ -127,14 +128,29 @@ def _reaching(method: Callable[P, R]) -> Callable[P, R]:
     (``BlobMissing``), so what is left is the service down, unreachable, or refusing
     the credentials."""
 
+    if inspect.isgeneratorfunction(method):  # a listing: S3 is asked page by page
+
+        @functools.wraps(method)
+        def reaching_each(*args: P.args, **kwargs: P.kwargs) -> Iterator[Any]:
+            with _refused():
+                yield from method(*args, **kwargs)
+
+        return cast(Callable[P, R], reaching_each)
+
     @functools.wraps(method)
     def reaching(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
+        with _refused():
             return method(*args, **kwargs)
-        except (BotoCoreError, ClientError) as error:
-            raise StoreUnavailable(f"the S3 blob store failed: {error}") from error
 
     return reaching
+
+
+@contextlib.contextmanager
+def _refused() -> Iterator[None]:
+    try:
+        yield
+    except (BotoCoreError, ClientError) as error:
+        raise StoreUnavailable(f"the S3 blob store failed: {error}") from error
 
 
 def _error_code(error: ClientError) -> str:
@@ -506,6 +522,7 @@ class S3BlobStore:
             self.client.delete_object(Bucket=self.bucket, Key=key)
             return True
 
+    @_reaching
     def digests(self) -> Iterator[str]:
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=self._under_prefix("")
