@@ -12,7 +12,7 @@ import httpx
 
 from dataloft_client import _commands as do
 from dataloft_client._binding import AsyncRunner
-from dataloft_client._http import build
+from dataloft_client._http import build, keep_server_headers, redirect_of
 from dataloft_client._methods import Methods
 from dataloft_client._streams import AsyncFileStream
 from dataloft_client.models import FileInfo
@@ -66,6 +66,12 @@ class AsyncClient(AsyncRunner, Methods[httpx.AsyncBaseTransport, AsyncSleep]):
         content = _read_in_threads(body.chunks()) if isinstance(body, do.Body) else body
         http_request = build(self._http, self._ctx, request, content)
         response = await self._http.send(http_request, stream=True)
+        hops = 0
+        while (onward := redirect_of(request, response, hops)) is not None:
+            await response.aclose()
+            followed = await self._http.send(onward, stream=True)
+            keep_server_headers(response, followed)
+            response, hops = followed, hops + 1
         if request.stream and response.status_code < 400:
             # As they arrive, not gathered into larger chunks: what came before a
             # broken connection must reach the operation (a download resumes after it).

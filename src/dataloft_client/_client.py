@@ -13,7 +13,7 @@ import httpx
 
 from dataloft_client import _commands as do
 from dataloft_client._binding import SyncRunner
-from dataloft_client._http import build
+from dataloft_client._http import build, keep_server_headers, redirect_of
 from dataloft_client._methods import Methods
 from dataloft_client._streams import FileStream
 from dataloft_client.models import FileInfo
@@ -60,6 +60,12 @@ class Client(SyncRunner, Methods[httpx.BaseTransport, Callable[[float], object]]
         body = request.content
         content = body.chunks() if isinstance(body, do.Body) else body
         response = self._http.send(build(self._http, self._ctx, request, content), stream=True)
+        hops = 0
+        while (onward := redirect_of(request, response, hops)) is not None:
+            response.close()
+            followed = self._http.send(onward, stream=True)
+            keep_server_headers(response, followed)
+            response, hops = followed, hops + 1
         if request.stream and response.status_code < 400:
             # As they arrive, not gathered into larger chunks: what came before a
             # broken connection must reach the operation (a download resumes after it).

@@ -179,3 +179,29 @@ def build(
     return http.build_request(
         request.method, target, params=request.params or None, headers=headers, content=content
     )
+
+
+# A download the server redirects (a 307 to a presigned URL of the S3 bucket holding the
+# file, ``DATALOFT_S3_PRESIGNED_DOWNLOADS``) is followed by the executors, through httpx's
+# own next request: the token never goes along to another origin. What the server said of
+# the file stays: the bucket's answer carries the bytes, but its ETag is the bucket's (not
+# the sha256 the download is checked against) and it knows nothing of versions.
+MAX_REDIRECTS = 5
+
+
+def redirect_of(request: Request, response: httpx.Response, hops: int) -> httpx.Request | None:
+    """The request that follows ``response``, the answer to ``request``, when it redirects
+    a GET; None otherwise."""
+    if request.method != "GET" or not response.has_redirect_location:
+        return None
+    if hops >= MAX_REDIRECTS:
+        raise DataloftError(f"{response.request.url}: more than {MAX_REDIRECTS} redirects")
+    return response.next_request
+
+
+def keep_server_headers(server: httpx.Response, followed: httpx.Response) -> None:
+    """``followed``, the redirect target's answer, with what ``server``'s said of the file
+    (its ETag and date, the ``X-Loft-*`` headers) in place of the target's."""
+    for name, value in server.headers.multi_items():
+        if name in ("etag", "last-modified") or name.startswith("x-loft-"):
+            followed.headers[name] = value

@@ -13,6 +13,7 @@ class Sent:
     method: str
     path: str
     headers: dict[str, str]
+    origin: str = ""  # scheme://host:port
 
 
 class Recording(httpx.HTTPTransport):
@@ -22,7 +23,8 @@ class Recording(httpx.HTTPTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         headers = {name.lower(): value for name, value in request.headers.items()}
-        self.sent.append(Sent(request.method, request.url.path, headers))
+        origin = f"{request.url.scheme}://{request.url.netloc.decode()}"
+        self.sent.append(Sent(request.method, request.url.path, headers, origin))
         return super().handle_request(request)
 
     def ranges(self) -> list[tuple[str, str | None]]:

@@ -2,12 +2,17 @@
 presigned URL of the object, which answers with the very Content-Type and
 Content-Disposition dataloft would have sent; everything else (HEAD, Range, small files
 kept in the database, callers without the right to read) goes on through the server. On a
-server of its own, its blobs in a bucket of moto's S3 server."""
+server of its own, its blobs in a bucket of moto's S3 server. The Python client (and so
+``dataloft pull``) follows the redirect, without the token, and checks the bytes against
+the sha256 the server's 307 names."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -16,6 +21,8 @@ import pytest
 from dataloft.config import Settings
 from dataloft.core.access import SYSTEM
 from dataloft.core.loft import Loft
+from dataloft_client import AsyncClient, Client
+from tests.client.recording import Recording
 from tests.functional.test_safe_downloads import put_file
 from tests.s3 import REGION, MotoServer, aws_environment
 from tests.support import LiveServer, own_server, unique
@@ -111,3 +118,35 @@ def test_no_redirect_for_a_caller_who_may_not_read(
         refused = anonymous.get(f"{dataset}/files/secret.bin")
     assert refused.status_code in (401, 403, 404)
     assert "location" not in refused.headers
+
+
+def test_the_client_follows_to_the_bucket_without_the_token(
+    owner: tuple[httpx.Client, str],
+    presigning: tuple[LiveServer, Loft],
+    s3_server: MotoServer,
+    tmp_path: Path,
+) -> None:
+    client, dataset = owner
+    put_file(client, dataset, "data.bin", "application/octet-stream", BIG)
+    repo, digest = dataset.removeprefix("/datasets/"), hashlib.sha256(BIG).hexdigest()
+    token = client.headers["Authorization"].removeprefix("Bearer ")
+    transport = Recording()
+    with Client(presigning[0].url, token, transport=transport) as sdk:
+        info = sdk.download_file(repo, "data.bin", tmp_path / "data.bin")
+        assert sdk.read_file(repo, "data.bin") == BIG
+        with sdk.open_file(repo, "data.bin") as stream:
+            assert stream.info.sha256 == digest and stream.info.version == 1
+            assert b"".join(stream.iter_bytes()) == BIG
+    assert (tmp_path / "data.bin").read_bytes() == BIG
+    assert (info.sha256, info.size, info.version) == (digest, len(BIG), 1)
+    to_bucket = [sent for sent in transport.sent if sent.origin == s3_server.url]
+    assert len(to_bucket) == 3, transport.sent  # each GET went on to the bucket
+    assert all("authorization" not in sent.headers for sent in to_bucket)
+
+    async def download() -> None:
+        async with AsyncClient(presigning[0].url, token) as asynchronous:
+            got = await asynchronous.download_file(repo, "data.bin", tmp_path / "again.bin")
+            assert (got.sha256, got.size) == (digest, len(BIG))
+
+    asyncio.run(download())
+    assert (tmp_path / "again.bin").read_bytes() == BIG

@@ -576,9 +576,12 @@ def serve_blob(
             ref, media_type=media_type, disposition=base.get("Content-Disposition")
         )
         if location is not None:
+            # With the file's ETag (its sha256) and date: the bucket's answer has its own
+            # ETag, and a client that follows checks the bytes against ours.
+            moved = {"ETag": etag, "Last-Modified": base["Last-Modified"], **(headers or {})}
             return Response(
                 status_code=307,
-                headers={**(headers or {}), "Location": location, "Cache-Control": "no-store"},
+                headers={**moved, "Location": location, "Cache-Control": "no-store"},
             )
     path = blobs.local_path(ref)
     if (
