@@ -206,6 +206,18 @@ class Usage:
     peak_growth: int = 0
 
 
+def children(parent: int) -> list[int]:
+    """The processes whose parent is ``parent``, by id (from ``/proc``)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # "pid (name) state ppid ...": the name may hold spaces, not ")".
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == parent:
+                found.append(int(stat.parent.name))
+    return found
+
+
 class _LoggedProcess:
     """A server in a process of its own, its standard output and error in ``log``."""
 
@@ -269,14 +281,7 @@ class ServerProcess(_LoggedProcess):
     def processes(self) -> list[int]:
         """The server's process and its children (the worker processes that decode large
         bodies), by id."""
-        family = [self.pid]
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            with contextlib.suppress(OSError):
-                # "pid (name) state ppid ...": the name may hold spaces, not ")".
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-                if int(fields[1]) == self.pid:
-                    family.append(int(stat.parent.name))
-        return family
+        return [self.pid, *children(self.pid)]
 
     @contextlib.contextmanager
     def usage(self) -> Iterator[Usage]:
@@ -357,12 +362,10 @@ class ServedWorkers(_LoggedProcess):
         them through multiprocessing, which has a resource tracker child too)."""
         assert self.process is not None
         workers = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
+        for pid in children(self.process.pid):
             with contextlib.suppress(OSError):
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-                command = (stat.parent / "cmdline").read_bytes()
-                if int(fields[1]) == self.process.pid and b"spawn_main" in command:
-                    workers.append(int(stat.parent.name))
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    workers.append(pid)
         return sorted(workers)
 
 

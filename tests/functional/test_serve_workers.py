@@ -7,6 +7,7 @@ from __future__ import annotations
 import select
 import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -22,26 +23,24 @@ pytestmark = pytest.mark.skipif(
 CONNECTIONS = 24
 
 
-def _server_sockets(port: int) -> dict[int, int]:
-    """The server's end of each TCP connection to ``port`` on 127.0.0.1: the socket's
-    inode by the client's port (``/proc/net/tcp``: addresses in hex, the inode 10th)."""
-    found = {}
+def _sockets(port: int) -> Iterator[tuple[int, str, int]]:
+    """Each TCP socket on 127.0.0.1 whose local port is ``port``: its remote port (0 for a
+    listening one), its state (``0A``: listening) and its inode (``/proc/net/tcp``, whose
+    addresses are in hex)."""
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
-        local, remote, inode = fields[1], fields[2], int(fields[9])
-        if int(local.split(":")[1], 16) == port and int(remote.split(":")[1], 16) != 0:
-            found[int(remote.split(":")[1], 16)] = inode
-    return found
+        if int(fields[1].split(":")[1], 16) == port:
+            yield int(fields[2].split(":")[1], 16), fields[3], int(fields[9])
+
+
+def _server_sockets(port: int) -> dict[int, int]:
+    """The server's end of each connection to ``port``: its inode by the client's port."""
+    return {remote: inode for remote, _, inode in _sockets(port) if remote != 0}
 
 
 def _listening(port: int) -> set[int]:
-    """The inodes of the sockets listening on ``port`` (state 0A in ``/proc/net/tcp``)."""
-    found = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if int(fields[1].split(":")[1], 16) == port and fields[3] == "0A":
-            found.add(int(fields[9]))
-    return found
+    """The inodes of the sockets listening on ``port``."""
+    return {inode for _, state, inode in _sockets(port) if state == "0A"}
 
 
 def _owners(pids: list[int]) -> dict[int, int]:
